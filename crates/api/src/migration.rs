@@ -1,0 +1,156 @@
+//! Migration requests, progress and results as the CLI sees them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The five phases of a migration (plus the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Phase 1: checks on both hosts.
+    Checks,
+    /// Phase 2: the target creates the domain bound, with an incoming QEMU.
+    Prepare,
+    /// Phase 3: memory sent while the guest runs.
+    Precopy,
+    /// Phase 4: the source is paused; last pages and device state.
+    Suspend,
+    /// Phase 5: the target resumes and confirms; the source is destroyed.
+    Handoff,
+    /// Finished.
+    Done,
+}
+
+impl Phase {
+    /// Short human name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Checks => "checks",
+            Phase::Prepare => "prepare",
+            Phase::Precopy => "pre-copy",
+            Phase::Suspend => "suspend",
+            Phase::Handoff => "hand-off",
+            Phase::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the source authenticates to the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Auth {
+    /// USER's password on the target.
+    Password(String),
+    /// This host's certificate, trusted by the target (`ldm add-trust -c`).
+    Certificate,
+}
+
+/// `ldm migrate-domain` as sent to the local ldmd.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MigrateRequest {
+    /// Domain to move.
+    pub name: String,
+    /// Target host name or address.
+    pub host: String,
+    /// Target ldmd peer port.
+    pub port: u16,
+    /// Account on the target.
+    pub user: String,
+    /// Name on the target, if renamed.
+    pub new_name: Option<String>,
+    /// Credentials.
+    pub auth: Auth,
+    /// Phase 1 only (`-n`).
+    pub dry_run: bool,
+    /// A fingerprint the administrator accepted at the prompt just now; it is
+    /// pinned for this host when the connection presents it.
+    pub accept_fingerprint: Option<String>,
+    /// Downtime target for this migration, ms.
+    pub downtime_ms: Option<u64>,
+    /// Bandwidth cap for this migration, MiB/s.
+    pub bandwidth_mib: Option<u64>,
+}
+
+/// Progress of a running migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Current phase.
+    pub phase: Phase,
+    /// Overall percent, 0–100.
+    pub percent: u8,
+    /// Bytes of guest memory sent so far.
+    pub transferred_bytes: u64,
+    /// Bytes still to send in this pass.
+    pub remaining_bytes: u64,
+    /// Current rate in MiB/s.
+    pub rate_mib_s: f64,
+    /// Passes over memory so far.
+    pub passes: u64,
+}
+
+/// What a finished migration measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Domain name on the source.
+    pub name: String,
+    /// Domain name on the target.
+    pub target_name: String,
+    /// Target host.
+    pub target: String,
+    /// Whether guest memory moved (active domain) or only the definition.
+    pub live: bool,
+    /// Wall time of the whole command, ms.
+    pub total_ms: u64,
+    /// Time the guest was paused, ms (as QEMU measured it, plus hand-off).
+    pub downtime_ms: u64,
+    /// Bytes of migration stream sent.
+    pub bytes_sent: u64,
+    /// Passes over memory.
+    pub passes: u64,
+    /// Parallel channels used.
+    pub channels: u32,
+    /// Mean rate of the transfer, MiB/s.
+    pub rate_mib_s: f64,
+    /// Warnings gathered during the checks.
+    pub warnings: Vec<String>,
+}
+
+/// The result of a dry run (`-n`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// Every requirement that is not met.
+    pub failures: Vec<String>,
+    /// Things the administrator should know that don't stop the migration.
+    pub warnings: Vec<String>,
+}
+
+/// An operation in progress on a domain, as `ldm list -o status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationView {
+    /// Always `migration` for now.
+    pub kind: String,
+    /// This host's part.
+    pub role: Role,
+    /// The other host.
+    pub peer: String,
+    /// Phase.
+    pub phase: Phase,
+    /// Percent done.
+    pub progress: u8,
+}
+
+/// This host's part in a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sending.
+    Source,
+    /// Receiving.
+    Target,
+}

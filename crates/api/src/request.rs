@@ -1,0 +1,335 @@
+//! The local API: requests from `ldm` and the daemon's answers.
+
+use crate::domain::{CpuArch, DomainView, HostView};
+use crate::error::ApiError;
+use crate::migration::{DryRun, MigrateRequest, Progress, Summary};
+use crate::service::VccView;
+use serde::{Deserialize, Serialize};
+
+/// How a vCPU or memory verb changes the amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResourceChange {
+    /// `set-*`
+    Set,
+    /// `add-*`
+    Add,
+    /// `rm-*`
+    Remove,
+}
+
+/// A user account's role (Oracle's rights profiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum UserRole {
+    /// Read-only.
+    Review,
+    /// Console access.
+    Console,
+    /// Everything, migration included.
+    Management,
+}
+
+impl UserRole {
+    /// Name as written on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserRole::Review => "review",
+            UserRole::Console => "console",
+            UserRole::Management => "management",
+        }
+    }
+}
+
+impl std::str::FromStr for UserRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "review" => Ok(UserRole::Review),
+            "console" => Ok(UserRole::Console),
+            "management" => Ok(UserRole::Management),
+            o => Err(format!(
+                "role '{o}' is not known: use role=review, role=console or role=management"
+            )),
+        }
+    }
+}
+
+/// One request on the local socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Facts about the host and the daemon.
+    Host,
+    /// `list-domain`
+    List {
+        /// Domains to list; all when empty.
+        names: Vec<String>,
+    },
+    /// `add-domain`
+    AddDomain {
+        /// Name.
+        name: String,
+        /// CPU model class.
+        cpu_arch: Option<CpuArch>,
+    },
+    /// `set-domain`
+    SetDomain {
+        /// Name.
+        name: String,
+        /// New CPU class.
+        cpu_arch: Option<CpuArch>,
+        /// Downtime target, ms (0 clears).
+        downtime_ms: Option<u64>,
+        /// Bandwidth cap, MiB/s (0 clears).
+        bandwidth_mib: Option<u64>,
+    },
+    /// `remove-domain`
+    RemoveDomain {
+        /// Name.
+        name: String,
+    },
+    /// `set-vcpu`, `add-vcpu`, `rm-vcpu`
+    Vcpu {
+        /// Name (`primary` sets the control domain's vCPUs).
+        name: String,
+        /// How.
+        change: ResourceChange,
+        /// Count.
+        count: u32,
+    },
+    /// `set-memory`, `add-memory`, `rm-memory`
+    Memory {
+        /// Name.
+        name: String,
+        /// How.
+        change: ResourceChange,
+        /// Amount in MiB.
+        mib: u64,
+    },
+    /// `set-var`
+    SetVar {
+        /// Name.
+        name: String,
+        /// `(variable, value)` pairs.
+        vars: Vec<(String, String)>,
+    },
+    /// `bind-domain`
+    Bind {
+        /// Name.
+        name: String,
+    },
+    /// `unbind-domain`
+    Unbind {
+        /// Name.
+        name: String,
+    },
+    /// `start-domain`
+    Start {
+        /// Name.
+        name: String,
+    },
+    /// `stop-domain`
+    Stop {
+        /// Name.
+        name: String,
+        /// Power off at once instead of asking the guest.
+        force: bool,
+    },
+    /// `list-services`
+    ListServices,
+    /// `add-vcc`
+    AddVcc {
+        /// Service name.
+        name: String,
+        /// Port range.
+        port_lo: u16,
+        /// Port range.
+        port_hi: u16,
+    },
+    /// `set-vcc`
+    SetVcc {
+        /// Service name.
+        name: String,
+        /// Port range.
+        port_lo: u16,
+        /// Port range.
+        port_hi: u16,
+    },
+    /// `remove-vcc`
+    RemoveVcc {
+        /// Service name.
+        name: String,
+    },
+    /// Where to reach a domain's console.
+    ConsoleAddr {
+        /// Name.
+        name: String,
+    },
+    /// The buffered console output of a domain.
+    ConsoleDump {
+        /// Name.
+        name: String,
+    },
+    /// `add-user`
+    AddUser {
+        /// User.
+        name: String,
+        /// Role.
+        role: UserRole,
+        /// Password.
+        password: String,
+    },
+    /// `set-user`
+    SetUser {
+        /// User.
+        name: String,
+        /// New role.
+        role: Option<UserRole>,
+        /// New password.
+        password: Option<String>,
+    },
+    /// `remove-user`
+    RemoveUser {
+        /// User.
+        name: String,
+    },
+    /// `list-users`
+    ListUsers,
+    /// Learn a host's certificate fingerprint and whether it is trusted.
+    ProbeHost {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// `add-trust`: pin a target host's certificate, or trust a source host's
+    /// certificate for `-c` (`source`).
+    AddTrust {
+        /// `host:port` for targets, a label for sources.
+        host: String,
+        /// Port (targets).
+        port: u16,
+        /// Fingerprint; when absent for a target, the one it presents now.
+        fingerprint: Option<String>,
+        /// Trust as a source host for certificate authentication.
+        source: bool,
+    },
+    /// `remove-trust`
+    RemoveTrust {
+        /// `host:port` or label.
+        host: String,
+        /// Port (targets).
+        port: u16,
+    },
+    /// `list-trust`
+    ListTrust,
+    /// `migrate-domain`
+    Migrate(MigrateRequest),
+    /// `cancel-operation migration`
+    CancelMigration {
+        /// Name.
+        name: String,
+    },
+}
+
+/// A user account as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserView {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: UserRole,
+}
+
+/// A trusted certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustView {
+    /// `host:port` of a target, or a source's label.
+    pub host: String,
+    /// SHA-256 fingerprint.
+    pub fingerprint: String,
+    /// `target` or `source`.
+    pub kind: String,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Reply {
+    /// Done, nothing to report.
+    Done {
+        /// Optional message for the administrator.
+        message: Option<String>,
+    },
+    /// Host facts.
+    Host(HostView),
+    /// Domains, the primary first.
+    Domains {
+        /// Rows.
+        domains: Vec<DomainView>,
+    },
+    /// Services.
+    Services {
+        /// Console concentrators.
+        vcc: Vec<VccView>,
+    },
+    /// Console address.
+    Console {
+        /// Address.
+        address: String,
+        /// Port.
+        port: u16,
+    },
+    /// Console output.
+    ConsoleDump {
+        /// Bytes, lossily decoded.
+        text: String,
+    },
+    /// Users.
+    Users {
+        /// Accounts.
+        users: Vec<UserView>,
+    },
+    /// Trusted certificates.
+    Trust {
+        /// Entries.
+        entries: Vec<TrustView>,
+    },
+    /// A host's fingerprint.
+    Probe {
+        /// Presented fingerprint.
+        fingerprint: String,
+        /// The pinned one, if any.
+        pinned: Option<String>,
+    },
+    /// Dry-run result.
+    DryRun(DryRun),
+    /// Migration finished.
+    Migrated(Summary),
+}
+
+/// An intermediate message during a long operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Migration progress.
+    Progress(Progress),
+    /// A line for the administrator.
+    Info {
+        /// Text.
+        message: String,
+    },
+}
+
+/// One line the daemon writes back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Response {
+    /// Intermediate event; more lines follow.
+    Event(Event),
+    /// Final success.
+    Ok(Reply),
+    /// Final failure.
+    Err(ApiError),
+}

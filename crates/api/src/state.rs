@@ -1,0 +1,129 @@
+//! Domain states and the transitions between them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The state of a domain, as `ldm list` shows it.
+///
+/// ```text
+///  inactive --bind--> bound --start--> active
+///  inactive <-unbind- bound <--stop--- active
+/// ```
+/// `suspended` is the source of a migration paused for its final phase (or
+/// left paused after a migration whose outcome is unknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum DomainState {
+    /// Defined only: no resources held.
+    Inactive,
+    /// Resources (vCPUs, memory, console port) reserved; not running.
+    Bound,
+    /// Running.
+    Active,
+    /// Paused by a migration.
+    Suspended,
+}
+
+impl DomainState {
+    /// The lowercase name shown in listings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DomainState::Inactive => "inactive",
+            DomainState::Bound => "bound",
+            DomainState::Active => "active",
+            DomainState::Suspended => "suspended",
+        }
+    }
+
+    /// Whether the domain holds vCPUs, memory and a console port.
+    pub fn holds_resources(self) -> bool {
+        !matches!(self, DomainState::Inactive)
+    }
+
+    /// Whether a QEMU process exists for the domain.
+    pub fn has_process(self) -> bool {
+        matches!(self, DomainState::Active | DomainState::Suspended)
+    }
+}
+
+impl fmt::Display for DomainState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A lifecycle verb, used to check transitions before anything changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// `bind-domain`
+    Bind,
+    /// `unbind-domain`
+    Unbind,
+    /// `start-domain`
+    Start,
+    /// `stop-domain`
+    Stop,
+    /// `remove-domain`
+    Remove,
+}
+
+impl Transition {
+    /// Checks that `self` may be applied in `state`; the error text tells the
+    /// administrator what to do instead.
+    pub fn check(self, name: &str, state: DomainState) -> Result<(), String> {
+        use DomainState::*;
+        match (self, state) {
+            (Transition::Bind, Inactive)
+            | (Transition::Unbind, Bound)
+            | (Transition::Start, Bound)
+            | (Transition::Stop, Active)
+            | (Transition::Remove, Inactive) => Ok(()),
+            (Transition::Bind, _) => Err(format!("domain {name} is already bound ({state})")),
+            (Transition::Unbind, Inactive) => Err(format!("domain {name} is not bound")),
+            (Transition::Unbind, _) => Err(format!(
+                "domain {name} is {state}: stop it first with `ldm stop-domain {name}`"
+            )),
+            (Transition::Start, Inactive) => Err(format!(
+                "domain {name} is not bound: bind it first with `ldm bind-domain {name}`"
+            )),
+            (Transition::Start, _) => Err(format!("domain {name} is already {state}")),
+            (Transition::Stop, Suspended) => Err(format!(
+                "domain {name} is suspended by a migration: see `ldm list -l {name}`"
+            )),
+            (Transition::Stop, _) => Err(format!("domain {name} is not running ({state})")),
+            (Transition::Remove, Bound) => Err(format!(
+                "domain {name} is bound: unbind it first with `ldm unbind-domain {name}`"
+            )),
+            (Transition::Remove, _) => Err(format!(
+                "domain {name} is {state}: stop it with `ldm stop-domain {name}` and unbind it first"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DomainState::*;
+
+    #[test]
+    fn lifecycle_transitions() {
+        assert!(Transition::Bind.check("d", Inactive).is_ok());
+        assert!(Transition::Start.check("d", Bound).is_ok());
+        assert!(Transition::Stop.check("d", Active).is_ok());
+        assert!(Transition::Unbind.check("d", Bound).is_ok());
+        assert!(Transition::Remove.check("d", Inactive).is_ok());
+    }
+
+    #[test]
+    fn refused_transitions_say_what_to_do() {
+        let e = Transition::Start.check("ldg1", Inactive).unwrap_err();
+        assert!(e.contains("ldm bind-domain ldg1"), "{e}");
+        let e = Transition::Remove.check("ldg1", Active).unwrap_err();
+        assert!(e.contains("stop-domain"), "{e}");
+        assert!(Transition::Bind.check("d", Active).is_err());
+        assert!(Transition::Unbind.check("d", Active).is_err());
+        assert!(Transition::Stop.check("d", Bound).is_err());
+        assert!(Transition::Stop.check("d", Suspended).is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! The command line, in Oracle's ldm syntax: `ldm VERB [options] [prop=value…] NAME`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// ldm: command-line interface of the Logical Domains Manager.
+///
+/// Domains are virtual machines booting a Linux kernel, run by the ldmd
+/// daemon of this host. Typical use:
+///
+///   ldm add-domain ldg1; ldm set-vcpu 2 ldg1; ldm set-memory 1G ldg1
+///   ldm set-var kernel=/path/vmlinuz initrd=/path/initrd boot-args="memwork=64,8" ldg1
+///   ldm bind-domain ldg1; ldm start-domain ldg1; ldm list; ldm console ldg1
+///   ldm migrate-domain ldg1 admin@otherhost
+#[derive(Parser, Debug)]
+#[command(name = "ldm", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    /// Root directory of the local ldmd (its socket is ROOT/ldmd.sock).
+    #[arg(long, global = true, env = "LDM_ROOT", default_value = ldm_api::DEFAULT_ROOT)]
+    pub root: PathBuf,
+    /// The verb.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Every verb.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Define a new domain (1 vCPU and 512M until changed).
+    #[command(name = "add-domain", visible_alias = "add-dom")]
+    AddDomain {
+        /// [cpu-arch=native|generic] NAME
+        #[arg(required = true, num_args = 1.., value_name = "[cpu-arch=native|generic] NAME")]
+        args: Vec<String>,
+    },
+    /// Change a domain's properties: cpu-arch=native|generic, migration-downtime=MS, migration-bandwidth=MIB (0 clears).
+    #[command(name = "set-domain", visible_alias = "set-dom")]
+    SetDomain {
+        /// PROP=VALUE... NAME
+        #[arg(required = true, num_args = 2.., value_name = "PROP=VALUE... NAME")]
+        args: Vec<String>,
+    },
+    /// Remove an inactive domain.
+    #[command(name = "remove-domain", visible_alias = "rm-dom")]
+    RemoveDomain {
+        /// Domain.
+        name: String,
+    },
+    /// List domains: NAME STATE FLAGS CONS VCPU MEMORY UTIL UPTIME.
+    #[command(name = "list-domain", visible_alias = "list", visible_alias = "ls")]
+    List {
+        /// Long listing.
+        #[arg(short = 'l', long)]
+        long: bool,
+        /// Parseable output (VERSION line, then DOMAIN|name=…|state=…|… lines).
+        #[arg(short = 'p', long)]
+        parseable: bool,
+        /// Show only these sections: status, console, cpu, memory, variables, uuid, domain.
+        #[arg(short = 'o', value_name = "FORMAT")]
+        format: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Domains (all when none).
+        names: Vec<String>,
+    },
+    /// Set the number of vCPUs of a domain (or the primary's, which run migrations).
+    #[command(name = "set-vcpu")]
+    SetVcpu {
+        /// Count.
+        count: u32,
+        /// Domain.
+        name: String,
+    },
+    /// Add vCPUs to a domain.
+    #[command(name = "add-vcpu")]
+    AddVcpu {
+        /// Count.
+        count: u32,
+        /// Domain.
+        name: String,
+    },
+    /// Remove vCPUs from a domain.
+    #[command(name = "rm-vcpu", visible_alias = "remove-vcpu")]
+    RmVcpu {
+        /// Count.
+        count: u32,
+        /// Domain.
+        name: String,
+    },
+    /// Set a domain's memory (512M, 2G, …).
+    #[command(name = "set-memory", visible_alias = "set-mem")]
+    SetMemory {
+        /// Size.
+        size: String,
+        /// Domain.
+        name: String,
+    },
+    /// Add memory to a domain.
+    #[command(name = "add-memory", visible_alias = "add-mem")]
+    AddMemory {
+        /// Size.
+        size: String,
+        /// Domain.
+        name: String,
+    },
+    /// Remove memory from a domain.
+    #[command(
+        name = "rm-memory",
+        visible_alias = "remove-memory",
+        visible_alias = "rm-mem"
+    )]
+    RmMemory {
+        /// Size.
+        size: String,
+        /// Domain.
+        name: String,
+    },
+    /// Set boot variables: kernel=PATH initrd=PATH boot-args="…" (an empty value clears).
+    #[command(name = "set-var")]
+    SetVar {
+        /// VAR=VALUE... NAME
+        #[arg(required = true, num_args = 2.., value_name = "VAR=VALUE... NAME")]
+        args: Vec<String>,
+    },
+    /// Reserve a domain's vCPUs, memory and console port.
+    #[command(name = "bind-domain", visible_alias = "bind")]
+    Bind {
+        /// Domain.
+        name: String,
+    },
+    /// Release a domain's resources.
+    #[command(name = "unbind-domain", visible_alias = "unbind")]
+    Unbind {
+        /// Domain.
+        name: String,
+    },
+    /// Start a bound domain (boots its kernel).
+    #[command(name = "start-domain", visible_alias = "start")]
+    Start {
+        /// Domain.
+        name: String,
+    },
+    /// Stop a running domain: ask the guest to power off, then stop it.
+    #[command(name = "stop-domain", visible_alias = "stop")]
+    Stop {
+        /// Stop at once, without asking the guest.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Domain.
+        name: String,
+    },
+    /// Show free and total vCPUs and memory of this host.
+    #[command(name = "list-devices")]
+    ListDevices {
+        /// Also show the host's hypervisor, CPU model and certificate fingerprint.
+        #[arg(short = 'l', long)]
+        long: bool,
+        /// Parseable output.
+        #[arg(short = 'p', long)]
+        parseable: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List virtual services (console concentrators).
+    #[command(name = "list-services")]
+    ListServices {
+        /// Parseable output.
+        #[arg(short = 'p', long)]
+        parseable: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a console concentrator: port-range=A-B NAME primary.
+    #[command(name = "add-vcc")]
+    AddVcc {
+        /// port-range=A-B
+        range: String,
+        /// Service name.
+        name: String,
+        /// Service domain (primary).
+        ldom: String,
+    },
+    /// Change a console concentrator's range: port-range=A-B NAME.
+    #[command(name = "set-vcc")]
+    SetVcc {
+        /// port-range=A-B
+        range: String,
+        /// Service name.
+        name: String,
+    },
+    /// Remove a console concentrator.
+    #[command(name = "remove-vcc", visible_alias = "rm-vcc")]
+    RemoveVcc {
+        /// Service name.
+        name: String,
+    },
+    /// Attach to a domain's serial console (leave with Ctrl-] or ~. at line start).
+    Console {
+        /// Print the buffered output (up to 64 KiB) and exit.
+        #[arg(long)]
+        dump: bool,
+        /// Domain.
+        name: String,
+    },
+    /// Migrate a domain to another host: NAME [USER@]HOST[:PORT][:NEWNAME].
+    #[command(name = "migrate-domain", visible_alias = "migrate")]
+    Migrate {
+        /// Dry run: check everything, change nothing.
+        #[arg(short = 'n')]
+        dry_run: bool,
+        /// Read the target password from FILE (must be mode 0600 or stricter).
+        #[arg(short = 'p', value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Authenticate with this host's certificate (the target must trust it).
+        #[arg(short = 'c')]
+        cert: bool,
+        /// Longest pause of the guest to aim for, in ms.
+        #[arg(long, value_name = "MS")]
+        downtime_limit: Option<u64>,
+        /// Bandwidth cap for this migration, in MiB/s.
+        #[arg(long, value_name = "MIB")]
+        max_bandwidth: Option<u64>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Trust this target fingerprint without asking (as shown by `ldm list-devices -l` there).
+        #[arg(long, value_name = "FP")]
+        accept_fingerprint: Option<String>,
+        /// Domain.
+        name: String,
+        /// [USER@]HOST[:PORT][:NEWNAME]
+        target: String,
+    },
+    /// Cancel an operation: `cancel-operation migration NAME` (on the source).
+    #[command(name = "cancel-operation")]
+    CancelOperation {
+        /// migration
+        operation: String,
+        /// Domain.
+        name: String,
+    },
+    /// Add an account others can migrate to this host with: [-p FILE] [role=review|management|console] USER.
+    #[command(name = "add-user")]
+    AddUser {
+        /// Read the password from FILE instead of prompting.
+        #[arg(short = 'p', value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// [role=…] USER
+        #[arg(required = true, num_args = 1..=2, value_name = "[role=ROLE] USER")]
+        args: Vec<String>,
+    },
+    /// Change an account's role and/or password: [-p FILE] [role=…] USER.
+    #[command(name = "set-user")]
+    SetUser {
+        /// Read the new password from FILE.
+        #[arg(short = 'p', value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Prompt for a new password.
+        #[arg(long)]
+        password: bool,
+        /// [role=…] USER
+        #[arg(required = true, num_args = 1..=2, value_name = "[role=ROLE] USER")]
+        args: Vec<String>,
+    },
+    /// Remove an account.
+    #[command(name = "remove-user", visible_alias = "rm-user")]
+    RemoveUser {
+        /// User.
+        name: String,
+    },
+    /// List accounts.
+    #[command(name = "list-users")]
+    ListUsers,
+    /// Pin a target host's certificate (HOST[:PORT] [fingerprint=FP]); with -c,
+    /// trust a source host's certificate for `migrate-domain -c`.
+    #[command(name = "add-trust")]
+    AddTrust {
+        /// Trust HOST as a migration source that authenticates with its certificate.
+        #[arg(short = 'c')]
+        source: bool,
+        /// HOST[:PORT] [fingerprint=FP]
+        #[arg(required = true, num_args = 1..=2, value_name = "HOST[:PORT] [fingerprint=FP]")]
+        args: Vec<String>,
+    },
+    /// Forget a pinned or trusted certificate.
+    #[command(name = "remove-trust")]
+    RemoveTrust {
+        /// HOST[:PORT]
+        host: String,
+    },
+    /// List pinned and trusted certificates.
+    #[command(name = "list-trust")]
+    ListTrust,
+}

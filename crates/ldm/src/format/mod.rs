@@ -1,0 +1,4 @@
+//! Output formats: tables, Oracle's parseable `-p` form, long listings.
+
+pub mod devices;
+pub mod list;

@@ -1,0 +1,5 @@
+//! `ldm`: the command-line interface of the Logical Domains Manager.
+
+fn main() {
+    std::process::exit(ldm::main_with_args(std::env::args_os()));
+}

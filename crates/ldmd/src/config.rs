@@ -1,0 +1,44 @@
+//! How one ldmd is configured (from its command line).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// Configuration of one daemon.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Root directory: database, sockets, logs, runtime files.
+    pub root: PathBuf,
+    /// Peer listener address (`--listen`), if any.
+    pub listen: Option<SocketAddr>,
+    /// Address the domain consoles listen on.
+    pub console_addr: IpAddr,
+    /// Console port range for the default vcc, created on first start.
+    pub default_vcc: (u16, u16),
+    /// vCPUs the host may give to domains (default: the host's CPUs).
+    pub vcpus: Option<u32>,
+    /// Memory the host may give to domains, MiB (default: host memory less 1 GiB).
+    pub memory_mib: Option<u64>,
+    /// Accelerator override (`kvm` or `tcg`).
+    pub accel: Option<String>,
+    /// QEMU binary override.
+    pub qemu: Option<PathBuf>,
+    /// Host name shown to peers and in listings.
+    pub hostname: Option<String>,
+}
+
+impl Config {
+    /// A configuration with defaults for everything but the root.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Config {
+            root: root.into(),
+            listen: None,
+            console_addr: IpAddr::from([127, 0, 0, 1]),
+            default_vcc: (5000, 5099),
+            vcpus: None,
+            memory_mib: None,
+            accel: None,
+            qemu: None,
+            hostname: None,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The daemon's shared state: configuration, database, host inventory and the
+//! table of domains with their running parts.
+
+use crate::config::Config;
+use crate::console::Console;
+use crate::db::{Db, VccRow};
+use crate::error::{refuse, Error, Result};
+use crate::inventory::Inventory;
+use crate::paths::Paths;
+use crate::record::DomainRecord;
+use ldm_api::migration::OperationView;
+use ldm_api::ErrorKind;
+use ldm_qemu::Qmp;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{watch, Mutex};
+
+/// The running parts of an active domain.
+pub struct Runtime {
+    /// QEMU's process id.
+    pub pid: u32,
+    /// QMP connection, opened on first use and reopened after errors.
+    pub qmp: Arc<Mutex<Option<Qmp>>>,
+    /// Console server.
+    pub console: Console,
+    /// CPU utilisation in percent, sampled in the background.
+    pub util: f64,
+    /// Last CPU-time sample: when, and the process's ticks.
+    pub last_sample: Option<(Instant, u64)>,
+}
+
+/// An operation holding a domain (a migration).
+pub struct Busy {
+    /// What `ldm list -o status` shows; updated by the operation.
+    pub view: Arc<std::sync::Mutex<OperationView>>,
+    /// Set to true to ask the operation to cancel.
+    pub cancel: watch::Sender<bool>,
+}
+
+/// One domain: its record and, when running, its runtime.
+pub struct Domain {
+    /// What the database holds.
+    pub rec: DomainRecord,
+    /// Running parts.
+    pub rt: Option<Runtime>,
+    /// Operation in progress.
+    pub busy: Option<Busy>,
+}
+
+/// All domains by name.
+pub type Table = BTreeMap<String, Domain>;
+
+/// The daemon.
+pub struct Daemon {
+    /// Configuration.
+    pub cfg: Config,
+    /// Directory layout.
+    pub paths: Paths,
+    /// Database.
+    pub db: Db,
+    /// Host facts.
+    pub inv: Inventory,
+    /// Domains.
+    pub table: Mutex<Table>,
+    /// When the daemon started.
+    pub started: Instant,
+    /// This host's TLS identity.
+    pub identity: ldm_peer::HostIdentity,
+    /// Slows down repeated authentication failures.
+    pub throttle: ldm_peer::AuthThrottle,
+}
+
+impl Daemon {
+    /// Opens the database, gathers the inventory and re-adopts running domains.
+    pub async fn open(cfg: Config) -> Result<Arc<Daemon>> {
+        let paths = Paths::new(&cfg.root);
+        paths
+            .create()
+            .map_err(|e| Error::io(format!("cannot create {}", cfg.root.display()), e))?;
+        let db = Db::open(&paths.database())?;
+        let inv = Inventory::gather(&cfg)?;
+        if db.vccs()?.is_empty() && db.meta("vcc-initialised")?.is_none() {
+            db.put_vcc(&VccRow {
+                name: "primary-vcc0".into(),
+                port_lo: cfg.default_vcc.0,
+                port_hi: cfg.default_vcc.1,
+            })?;
+            db.set_meta("vcc-initialised", "1")?;
+        }
+        let identity = ldm_peer::HostIdentity::load_or_create(&paths.tls_dir(), &inv.hostname)?;
+        let mut table = Table::new();
+        for rec in db.domains()? {
+            table.insert(
+                rec.spec.name.clone(),
+                Domain {
+                    rec,
+                    rt: None,
+                    busy: None,
+                },
+            );
+        }
+        let d = Arc::new(Daemon {
+            cfg,
+            paths,
+            db,
+            inv,
+            table: Mutex::new(table),
+            started: Instant::now(),
+            identity,
+            throttle: ldm_peer::AuthThrottle::new(),
+        });
+        crate::adopt::adopt_all(&d).await?;
+        Ok(d)
+    }
+
+    /// vCPUs the primary domain uses for migrations.
+    pub fn primary_vcpus(&self) -> u32 {
+        self.db
+            .meta("primary-vcpus")
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(self.inv.host_cpus)
+    }
+}
+
+/// Looks a domain up, with the error the administrator should see.
+pub fn get<'a>(t: &'a Table, name: &str) -> Result<&'a Domain> {
+    t.get(name).ok_or_else(|| not_found(name))
+}
+
+/// Looks a domain up for a change: refused while an operation holds it.
+pub fn get_mut_idle<'a>(t: &'a mut Table, name: &str) -> Result<&'a mut Domain> {
+    let d = t.get_mut(name).ok_or_else(|| not_found(name))?;
+    if let Some(b) = &d.busy {
+        let op = b.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        return Err(refuse(
+            ErrorKind::Busy,
+            format!(
+                "domain {name} is being migrated ({:?} of a migration with {}): wait for it to finish or cancel it with `ldm cancel-operation migration {name}` on the source",
+                op.role, op.peer
+            )
+            .replace("Source", "source")
+            .replace("Target", "target"),
+        ));
+    }
+    Ok(d)
+}
+
+/// The error for an unknown domain.
+pub fn not_found(name: &str) -> Error {
+    refuse(
+        ErrorKind::NotFound,
+        format!("domain {name} does not exist: `ldm list` shows the domains of this host"),
+    )
+}
+
+/// Writes a changed record to the database, then to the table.
+pub fn commit(db: &Db, dom: &mut Domain, rec: DomainRecord) -> Result<()> {
+    db.put_domain(&rec)?;
+    dom.rec = rec;
+    Ok(())
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,213 @@
+//! From a local API request to the operation that carries it out.
+
+use crate::daemon::{get, Daemon};
+use crate::error::{refuse, Result};
+use crate::ops::{accounts, define, lifecycle, services, views};
+use ldm_api::{ErrorKind, Reply, Request, Response};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+
+fn done(message: Option<String>) -> Reply {
+    Reply::Done { message }
+}
+
+/// Runs one request, sending events and the final response on `tx`.
+/// `client_gone` turns true when the caller disconnects.
+pub async fn dispatch(
+    d: Arc<Daemon>,
+    req: Request,
+    tx: mpsc::Sender<Response>,
+    client_gone: watch::Receiver<bool>,
+) {
+    let result = run(&d, req, &tx, client_gone).await;
+    let resp = match result {
+        Ok(r) => Response::Ok(r),
+        Err(e) => {
+            tracing::info!("request refused or failed: {e}");
+            Response::Err(e.to_api())
+        }
+    };
+    let _ = tx.send(resp).await;
+}
+
+async fn run(
+    d: &Arc<Daemon>,
+    req: Request,
+    tx: &mpsc::Sender<Response>,
+    client_gone: watch::Receiver<bool>,
+) -> Result<Reply> {
+    Ok(match req {
+        Request::Host => {
+            let t = d.table.lock().await;
+            Reply::Host(views::host_view(d, &t))
+        }
+        Request::List { names } => {
+            let t = d.table.lock().await;
+            let mut out = Vec::new();
+            if names.is_empty() {
+                out.push(views::primary_view(d));
+                out.extend(t.values().map(views::domain_view));
+            } else {
+                for n in &names {
+                    if n == "primary" {
+                        out.push(views::primary_view(d));
+                    } else {
+                        out.push(views::domain_view(get(&t, n)?));
+                    }
+                }
+            }
+            Reply::Domains { domains: out }
+        }
+        Request::AddDomain { name, cpu_arch } => {
+            define::add(d, &name, cpu_arch).await?;
+            done(None)
+        }
+        Request::SetDomain {
+            name,
+            cpu_arch,
+            downtime_ms,
+            bandwidth_mib,
+        } => {
+            define::set_domain(d, &name, cpu_arch, downtime_ms, bandwidth_mib).await?;
+            done(None)
+        }
+        Request::RemoveDomain { name } => {
+            define::remove(d, &name).await?;
+            done(None)
+        }
+        Request::Vcpu {
+            name,
+            change,
+            count,
+        } => {
+            define::vcpu(d, &name, change, count).await?;
+            done(None)
+        }
+        Request::Memory { name, change, mib } => {
+            define::memory(d, &name, change, mib).await?;
+            done(None)
+        }
+        Request::SetVar { name, vars } => {
+            define::set_var(d, &name, &vars).await?;
+            done(None)
+        }
+        Request::Bind { name } => {
+            lifecycle::bind(d, &name).await?;
+            done(None)
+        }
+        Request::Unbind { name } => {
+            lifecycle::unbind(d, &name).await?;
+            done(None)
+        }
+        Request::Start { name } => {
+            lifecycle::start(d, &name).await?;
+            done(None)
+        }
+        Request::Stop { name, force } => done(lifecycle::stop(d, &name, force).await?),
+        Request::ListServices => Reply::Services {
+            vcc: services::list(d).await?,
+        },
+        Request::AddVcc {
+            name,
+            port_lo,
+            port_hi,
+        } => {
+            services::add(d, &name, port_lo, port_hi).await?;
+            done(None)
+        }
+        Request::SetVcc {
+            name,
+            port_lo,
+            port_hi,
+        } => {
+            services::set(d, &name, port_lo, port_hi).await?;
+            done(None)
+        }
+        Request::RemoveVcc { name } => {
+            services::remove(d, &name).await?;
+            done(None)
+        }
+        Request::ConsoleAddr { name } => {
+            let t = d.table.lock().await;
+            let dom = get(&t, &name)?;
+            let rt = dom.rt.as_ref().ok_or_else(|| {
+                refuse(
+                    ErrorKind::State,
+                    format!(
+                        "domain {name} is not running: start it with `ldm start-domain {name}`"
+                    ),
+                )
+            })?;
+            Reply::Console {
+                address: d.cfg.console_addr.to_string(),
+                port: rt.console.port,
+            }
+        }
+        Request::ConsoleDump { name } => {
+            let t = d.table.lock().await;
+            let dom = get(&t, &name)?;
+            let bytes = match &dom.rt {
+                Some(rt) => rt.console.dump(),
+                None => {
+                    let log = d.paths.console_log(&dom.rec.spec.uuid);
+                    let data = std::fs::read(log).unwrap_or_default();
+                    data[data.len().saturating_sub(crate::console::RING_BYTES)..].to_vec()
+                }
+            };
+            Reply::ConsoleDump {
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            }
+        }
+        Request::AddUser {
+            name,
+            role,
+            password,
+        } => {
+            accounts::add_user(d, &name, role, password).await?;
+            done(None)
+        }
+        Request::SetUser {
+            name,
+            role,
+            password,
+        } => {
+            accounts::set_user(d, &name, role, password).await?;
+            done(None)
+        }
+        Request::RemoveUser { name } => {
+            accounts::remove_user(d, &name).await?;
+            done(None)
+        }
+        Request::ListUsers => Reply::Users {
+            users: accounts::list_users(d).await?,
+        },
+        Request::ProbeHost { host, port } => {
+            let (fingerprint, pinned) = accounts::probe(d, &host, port).await?;
+            Reply::Probe {
+                fingerprint,
+                pinned,
+            }
+        }
+        Request::AddTrust {
+            host,
+            port,
+            fingerprint,
+            source,
+        } => {
+            let fp = accounts::add_trust(d, &host, port, fingerprint, source).await?;
+            done(Some(format!("trusted {host} with fingerprint {fp}")))
+        }
+        Request::RemoveTrust { host, port } => {
+            accounts::remove_trust(d, &host, port).await?;
+            done(None)
+        }
+        Request::ListTrust => Reply::Trust {
+            entries: accounts::list_trust(d).await?,
+        },
+        Request::Migrate(m) => crate::migration::source::migrate(d, m, tx, client_gone).await?,
+        Request::CancelMigration { name } => {
+            crate::migration::source::cancel(d, &name).await?;
+            done(Some(format!("migration of {name} cancelled")))
+        }
+    })
+}

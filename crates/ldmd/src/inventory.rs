@@ -1,0 +1,95 @@
+//! What this host has to give to domains, and its hypervisor.
+
+use crate::config::Config;
+use crate::error::{refuse, Result};
+use ldm_api::ErrorKind;
+use ldm_qemu::{Accel, QemuBinary};
+
+/// Facts about the host, gathered at start.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    /// Host name.
+    pub hostname: String,
+    /// vCPUs for domains.
+    pub vcpus: u32,
+    /// Memory for domains, MiB.
+    pub memory_mib: u64,
+    /// The host's CPUs.
+    pub host_cpus: u32,
+    /// Host CPU model name.
+    pub cpu_model: String,
+    /// Accelerator for domains.
+    pub accel: Accel,
+    /// QEMU, or why it can't be used.
+    pub qemu: std::result::Result<QemuBinary, String>,
+}
+
+fn host_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb / 1024)
+        .unwrap_or(1024)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+impl Inventory {
+    /// Gathers the facts, applying the configuration's overrides.
+    pub fn gather(cfg: &Config) -> Result<Inventory> {
+        let host_cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        let accel = match cfg.accel.as_deref() {
+            None | Some("auto") => ldm_qemu::detect_accel(),
+            Some(a) => a.parse().map_err(|_| {
+                refuse(
+                    ErrorKind::BadRequest,
+                    format!("accelerator '{a}' is not known: use kvm, tcg or auto"),
+                )
+            })?,
+        };
+        let qemu = QemuBinary::probe(cfg.qemu.as_deref())
+            .and_then(|q| q.ensure_supported().map(|_| q))
+            .map_err(|e| e.to_string());
+        if let Err(e) = &qemu {
+            tracing::warn!("QEMU cannot be used: {e}");
+        }
+        Ok(Inventory {
+            hostname: cfg.hostname.clone().unwrap_or_else(hostname),
+            vcpus: cfg.vcpus.unwrap_or(host_cpus),
+            memory_mib: cfg
+                .memory_mib
+                .unwrap_or_else(|| host_memory_mib().saturating_sub(1024).max(512)),
+            host_cpus,
+            cpu_model: ldm_qemu::host_cpu_model(),
+            accel,
+            qemu,
+        })
+    }
+
+    /// The QEMU binary, or an error telling how to get one.
+    pub fn qemu(&self) -> Result<&QemuBinary> {
+        self.qemu
+            .as_ref()
+            .map_err(|e| refuse(ErrorKind::Hypervisor, e.clone()))
+    }
+
+    /// The QEMU CPU model for a CPU class on this host.
+    pub fn cpu_model_for(&self, arch: ldm_api::CpuArch) -> String {
+        match (arch, self.accel) {
+            (ldm_api::CpuArch::Native, Accel::Kvm) => "host".into(),
+            (ldm_api::CpuArch::Native, Accel::Tcg) => "max".into(),
+            (ldm_api::CpuArch::Generic, _) => "qemu64".into(),
+        }
+    }
+}

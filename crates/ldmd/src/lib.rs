@@ -1,0 +1,74 @@
+//! ldmd, the Logical Domains Manager daemon, as a library: the binary only
+//! parses its command line and calls [`run`], so tests can start many daemons
+//! in one process.
+
+pub mod adopt;
+pub mod config;
+pub mod console;
+pub mod daemon;
+pub mod db;
+pub mod dispatch;
+pub mod error;
+pub mod inventory;
+pub mod local_api;
+pub mod migration;
+pub mod ops;
+pub mod paths;
+pub mod record;
+pub mod resources;
+pub mod sampler;
+
+pub use config::Config;
+pub use daemon::Daemon;
+pub use error::{Error, Result};
+
+use std::future::Future;
+use tokio::net::{TcpListener, UnixListener};
+
+/// Runs a daemon on the given listeners until `shutdown` completes. Domains
+/// keep running after it returns.
+pub async fn run(
+    cfg: Config,
+    local: UnixListener,
+    peer: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let d = Daemon::open(cfg).await?;
+    let mut tasks = vec![
+        tokio::spawn(local_api::serve(d.clone(), local)),
+        tokio::spawn(sampler::run(d.clone())),
+    ];
+    if let Some(l) = peer {
+        tasks.push(tokio::spawn(migration::peer_server::serve(d.clone(), l)));
+    }
+    tracing::info!(root = %d.paths.root.display(), "ldmd ready");
+    shutdown.await;
+    tracing::info!("ldmd shutting down; domains keep running");
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+/// Binds the local API socket in `root`, refusing if another ldmd serves it.
+pub fn bind_local(root: &std::path::Path) -> Result<UnixListener> {
+    let paths = paths::Paths::new(root);
+    paths
+        .create()
+        .map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
+    let sock = paths.socket();
+    if sock.exists() {
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            return Err(error::refuse(
+                ldm_api::ErrorKind::Exists,
+                format!("another ldmd already serves {}", root.display()),
+            ));
+        }
+        let _ = std::fs::remove_file(&sock);
+    }
+    let l = UnixListener::bind(&sock)
+        .map_err(|e| Error::io(format!("cannot listen on {}", sock.display()), e))?;
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666));
+    Ok(l)
+}

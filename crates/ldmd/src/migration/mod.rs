@@ -1,0 +1,4 @@
+//! Live migration between two ldmd.
+
+pub mod peer_server;
+pub mod source;

@@ -1,0 +1,222 @@
+//! Defining domains: add, remove, set-domain, vCPUs, memory, variables.
+
+use crate::daemon::{commit, get_mut_idle, Daemon};
+use crate::error::{refuse, Result};
+use crate::record::DomainRecord;
+use crate::resources::check_fit;
+use ldm_api::domain::check_domain_name;
+use ldm_api::state::Transition;
+use ldm_api::{CpuArch, DomainSpec, DomainState, ErrorKind, ResourceChange};
+use std::path::Path;
+
+/// vCPUs of a new domain.
+pub const DEFAULT_VCPUS: u32 = 1;
+/// Memory of a new domain, MiB.
+pub const DEFAULT_MEMORY_MIB: u64 = 512;
+/// The least memory a domain may have, MiB.
+pub const MIN_MEMORY_MIB: u64 = 128;
+
+/// `add-domain`
+pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
+    check_domain_name(name).map_err(|m| refuse(ErrorKind::BadRequest, m))?;
+    let mut t = d.table.lock().await;
+    if t.contains_key(name) {
+        return Err(refuse(
+            ErrorKind::Exists,
+            format!("domain {name} already exists: choose another name or remove it first with `ldm remove-domain {name}`"),
+        ));
+    }
+    let rec = DomainRecord::new(DomainSpec {
+        name: name.into(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        cpu_arch: arch.unwrap_or_default(),
+        vcpus: DEFAULT_VCPUS,
+        memory_mib: DEFAULT_MEMORY_MIB,
+        vars: Default::default(),
+        migration: Default::default(),
+    });
+    d.db.put_domain(&rec)?;
+    t.insert(
+        name.into(),
+        crate::daemon::Domain {
+            rec,
+            rt: None,
+            busy: None,
+        },
+    );
+    tracing::info!(domain = name, "domain added");
+    Ok(())
+}
+
+/// `remove-domain`
+pub async fn remove(d: &Daemon, name: &str) -> Result<()> {
+    let mut t = d.table.lock().await;
+    let dom = get_mut_idle(&mut t, name)?;
+    Transition::Remove
+        .check(name, dom.rec.state)
+        .map_err(|m| refuse(ErrorKind::State, m))?;
+    d.db.delete_domain(name)?;
+    t.remove(name);
+    tracing::info!(domain = name, "domain removed");
+    Ok(())
+}
+
+/// `set-domain`
+pub async fn set_domain(
+    d: &Daemon,
+    name: &str,
+    arch: Option<CpuArch>,
+    downtime_ms: Option<u64>,
+    bandwidth_mib: Option<u64>,
+) -> Result<()> {
+    let mut t = d.table.lock().await;
+    let dom = get_mut_idle(&mut t, name)?;
+    let mut rec = dom.rec.clone();
+    if let Some(a) = arch {
+        if rec.state != DomainState::Inactive && a != rec.spec.cpu_arch {
+            return Err(refuse(
+                ErrorKind::State,
+                format!("the cpu-arch of domain {name} can only change while it is inactive: stop and unbind it first"),
+            ));
+        }
+        rec.spec.cpu_arch = a;
+    }
+    if let Some(ms) = downtime_ms {
+        rec.spec.migration.downtime_ms = (ms > 0).then_some(ms);
+    }
+    if let Some(b) = bandwidth_mib {
+        rec.spec.migration.bandwidth_mib = (b > 0).then_some(b);
+    }
+    commit(&d.db, dom, rec)
+}
+
+fn apply_change(current: u64, change: ResourceChange, amount: u64, what: &str) -> Result<u64> {
+    match change {
+        ResourceChange::Set => Ok(amount),
+        ResourceChange::Add => Ok(current + amount),
+        ResourceChange::Remove => current
+            .checked_sub(amount)
+            .filter(|v| *v > 0)
+            .ok_or_else(|| {
+                refuse(
+                    ErrorKind::BadRequest,
+                    format!("cannot remove {amount} {what}: the domain has only {current}"),
+                )
+            }),
+    }
+}
+
+/// `set-vcpu`, `add-vcpu`, `rm-vcpu`
+pub async fn vcpu(d: &Daemon, name: &str, change: ResourceChange, count: u32) -> Result<()> {
+    if count == 0 && change == ResourceChange::Set {
+        return Err(refuse(
+            ErrorKind::BadRequest,
+            "a domain needs at least 1 vCPU",
+        ));
+    }
+    if name == "primary" {
+        let v = apply_change(d.primary_vcpus() as u64, change, count as u64, "vCPUs")?;
+        if v == 0 || v > 64 {
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                "the primary domain takes 1 to 64 vCPUs",
+            ));
+        }
+        return d.db.set_meta("primary-vcpus", &v.to_string());
+    }
+    let mut t = d.table.lock().await;
+    let dom = get_mut_idle(&mut t, name)?;
+    let v = apply_change(dom.rec.spec.vcpus as u64, change, count as u64, "vCPUs")?;
+    let v = u32::try_from(v).map_err(|_| refuse(ErrorKind::BadRequest, "too many vCPUs"))?;
+    resize(d, &mut t, name, Some(v), None).await
+}
+
+/// `set-memory`, `add-memory`, `rm-memory`
+pub async fn memory(d: &Daemon, name: &str, change: ResourceChange, mib: u64) -> Result<()> {
+    if name == "primary" {
+        return Err(refuse(
+            ErrorKind::BadRequest,
+            "the primary domain's memory is the host's own: set what domains may use with `ldmd --memory`",
+        ));
+    }
+    let mut t = d.table.lock().await;
+    let dom = get_mut_idle(&mut t, name)?;
+    let m = apply_change(dom.rec.spec.memory_mib, change, mib, "MiB")?;
+    if m < MIN_MEMORY_MIB {
+        return Err(refuse(
+            ErrorKind::BadRequest,
+            format!("a domain needs at least {MIN_MEMORY_MIB}M of memory"),
+        ));
+    }
+    resize(d, &mut t, name, None, Some(m)).await
+}
+
+async fn resize(
+    d: &Daemon,
+    t: &mut crate::daemon::Table,
+    name: &str,
+    vcpus: Option<u32>,
+    mib: Option<u64>,
+) -> Result<()> {
+    let state = t[name].rec.state;
+    if state.has_process() {
+        return Err(refuse(
+            ErrorKind::State,
+            format!("domain {name} is {state}: stop it first with `ldm stop-domain {name}` (resources change while it is bound or inactive)"),
+        ));
+    }
+    let mut rec = t[name].rec.clone();
+    if let Some(v) = vcpus {
+        rec.spec.vcpus = v;
+    }
+    if let Some(m) = mib {
+        rec.spec.memory_mib = m;
+    }
+    if state == DomainState::Bound {
+        check_fit(
+            t,
+            Some(name),
+            d.inv.vcpus,
+            d.inv.memory_mib,
+            rec.spec.vcpus,
+            rec.spec.memory_mib,
+        )?;
+    }
+    if rec.spec.vcpus > d.inv.vcpus {
+        return Err(refuse(
+            ErrorKind::Resources,
+            format!("this host gives at most {} vCPUs to domains", d.inv.vcpus),
+        ));
+    }
+    let dom = t.get_mut(name).expect("checked above");
+    commit(&d.db, dom, rec)
+}
+
+/// `set-var`
+pub async fn set_var(d: &Daemon, name: &str, vars: &[(String, String)]) -> Result<()> {
+    let mut t = d.table.lock().await;
+    let dom = get_mut_idle(&mut t, name)?;
+    let mut rec = dom.rec.clone();
+    for (k, v) in vars {
+        if (k == "kernel" || k == "initrd") && !v.is_empty() {
+            let p = Path::new(v);
+            if !p.is_absolute() {
+                return Err(refuse(
+                    ErrorKind::BadRequest,
+                    format!("{k}={v}: give an absolute path"),
+                ));
+            }
+            if !p.is_file() {
+                return Err(refuse(
+                    ErrorKind::BadRequest,
+                    format!("{k}={v}: no such file. Build the guest image with `guest/build` and use the paths it prints"),
+                ));
+            }
+        }
+        rec.spec
+            .vars
+            .set(k, v)
+            .map_err(|m| refuse(ErrorKind::BadRequest, m))?;
+    }
+    commit(&d.db, dom, rec)
+}

@@ -1,0 +1,193 @@
+//! From a domain's record to a QEMU machine: the command line, launching it
+//! with its console, and talking to it over QMP.
+
+use crate::console::Console;
+use crate::daemon::{Daemon, Runtime};
+use crate::error::{refuse, Result};
+use crate::record::{Binding, DomainRecord};
+use ldm_api::ErrorKind;
+use ldm_qemu::{MachineConfig, Qmp};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// QEMU machine type every domain gets, so any host can recreate it.
+pub const MACHINE_TYPE: &str = "pc-i440fx-10.0";
+
+/// The binding a domain gets on this host.
+pub fn binding_for(d: &Daemon, rec: &DomainRecord, console_port: u16) -> Binding {
+    Binding {
+        console_port,
+        machine_type: MACHINE_TYPE.into(),
+        cpu_model: d.inv.cpu_model_for(rec.spec.cpu_arch),
+        accel: d.inv.accel.to_string(),
+    }
+}
+
+/// Checks the boot files exist; the error says what to do.
+pub fn check_boot_files(rec: &DomainRecord) -> Result<(String, String)> {
+    let name = &rec.spec.name;
+    let get = |v: &Option<String>, var: &str| -> Result<String> {
+        let p = v.clone().ok_or_else(|| {
+            refuse(
+                ErrorKind::State,
+                format!("domain {name} has no {var}: set it with `ldm set-var {var}=PATH {name}` (guest/build prints the paths)"),
+            )
+        })?;
+        if !Path::new(&p).is_file() {
+            return Err(refuse(
+                ErrorKind::State,
+                format!("the {var} of domain {name}, {p}, does not exist on this host: copy it here or set another with `ldm set-var {var}=PATH {name}`"),
+            ));
+        }
+        Ok(p)
+    };
+    Ok((
+        get(&rec.spec.vars.kernel, "kernel")?,
+        get(&rec.spec.vars.initrd, "initrd")?,
+    ))
+}
+
+/// The kernel command line: the domain's boot-args, with the serial console
+/// added when they name none.
+pub fn kernel_cmdline(rec: &DomainRecord) -> String {
+    let args = rec.spec.vars.boot_args.clone().unwrap_or_default();
+    if args.split_whitespace().any(|a| a.starts_with("console=")) {
+        args
+    } else {
+        format!("console=ttyS0 {args}").trim().to_string()
+    }
+}
+
+/// The QEMU configuration of a bound domain.
+pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
+    let b = rec.binding.as_ref().ok_or_else(|| {
+        refuse(
+            ErrorKind::State,
+            format!("domain {} is not bound", rec.spec.name),
+        )
+    })?;
+    let (kernel, initrd) = check_boot_files(rec)?;
+    let uuid = &rec.spec.uuid;
+    let parsed = uuid::Uuid::parse_str(uuid).map_err(|_| {
+        refuse(
+            ErrorKind::Internal,
+            format!("domain {} has a malformed uuid {uuid}", rec.spec.name),
+        )
+    })?;
+    let mut cfg = MachineConfig::new(&rec.spec.name, parsed, &d.paths.run_dir());
+    cfg.vcpus = rec.spec.vcpus;
+    cfg.memory_mib = rec.spec.memory_mib;
+    cfg.machine_type = b.machine_type.clone();
+    cfg.cpu_model = b.cpu_model.clone();
+    cfg.accel = b.accel.parse().map_err(|_| {
+        refuse(
+            ErrorKind::Hypervisor,
+            format!("unknown accelerator {}", b.accel),
+        )
+    })?;
+    cfg.kernel = Some(kernel.into());
+    cfg.initrd = Some(initrd.into());
+    cfg.append = kernel_cmdline(rec);
+    cfg.qmp_socket = d.paths.qmp_socket(uuid);
+    cfg.console_socket = d.paths.console_socket(uuid);
+    cfg.console_log = Some(d.paths.console_log(uuid));
+    cfg.pidfile = d.paths.pidfile(uuid);
+    cfg.log_file = d.paths.qemu_log(&rec.spec.name);
+    Ok(cfg)
+}
+
+/// Launches QEMU for a bound domain (incoming for a migration target) and
+/// starts serving its console. Nothing is left behind on failure.
+pub async fn launch(d: &Daemon, rec: &DomainRecord, incoming: bool) -> Result<Runtime> {
+    let qemu = d.inv.qemu()?.clone();
+    let mut cfg = machine_config(d, rec)?;
+    // An incoming domain stays paused when the migration completes: it only
+    // runs once the source hands over (phase 5).
+    cfg.start_paused = incoming;
+    let port = rec.binding.as_ref().map(|b| b.console_port).unwrap_or(0);
+    let console = Console::start(
+        d.cfg.console_addr,
+        port,
+        cfg.console_socket.clone(),
+        d.paths.console_log(&rec.spec.uuid),
+    )
+    .await?;
+    let pid = ldm_qemu::launch(&qemu, &cfg, incoming).await?;
+    tracing::info!(domain = %rec.spec.name, pid, incoming, "QEMU started");
+    Ok(Runtime {
+        pid,
+        qmp: Arc::new(Mutex::new(None)),
+        console,
+        util: 0.0,
+        last_sample: None,
+    })
+}
+
+/// Re-attaches to a QEMU that is still running (after an ldmd restart).
+pub async fn reattach(d: &Daemon, rec: &DomainRecord, pid: u32) -> Result<Runtime> {
+    let port = rec.binding.as_ref().map(|b| b.console_port).unwrap_or(0);
+    let console = Console::start(
+        d.cfg.console_addr,
+        port,
+        d.paths.console_socket(&rec.spec.uuid),
+        d.paths.console_log(&rec.spec.uuid),
+    )
+    .await?;
+    Ok(Runtime {
+        pid,
+        qmp: Arc::new(Mutex::new(None)),
+        console,
+        util: 0.0,
+        last_sample: None,
+    })
+}
+
+/// Runs `f` with the domain's QMP connection, connecting on first use and
+/// dropping the connection after an error so the next call reconnects.
+pub async fn with_qmp<T, F>(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path, f: F) -> Result<T>
+where
+    F: for<'a> FnOnce(
+        &'a mut Qmp,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = ldm_qemu::Result<T>> + Send + 'a>,
+    >,
+{
+    let mut guard = qmp.lock().await;
+    if guard.is_none() {
+        *guard = Some(Qmp::connect(socket).await?);
+    }
+    let conn = guard.as_mut().expect("connected above");
+    match f(conn).await {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            *guard = None;
+            Err(e.into())
+        }
+    }
+}
+
+/// Stops a QEMU process: `quit` over QMP, then SIGKILL if it lingers.
+pub async fn kill_qemu(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path, pid: u32) {
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        with_qmp(qmp, socket, |q| Box::pin(async move { q.quit().await })),
+    )
+    .await;
+    if !wait_gone(pid, std::time::Duration::from_secs(3)).await {
+        let _ = ldm_qemu::kill(pid, libc::SIGKILL);
+        wait_gone(pid, std::time::Duration::from_secs(3)).await;
+    }
+}
+
+/// Waits until `pid` has exited; false on timeout.
+pub async fn wait_gone(pid: u32, limit: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if !ldm_qemu::pid_alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    !ldm_qemu::pid_alive(pid)
+}

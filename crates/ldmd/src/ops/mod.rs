@@ -1,0 +1,8 @@
+//! The verbs of the local API, one file per family.
+
+pub mod accounts;
+pub mod define;
+pub mod lifecycle;
+pub mod machine;
+pub mod services;
+pub mod views;

@@ -1,0 +1,153 @@
+//! What `ldm list`, `list-devices` and the host view show.
+
+use crate::daemon::{now_secs, Daemon, Domain, Table};
+use crate::resources::usage;
+use ldm_api::domain::MachineView;
+use ldm_api::flags::{MigrationRole, Status};
+use ldm_api::migration::Role;
+use ldm_api::{DomainView, Flags, HostView};
+
+/// The row of one domain.
+pub fn domain_view(dom: &Domain) -> DomainView {
+    let rec = &dom.rec;
+    let op = dom
+        .busy
+        .as_ref()
+        .map(|b| b.view.lock().unwrap_or_else(|p| p.into_inner()).clone());
+    let migration = match (&op, &rec.migration) {
+        (_, Some(m)) if m.error.is_some() => MigrationRole::Error,
+        (Some(o), _) => match o.role {
+            Role::Source => MigrationRole::Source,
+            Role::Target => MigrationRole::Target,
+        },
+        _ => MigrationRole::None,
+    };
+    let flags = Flags {
+        starting_stopping: false,
+        status: if rec.state.has_process() && migration != MigrationRole::Target {
+            Status::Normal
+        } else {
+            Status::None
+        },
+        control: false,
+        vio_service: false,
+        migration,
+    };
+    let running = rec.state.has_process() && dom.rt.is_some();
+    DomainView {
+        name: rec.spec.name.clone(),
+        state: rec.state,
+        flags,
+        cons: rec.binding.as_ref().map(|b| b.console_port.to_string()),
+        vcpus: rec.spec.vcpus,
+        memory_mib: rec.spec.memory_mib,
+        util: dom.rt.as_ref().filter(|_| running).map(|r| r.util),
+        uptime_secs: rec
+            .started_at
+            .filter(|_| rec.state.has_process())
+            .map(|s| now_secs().saturating_sub(s)),
+        uuid: rec.spec.uuid.clone(),
+        cpu_arch: rec.spec.cpu_arch,
+        vars: rec.spec.vars.clone(),
+        machine: rec.binding.as_ref().map(|b| MachineView {
+            machine_type: b.machine_type.clone(),
+            cpu_model: b.cpu_model.clone(),
+            accel: b.accel.clone(),
+            pid: dom.rt.as_ref().map(|r| r.pid),
+        }),
+        operation: op,
+        note: rec.migration.as_ref().and_then(|m| m.error.clone()),
+    }
+}
+
+fn host_uptime() -> u64 {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map(|v| v as u64)
+        .unwrap_or(0)
+}
+
+fn host_util(cpus: u32) -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map(|l| (l / cpus.max(1) as f64 * 100.0).min(100.0))
+        .unwrap_or(0.0)
+}
+
+/// The primary (control) domain: the host itself.
+pub fn primary_view(d: &Daemon) -> DomainView {
+    DomainView {
+        name: "primary".into(),
+        state: ldm_api::DomainState::Active,
+        flags: Flags {
+            status: Status::Normal,
+            control: true,
+            vio_service: true,
+            ..Default::default()
+        },
+        cons: Some("UART".into()),
+        vcpus: d.primary_vcpus(),
+        memory_mib: host_memory_mib(),
+        util: Some(host_util(d.inv.host_cpus)),
+        uptime_secs: Some(host_uptime()),
+        uuid: String::new(),
+        cpu_arch: ldm_api::CpuArch::Native,
+        vars: Default::default(),
+        machine: None,
+        operation: None,
+        note: None,
+    }
+}
+
+fn host_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                })
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
+/// The host and what is free on it.
+pub fn host_view(d: &Daemon, t: &Table) -> HostView {
+    let u = usage(t, None);
+    HostView {
+        hostname: d.inv.hostname.clone(),
+        vcpus_total: d.inv.vcpus,
+        vcpus_free: d.inv.vcpus.saturating_sub(u.vcpus_used),
+        memory_total_mib: d.inv.memory_mib,
+        memory_free_mib: d.inv.memory_mib.saturating_sub(u.memory_used_mib),
+        primary_vcpus: d.primary_vcpus(),
+        accel: d.inv.accel.to_string(),
+        cpu_model: d.inv.cpu_model.clone(),
+        qemu_path: d
+            .inv
+            .qemu
+            .as_ref()
+            .ok()
+            .map(|q| q.path.display().to_string()),
+        qemu_version: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
+        qemu_problem: d.inv.qemu.as_ref().err().cloned(),
+        listen: d.cfg.listen.map(|a| a.to_string()),
+        fingerprint: Some(d.identity.fingerprint().to_string()),
+        uptime_secs: d.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    }
+}

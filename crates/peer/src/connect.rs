@@ -1,0 +1,219 @@
+//! Establishing TLS connections between managers: connect, accept and the
+//! first-contact fingerprint probe, each with timeouts and clear errors.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::error::{Error, Result};
+use crate::fingerprint::Fingerprint;
+use crate::tls::probe_client_config;
+use crate::verify::pin_mismatch;
+
+/// How long [`connect`] waits for the TCP connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long [`connect`], [`accept`] and [`probe_fingerprint`] wait for the
+/// TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client side of an established manager-to-manager connection.
+pub type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
+/// The server side of an established manager-to-manager connection.
+pub type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// Connects to the manager at `addr` and completes the TLS handshake with
+/// `cfg` (from [`crate::client_config`]). Errors name the peer by address;
+/// see [`connect_named`] to name it as the user did.
+pub async fn connect(addr: SocketAddr, cfg: Arc<ClientConfig>) -> Result<ClientStream> {
+    connect_named(&addr.ip().to_string(), addr, cfg).await
+}
+
+/// Like [`connect`], with `host` (a host name without port, as the user
+/// typed it) used in error messages, e.g. in
+/// [`Error::CertificateChanged`]'s advice to run `ldm remove-trust HOST`.
+pub async fn connect_named(
+    host: &str,
+    addr: SocketAddr,
+    cfg: Arc<ClientConfig>,
+) -> Result<ClientStream> {
+    let tcp = tcp_connect(host, addr).await?;
+    let connector = TlsConnector::from(cfg);
+    // The name is not checked (the fingerprint pin is the trust); an IP
+    // address also keeps rustls from sending SNI.
+    let server_name = ServerName::IpAddress(addr.ip().into());
+    let tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, tcp))
+        .await
+        .map_err(|_| Error::HandshakeTimeout {
+            host: host.to_owned(),
+            secs: HANDSHAKE_TIMEOUT.as_secs(),
+        })?
+        .map_err(|e| handshake_error(host, e))?;
+    tracing::debug!(%host, %addr, "connected to peer manager");
+    Ok(tls)
+}
+
+/// Completes the server side of the TLS handshake on an accepted `tcp`
+/// connection. Returns the stream and the fingerprint of the certificate
+/// the client presented, if it presented one; whether that fingerprint is
+/// trusted is for the caller to decide.
+pub async fn accept(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+) -> Result<(ServerStream, Option<Fingerprint>)> {
+    let host = match tcp.peer_addr() {
+        Ok(a) => a.to_string(),
+        Err(_) => "an unknown peer".to_owned(),
+    };
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(peer = %host, error = %e, "cannot set TCP_NODELAY");
+    }
+    let tls = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+        .await
+        .map_err(|_| Error::HandshakeTimeout {
+            host: host.clone(),
+            secs: HANDSHAKE_TIMEOUT.as_secs(),
+        })?
+        .map_err(|e| handshake_error(&host, e))?;
+    let client = peer_fingerprint(&tls);
+    match &client {
+        Some(fp) => {
+            tracing::debug!(peer = %host, fingerprint = %fp, "accepted peer with a client certificate")
+        }
+        None => tracing::debug!(peer = %host, "accepted peer without a client certificate"),
+    }
+    Ok((tls, client))
+}
+
+/// The fingerprint of the certificate the client presented on an
+/// established server-side stream, or `None` if it presented none.
+pub fn peer_fingerprint<IO>(stream: &tokio_rustls::server::TlsStream<IO>) -> Option<Fingerprint> {
+    stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|cert| Fingerprint::of_der(cert))
+}
+
+/// Fetches the fingerprint of the certificate the manager at `addr`
+/// presents, without trusting it: for the first-contact "do you trust this
+/// fingerprint?" question. Completes the handshake (so the server has
+/// proved it holds the certificate's key), then closes the connection
+/// without sending any application data.
+pub async fn probe_fingerprint(addr: SocketAddr) -> Result<Fingerprint> {
+    probe_fingerprint_named(&addr.ip().to_string(), addr).await
+}
+
+/// Like [`probe_fingerprint`], with `host` used in error messages.
+pub async fn probe_fingerprint_named(host: &str, addr: SocketAddr) -> Result<Fingerprint> {
+    let tcp = tcp_connect(host, addr).await?;
+    let connector = TlsConnector::from(probe_client_config()?);
+    let server_name = ServerName::IpAddress(addr.ip().into());
+    let mut tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, tcp))
+        .await
+        .map_err(|_| Error::HandshakeTimeout {
+            host: host.to_owned(),
+            secs: HANDSHAKE_TIMEOUT.as_secs(),
+        })?
+        .map_err(|e| handshake_error(host, e))?;
+    let fingerprint = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|cert| Fingerprint::of_der(cert))
+        .ok_or_else(|| Error::Handshake {
+            host: host.to_owned(),
+            reason: "the server presented no certificate".to_owned(),
+        })?;
+    // Say goodbye politely; failing to is of no consequence.
+    let _ = timeout(Duration::from_secs(2), tls.shutdown()).await;
+    tracing::debug!(%host, %addr, %fingerprint, "probed peer certificate");
+    Ok(fingerprint)
+}
+
+/// Opens the TCP connection, with [`CONNECT_TIMEOUT`].
+async fn tcp_connect(host: &str, addr: SocketAddr) -> Result<TcpStream> {
+    let target = target_label(host, addr);
+    let tcp = timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| Error::ConnectTimeout {
+            host: target.clone(),
+            secs: CONNECT_TIMEOUT.as_secs(),
+        })?
+        .map_err(|e| Error::connect(target, e))?;
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(%host, error = %e, "cannot set TCP_NODELAY");
+    }
+    Ok(tcp)
+}
+
+/// "HOST:PORT" for messages: the address itself when `host` is its IP.
+fn target_label(host: &str, addr: SocketAddr) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) if ip == addr.ip() => addr.to_string(),
+        _ => format!("{host}:{}", addr.port()),
+    }
+}
+
+/// Classifies a handshake failure, recovering a pin mismatch from inside
+/// the rustls error that tokio-rustls wrapped in an `io::Error`.
+fn handshake_error(host: &str, err: io::Error) -> Error {
+    let tls_err = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    if let Some(tls_err) = tls_err {
+        if let Some(m) = pin_mismatch(tls_err) {
+            return Error::CertificateChanged {
+                host: host.to_owned(),
+                expected: m.expected,
+                presented: m.presented,
+            };
+        }
+        return Error::Handshake {
+            host: host.to_owned(),
+            reason: tls_err.to_string(),
+        };
+    }
+    let reason = match err.kind() {
+        io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_owned(),
+        io::ErrorKind::ConnectionReset => "the peer reset the connection".to_owned(),
+        _ => err.to_string(),
+    };
+    Error::Handshake {
+        host: host.to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_label_uses_name_or_address() {
+        let v4: SocketAddr = "192.0.2.1:7700".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1]:7700".parse().unwrap();
+        assert_eq!(target_label("192.0.2.1", v4), "192.0.2.1:7700");
+        assert_eq!(target_label("2001:db8::1", v6), "[2001:db8::1]:7700");
+        assert_eq!(target_label("hostb", v4), "hostb:7700");
+    }
+
+    #[test]
+    fn plain_io_errors_become_handshake_errors() {
+        let e = handshake_error("hostb", io::Error::from(io::ErrorKind::UnexpectedEof));
+        assert!(matches!(e, Error::Handshake { .. }));
+        assert!(
+            e.to_string().contains("the peer closed the connection"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Typed messages over a byte stream: each message is one JSON document in
+//! a length-delimited frame (4-byte big-endian length, then the bytes).
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{SplitSink, SplitStream};
+use futures::{Sink, SinkExt, Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::{self, LengthDelimitedCodec, LengthDelimitedCodecError};
+
+use crate::error::{Error, Result};
+
+/// The largest message, in bytes of JSON, that may be sent or received.
+pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+type Inner<T> = codec::Framed<T, LengthDelimitedCodec>;
+
+fn new_codec() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX_FRAME_LEN)
+        .new_codec()
+}
+
+/// A typed, bidirectional message channel over `T` (typically a TLS stream).
+#[derive(Debug)]
+pub struct Framed<T> {
+    inner: Inner<T>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Framed<T> {
+    /// Wraps `io`.
+    pub fn new(io: T) -> Self {
+        Framed {
+            inner: codec::Framed::new(io, new_codec()),
+        }
+    }
+
+    /// Sends `msg` as one frame and flushes it.
+    pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
+        send_on(&mut self.inner, msg).await
+    }
+
+    /// Receives the next message; `Ok(None)` when the peer has closed the
+    /// connection cleanly between messages.
+    pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<Option<M>> {
+        recv_from(&mut self.inner).await
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
+    }
+
+    /// The underlying stream, mutably. Reading or writing it directly
+    /// corrupts the framing.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
+    }
+
+    /// Unwraps the underlying stream. Data already read into the frame
+    /// buffer but not yet returned by [`Framed::recv`] is lost.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+
+    /// Splits the channel into halves that can be used from different tasks.
+    pub fn split(self) -> (FrameSender<T>, FrameReceiver<T>) {
+        let (sink, stream) = self.inner.split();
+        (FrameSender { inner: sink }, FrameReceiver { inner: stream })
+    }
+}
+
+/// The sending half of a [`Framed`] channel.
+#[derive(Debug)]
+pub struct FrameSender<T> {
+    inner: SplitSink<Inner<T>, Bytes>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> FrameSender<T> {
+    /// Sends `msg` as one frame and flushes it.
+    pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
+        send_on(&mut self.inner, msg).await
+    }
+
+    /// Flushes and shuts down the sending direction of the stream.
+    pub async fn close(&mut self) -> Result<()> {
+        self.inner.close().await.map_err(Error::Transport)
+    }
+
+    /// Joins the halves back into one channel; `None` if they come from
+    /// different channels.
+    pub fn reunite(self, receiver: FrameReceiver<T>) -> Option<Framed<T>> {
+        self.inner
+            .reunite(receiver.inner)
+            .ok()
+            .map(|inner| Framed { inner })
+    }
+}
+
+/// The receiving half of a [`Framed`] channel.
+#[derive(Debug)]
+pub struct FrameReceiver<T> {
+    inner: SplitStream<Inner<T>>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> FrameReceiver<T> {
+    /// Receives the next message; `Ok(None)` when the peer has closed the
+    /// connection cleanly between messages.
+    pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<Option<M>> {
+        recv_from(&mut self.inner).await
+    }
+}
+
+async fn send_on<S, M>(sink: &mut S, msg: &M) -> Result<()>
+where
+    S: Sink<Bytes, Error = io::Error> + Unpin,
+    M: Serialize + ?Sized,
+{
+    let body = serde_json::to_vec(msg).map_err(Error::Encode)?;
+    if body.len() > MAX_FRAME_LEN {
+        return Err(Error::FrameTooLarge {
+            size: body.len(),
+            max: MAX_FRAME_LEN,
+        });
+    }
+    sink.send(Bytes::from(body)).await.map_err(Error::Transport)
+}
+
+async fn recv_from<S, M>(stream: &mut S) -> Result<Option<M>>
+where
+    S: Stream<Item = io::Result<BytesMut>> + Unpin,
+    M: DeserializeOwned,
+{
+    match stream.next().await {
+        None => Ok(None),
+        Some(Ok(frame)) => serde_json::from_slice(&frame)
+            .map(Some)
+            .map_err(Error::Decode),
+        Some(Err(e)) => {
+            let too_long = e
+                .get_ref()
+                .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>());
+            if too_long {
+                Err(Error::FrameTooLarge {
+                    size: 0,
+                    max: MAX_FRAME_LEN,
+                })
+            } else {
+                Err(Error::Transport(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use tokio::io::AsyncWriteExt;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Msg {
+        Hello { name: String },
+        Pages(Vec<u64>),
+    }
+
+    #[tokio::test]
+    async fn messages_roundtrip_and_eof_is_none() {
+        let (a, b) = tokio::io::duplex(1024);
+        let mut a = Framed::new(a);
+        let mut b = Framed::new(b);
+        let hello = Msg::Hello {
+            name: "hosta".into(),
+        };
+        a.send(&hello).await.unwrap();
+        // Larger than the duplex buffer: exercises partial reads.
+        let pages = Msg::Pages((0..10_000).collect());
+        let sender = tokio::spawn(async move {
+            a.send(&pages).await.unwrap();
+            drop(a);
+        });
+        assert_eq!(b.recv::<Msg>().await.unwrap(), Some(hello));
+        assert_eq!(
+            b.recv::<Msg>().await.unwrap(),
+            Some(Msg::Pages((0..10_000).collect()))
+        );
+        sender.await.unwrap();
+        assert_eq!(b.recv::<Msg>().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn halves_work_independently_and_reunite() {
+        let (a, b) = tokio::io::duplex(64);
+        let (mut tx, mut rx) = Framed::new(a).split();
+        let mut b = Framed::new(b);
+        tx.send("ping").await.unwrap();
+        assert_eq!(b.recv::<String>().await.unwrap().as_deref(), Some("ping"));
+        b.send(&42u32).await.unwrap();
+        assert_eq!(rx.recv::<u32>().await.unwrap(), Some(42));
+        let mut a = tx.reunite(rx).expect("same channel");
+        a.send(&true).await.unwrap();
+        assert_eq!(b.recv::<bool>().await.unwrap(), Some(true));
+    }
+
+    #[tokio::test]
+    async fn malformed_message_is_a_decode_error() {
+        let (a, b) = tokio::io::duplex(64);
+        let mut a = Framed::new(a);
+        let mut b = Framed::new(b);
+        a.send(&"text").await.unwrap();
+        let err = b.recv::<u32>().await.unwrap_err();
+        assert!(matches!(err, Error::Decode(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn oversized_frames_are_refused_both_ways() {
+        let (a, mut raw) = tokio::io::duplex(64);
+        let mut a = Framed::new(a);
+        let big = "x".repeat(MAX_FRAME_LEN);
+        let err = a.send(&big).await.unwrap_err();
+        assert!(matches!(err, Error::FrameTooLarge { .. }), "{err}");
+
+        // A peer announcing a frame beyond the limit.
+        raw.write_all(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes())
+            .await
+            .unwrap();
+        let err = a.recv::<String>().await.unwrap_err();
+        assert!(matches!(err, Error::FrameTooLarge { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn truncated_frame_is_a_transport_error() {
+        let (a, mut raw) = tokio::io::duplex(64);
+        let mut a = Framed::new(a);
+        raw.write_all(&10u32.to_be_bytes()).await.unwrap();
+        raw.write_all(b"abc").await.unwrap();
+        drop(raw);
+        let err = a.recv::<String>().await.unwrap_err();
+        assert!(matches!(err, Error::Transport(_)), "{err}");
+    }
+}

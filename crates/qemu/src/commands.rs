@@ -1,0 +1,178 @@
+//! Typed wrappers for the general QMP commands (run state, CPUs, objects).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::qmp::Qmp;
+
+/// QEMU's run state, as reported by `query-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunState {
+    /// Stopped by a debugger.
+    Debug,
+    /// Waiting for or receiving an incoming migration.
+    Inmigrate,
+    /// An internal error stopped the guest.
+    InternalError,
+    /// A disk I/O error stopped the guest.
+    IoError,
+    /// Stopped (QMP `stop`, or migrated in from a stopped source).
+    Paused,
+    /// Migration to another host completed; this copy must not run again.
+    Postmigrate,
+    /// Started with `-S` and never run.
+    Prelaunch,
+    /// Final stage of an outgoing migration (guest stopped).
+    FinishMigrate,
+    /// Loading a snapshot.
+    RestoreVm,
+    /// The guest is running.
+    Running,
+    /// Saving a snapshot.
+    SaveVm,
+    /// The guest shut down (and QEMU was told not to exit).
+    Shutdown,
+    /// The guest is suspended (ACPI S3).
+    Suspended,
+    /// A watchdog fired.
+    Watchdog,
+    /// The guest kernel panicked.
+    GuestPanicked,
+    /// COLO fault tolerance.
+    Colo,
+    /// A state this crate does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl RunState {
+    /// QEMU's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Debug => "debug",
+            RunState::Inmigrate => "inmigrate",
+            RunState::InternalError => "internal-error",
+            RunState::IoError => "io-error",
+            RunState::Paused => "paused",
+            RunState::Postmigrate => "postmigrate",
+            RunState::Prelaunch => "prelaunch",
+            RunState::FinishMigrate => "finish-migrate",
+            RunState::RestoreVm => "restore-vm",
+            RunState::Running => "running",
+            RunState::SaveVm => "save-vm",
+            RunState::Shutdown => "shutdown",
+            RunState::Suspended => "suspended",
+            RunState::Watchdog => "watchdog",
+            RunState::GuestPanicked => "guest-panicked",
+            RunState::Colo => "colo",
+            RunState::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The reply of `query-status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmStatus {
+    /// The run state.
+    pub status: RunState,
+    /// True if the vCPUs are running.
+    pub running: bool,
+}
+
+/// Decodes a command's return value into `T`.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(command: &str, value: Value) -> Result<T> {
+    serde_json::from_value(value.clone()).map_err(|e| Error::QmpDecode {
+        command: command.to_string(),
+        detail: format!("{e} in {value}"),
+    })
+}
+
+impl Qmp {
+    /// `query-status`: the run state.
+    pub async fn query_status(&mut self) -> Result<VmStatus> {
+        let v = self.execute("query-status", None).await?;
+        decode("query-status", v)
+    }
+
+    /// `cont`: resume the vCPUs.
+    pub async fn cont(&mut self) -> Result<()> {
+        self.execute("cont", None).await.map(drop)
+    }
+
+    /// `stop`: pause the vCPUs.
+    pub async fn stop(&mut self) -> Result<()> {
+        self.execute("stop", None).await.map(drop)
+    }
+
+    /// `system_powerdown`: press the ACPI power button (the guest decides).
+    pub async fn system_powerdown(&mut self) -> Result<()> {
+        self.execute("system_powerdown", None).await.map(drop)
+    }
+
+    /// `quit`: make QEMU exit at once. A connection closed by the exiting
+    /// QEMU before it answers counts as success.
+    pub async fn quit(&mut self) -> Result<()> {
+        match self.execute("quit", None).await {
+            Ok(_) | Err(Error::QmpClosed { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `query-cpus-fast`: the number of vCPUs.
+    pub async fn query_cpus_fast(&mut self) -> Result<usize> {
+        let v = self.execute("query-cpus-fast", None).await?;
+        v.as_array().map(Vec::len).ok_or_else(|| Error::QmpDecode {
+            command: "query-cpus-fast".into(),
+            detail: format!("expected a list, got {v}"),
+        })
+    }
+
+    /// `object-add` with a full argument object, e.g. from
+    /// [`crate::tls_creds_psk_object`]:
+    /// `{"qom-type": "...", "id": "...", ...properties}`.
+    pub async fn object_add(&mut self, object: Value) -> Result<()> {
+        self.execute("object-add", Some(object)).await.map(drop)
+    }
+
+    /// `object-del`: remove the object with this id.
+    pub async fn object_del(&mut self, id: &str) -> Result<()> {
+        self.execute("object-del", Some(json!({ "id": id })))
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_states_decode() {
+        for (s, want) in [
+            ("running", RunState::Running),
+            ("inmigrate", RunState::Inmigrate),
+            ("postmigrate", RunState::Postmigrate),
+            ("finish-migrate", RunState::FinishMigrate),
+            ("guest-panicked", RunState::GuestPanicked),
+            ("something-new", RunState::Unknown),
+        ] {
+            let v: VmStatus =
+                serde_json::from_value(json!({"status": s, "running": false})).unwrap();
+            assert_eq!(v.status, want);
+            if want != RunState::Unknown {
+                assert_eq!(want.as_str(), s);
+                assert_eq!(serde_json::to_value(want).unwrap(), json!(s));
+            }
+        }
+    }
+}

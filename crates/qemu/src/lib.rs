@@ -1,0 +1,43 @@
+//! The hypervisor layer of ldm: one QEMU process per domain.
+//!
+//! - [`QemuBinary`] finds `qemu-system-x86_64` and checks its version.
+//! - [`detect_accel`] picks KVM or TCG; [`host_cpu_model`] names the CPU.
+//! - [`MachineConfig`] defines a domain's machine; [`MachineConfig::args`]
+//!   turns it into a deterministic command line.
+//! - [`launch`] starts a daemonized QEMU; [`process`] functions inspect
+//!   and signal it through /proc.
+//! - [`Qmp`] talks to a running QEMU; typed helpers cover run state and
+//!   migration ([`MigrationInfo`], [`wait_migration`], [`wait_incoming`]).
+//! - [`MigrationTuning`] sets migration capabilities and parameters on
+//!   both ends; [`tls_creds_psk_object`] and [`write_psk_keys`] set up
+//!   TLS-PSK encryption of the migration stream.
+
+mod accel;
+mod cmdline;
+mod commands;
+mod config;
+mod error;
+mod launch;
+mod migration;
+pub mod process;
+mod qmp;
+mod tls;
+mod tuning;
+mod version;
+
+pub use accel::{cpuinfo_has_virt_flags, cpuinfo_model_name, detect_accel, host_cpu_model, Accel};
+pub use cmdline::{escape_opt, CONSOLE_CHARDEV, INCOMING_DEFER, QMP_CHARDEV};
+pub use commands::{RunState, VmStatus};
+pub use config::{MachineConfig, DEFAULT_CPU_MODEL, DEFAULT_MACHINE_TYPE, MAX_SOCKET_PATH};
+pub use error::{Error, Result};
+pub use launch::{launch, previous_log_path, LAUNCH_TIMEOUT};
+pub use migration::{wait_incoming, wait_migration, MigrationInfo, MigrationStatus, RamStats};
+pub use process::{cpu_time_ticks, kill, pid_alive, process_matches, read_pidfile, rss_kib};
+pub use qmp::{Qmp, QmpEvent, QmpTimestamp, SharedQmp, DEFAULT_TIMEOUT, EVENT_BUFFER};
+pub use tls::{
+    generate_psk_key, tls_creds_psk_object, write_psk_keys, TlsEndpoint, PSK_KEYS_FILE, PSK_KEY_LEN,
+};
+pub use tuning::{
+    MigrationTuning, ZeroPageDetection, DEFAULT_DOWNTIME_LIMIT_MS, MAX_DOWNTIME_LIMIT_MS,
+};
+pub use version::{QemuBinary, QemuVersion, MIN_SUPPORTED_MAJOR, QEMU_BINARY_NAME};
