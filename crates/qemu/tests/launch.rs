@@ -95,6 +95,16 @@ async fn launch_control_and_quit() {
         other => panic!("expected a QMP error, got {other:?}"),
     }
 
+    // Events can also be waited for.
+    q.system_powerdown().await.unwrap();
+    let ev = q.next_event(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(ev.map(|e| e.event).as_deref(), Some("POWERDOWN"));
+    assert!(q
+        .next_event(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .is_none());
+
     q.quit().await.unwrap();
     drop(q);
     assert!(process::wait_exit(pid, Duration::from_secs(10)).await);

@@ -1,4 +1,9 @@
-//! Live migration between two ldmd.
+//! Live migration between two ldmd: the protocol, both sides, the checks.
 
+pub mod checks;
+pub mod connect;
 pub mod peer_server;
+pub mod progress;
+pub mod protocol;
 pub mod source;
+pub mod target;

@@ -191,3 +191,27 @@ pub async fn wait_gone(pid: u32, limit: std::time::Duration) -> bool {
     }
     !ldm_qemu::pid_alive(pid)
 }
+
+/// Exclusive use of a domain's QMP connection, connected on first use.
+pub struct QmpGuard(tokio::sync::OwnedMutexGuard<Option<Qmp>>);
+
+impl QmpGuard {
+    /// Locks (and if needed opens) the connection.
+    pub async fn lock(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path) -> Result<QmpGuard> {
+        let mut g = qmp.clone().lock_owned().await;
+        if g.is_none() {
+            *g = Some(Qmp::connect(socket).await?);
+        }
+        Ok(QmpGuard(g))
+    }
+
+    /// Drops the connection (after an error) so the next user reconnects.
+    pub fn reset(&mut self) {
+        *self.0 = None;
+    }
+
+    /// The connection.
+    pub fn q(&mut self) -> &mut Qmp {
+        self.0.as_mut().expect("connected in lock()")
+    }
+}

@@ -1,0 +1,230 @@
+//! Phase 1 on the target: every requirement checked, every failure reported.
+
+use super::protocol::DomainOffer;
+use crate::daemon::{Daemon, Table};
+use crate::resources::{has_free_port, usage};
+use ldm_api::{format_mib, CpuArch, DomainState};
+use std::path::Path;
+
+/// Failures and warnings of a check.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Unmet requirements.
+    pub failures: Vec<String>,
+    /// Things to know.
+    pub warnings: Vec<String>,
+}
+
+/// The target's view of itself, for the checks.
+pub struct TargetFacts<'a> {
+    /// Host name.
+    pub host: &'a str,
+    /// Accelerator.
+    pub accel: String,
+    /// Host CPU model.
+    pub cpu: &'a str,
+    /// QEMU version, if usable.
+    pub qemu: Option<String>,
+    /// Why QEMU is unusable.
+    pub qemu_problem: Option<String>,
+    /// Free vCPUs.
+    pub free_vcpus: u32,
+    /// Free memory, MiB.
+    pub free_mib: u64,
+    /// Whether a console port is free.
+    pub free_port: bool,
+    /// Whether the name is taken.
+    pub name_taken: bool,
+}
+
+/// Gathers the facts of this host for an offer.
+pub fn facts<'a>(d: &'a Daemon, t: &Table, name: &str) -> TargetFacts<'a> {
+    let u = usage(t, None);
+    TargetFacts {
+        host: &d.inv.hostname,
+        accel: d.inv.accel.to_string(),
+        cpu: &d.inv.cpu_model,
+        qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
+        qemu_problem: d.inv.qemu.as_ref().err().cloned(),
+        free_vcpus: d.inv.vcpus.saturating_sub(u.vcpus_used),
+        free_mib: d.inv.memory_mib.saturating_sub(u.memory_used_mib),
+        free_port: d
+            .db
+            .vccs()
+            .map(|v| has_free_port(t, &v, d.cfg.console_addr))
+            .unwrap_or(false),
+        name_taken: t.contains_key(name),
+    }
+}
+
+/// Checks an offer against the target's facts. Pure, so it is tested alone.
+pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
+    let mut v = Verdict::default();
+    let spec = &offer.spec;
+    let name = &spec.name;
+    let host = f.host;
+    if f.name_taken {
+        v.failures.push(format!(
+            "Domain {name} already exists on {host}: migrate under another name with HOST:NEWNAME"
+        ));
+    }
+    if !matches!(
+        offer.state,
+        DomainState::Active | DomainState::Bound | DomainState::Inactive
+    ) {
+        v.failures.push(format!(
+            "Domain {name} is {} and cannot migrate",
+            offer.state
+        ));
+    }
+    let needs_resources = offer.state != DomainState::Inactive;
+    if needs_resources && spec.vcpus > f.free_vcpus {
+        v.failures.push(format!(
+            "Not enough free vCPUs on {host}: {} needed, {} free",
+            spec.vcpus, f.free_vcpus
+        ));
+    }
+    if needs_resources && spec.memory_mib > f.free_mib {
+        v.failures.push(format!(
+            "Not enough free memory on {host}: {} needed, {} free",
+            format_mib(spec.memory_mib),
+            format_mib(f.free_mib)
+        ));
+    }
+    if needs_resources && !f.free_port {
+        v.failures.push(format!(
+            "No free console port in the vcc of {host}: widen its range with `ldm set-vcc` there"
+        ));
+    }
+    if offer.state == DomainState::Active {
+        if let Some(p) = &f.qemu_problem {
+            v.failures
+                .push(format!("The hypervisor of {host} cannot run domains: {p}"));
+        }
+    }
+    if spec.cpu_arch == CpuArch::Native && offer.state != DomainState::Inactive {
+        if offer.source_accel != f.accel {
+            v.failures.push(format!(
+                "Domain {name} has cpu-arch=native and runs with {} here, but {host} uses {}: set cpu-arch=generic (while inactive) to migrate between them",
+                offer.source_accel, f.accel
+            ));
+        } else if offer.source_cpu != f.cpu {
+            v.failures.push(format!(
+                "Domain {name} has cpu-arch=native but the CPU of {host} ({}) differs from this host's ({}): set cpu-arch=generic (while inactive) to migrate between them",
+                f.cpu, offer.source_cpu
+            ));
+        } else if offer.state == DomainState::Active && offer.source_qemu != f.qemu {
+            v.failures.push(format!(
+                "Domain {name} has cpu-arch=native but {host} runs QEMU {} and this host {}: use the same QEMU or cpu-arch=generic",
+                f.qemu.clone().unwrap_or_default(),
+                offer.source_qemu.clone().unwrap_or_default()
+            ));
+        }
+    }
+    for (var, path) in [("kernel", &spec.vars.kernel), ("initrd", &spec.vars.initrd)] {
+        if let Some(p) = path {
+            if !Path::new(p).is_file() {
+                let msg = format!(
+                    "The {var} of {name}, {p}, does not exist on {host}: the domain cannot boot there until it is copied"
+                );
+                if offer.state == DomainState::Active {
+                    v.warnings.push(msg);
+                } else {
+                    v.failures.push(msg);
+                }
+            }
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldm_api::{BootVars, DomainSpec};
+
+    fn offer(state: DomainState, arch: CpuArch) -> DomainOffer {
+        DomainOffer {
+            spec: DomainSpec {
+                name: "ldg1".into(),
+                uuid: "u".into(),
+                cpu_arch: arch,
+                vcpus: 2,
+                memory_mib: 1024,
+                vars: BootVars {
+                    kernel: Some("/nonexistent/vmlinuz".into()),
+                    initrd: None,
+                    boot_args: None,
+                },
+                migration: Default::default(),
+            },
+            state,
+            machine_type: Some("pc-i440fx-10.0".into()),
+            cpu_model: Some("max".into()),
+            source_accel: "tcg".into(),
+            source_cpu: "EPYC".into(),
+            source_qemu: Some("10.0.2".into()),
+        }
+    }
+
+    fn facts() -> TargetFacts<'static> {
+        TargetFacts {
+            host: "b",
+            accel: "tcg".into(),
+            cpu: "EPYC",
+            qemu: Some("10.0.2".into()),
+            qemu_problem: None,
+            free_vcpus: 4,
+            free_mib: 4096,
+            free_port: true,
+            name_taken: false,
+        }
+    }
+
+    #[test]
+    fn passes_with_a_warning_for_missing_boot_files_of_an_active_domain() {
+        let v = check(&offer(DomainState::Active, CpuArch::Native), &facts());
+        assert!(v.failures.is_empty(), "{v:?}");
+        assert_eq!(v.warnings.len(), 1);
+        let v = check(&offer(DomainState::Bound, CpuArch::Native), &facts());
+        assert_eq!(v.failures.len(), 1, "{v:?}");
+    }
+
+    #[test]
+    fn reports_every_failure() {
+        let mut f = facts();
+        f.free_vcpus = 1;
+        f.free_mib = 512;
+        f.free_port = false;
+        f.name_taken = true;
+        f.accel = "kvm".into();
+        let v = check(&offer(DomainState::Active, CpuArch::Native), &f);
+        assert_eq!(v.failures.len(), 5, "{v:?}");
+        assert!(v.failures.iter().any(|m| m.contains("memory")));
+        assert!(v.failures.iter().any(|m| m.contains("console port")));
+        assert!(v.failures.iter().any(|m| m.contains("already exists")));
+        assert!(v.failures.iter().any(|m| m.contains("cpu-arch=native")));
+    }
+
+    #[test]
+    fn generic_migrates_across_cpus() {
+        let mut f = facts();
+        f.cpu = "Xeon";
+        f.accel = "kvm".into();
+        let v = check(&offer(DomainState::Active, CpuArch::Generic), &f);
+        assert!(v.failures.is_empty(), "{v:?}");
+        let v = check(&offer(DomainState::Active, CpuArch::Native), &f);
+        assert_eq!(v.failures.len(), 1, "{v:?}");
+    }
+
+    #[test]
+    fn inactive_domains_need_no_resources() {
+        let mut f = facts();
+        f.free_vcpus = 0;
+        f.free_mib = 0;
+        f.free_port = false;
+        let mut o = offer(DomainState::Inactive, CpuArch::Native);
+        o.spec.vars.kernel = None;
+        assert!(check(&o, &f).failures.is_empty());
+    }
+}

@@ -1,0 +1,186 @@
+//! The manager-to-manager migration protocol.
+//!
+//! One TLS connection (rustls, certificates pinned by fingerprint) from the
+//! source ldmd to the target ldmd's `--listen` port carries length-delimited
+//! JSON frames ([`ldm_peer::Framed`]). The source drives; the target answers
+//! each request with exactly one reply. The five phases of a migration:
+//!
+//! ```text
+//! source                                   target
+//!   Hello{version,host}           ─────▶                    version same or one apart
+//!                                 ◀─────   Hello{version,host,accel,cpu,qemu}
+//!   Auth{user,password|cert}      ─────▶                    argon2id / trusted cert, role
+//!                                 ◀─────   AuthOk | Error   (failures slowed down)
+//! 1 Check{domain, machine}        ─────▶                    name, resources, CPU, console port, files
+//!                                 ◀─────   Checked{failures, warnings}
+//!   (dry run: Abort, end)
+//! 2 Prepare{domain, tuning, …}    ─────▶                    domain created bound (flag t);
+//!                                                           live: incoming QEMU paused, TLS-PSK
+//!                                 ◀─────   Prepared{uri, psk}   credentials made for this migration
+//! 3 (QEMU → QEMU: pre-copy on multifd channels, encrypted with the PSK)
+//!   Progress{phase,percent}       ─────▶   (no reply; shown by `ldm list -o status`)
+//! 4 (source paused by QEMU; last pages and device state)
+//! 5 Commit                        ─────▶                    incoming complete → resume, persist
+//!                                 ◀─────   Committed        target is now the master copy
+//!   source destroyed
+//!   Abort{reason}                 ─────▶                    at any point before Commit:
+//!                                 ◀─────   Aborted          the target copy is destroyed
+//! ```
+//!
+//! Until the target sends `Committed` the source is the master copy. If the
+//! connection breaks before the source sent `Commit`, the target destroys its
+//! copy and the source resumes. If it breaks after `Commit` was sent but
+//! before `Committed` arrived, nobody can know whether the target resumed:
+//! the source stays paused in an error state for the administrator.
+
+use ldm_api::migration::Phase;
+use ldm_api::request::UserRole;
+use ldm_api::{DomainSpec, DomainState};
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol. A peer one release apart is accepted.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Whether two protocol versions can talk: the same, or one release apart.
+pub fn compatible(ours: u32, theirs: u32) -> bool {
+    ours.abs_diff(theirs) <= 1
+}
+
+/// What the source says about the machine of the domain it sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainOffer {
+    /// The definition, already carrying the name it gets on the target.
+    pub spec: DomainSpec,
+    /// Its state on the source (active domains move live).
+    pub state: DomainState,
+    /// QEMU machine type (bound or active domains).
+    pub machine_type: Option<String>,
+    /// QEMU CPU model (bound or active domains).
+    pub cpu_model: Option<String>,
+    /// Accelerator on the source.
+    pub source_accel: String,
+    /// Host CPU model name on the source.
+    pub source_cpu: String,
+    /// QEMU version on the source.
+    pub source_qemu: Option<String>,
+}
+
+/// Source → target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "kebab-case")]
+pub enum ToTarget {
+    /// First message.
+    Hello {
+        /// Protocol version.
+        version: u32,
+        /// Source host name.
+        host: String,
+    },
+    /// Credentials.
+    Auth {
+        /// Account on the target.
+        user: String,
+        /// Password; `None` for certificate authentication.
+        password: Option<String>,
+    },
+    /// Phase 1.
+    Check(DomainOffer),
+    /// Phase 2.
+    Prepare {
+        /// The domain.
+        offer: DomainOffer,
+        /// Origin of UPTIME (Unix seconds), carried over.
+        started_at: Option<u64>,
+        /// Migration settings both QEMUs must share.
+        tuning: ldm_qemu::MigrationTuning,
+        /// The last console output, so the target's console replay continues.
+        console_tail: String,
+    },
+    /// Progress report for the target's listings.
+    Progress {
+        /// Phase.
+        phase: Phase,
+        /// Percent.
+        percent: u8,
+    },
+    /// Phase 5: the source is paused and everything was sent; resume.
+    Commit,
+    /// Give up; destroy the target copy.
+    Abort {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Target → source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "kebab-case")]
+pub enum ToSource {
+    /// Answer to Hello.
+    Hello {
+        /// Protocol version.
+        version: u32,
+        /// Target host name.
+        host: String,
+        /// Target accelerator.
+        accel: String,
+        /// Target host CPU model.
+        cpu: String,
+        /// Target QEMU version.
+        qemu: Option<String>,
+    },
+    /// Authenticated.
+    AuthOk {
+        /// The account's role.
+        role: UserRole,
+    },
+    /// Phase 1 result.
+    Checked {
+        /// Unmet requirements.
+        failures: Vec<String>,
+        /// Things to know.
+        warnings: Vec<String>,
+    },
+    /// Phase 2 done.
+    Prepared {
+        /// Where the source QEMU sends (live migrations).
+        uri: Option<String>,
+        /// PSK identity.
+        psk_user: Option<String>,
+        /// PSK, hex.
+        psk_key: Option<String>,
+    },
+    /// The target runs the domain and is the master copy.
+    Committed,
+    /// The target copy is gone.
+    Aborted,
+    /// A refusal or failure.
+    Error {
+        /// For the administrator.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_one_apart_are_compatible() {
+        assert!(compatible(1, 1));
+        assert!(compatible(2, 1));
+        assert!(compatible(1, 2));
+        assert!(!compatible(3, 1));
+    }
+
+    #[test]
+    fn messages_roundtrip() {
+        let m = ToTarget::Progress {
+            phase: Phase::Precopy,
+            percent: 40,
+        };
+        let s = serde_json::to_string(&m).unwrap();
+        assert!(s.contains("\"msg\":\"progress\""), "{s}");
+        assert_eq!(serde_json::from_str::<ToTarget>(&s).unwrap(), m);
+    }
+}

@@ -1,0 +1,398 @@
+//! The target side of a migration: one session per authenticated source.
+//! It creates the domain bound (phase 2), starts an incoming QEMU that stays
+//! paused, and resumes it only on the source's `Commit` (phase 5). Any end of
+//! the session before `Commit` destroys the target copy.
+
+use super::checks::{check, facts};
+use super::protocol::{DomainOffer, ToSource, ToTarget};
+use crate::daemon::{Busy, Daemon, Domain};
+use crate::error::{refuse, Result};
+use crate::ops::machine::{kill_qemu, launch, QmpGuard};
+use crate::record::{Binding, DomainRecord, MigrationMark};
+use crate::resources::pick_port;
+use ldm_api::migration::{OperationView, Phase, Role};
+use ldm_api::{DomainState, ErrorKind};
+use ldm_peer::Framed;
+use ldm_qemu::{MigrationTuning, TlsEndpoint};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+/// Name of the QEMU object holding this migration's TLS credentials.
+pub const TLS_OBJECT: &str = "ldm-migration-tls";
+/// PSK identity used between the two QEMUs.
+pub const PSK_USER: &str = "ldm";
+
+/// GnuTLS cipher priority for the migration stream: AES-GCM only. GnuTLS
+/// may otherwise settle on ChaCha20-Poly1305, which measured 0.33 GB/s here
+/// against 5.3 GB/s for AES-128-GCM with AES-NI.
+pub const TLS_PRIORITY: &str = "NORMAL:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM";
+
+/// The `object-add` arguments of this migration's TLS-PSK credentials.
+pub fn tls_object(dir: &std::path::Path, endpoint: TlsEndpoint, user: &str) -> serde_json::Value {
+    let mut o = ldm_qemu::tls_creds_psk_object(TLS_OBJECT, dir, endpoint, user);
+    let priority = std::env::var("LDMD_TLS_PRIORITY").unwrap_or_else(|_| TLS_PRIORITY.into());
+    o["priority"] = serde_json::Value::String(priority);
+    o
+}
+
+/// A test hook: with `LDMD_TEST_FAULT=drop-after-resume` the target resumes
+/// the domain and then drops the connection without confirming, as a network
+/// failure at the worst moment would.
+fn fault(name: &str) -> bool {
+    std::env::var("LDMD_TEST_FAULT").is_ok_and(|v| v == name)
+}
+
+struct Created {
+    name: String,
+    live: bool,
+    state: DomainState,
+    started_at: Option<u64>,
+}
+
+/// Serves one source after authentication.
+pub async fn session<S>(d: Arc<Daemon>, mut ch: Framed<S>, source: String, local_ip: IpAddr)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let mut created: Option<Created> = None;
+    loop {
+        let msg = match ch.recv::<ToTarget>().await {
+            Ok(Some(m)) => m,
+            Ok(None) | Err(_) => {
+                if let Some(c) = &created {
+                    tracing::warn!(domain = %c.name, "source went away before the hand-off: destroying the target copy");
+                    rollback(&d, &c.name).await;
+                }
+                return;
+            }
+        };
+        let reply = match msg {
+            ToTarget::Check(offer) => {
+                let t = d.table.lock().await;
+                let v = check(&offer, &facts(&d, &t, &offer.spec.name));
+                ToSource::Checked {
+                    failures: v.failures,
+                    warnings: v.warnings,
+                }
+            }
+            ToTarget::Prepare {
+                offer,
+                started_at,
+                tuning,
+                console_tail,
+            } => {
+                if created.is_some() {
+                    ToSource::Error {
+                        message: "a domain was already prepared in this session".into(),
+                    }
+                } else {
+                    let name = offer.spec.name.clone();
+                    let live = offer.state == DomainState::Active;
+                    let state = offer.state;
+                    match prepare(
+                        &d,
+                        offer,
+                        started_at,
+                        tuning,
+                        &console_tail,
+                        &source,
+                        local_ip,
+                    )
+                    .await
+                    {
+                        Ok(reply) => {
+                            created = Some(Created {
+                                name,
+                                live,
+                                state,
+                                started_at,
+                            });
+                            reply
+                        }
+                        Err(e) => {
+                            rollback(&d, &name).await;
+                            ToSource::Error {
+                                message: e.to_string(),
+                            }
+                        }
+                    }
+                }
+            }
+            ToTarget::Progress { phase, percent } => {
+                if let Some(c) = &created {
+                    let t = d.table.lock().await;
+                    if let Some(b) = t.get(&c.name).and_then(|dom| dom.busy.as_ref()) {
+                        let mut v = b.view.lock().unwrap_or_else(|p| p.into_inner());
+                        v.phase = phase;
+                        v.progress = percent;
+                    }
+                }
+                continue;
+            }
+            ToTarget::Commit => {
+                let Some(c) = created.take() else {
+                    let _ = ch
+                        .send(&ToSource::Error {
+                            message: "nothing to commit".into(),
+                        })
+                        .await;
+                    return;
+                };
+                match commit(&d, &c).await {
+                    Ok(()) => {
+                        if fault("drop-after-resume") {
+                            tracing::warn!("test fault: dropping the connection before confirming");
+                            return;
+                        }
+                        let _ = ch.send(&ToSource::Committed).await;
+                    }
+                    Err(e) => {
+                        rollback(&d, &c.name).await;
+                        let _ = ch
+                            .send(&ToSource::Error {
+                                message: format!("the target could not resume the domain: {e}"),
+                            })
+                            .await;
+                    }
+                }
+                return;
+            }
+            ToTarget::Abort { reason } => {
+                if let Some(c) = &created {
+                    tracing::info!(domain = %c.name, %reason, "migration aborted by the source");
+                    rollback(&d, &c.name).await;
+                }
+                let _ = ch.send(&ToSource::Aborted).await;
+                return;
+            }
+            ToTarget::Hello { .. } | ToTarget::Auth { .. } => ToSource::Error {
+                message: "unexpected message".into(),
+            },
+        };
+        if ch.send(&reply).await.is_err() {
+            if let Some(c) = &created {
+                rollback(&d, &c.name).await;
+            }
+            return;
+        }
+    }
+}
+
+fn uri(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("tcp:{v4}:{port}"),
+        IpAddr::V6(v6) => format!("tcp:[{v6}]:{port}"),
+    }
+}
+
+/// Phase 2: create the domain bound and, for a live migration, an incoming
+/// QEMU listening for this migration only, with fresh TLS credentials.
+async fn prepare(
+    d: &Arc<Daemon>,
+    offer: DomainOffer,
+    started_at: Option<u64>,
+    tuning: MigrationTuning,
+    console_tail: &str,
+    source: &str,
+    local_ip: IpAddr,
+) -> Result<ToSource> {
+    let live = offer.state == DomainState::Active;
+    let name = offer.spec.name.clone();
+    let rec = {
+        let mut t = d.table.lock().await;
+        let v = check(&offer, &facts(d, &t, &name));
+        if !v.failures.is_empty() {
+            return Err(refuse(ErrorKind::Migration, v.failures.join("; ")));
+        }
+        let binding = if offer.state == DomainState::Inactive {
+            None
+        } else {
+            Some(Binding {
+                console_port: pick_port(&t, &d.db.vccs()?, d.cfg.console_addr)?,
+                machine_type: offer
+                    .machine_type
+                    .clone()
+                    .unwrap_or_else(|| crate::ops::machine::MACHINE_TYPE.into()),
+                cpu_model: offer
+                    .cpu_model
+                    .clone()
+                    .unwrap_or_else(|| d.inv.cpu_model_for(offer.spec.cpu_arch)),
+                accel: d.inv.accel.to_string(),
+            })
+        };
+        let rec = DomainRecord {
+            spec: offer.spec.clone(),
+            state: if offer.state == DomainState::Inactive {
+                DomainState::Inactive
+            } else {
+                DomainState::Bound
+            },
+            binding,
+            started_at: None,
+            migration: Some(MigrationMark {
+                role: Role::Target,
+                peer: source.to_string(),
+                error: None,
+            }),
+        };
+        d.db.put_domain(&rec)?;
+        let (cancel, _) = watch::channel(false);
+        t.insert(
+            name.clone(),
+            Domain {
+                rec: rec.clone(),
+                rt: None,
+                busy: Some(Busy {
+                    view: Arc::new(std::sync::Mutex::new(OperationView {
+                        kind: "migration".into(),
+                        role: Role::Target,
+                        peer: source.to_string(),
+                        phase: Phase::Prepare,
+                        progress: 0,
+                    })),
+                    cancel,
+                }),
+            },
+        );
+        rec
+    };
+    let _ = started_at;
+    if !live {
+        return Ok(ToSource::Prepared {
+            uri: None,
+            psk_user: None,
+            psk_key: None,
+        });
+    }
+    // The console continues where the source's left off.
+    let log = d.paths.console_log(&rec.spec.uuid);
+    let _ = std::fs::write(&log, console_tail.as_bytes());
+    let rt = launch(d, &rec, true).await?;
+    let qmp = rt.qmp.clone();
+    {
+        let mut t = d.table.lock().await;
+        if let Some(dom) = t.get_mut(&name) {
+            dom.rt = Some(rt);
+        }
+    }
+    let dir = d.paths.migration_dir(&rec.spec.uuid);
+    let key = ldm_qemu::generate_psk_key()?;
+    ldm_qemu::write_psk_keys(&dir, PSK_USER, &key)?;
+    let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&rec.spec.uuid)).await?;
+    g.q()
+        .object_add(super::target::tls_object(
+            &dir,
+            TlsEndpoint::Server,
+            PSK_USER,
+        ))
+        .await?;
+    let mut tuning = tuning;
+    tuning.tls_creds = Some(TLS_OBJECT.into());
+    tuning.apply(g.q()).await?;
+    g.q().migrate_incoming(&uri(local_ip, 0), false).await?;
+    let info = g.q().execute("query-migrate", None).await?;
+    let port = info["socket-address"]
+        .as_array()
+        .and_then(|a| a.first())
+        .and_then(|s| {
+            s["port"]
+                .as_str()
+                .and_then(|p| p.parse::<u16>().ok())
+                .or_else(|| s["port"].as_u64().map(|p| p as u16))
+        })
+        .ok_or_else(|| {
+            refuse(
+                ErrorKind::Hypervisor,
+                format!("the incoming QEMU did not report its port: {info}"),
+            )
+        })?;
+    tracing::info!(domain = %name, port, "incoming migration listening");
+    Ok(ToSource::Prepared {
+        uri: Some(uri(local_ip, port)),
+        psk_user: Some(PSK_USER.into()),
+        psk_key: Some(hex::encode(&key)),
+    })
+}
+
+/// Phase 5 on the target: wait until the incoming QEMU has everything,
+/// resume it, and record the domain as this host's.
+async fn commit(d: &Arc<Daemon>, c: &Created) -> Result<()> {
+    let (qmp, uuid) = {
+        let t = d.table.lock().await;
+        let dom = t
+            .get(&c.name)
+            .ok_or_else(|| crate::daemon::not_found(&c.name))?;
+        (
+            dom.rt.as_ref().map(|r| r.qmp.clone()),
+            dom.rec.spec.uuid.clone(),
+        )
+    };
+    if c.live {
+        let qmp = qmp.ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
+        let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&uuid)).await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = g.q().query_status().await?;
+            match st.status.as_str() {
+                "inmigrate" if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                "paused" | "prelaunch" | "running" => break,
+                other => {
+                    return Err(refuse(
+                        ErrorKind::Hypervisor,
+                        format!("the incoming QEMU is {other}, not ready to resume"),
+                    ))
+                }
+            }
+        }
+        g.q().cont().await?;
+        let _ = g.q().object_del(TLS_OBJECT).await;
+        let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    }
+    let mut t = d.table.lock().await;
+    let dom = t
+        .get_mut(&c.name)
+        .ok_or_else(|| crate::daemon::not_found(&c.name))?;
+    let mut rec = dom.rec.clone();
+    rec.state = if c.live { DomainState::Active } else { c.state };
+    rec.started_at = if c.live { c.started_at } else { None };
+    rec.migration = None;
+    crate::daemon::commit(&d.db, dom, rec)?;
+    dom.busy = None;
+    tracing::info!(domain = %c.name, "migration committed: this host now runs the domain");
+    Ok(())
+}
+
+/// Destroys the target copy of an unfinished migration.
+pub async fn rollback(d: &Arc<Daemon>, name: &str) {
+    let taken = {
+        let mut t = d.table.lock().await;
+        let ours = t.get(name).is_some_and(|dom| {
+            dom.rec
+                .migration
+                .as_ref()
+                .is_some_and(|m| m.role == Role::Target)
+        });
+        if !ours {
+            return;
+        }
+        let dom = t.remove(name).expect("checked above");
+        if let Err(e) = d.db.delete_domain(name) {
+            tracing::error!(
+                domain = name,
+                "cannot delete the target copy from the database: {e}"
+            );
+        }
+        dom
+    };
+    let uuid = taken.rec.spec.uuid.clone();
+    if let Some(rt) = taken.rt {
+        kill_qemu(&rt.qmp, &d.paths.qmp_socket(&uuid), rt.pid).await;
+    }
+    let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    tracing::info!(domain = name, "target copy destroyed");
+}
