@@ -100,6 +100,17 @@ impl Console {
         })
     }
 
+    /// Puts earlier output (from the source of a migration) before what
+    /// this console has printed so far.
+    pub fn preload(&self, earlier: &[u8]) {
+        let mut r = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let now = r.snapshot();
+        let mut fresh = Ring::default();
+        fresh.push(earlier);
+        fresh.push(&now);
+        *r = fresh;
+    }
+
     /// What the console printed most recently (up to 64 KiB).
     pub fn dump(&self) -> Vec<u8> {
         self.ring

@@ -20,7 +20,7 @@
 //! 3 (QEMU → QEMU: pre-copy on multifd channels, encrypted with the PSK)
 //!   Progress{phase,percent}       ─────▶   (no reply; shown by `ldm list -o status`)
 //! 4 (source paused by QEMU; last pages and device state)
-//! 5 Commit                        ─────▶                    incoming complete → resume, persist
+//! 5 Commit{console tail}          ─────▶                    incoming complete → resume, persist
 //!                                 ◀─────   Committed        target is now the master copy
 //!   source destroyed
 //!   Abort{reason}                 ─────▶                    at any point before Commit:
@@ -93,8 +93,6 @@ pub enum ToTarget {
         started_at: Option<u64>,
         /// Migration settings both QEMUs must share.
         tuning: ldm_qemu::MigrationTuning,
-        /// The last console output, so the target's console replay continues.
-        console_tail: String,
     },
     /// Progress report for the target's listings.
     Progress {
@@ -104,7 +102,11 @@ pub enum ToTarget {
         percent: u8,
     },
     /// Phase 5: the source is paused and everything was sent; resume.
-    Commit,
+    Commit {
+        /// The last console output, so the target's console replay
+        /// continues where the source's stopped.
+        console_tail: String,
+    },
     /// Give up; destroy the target copy.
     Abort {
         /// Why.

@@ -270,7 +270,6 @@ impl Run<'_> {
                 offer,
                 started_at: None,
                 tuning: MigrationTuning::default(),
-                console_tail: String::new(),
             })
             .await
             .map_err(lost)?;
@@ -288,7 +287,13 @@ impl Run<'_> {
             return Err(refuse(ErrorKind::Cancelled, "migration cancelled"));
         }
         self.info("Phase 5: handing over".into()).await;
-        let sent = peer.ch.send(&ToTarget::Commit).await.is_ok();
+        let sent = peer
+            .ch
+            .send(&ToTarget::Commit {
+                console_tail: String::new(),
+            })
+            .await
+            .is_ok();
         let reply = if sent {
             tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await
         } else {
@@ -340,18 +345,14 @@ impl Run<'_> {
     ) -> Result<Reply> {
         let d = &self.d;
         let name = &self.m.name;
-        let (qmp, uuid, tail) = {
+        let (qmp, uuid) = {
             let t = d.table.lock().await;
             let dom = get(&t, name)?;
             let rt = dom
                 .rt
                 .as_ref()
                 .ok_or_else(|| fail("the domain's QEMU is not attached"))?;
-            (
-                rt.qmp.clone(),
-                dom.rec.spec.uuid.clone(),
-                String::from_utf8_lossy(&rt.console.dump()).into_owned(),
-            )
+            (rt.qmp.clone(), dom.rec.spec.uuid.clone())
         };
         let socket = d.paths.qmp_socket(&uuid);
         self.info(format!(
@@ -371,7 +372,6 @@ impl Run<'_> {
                 offer,
                 started_at,
                 tuning: tuning.clone(),
-                console_tail: tail,
             })
             .await
             .map_err(lost)?;
@@ -420,8 +420,19 @@ impl Run<'_> {
             }
         };
         // Phase 5: from here on the source never resumes by itself.
+        let console_tail = {
+            let t = d.table.lock().await;
+            t.get(name)
+                .and_then(|dom| dom.rt.as_ref())
+                .map(|rt| String::from_utf8_lossy(&rt.console.dump()).into_owned())
+                .unwrap_or_default()
+        };
+        let sent = peer
+            .ch
+            .send(&ToTarget::Commit { console_tail })
+            .await
+            .is_ok();
         self.report(progress::progress(&info)).await;
-        let sent = peer.ch.send(&ToTarget::Commit).await.is_ok();
         let reply = if sent {
             tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await
         } else {

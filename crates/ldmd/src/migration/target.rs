@@ -82,7 +82,6 @@ where
                 offer,
                 started_at,
                 tuning,
-                console_tail,
             } => {
                 if created.is_some() {
                     ToSource::Error {
@@ -92,17 +91,7 @@ where
                     let name = offer.spec.name.clone();
                     let live = offer.state == DomainState::Active;
                     let state = offer.state;
-                    match prepare(
-                        &d,
-                        offer,
-                        started_at,
-                        tuning,
-                        &console_tail,
-                        &source,
-                        local_ip,
-                    )
-                    .await
-                    {
+                    match prepare(&d, offer, started_at, tuning, &source, local_ip).await {
                         Ok(reply) => {
                             created = Some(Created {
                                 name,
@@ -132,7 +121,7 @@ where
                 }
                 continue;
             }
-            ToTarget::Commit => {
+            ToTarget::Commit { console_tail } => {
                 let Some(c) = created.take() else {
                     let _ = ch
                         .send(&ToSource::Error {
@@ -141,13 +130,14 @@ where
                         .await;
                     return;
                 };
-                match commit(&d, &c).await {
+                match commit(&d, &c, &console_tail).await {
                     Ok(()) => {
                         if fault("drop-after-resume") {
                             tracing::warn!("test fault: dropping the connection before confirming");
                             return;
                         }
                         let _ = ch.send(&ToSource::Committed).await;
+                        cleanup_credentials(&d, &c.name).await;
                     }
                     Err(e) => {
                         rollback(&d, &c.name).await;
@@ -195,7 +185,6 @@ async fn prepare(
     offer: DomainOffer,
     started_at: Option<u64>,
     tuning: MigrationTuning,
-    console_tail: &str,
     source: &str,
     local_ip: IpAddr,
 ) -> Result<ToSource> {
@@ -267,9 +256,7 @@ async fn prepare(
             psk_key: None,
         });
     }
-    // The console continues where the source's left off.
-    let log = d.paths.console_log(&rec.spec.uuid);
-    let _ = std::fs::write(&log, console_tail.as_bytes());
+    let _ = std::fs::remove_file(d.paths.console_log(&rec.spec.uuid));
     let rt = launch(d, &rec, true).await?;
     let qmp = rt.qmp.clone();
     {
@@ -319,12 +306,20 @@ async fn prepare(
 
 /// Phase 5 on the target: wait until the incoming QEMU has everything,
 /// resume it, and record the domain as this host's.
-async fn commit(d: &Arc<Daemon>, c: &Created) -> Result<()> {
+async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<()> {
     let (qmp, uuid) = {
         let t = d.table.lock().await;
         let dom = t
             .get(&c.name)
             .ok_or_else(|| crate::daemon::not_found(&c.name))?;
+        if let Some(rt) = &dom.rt {
+            // The console continues where the source's stopped.
+            rt.console.preload(console_tail.as_bytes());
+            let _ = std::fs::write(
+                d.paths.console_log(&dom.rec.spec.uuid),
+                console_tail.as_bytes(),
+            );
+        }
         (
             dom.rt.as_ref().map(|r| r.qmp.clone()),
             dom.rec.spec.uuid.clone(),
@@ -350,8 +345,6 @@ async fn commit(d: &Arc<Daemon>, c: &Created) -> Result<()> {
             }
         }
         g.q().cont().await?;
-        let _ = g.q().object_del(TLS_OBJECT).await;
-        let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
     }
     let mut t = d.table.lock().await;
     let dom = t
@@ -365,6 +358,24 @@ async fn commit(d: &Arc<Daemon>, c: &Created) -> Result<()> {
     dom.busy = None;
     tracing::info!(domain = %c.name, "migration committed: this host now runs the domain");
     Ok(())
+}
+
+/// Removes this migration's credentials once the domain runs here.
+async fn cleanup_credentials(d: &Arc<Daemon>, name: &str) {
+    let found = {
+        let t = d.table.lock().await;
+        t.get(name).and_then(|dom| {
+            dom.rt
+                .as_ref()
+                .map(|rt| (rt.qmp.clone(), dom.rec.spec.uuid.clone()))
+        })
+    };
+    if let Some((qmp, uuid)) = found {
+        if let Ok(mut g) = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&uuid)).await {
+            let _ = g.q().object_del(TLS_OBJECT).await;
+        }
+        let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    }
 }
 
 /// Destroys the target copy of an unfinished migration.
