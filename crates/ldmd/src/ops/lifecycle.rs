@@ -85,7 +85,21 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
     let (qmp, pid, socket) = {
         let mut t = d.table.lock().await;
         let dom = get_mut_idle(&mut t, name)?;
-        check(Transition::Stop, name, dom.rec.state)?;
+        let unsettled = dom
+            .rec
+            .migration
+            .as_ref()
+            .is_some_and(|m| m.error.is_some());
+        if dom.rec.state == DomainState::Suspended && unsettled {
+            if !force {
+                return Err(refuse(
+                    ErrorKind::State,
+                    format!("domain {name} is paused after an unconfirmed migration: destroy this copy with `ldm stop-domain -f {name}`, or resume it with `ldm cancel-operation migration {name}`"),
+                ));
+            }
+        } else {
+            check(Transition::Stop, name, dom.rec.state)?;
+        }
         let rt = dom
             .rt
             .as_ref()
@@ -117,6 +131,7 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
     let mut rec = dom.rec.clone();
     rec.state = DomainState::Bound;
     rec.started_at = None;
+    rec.migration = None;
     commit(&d.db, dom, rec)?;
     dom.rt = None;
     tracing::info!(domain = name, "domain stopped");

@@ -1,0 +1,193 @@
+//! The test guest: its image, defining and booting domains, their consoles.
+
+use crate::bins::workspace_root;
+use crate::host::Host;
+use crate::memwork::{last_memwork, MemworkLine};
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long a booting guest may take to print its first memwork line (TCG
+/// boots in 3–6 s, but the machine may be loaded).
+pub const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The guest's kernel and initramfs, built (or reused) by `guest/build` once
+/// per test process.
+#[track_caller]
+pub fn guest_image() -> (PathBuf, PathBuf) {
+    static IMAGE: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let script = workspace_root().join("guest/build");
+            let out = Command::new(&script)
+                .current_dir(workspace_root())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{} failed ({}):\n{}\n{}",
+                script.display(),
+                out.status,
+                stdout,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let lines: Vec<&str> = stdout.lines().collect();
+            let get = |key: &str| -> PathBuf {
+                lines
+                    .iter()
+                    .rev()
+                    .take(2)
+                    .find_map(|l| l.strip_prefix(key))
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| panic!("guest/build printed no {key} line:\n{stdout}"))
+            };
+            let (k, i) = (get("KERNEL="), get("INITRD="));
+            assert!(k.is_file() && i.is_file(), "{k:?} or {i:?} missing");
+            (k, i)
+        })
+        .clone()
+}
+
+/// Held while a test boots guests: tests holding it run one at a time, across
+/// threads and processes (an exclusive `flock` on a file in the temp directory).
+pub struct GuestLock {
+    _file: File,
+}
+
+/// Takes the guest lock, waiting as long as another test holds it.
+pub fn guest_lock() -> GuestLock {
+    let path = std::env::temp_dir().join("ldm-e2e-guest.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("ldm-e2e: waiting for another guest test to finish");
+        // SAFETY: as above.
+        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(r, 0, "flock {}", path.display());
+    }
+    GuestLock { _file: file }
+}
+
+/// Defines a domain as an administrator would: add-domain, set-vcpu,
+/// set-memory, set-var with the guest image and
+/// `boot-args="console=ttyS0 memwork=MEMWORK"`.
+#[track_caller]
+pub fn define_domain(host: &Host, name: &str, vcpus: u32, mem: &str, memwork: &str) {
+    let (kernel, initrd) = guest_image();
+    host.ldm(&["add-domain", name]).ok();
+    host.ldm(&["set-vcpu", &vcpus.to_string(), name]).ok();
+    host.ldm(&["set-memory", mem, name]).ok();
+    host.ldm(&[
+        "set-var",
+        &format!("kernel={}", kernel.display()),
+        &format!("initrd={}", initrd.display()),
+        &format!("boot-args=console=ttyS0 memwork={memwork}"),
+        name,
+    ])
+    .ok();
+}
+
+/// Defines, binds and starts a domain; returns when `start-domain` returned.
+#[track_caller]
+pub fn boot_domain(host: &Host, name: &str, vcpus: u32, mem: &str, memwork: &str) -> Instant {
+    define_domain(host, name, vcpus, mem, memwork);
+    host.ldm(&["bind-domain", name]).ok();
+    host.ldm(&["start-domain", name]).ok();
+    Instant::now()
+}
+
+/// What the domain's console printed recently (`ldm console --dump`).
+#[track_caller]
+pub fn console_dump(host: &Host, name: &str) -> String {
+    let out = host.ldm(&["console", "--dump", name]);
+    out.ok();
+    out.stdout
+}
+
+/// Polls the console until a memwork status line with `seq >= min_seq`
+/// appears; panics with the console's tail after `timeout`.
+#[track_caller]
+pub fn wait_for_memwork(host: &Host, name: &str, min_seq: u64, timeout: Duration) -> MemworkLine {
+    wait_for_memwork_after(host, name, min_seq, timeout).0
+}
+
+/// Like [`wait_for_memwork`], also returning when the line was first seen.
+#[track_caller]
+pub fn wait_for_memwork_after(
+    host: &Host,
+    name: &str,
+    min_seq: u64,
+    timeout: Duration,
+) -> (MemworkLine, Instant) {
+    let end = Instant::now() + timeout;
+    loop {
+        let text = console_dump(host, name);
+        if let Some(l) = last_memwork(&text).filter(|l| l.seq >= min_seq) {
+            return (l, Instant::now());
+        }
+        if Instant::now() > end {
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "no memwork line with seq >= {min_seq} from {name} within {timeout:?}.\n`ldm list`:\n{}\nconsole tail:\n{}",
+                host.ldm(&["list"]).stdout,
+                tail.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The memwork lines of the boot that followed `previous` (a line printed
+/// before the domain was stopped or its QEMU died): everything after the last
+/// kernel banner that comes after `previous` in the console output.
+pub fn lines_of_next_boot(text: &str, previous: &MemworkLine) -> Option<Vec<MemworkLine>> {
+    let from = text.rfind(&previous.to_line()).unwrap_or(0);
+    let banner = from + text[from..].rfind("Linux version ")?;
+    Some(crate::memwork::memwork_lines(&text[banner..]))
+}
+
+/// Waits for the first memwork line of the boot after `previous` (see
+/// [`lines_of_next_boot`]).
+#[track_caller]
+pub fn wait_for_next_boot(
+    host: &Host,
+    name: &str,
+    previous: &MemworkLine,
+    timeout: Duration,
+) -> MemworkLine {
+    let end = Instant::now() + timeout;
+    loop {
+        let text = console_dump(host, name);
+        if let Some(l) = lines_of_next_boot(&text, previous).and_then(|v| v.last().cloned()) {
+            return l;
+        }
+        if Instant::now() > end {
+            panic!(
+                "{name} printed no memwork line of a new boot within {timeout:?}; console:\n{}",
+                crate::tail_lines(&text, 60)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A kernel and initramfs that exist but do not boot (files in the host's
+/// root), for tests that define and bind domains without starting them.
+pub fn fake_image(host: &Host) -> (PathBuf, PathBuf) {
+    let k = host.root().join("fake-vmlinuz");
+    let i = host.root().join("fake-initrd.img");
+    std::fs::write(&k, b"not a kernel").expect("write fake kernel");
+    std::fs::write(&i, b"not an initramfs").expect("write fake initrd");
+    (k, i)
+}

@@ -1,0 +1,373 @@
+//! A test host: one `ldmd` process with its own temporary root directory.
+
+use crate::bins::{ldm_bin, ldmd_bin};
+use crate::output::{run, Output};
+use crate::ports::PortSlot;
+use crate::procs::{cmdline, pid_alive, pids_mentioning, signal, wait_gone};
+use std::fs::File;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// How long one `ldm` command may take before the test fails.
+pub const LDM_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long ldmd may take to answer its first `ldm list`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to start an ldmd.
+#[derive(Debug, Clone, Default)]
+pub struct HostOpts {
+    /// `--listen`: an IP (the host's peer port is added) or IP:PORT.
+    pub listen: Option<String>,
+    /// `--console-address`.
+    pub console_address: Option<IpAddr>,
+    /// `--console-ports A-B`; default: the host's own unique range.
+    pub console_ports: Option<(u16, u16)>,
+    /// `--vcpus`.
+    pub vcpus: Option<u32>,
+    /// `--memory`, e.g. `1G`.
+    pub memory: Option<String>,
+    /// `--qemu`.
+    pub qemu: Option<PathBuf>,
+    /// `--accel`.
+    pub accel: Option<String>,
+    /// `--hostname`.
+    pub hostname: Option<String>,
+    /// Anything else, appended as is.
+    pub extra_args: Vec<String>,
+}
+
+impl HostOpts {
+    /// `--listen IP` (with this host's peer port) or `--listen IP:PORT`.
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = Some(addr.into());
+        self
+    }
+    /// `--vcpus N`.
+    pub fn vcpus(mut self, n: u32) -> Self {
+        self.vcpus = Some(n);
+        self
+    }
+    /// `--memory SIZE`.
+    pub fn memory(mut self, size: &str) -> Self {
+        self.memory = Some(size.into());
+        self
+    }
+    /// `--qemu PATH`.
+    pub fn qemu(mut self, path: impl Into<PathBuf>) -> Self {
+        self.qemu = Some(path.into());
+        self
+    }
+    /// `--hostname NAME`.
+    pub fn hostname(mut self, name: &str) -> Self {
+        self.hostname = Some(name.into());
+        self
+    }
+    /// An extra argument.
+    pub fn arg(mut self, a: &str) -> Self {
+        self.extra_args.push(a.into());
+        self
+    }
+}
+
+/// One ldmd with its root directory. Dropping it kills ldmd and every QEMU it
+/// started (QEMU is daemonized and outlives ldmd by design).
+pub struct Host {
+    dir: TempDir,
+    slot: PortSlot,
+    args: Vec<String>,
+    listen: Option<String>,
+    console_addr: IpAddr,
+    console_range: (u16, u16),
+    child: Option<Child>,
+}
+
+impl Host {
+    /// Starts an ldmd and waits until `ldm list` answers.
+    #[track_caller]
+    pub fn start(opts: HostOpts) -> Host {
+        let slot = PortSlot::claim();
+        let dir = tempfile::Builder::new()
+            .prefix("ldm-e2e-")
+            .tempdir()
+            .expect("create a temporary root");
+        let console_range = opts.console_ports.unwrap_or_else(|| slot.console_range());
+        let mut args = vec![
+            "--console-ports".to_string(),
+            format!("{}-{}", console_range.0, console_range.1),
+        ];
+        let listen = opts.listen.as_ref().map(|l| {
+            if l.parse::<IpAddr>().is_ok() {
+                format!("{l}:{}", slot.peer_port())
+            } else {
+                l.clone()
+            }
+        });
+        if let Some(l) = &listen {
+            args.extend(["--listen".into(), l.clone()]);
+        }
+        let listen_ip = listen.as_ref().and_then(|l| {
+            l.parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|a| a.ip())
+                .or_else(|| l.parse().ok())
+        });
+        let console_addr = opts.console_address.unwrap_or(match listen_ip {
+            Some(ip) if ip.is_loopback() => ip,
+            _ => IpAddr::from([127, 0, 0, 1]),
+        });
+        if let Some(a) = opts.console_address {
+            args.extend(["--console-address".into(), a.to_string()]);
+        }
+        if let Some(v) = opts.vcpus {
+            args.extend(["--vcpus".into(), v.to_string()]);
+        }
+        if let Some(m) = &opts.memory {
+            args.extend(["--memory".into(), m.clone()]);
+        }
+        if let Some(q) = &opts.qemu {
+            args.extend(["--qemu".into(), q.display().to_string()]);
+        }
+        if let Some(a) = &opts.accel {
+            args.extend(["--accel".into(), a.clone()]);
+        }
+        if let Some(h) = &opts.hostname {
+            args.extend(["--hostname".into(), h.clone()]);
+        }
+        args.extend(opts.extra_args.iter().cloned());
+        let mut host = Host {
+            dir,
+            slot,
+            args,
+            listen,
+            console_addr,
+            console_range,
+            child: None,
+        };
+        host.start_daemon();
+        host
+    }
+
+    /// The root directory (`--root`, `LDM_ROOT`).
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The ldmd arguments besides `--root`.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// The peer listener address (`--listen`), if any.
+    pub fn listen_addr(&self) -> Option<&str> {
+        self.listen.as_deref()
+    }
+
+    /// The address domain consoles listen on.
+    pub fn console_addr(&self) -> IpAddr {
+        self.console_addr
+    }
+
+    /// The console port range of the default vcc.
+    pub fn console_range(&self) -> (u16, u16) {
+        self.console_range
+    }
+
+    /// This host's claimed ports.
+    pub fn ports(&self) -> &PortSlot {
+        &self.slot
+    }
+
+    /// Where ldmd's stdout and stderr go.
+    pub fn log_path(&self) -> PathBuf {
+        self.root().join("ldmd.out")
+    }
+
+    /// What ldmd printed so far (across restarts).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The pid of the running ldmd.
+    pub fn daemon_pid(&mut self) -> Option<u32> {
+        let c = self.child.as_mut()?;
+        match c.try_wait() {
+            Ok(None) => Some(c.id()),
+            _ => None,
+        }
+    }
+
+    /// Starts ldmd (again) with the same root and arguments and waits until
+    /// it answers. Panics if it is running.
+    #[track_caller]
+    pub fn start_daemon(&mut self) {
+        assert!(self.daemon_pid().is_none(), "ldmd is already running");
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open ldmd.out");
+        let child = Command::new(ldmd_bin())
+            .arg("--root")
+            .arg(self.root())
+            .args(&self.args)
+            .env_remove("LDM_ROOT")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", ldmd_bin().display()));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    #[track_caller]
+    fn wait_ready(&mut self) {
+        let end = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!(
+                        "ldmd exited ({st}) before answering; its log:\n{}",
+                        self.log()
+                    );
+                }
+            }
+            let out = self.ldm_timeout(&["list"], None, Duration::from_secs(20));
+            if out.success() {
+                return;
+            }
+            if Instant::now() > end {
+                panic!(
+                    "ldmd did not answer `ldm list` within {READY_TIMEOUT:?}: {}\nldmd log:\n{}",
+                    out.stderr,
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kills ldmd with SIGKILL and waits for it (domains keep running).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Stops ldmd with SIGTERM and waits up to 15 s for it to exit; returns
+    /// its exit status.
+    #[track_caller]
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("ldmd is not running");
+        signal(c.id(), libc::SIGTERM);
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st;
+            }
+            if Instant::now() > end {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("ldmd did not exit within 15 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops ldmd (SIGTERM) if it runs, then starts it again.
+    #[track_caller]
+    pub fn restart(&mut self) {
+        if self.daemon_pid().is_some() {
+            let st = self.terminate();
+            assert!(st.success(), "ldmd exited with {st} on SIGTERM");
+        }
+        self.start_daemon();
+    }
+
+    /// A `Command` for `ldm` aimed at this host (`LDM_ROOT` set).
+    pub fn ldm_command(&self) -> Command {
+        let mut c = Command::new(ldm_bin());
+        c.env("LDM_ROOT", self.root());
+        c
+    }
+
+    /// Runs `ldm ARGS` (stdin: nothing).
+    #[track_caller]
+    pub fn ldm(&self, args: &[&str]) -> Output {
+        self.ldm_timeout(args, None, LDM_TIMEOUT)
+    }
+
+    /// Runs `ldm ARGS` with `input` on its stdin (then end of input).
+    #[track_caller]
+    pub fn ldm_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        self.ldm_timeout(args, Some(input), LDM_TIMEOUT)
+    }
+
+    /// Runs `ldm ARGS` with a time limit.
+    #[track_caller]
+    pub fn ldm_timeout(&self, args: &[&str], input: Option<&[u8]>, limit: Duration) -> Output {
+        let mut c = self.ldm_command();
+        c.args(args);
+        run(c, input, limit)
+    }
+
+    /// Pids of the live QEMUs of this host, from its pid files.
+    pub fn qemu_pids(&self) -> Vec<u32> {
+        let root = self.root().to_string_lossy().into_owned();
+        let Ok(rd) = std::fs::read_dir(self.root().join("run")) else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
+            .filter(|&p: &u32| pid_alive(p) && cmdline(p).is_some_and(|c| c.contains(&root)))
+            .collect()
+    }
+
+    /// Kills every QEMU (and any other process) this host started.
+    pub fn kill_all_vms(&self) {
+        let mut pids = self.qemu_pids();
+        for p in pids_mentioning(self.root()) {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
+        for &p in &pids {
+            signal(p, libc::SIGKILL);
+        }
+        for &p in &pids {
+            wait_gone(p, Duration::from_secs(5));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "---- ldmd log of {} (last {} lines) ----",
+                self.root().display(),
+                tail.len()
+            );
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+        self.kill9();
+        self.kill_all_vms();
+    }
+}
+
+/// Runs `ldm ARGS` against `root` (which need not have an ldmd).
+#[track_caller]
+pub fn ldm_at(root: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(ldm_bin());
+    c.env("LDM_ROOT", root).args(args);
+    run(c, None, LDM_TIMEOUT)
+}

@@ -1,0 +1,489 @@
+//! Live migration between two ldmd on 127.0.0.1 and 127.0.0.2, with real
+//! guests: the guest's own verifier is the judge.
+
+use ldm_e2e::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const PASSWORD: &str = "s3cret-pass";
+
+/// Two hosts, each with a management account `admin` and trusting the other.
+struct Pair {
+    a: Host,
+    b: Host,
+    pw: PathBuf,
+}
+
+fn password_file(host: &Host, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = host.root().join(name);
+    std::fs::write(&p, format!("{text}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+fn start_pair(b_opts: HostOpts) -> Pair {
+    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
+    let b = Host::start(b_opts.listen("127.0.0.2").hostname("hostB"));
+    let pw = password_file(&a, "pw", PASSWORD, 0o600);
+    for h in [&a, &b] {
+        h.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
+            .ok();
+    }
+    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
+    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
+    Pair { a, b, pw }
+}
+
+impl Pair {
+    fn target(&self, to: &Host) -> String {
+        format!("admin@{}", to.listen_addr().unwrap())
+    }
+    fn migrate(&self, from: &Host, to: &Host, name: &str, extra: &[&str]) -> Output {
+        let target = self.target(to);
+        let mut args = vec!["migrate-domain", "-p", self.pw.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.extend([name, target.as_str()]);
+        from.ldm(&args)
+    }
+    fn spawn_migrate(&self, from: &Host, to: &Host, name: &str, extra: &[&str]) -> Child {
+        let mut c = from.ldm_command();
+        c.args(["migrate-domain", "-p", self.pw.to_str().unwrap()])
+            .args(extra)
+            .args([name, &self.target(to)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c.spawn().expect("spawn ldm migrate-domain")
+    }
+}
+
+fn names(host: &Host) -> Vec<String> {
+    parse_parseable(&host.ldm(&["list", "-p"]).ok().stdout)
+        .into_iter()
+        .filter_map(|m| m.get("name").cloned())
+        .collect()
+}
+
+fn row(host: &Host, name: &str) -> std::collections::BTreeMap<String, String> {
+    parse_parseable(&host.ldm(&["list", "-p", name]).ok().stdout)
+        .into_iter()
+        .next()
+        .expect("a DOMAIN line")
+}
+
+fn finish(child: Child) -> (Option<i32>, String, String) {
+    let out = child.wait_with_output().expect("wait for ldm");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits until `ldm list -o status` on `host` shows the migration.
+fn wait_for_operation(host: &Host, name: &str, column: &str) -> String {
+    poll(Duration::from_secs(60), Duration::from_millis(100), || {
+        let out = host.ldm(&["list", "-o", "status", name]);
+        (out.success() && out.stdout.contains("migration") && out.stdout.contains(column))
+            .then_some(out.stdout)
+    })
+    .unwrap_or_else(|| panic!("no migration in `ldm list -o status {name}`"))
+}
+
+/// Asserts the guest keeps running on `host` with its verifier happy and
+/// its counters past `after`.
+fn assert_guest_continues(host: &Host, name: &str, after: &MemworkLine) -> MemworkLine {
+    let line = wait_for_memwork(host, name, after.seq + 2, Duration::from_secs(60));
+    assert_eq!(line.errors, 0, "{line:?}");
+    assert_eq!(line.status, "OK", "{line:?}");
+    assert!(
+        line.gen > after.gen,
+        "memwork generation went back: {after:?} -> {line:?}"
+    );
+    line
+}
+
+#[test]
+fn guest_live_migration_moves_a_running_domain_ten_times() {
+    let _lock = guest_lock();
+    let p = start_pair(HostOpts::default());
+    boot_domain(&p.a, "ldg1", 1, "512M", "256,50");
+    let mut last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    let uptime_before: u64 = row(&p.a, "ldg1")["uptime"].parse().unwrap();
+    let pid_a = qemu_pid(&p.a, "ldg1").expect("QEMU pid on A");
+
+    let out = p.migrate(&p.a, &p.b, "ldg1", &[]);
+    out.ok();
+    assert!(out.stdout.contains("migrated to"), "{}", out.stdout);
+    assert!(out.stdout.contains("downtime"), "{}", out.stdout);
+    // The source no longer has the domain, nor its QEMU.
+    assert!(!names(&p.a).contains(&"ldg1".to_string()));
+    assert!(wait_gone(pid_a), "the source QEMU {pid_a} still runs");
+    let r = row(&p.b, "ldg1");
+    assert_eq!(r["state"], "active");
+    assert_eq!(r["flags"], "-n----");
+    let uptime_after: u64 = r["uptime"].parse().unwrap();
+    assert!(
+        uptime_after >= uptime_before,
+        "UPTIME restarted: {uptime_before} -> {uptime_after}"
+    );
+    // The console on B continues from where A stopped, verifier OK.
+    last = assert_guest_continues(&p.b, "ldg1", &last);
+
+    // Nine more, back and forth.
+    let mut json_seen = false;
+    for i in 1..10 {
+        let (from, to) = if i % 2 == 1 {
+            (&p.b, &p.a)
+        } else {
+            (&p.a, &p.b)
+        };
+        let out = p.migrate(from, to, "ldg1", &["--json"]);
+        out.ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("--json output");
+        assert!(v["live"].as_bool().unwrap());
+        assert!(v["bytes_sent"].as_u64().unwrap() > 0);
+        json_seen = true;
+        last = assert_guest_continues(to, "ldg1", &last);
+    }
+    assert!(json_seen);
+    // After ten moves the domain is back on A.
+    assert!(names(&p.a).contains(&"ldg1".to_string()));
+    assert!(!names(&p.b).contains(&"ldg1".to_string()));
+}
+
+/// `snapshot` without the figures that change by themselves (UTIL, UPTIME).
+fn stable(host: &Host) -> String {
+    snapshot(host)
+        .lines()
+        .map(|l| {
+            l.split('|')
+                .filter(|f| !f.starts_with("util=") && !f.starts_with("uptime="))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn wait_gone(pid: u32) -> bool {
+    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+        (!pid_alive(pid)).then_some(())
+    })
+    .is_some()
+}
+
+#[test]
+fn guest_dry_runs_name_every_failure_and_change_nothing() {
+    let _lock = guest_lock();
+    let b_ports = PortsForOneConsole::new();
+    let p = start_pair(HostOpts {
+        memory: Some("1G".into()),
+        console_ports: Some((b_ports.0, b_ports.0)),
+        ..Default::default()
+    });
+    boot_domain(&p.a, "ldg1", 1, "512M", "64,8");
+    wait_for_memwork(&p.a, "ldg1", 1, FIRST_LINE_TIMEOUT);
+    // B: a bound domain holds 768M and the only console port.
+    p.b.ldm(&["add-domain", "big"]).ok();
+    p.b.ldm(&["set-memory", "768M", "big"]).ok();
+    p.b.ldm(&["bind-domain", "big"]).ok();
+
+    let before = (stable(&p.a), stable(&p.b));
+    let out = p.migrate(&p.a, &p.b, "ldg1", &["-n"]);
+    out.fails_with("would fail if attempted");
+    assert!(
+        out.stderr.contains("Not enough free memory"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("console port"), "{}", out.stderr);
+    // NEWNAME taken on the target.
+    let target = format!("{}:big", p.target(&p.b));
+    let out = p.a.ldm(&[
+        "migrate-domain",
+        "-n",
+        "-p",
+        p.pw.to_str().unwrap(),
+        "ldg1",
+        &target,
+    ]);
+    out.fails_with("would fail if attempted");
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    // Wrong password.
+    let bad = password_file(&p.a, "bad-pw", "wrong", 0o600);
+    let out = p.a.ldm(&[
+        "migrate-domain",
+        "-n",
+        "-p",
+        bad.to_str().unwrap(),
+        "ldg1",
+        &p.target(&p.b),
+    ]);
+    out.fails_with("authentication failed");
+    assert_eq!(
+        (stable(&p.a), stable(&p.b)),
+        before,
+        "a dry run changed something"
+    );
+
+    // With room on B, the dry run passes, and still changes nothing.
+    p.b.ldm(&["unbind-domain", "big"]).ok();
+    let before = (stable(&p.a), stable(&p.b));
+    let out = p.migrate(&p.a, &p.b, "ldg1", &["-n"]);
+    out.ok();
+    assert!(out.stdout.contains("would succeed"), "{}", out.stdout);
+    assert_eq!(
+        (stable(&p.a), stable(&p.b)),
+        before,
+        "a passing dry run changed something"
+    );
+    assert_eq!(row(&p.a, "ldg1")["state"], "active");
+}
+
+/// A console port for a host with a one-port vcc (outside the slot ranges).
+struct PortsForOneConsole(u16);
+impl PortsForOneConsole {
+    fn new() -> Self {
+        let l = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        PortsForOneConsole(l.local_addr().unwrap().port())
+    }
+}
+
+#[test]
+fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
+    let _lock = guest_lock();
+    let p = start_pair(HostOpts::default());
+    boot_domain(&p.a, "ldg1", 1, "512M", "256,100");
+    let mut last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    // A bandwidth cap keeps the migration going long enough to act on it.
+    let slow = ["--max-bandwidth", "16"];
+
+    // 1. ldm cancel-operation on the source.
+    let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &slow);
+    let status = wait_for_operation(&p.a, "ldg1", "TARGET");
+    assert!(status.contains("%"), "{status}");
+    assert_eq!(row(&p.a, "ldg1")["flags"], "-n---s");
+    let on_b = wait_for_operation(&p.b, "ldg1", "SOURCE");
+    assert!(on_b.contains("hostA"), "{on_b}");
+    assert_eq!(row(&p.b, "ldg1")["flags"], "-----t");
+    // While it migrates: changes are refused, other domains stay usable,
+    // and the target cannot cancel.
+    p.a.ldm(&["stop-domain", "ldg1"])
+        .fails_with("being migrated");
+    p.a.ldm(&["set-vcpu", "2", "ldg1"])
+        .fails_with("being migrated");
+    p.a.ldm(&["add-domain", "other"]).ok();
+    p.a.ldm(&["remove-domain", "other"]).ok();
+    p.b.ldm(&["cancel-operation", "migration", "ldg1"])
+        .fails_with("only the source");
+    p.a.ldm(&["cancel-operation", "migration", "ldg1"]).ok();
+    let (code, _, err) = finish(child);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(
+        !names(&p.b).contains(&"ldg1".to_string()),
+        "the target kept a copy"
+    );
+    assert!(p.b.qemu_pids().is_empty(), "a QEMU survives on the target");
+    assert_eq!(row(&p.a, "ldg1")["flags"], "-n----");
+    last = assert_guest_continues(&p.a, "ldg1", &last);
+
+    // 2. SIGINT to the ldm migrate-domain process.
+    let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &slow);
+    wait_for_operation(&p.a, "ldg1", "TARGET");
+    unsafe_signal(child.id(), libc::SIGINT);
+    let (code, _, err) = finish(child);
+    assert_ne!(code, Some(0), "{err}");
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        (!names(&p.b).contains(&"ldg1".to_string()) && row(&p.a, "ldg1")["flags"] == "-n----")
+            .then_some(())
+    })
+    .expect("the migration did not wind down after SIGINT");
+    last = assert_guest_continues(&p.a, "ldg1", &last);
+
+    // 3. The target's QEMU dies mid-migration.
+    let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &slow);
+    wait_for_operation(&p.a, "ldg1", "TARGET");
+    let pid = poll(Duration::from_secs(30), Duration::from_millis(50), || {
+        p.b.qemu_pids().first().copied()
+    })
+    .expect("incoming QEMU on the target");
+    unsafe_signal(pid, libc::SIGKILL);
+    let (code, _, err) = finish(child);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        (!names(&p.b).contains(&"ldg1".to_string())).then_some(())
+    })
+    .expect("the target kept the domain");
+    assert_eq!(row(&p.a, "ldg1")["state"], "active");
+    assert_guest_continues(&p.a, "ldg1", &last);
+}
+
+fn unsafe_signal(pid: u32, sig: i32) {
+    // SAFETY: sending a signal to a process this test started.
+    let r = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig})");
+}
+
+#[test]
+fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
+    let _lock = guest_lock();
+    // B resumes the domain and then drops the connection before confirming.
+    std::env::set_var("LDMD_TEST_FAULT", "drop-after-resume");
+    let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
+    std::env::remove_var("LDMD_TEST_FAULT");
+    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
+    let pw = password_file(&a, "pw", PASSWORD, 0o600);
+    b.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
+        .ok();
+    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
+    let p = Pair { a, b, pw };
+    boot_domain(&p.a, "ldg1", 1, "512M", "64,8");
+    let last = wait_for_memwork(&p.a, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    let out = p.migrate(&p.a, &p.b, "ldg1", &[]);
+    out.fails_with("before the target confirmed");
+    let r = row(&p.a, "ldg1");
+    assert_eq!(r["state"], "suspended");
+    assert_eq!(r["flags"].chars().nth(5), Some('e'), "{r:?}");
+    let long = p.a.ldm(&["list", "-l", "ldg1"]).ok().stdout.clone();
+    assert!(long.contains("cancel-operation migration ldg1"), "{long}");
+    assert!(long.contains("remove-domain ldg1"), "{long}");
+    // Never both running: the source stays paused while the target runs.
+    let on_b = assert_guest_continues(&p.b, "ldg1", &last);
+    let frozen = last_memwork(&console_dump(&p.a, "ldg1")).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        last_memwork(&console_dump(&p.a, "ldg1")).unwrap().seq,
+        frozen.seq,
+        "the source resumed by itself"
+    );
+    // The administrator settles it: the domain runs on B, so the source copy goes.
+    p.a.ldm(&["stop-domain", "-f", "ldg1"]).ok();
+    p.a.ldm(&["unbind-domain", "ldg1"]).ok();
+    p.a.ldm(&["remove-domain", "ldg1"]).ok();
+    assert!(!names(&p.a).contains(&"ldg1".to_string()));
+    assert_guest_continues(&p.b, "ldg1", &on_b);
+}
+
+#[test]
+fn guest_lost_handoff_can_be_resumed_on_the_source() {
+    let _lock = guest_lock();
+    std::env::set_var("LDMD_TEST_FAULT", "drop-after-resume");
+    let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
+    std::env::remove_var("LDMD_TEST_FAULT");
+    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
+    let pw = password_file(&a, "pw", PASSWORD, 0o600);
+    b.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
+        .ok();
+    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
+    let p = Pair { a, b, pw };
+    boot_domain(&p.a, "ldg1", 1, "512M", "64,8");
+    let last = wait_for_memwork(&p.a, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    p.migrate(&p.a, &p.b, "ldg1", &[]).fails();
+    // The administrator finds the target copy unusable: destroy it there, resume here.
+    p.b.ldm(&["stop-domain", "-f", "ldg1"]).ok();
+    p.a.ldm(&["cancel-operation", "migration", "ldg1"]).ok();
+    let r = row(&p.a, "ldg1");
+    assert_eq!(
+        (r["state"].as_str(), r["flags"].as_str()),
+        ("active", "-n----")
+    );
+    assert_guest_continues(&p.a, "ldg1", &last);
+}
+
+/// Authentication and trust failures need no running guest.
+#[test]
+fn refusals_of_credentials_and_certificates() {
+    let p = start_pair(HostOpts::default());
+    p.a.ldm(&["add-domain", "ldg0"]).ok();
+    let target = p.target(&p.b);
+    let before = (stable(&p.a), stable(&p.b));
+    let run = |pw: &PathBuf, t: &str| {
+        p.a.ldm(&["migrate-domain", "-p", pw.to_str().unwrap(), "ldg0", t])
+    };
+    // Wrong password.
+    let wrong = password_file(&p.a, "wrong", "nope", 0o600);
+    run(&wrong, &target).fails_with("authentication failed");
+    // A password file others can read.
+    let loose = password_file(&p.a, "loose", PASSWORD, 0o644);
+    run(&loose, &target).fails_with("chmod 600");
+    // Unknown user.
+    run(&p.pw, &target.replace("admin@", "nobody@")).fails_with("authentication failed");
+    // A review-role user.
+    p.b.ldm(&[
+        "add-user",
+        "-p",
+        p.pw.to_str().unwrap(),
+        "role=review",
+        "auditor",
+    ])
+    .ok();
+    run(&p.pw, &target.replace("admin@", "auditor@")).fails_with("management role");
+    assert_eq!((stable(&p.a), stable(&p.b)), before);
+    // An untrusted host without a terminal to ask on.
+    let c = Host::start(HostOpts::default().listen("127.0.0.3").hostname("hostC"));
+    c.ldm(&["add-user", "-p", p.pw.to_str().unwrap(), "admin"])
+        .ok();
+    let t3 = format!("admin@{}", c.listen_addr().unwrap());
+    run(&p.pw, &t3).fails_with("ldm add-trust");
+    // A changed target certificate: B is reinstalled with a new identity.
+    let mut b = p.b;
+    b.kill9();
+    std::fs::remove_dir_all(b.root().join("tls")).unwrap();
+    b.start_daemon();
+    p.a.ldm(&[
+        "migrate-domain",
+        "-p",
+        p.pw.to_str().unwrap(),
+        "ldg0",
+        &target,
+    ])
+    .fails_with("changed");
+    assert!(names(&p.a).contains(&"ldg0".to_string()));
+}
+
+/// Bound and inactive domains move too (definition and binding only), and
+/// `-c` authenticates with the source host's certificate.
+#[test]
+fn cold_migration_and_certificate_authentication() {
+    let p = start_pair(HostOpts::default());
+    p.a.ldm(&["add-domain", "cpu-arch=generic", "ldg2"]).ok();
+    p.a.ldm(&["set-memory", "256M", "ldg2"]).ok();
+    p.a.ldm(&["set-var", "boot-args=memwork=1,1", "ldg2"]).ok();
+    p.a.ldm(&["bind-domain", "ldg2"]).ok();
+    p.a.ldm(&["add-domain", "ldg3"]).ok();
+    // -c without trust on B: refused.
+    let target_b = p.b.listen_addr().unwrap().to_string();
+    p.a.ldm(&["migrate-domain", "-c", "ldg2", &target_b])
+        .fails_with("does not trust");
+    // B trusts A's certificate, learned from A's listener.
+    p.b.ldm(&["add-trust", "-c", p.a.listen_addr().unwrap()])
+        .ok();
+    let out = p.a.ldm(&["migrate-domain", "-c", "ldg2", &target_b]);
+    out.ok();
+    let r = row(&p.b, "ldg2");
+    assert_eq!(r["state"], "bound");
+    assert!(r["cons"].parse::<u16>().is_ok(), "{r:?}");
+    assert!(!names(&p.a).contains(&"ldg2".to_string()));
+    let long = p.b.ldm(&["list", "-l", "ldg2"]).ok().stdout.clone();
+    assert!(
+        long.contains("cpu-arch=generic") && long.contains("boot-args=memwork=1,1"),
+        "{long}"
+    );
+    // An inactive domain, renamed on the way.
+    let target = format!("{}:ldg3b", p.target(&p.b));
+    p.a.ldm(&[
+        "migrate-domain",
+        "-p",
+        p.pw.to_str().unwrap(),
+        "ldg3",
+        &target,
+    ])
+    .ok();
+    assert_eq!(row(&p.b, "ldg3b")["state"], "inactive");
+    assert!(!names(&p.a).contains(&"ldg3".to_string()));
+}
