@@ -404,8 +404,8 @@ fn guest_domain_survives_ldmd_sigterm() {
         ("active", port.to_string().as_str())
     );
     let mut con = ConsoleClient::connect(host.console_addr(), port);
-    let mark = con.len();
     con.expect("memwork seq=", Duration::from_secs(10));
+    let mark = con.len();
     con.expect_after(mark, "memwork seq=", Duration::from_secs(10));
 }
 
