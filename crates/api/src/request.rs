@@ -329,7 +329,7 @@ pub enum Response {
     /// Intermediate event; more lines follow.
     Event(Event),
     /// Final success.
-    Ok(Reply),
+    Ok(Box<Reply>),
     /// Final failure.
     Err(ApiError),
 }

@@ -42,7 +42,7 @@ pub fn parse_size_mib(text: &str) -> Result<u64, SizeError> {
     if bytes == 0 {
         return Err(SizeError::Zero);
     }
-    if bytes % (1 << 20) != 0 {
+    if !bytes.is_multiple_of(1 << 20) {
         return Err(SizeError::NotWholeMib(text.to_string()));
     }
     u64::try_from(bytes >> 20).map_err(|_| SizeError::Malformed(text.to_string()))
@@ -50,9 +50,9 @@ pub fn parse_size_mib(text: &str) -> Result<u64, SizeError> {
 
 /// Formats MiB the way `ldm list` shows memory: `512M`, `1G`, `1536M`.
 pub fn format_mib(mib: u64) -> String {
-    if mib >= 1024 * 1024 && mib % (1024 * 1024) == 0 {
+    if mib >= 1024 * 1024 && mib.is_multiple_of(1024 * 1024) {
         format!("{}T", mib / (1024 * 1024))
-    } else if mib >= 1024 && mib % 1024 == 0 {
+    } else if mib >= 1024 && mib.is_multiple_of(1024) {
         format!("{}G", mib / 1024)
     } else {
         format!("{mib}M")

@@ -72,7 +72,7 @@ impl Client {
             })?;
             match resp {
                 Response::Event(ev) => on_event(ev),
-                Response::Ok(r) => return Ok(r),
+                Response::Ok(r) => return Ok(*r),
                 Response::Err(e) => return Err(e),
             }
         }

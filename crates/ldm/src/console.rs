@@ -74,9 +74,11 @@ pub async fn attach(name: &str, addr: &str, port: u16) -> Result<(), String> {
             n = stdin.read(&mut buf) => {
                 let n = match n { Ok(0) | Err(_) => break, Ok(n) => n };
                 let mut send = Vec::with_capacity(n);
+                let mut leave = false;
                 for &b in &buf[..n] {
                     if b == ESCAPE || (tilde && b == b'.') {
-                        break 'outer;
+                        leave = true;
+                        break;
                     }
                     if tilde && b != b'.' {
                         send.push(b'~');
@@ -89,8 +91,8 @@ pub async fn attach(name: &str, addr: &str, port: u16) -> Result<(), String> {
                     at_line_start = b == b'\r' || b == b'\n';
                     send.push(b);
                 }
-                if wr.write_all(&send).await.is_err() {
-                    break;
+                if wr.write_all(&send).await.is_err() || leave {
+                    break 'outer;
                 }
             }
         }

@@ -21,7 +21,7 @@ pub async fn dispatch(
 ) {
     let result = run(&d, req, &tx, client_gone).await;
     let resp = match result {
-        Ok(r) => Response::Ok(r),
+        Ok(r) => Response::Ok(Box::new(r)),
         Err(e) => {
             tracing::info!("request refused or failed: {e}");
             Response::Err(e.to_api())

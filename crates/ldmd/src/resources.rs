@@ -47,11 +47,13 @@ pub fn check_fit(
     let free_m = total_mib.saturating_sub(u.memory_used_mib);
     let mut why = Vec::new();
     if vcpus > free_v {
-        why.push(format!("{vcpus} vCPUs requested but only {free_v} free"));
+        why.push(format!(
+            "{vcpus} vCPUs requested but only {free_v} available"
+        ));
     }
     if memory_mib > free_m {
         why.push(format!(
-            "{} of memory requested but only {} free",
+            "{} of memory requested but only {} available",
             format_mib(memory_mib),
             format_mib(free_m)
         ));

@@ -89,8 +89,8 @@ pub fn qemu_pid(host: &Host, name: &str) -> Option<u32> {
 
 /// Everything an administrator can see of a host's configuration that must not
 /// change on a refused command: domains (`list -l -p`, without the primary's
-/// line whose load and uptime change by themselves), services and free
-/// resources.
+/// line and with UTIL and UPTIME masked: they change by themselves),
+/// services and free resources.
 pub fn snapshot(host: &Host) -> String {
     let mut s = String::new();
     for args in [
@@ -104,7 +104,20 @@ pub fn snapshot(host: &Host) -> String {
             if l.starts_with("DOMAIN|name=primary|") {
                 continue;
             }
-            s.push_str(l);
+            if l.starts_with("DOMAIN|") {
+                // UTIL and UPTIME of running domains change by themselves.
+                let fields: Vec<&str> = l
+                    .split('|')
+                    .map(|f| match f.split_once('=') {
+                        Some(("util", _)) => "util=*",
+                        Some(("uptime", _)) => "uptime=*",
+                        _ => f,
+                    })
+                    .collect();
+                s.push_str(&fields.join("|"));
+            } else {
+                s.push_str(l);
+            }
             s.push('\n');
         }
     }

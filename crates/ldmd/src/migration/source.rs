@@ -537,9 +537,9 @@ impl Run<'_> {
                         if remaining_history.len() > STALL_SAMPLES {
                             remaining_history.remove(0);
                             if progress::stalled(&remaining_history) {
-                                return Err(fail(format!(
+                                return Err(fail(
                                     "the migration does not converge: the guest dirties memory faster than it can be sent. Raise the downtime target (--downtime-limit) or the bandwidth cap, or lower the guest's load; the domain keeps running here"
-                                )));
+                                ));
                             }
                         }
                     }

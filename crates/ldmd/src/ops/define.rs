@@ -188,6 +188,15 @@ async fn resize(
             format!("this host gives at most {} vCPUs to domains", d.inv.vcpus),
         ));
     }
+    if rec.spec.memory_mib > d.inv.memory_mib {
+        return Err(refuse(
+            ErrorKind::Resources,
+            format!(
+                "this host gives at most {} of memory to domains",
+                ldm_api::format_mib(d.inv.memory_mib)
+            ),
+        ));
+    }
     let dom = t.get_mut(name).expect("checked above");
     commit(&d.db, dom, rec)
 }
