@@ -115,8 +115,19 @@ pub struct Summary {
     pub passes: u64,
     /// Parallel channels used.
     pub channels: u32,
-    /// Mean rate of the transfer, MiB/s.
+    /// Mean rate of the transfer (bytes sent over QEMU's migration time), MiB/s.
     pub rate_mib_s: f64,
+    /// QEMU's migration time, from `migrate` to completion, ms (what plain
+    /// QEMU reports as its total time).
+    #[serde(default)]
+    pub qemu_ms: u64,
+    /// Of which connection and channel set-up, ms.
+    #[serde(default)]
+    pub setup_ms: u64,
+    /// Bulk transfer rate: bytes sent over the copy time (QEMU's time less
+    /// set-up), MiB/s.
+    #[serde(default)]
+    pub bulk_rate_mib_s: f64,
     /// Warnings gathered during the checks.
     pub warnings: Vec<String>,
 }

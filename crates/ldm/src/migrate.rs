@@ -68,8 +68,11 @@ pub fn print_summary(s: &Summary) {
         );
         println!("    passes       {}", s.passes);
         println!(
-            "    rate         {:.0} MiB/s over {} channels",
-            s.rate_mib_s, s.channels
+            "    copy         {:.2} s in QEMU ({} ms set-up), {:.0} MiB/s bulk over {} channels",
+            s.qemu_ms as f64 / 1000.0,
+            s.setup_ms,
+            s.bulk_rate_mib_s,
+            s.channels
         );
     } else {
         println!("    (domain was not running: its definition and binding moved)");

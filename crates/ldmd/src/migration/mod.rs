@@ -7,3 +7,4 @@ pub mod progress;
 pub mod protocol;
 pub mod source;
 pub mod target;
+pub mod tunnel;

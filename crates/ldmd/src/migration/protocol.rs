@@ -15,9 +15,11 @@
 //!                                 ◀─────   Checked{failures, warnings}
 //!   (dry run: Abort, end)
 //! 2 Prepare{domain, tuning, …}    ─────▶                    domain created bound (flag t);
-//!                                                           live: incoming QEMU paused, TLS-PSK
-//!                                 ◀─────   Prepared{uri, psk}   credentials made for this migration
-//! 3 (QEMU → QEMU: pre-copy on multifd channels, encrypted with the PSK)
+//!                                                           live: incoming QEMU paused; a data
+//!                                 ◀─────   Prepared{addr,       listener with a certificate and
+//!                                           cert, token}        token made for this migration
+//! 3 (QEMU → QEMU: pre-copy on multifd channels, each carried over its own
+//!    TLS connection between the two ldmd: see `tunnel.rs`)
 //!   Progress{phase,percent}       ─────▶   (no reply; shown by `ldm list -o status`)
 //! 4 (source paused by QEMU; last pages and device state)
 //! 5 Commit{console tail}          ─────▶                    incoming complete → resume, persist
@@ -145,15 +147,18 @@ pub enum ToSource {
     },
     /// Phase 2 done.
     Prepared {
-        /// Where the source QEMU sends (live migrations).
-        uri: Option<String>,
-        /// PSK identity.
-        psk_user: Option<String>,
-        /// PSK, hex.
-        psk_key: Option<String>,
+        /// Address of the migration channels (live migrations).
+        data_addr: Option<String>,
+        /// Fingerprint of the certificate made for this migration's channels.
+        data_fingerprint: Option<String>,
+        /// Token each channel presents first, hex.
+        data_token: Option<String>,
     },
     /// The target runs the domain and is the master copy.
-    Committed,
+    Committed {
+        /// Time from receiving `Commit` to the guest running again, ms.
+        resumed_after_ms: u64,
+    },
     /// The target copy is gone.
     Aborted,
     /// A refusal or failure.

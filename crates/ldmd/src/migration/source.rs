@@ -4,7 +4,7 @@
 use super::connect::{connect, Peer};
 use super::progress;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
-use super::target::TLS_OBJECT;
+use super::tunnel::{self, Endpoint};
 use crate::daemon::{get, get_mut_idle, Busy, Daemon};
 use crate::error::{refuse, Result};
 use crate::ops::machine::{kill_qemu, QmpGuard};
@@ -12,7 +12,7 @@ use crate::record::MigrationMark;
 use ldm_api::domain::check_domain_name;
 use ldm_api::migration::{DryRun, MigrateRequest, OperationView, Phase, Role, Summary};
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
-use ldm_qemu::{MigrationStatus, MigrationTuning, TlsEndpoint};
+use ldm_qemu::{MigrationStatus, MigrationTuning};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -189,6 +189,20 @@ pub async fn migrate(
     result
 }
 
+/// The target's channel endpoint from the `Prepared` message.
+fn endpoint(addr: &str, fingerprint: &str, token: &str) -> Result<Endpoint> {
+    let bad = || fail("the target sent a malformed channel endpoint");
+    let token: [u8; tunnel::TOKEN_LEN] = hex::decode(token)
+        .ok()
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(bad)?;
+    Ok(Endpoint {
+        addr: addr.parse().map_err(|_| bad())?,
+        fingerprint: fingerprint.parse().map_err(|_| bad())?,
+        token,
+    })
+}
+
 fn lost(e: ldm_peer::Error) -> crate::error::Error {
     fail(format!("lost the connection to the target: {e}"))
 }
@@ -254,6 +268,9 @@ impl Run<'_> {
             passes,
             channels,
             rate_mib_s: rate,
+            qemu_ms: 0,
+            setup_ms: 0,
+            bulk_rate_mib_s: 0.0,
             warnings: self.warnings.clone(),
         })
     }
@@ -300,7 +317,7 @@ impl Run<'_> {
             Ok(Ok(None))
         };
         match reply {
-            Ok(Ok(Some(ToSource::Committed))) => {
+            Ok(Ok(Some(ToSource::Committed { .. }))) => {
                 let mut t = self.d.table.lock().await;
                 self.d.db.delete_domain(&self.m.name)?;
                 t.remove(&self.m.name);
@@ -375,41 +392,38 @@ impl Run<'_> {
             })
             .await
             .map_err(lost)?;
-        let (uri, psk_user, psk_key) = match peer.ch.recv::<ToSource>().await.map_err(lost)? {
+        let endpoint = match peer.ch.recv::<ToSource>().await.map_err(lost)? {
             Some(ToSource::Prepared {
-                uri: Some(u),
-                psk_user: Some(pu),
-                psk_key: Some(pk),
-            }) => (u, pu, pk),
+                data_addr: Some(a),
+                data_fingerprint: Some(f),
+                data_token: Some(t),
+            }) => endpoint(&a, &f, &t)?,
             other => return Err(unexpected(other)),
         };
         let dir = d.paths.migration_dir(&uuid);
+        let out = dir.join("out.sock");
+        let target_addr = endpoint.addr;
         let started = async {
-            let key = hex::decode(&psk_key).map_err(|_| fail("the target sent a malformed key"))?;
-            ldm_qemu::write_psk_keys(&dir, &psk_user, &key)?;
+            let tunnel = tunnel::connect(&out, endpoint).await?;
             let mut g = QmpGuard::lock(&qmp, &socket).await?;
-            let _ = g.q().object_del(TLS_OBJECT).await;
-            g.q()
-                .object_add(super::target::tls_object(
-                    &dir,
-                    TlsEndpoint::Client,
-                    &psk_user,
-                ))
-                .await?;
-            let mut tuning = tuning.clone();
-            tuning.tls_creds = Some(TLS_OBJECT.into());
             tuning.apply(g.q()).await?;
-            g.q().migrate(&uri).await?;
-            Ok::<_, crate::error::Error>(())
+            g.q().migrate(&format!("unix:{}", out.display())).await?;
+            Ok::<_, crate::error::Error>(tunnel)
         }
         .await;
-        if let Err(e) = started {
-            self.abort(peer, &qmp, &socket, &format!("{e}")).await;
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        self.info(format!("Phase 3: copying memory to {uri} (TLS-PSK)"))
-            .await;
+        let _tunnel = match started {
+            Ok(t) => t,
+            Err(e) => {
+                self.abort(peer, &qmp, &socket, &format!("{e}")).await;
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        self.info(format!(
+            "Phase 3: copying memory to {target_addr} ({} encrypted channels)",
+            tuning.multifd_channels as u32 + 1
+        ))
+        .await;
         let outcome = self.watch(&qmp, &socket).await;
         let _ = std::fs::remove_dir_all(&dir);
         let (info, t_done) = match outcome {
@@ -432,6 +446,7 @@ impl Run<'_> {
             .send(&ToTarget::Commit { console_tail })
             .await
             .is_ok();
+        let commit_sent_ms = t_done.elapsed().as_millis() as u64;
         self.report(progress::progress(&info)).await;
         let reply = if sent {
             tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await
@@ -440,7 +455,11 @@ impl Run<'_> {
         };
         let handoff_ms = t_done.elapsed().as_millis() as u64;
         match reply {
-            Ok(Ok(Some(ToSource::Committed))) => {
+            Ok(Ok(Some(ToSource::Committed { resumed_after_ms }))) => {
+                // The guest's pause: QEMU's downtime (source stopped to
+                // stream complete), then until Commit left, then until the
+                // target had resumed it.
+                let downtime_ms = info.downtime.unwrap_or(0) + commit_sent_ms + resumed_after_ms;
                 let pid = {
                     let mut t = d.table.lock().await;
                     d.db.delete_domain(name)?;
@@ -451,15 +470,36 @@ impl Run<'_> {
                 }
                 let ram = info.ram.clone().unwrap_or_default();
                 let total_s = info.total_time.unwrap_or(1).max(1) as f64 / 1000.0;
-                tracing::info!(domain = %name, "migration complete; source copy destroyed");
-                Ok(self.summary(
+                tracing::info!(
+                    domain = %name,
+                    qemu_total_ms = info.total_time.unwrap_or(0),
+                    setup_ms = info.setup_time.unwrap_or(0),
+                    qemu_downtime_ms = info.downtime.unwrap_or(0),
+                    handoff_ms,
+                    downtime_ms,
+                    transferred = ram.transferred,
+                    zero_pages = ram.duplicate,
+                    passes = ram.dirty_sync_count,
+                    "migration complete; source copy destroyed"
+                );
+                let qemu_ms = info.total_time.unwrap_or(0);
+                let setup_ms = info.setup_time.unwrap_or(0);
+                let mut reply = self.summary(
                     true,
-                    info.downtime.unwrap_or(0) + handoff_ms,
+                    downtime_ms,
                     ram.transferred,
                     ram.dirty_sync_count,
                     tuning.multifd_channels as u32,
                     ram.transferred as f64 / 1_048_576.0 / total_s,
-                ))
+                );
+                if let Reply::Migrated(s) = &mut reply {
+                    s.qemu_ms = qemu_ms;
+                    s.setup_ms = setup_ms;
+                    s.bulk_rate_mib_s = ram.transferred as f64
+                        / 1_048_576.0
+                        / (qemu_ms.saturating_sub(setup_ms).max(1) as f64 / 1000.0);
+                }
+                Ok(reply)
             }
             Ok(Ok(Some(ToSource::Error { message }))) => {
                 // The target destroyed its copy: this one is still the master.
@@ -583,7 +623,6 @@ impl Run<'_> {
                     }
                 }
             }
-            let _ = g.q().object_del(TLS_OBJECT).await;
         }
         tracing::warn!(domain = %self.m.name, reason, "migration aborted; domain runs on the source");
         if peer
@@ -627,7 +666,6 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
             if let Some(rt) = &dom.rt {
                 let mut g = QmpGuard::lock(&rt.qmp, &d.paths.qmp_socket(&rec.spec.uuid)).await?;
                 g.q().cont().await?;
-                let _ = g.q().object_del(TLS_OBJECT).await;
                 rec.state = DomainState::Active;
             }
             rec.migration = None;

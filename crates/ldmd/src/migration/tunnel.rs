@@ -1,0 +1,228 @@
+//! The migration data path: encrypted channels from the source QEMU to the
+//! target QEMU, made for one migration only.
+//!
+//! ```text
+//! source QEMU ─unix─▶ source ldmd ══TLS 1.3 (rustls, AES-GCM)══▶ target ldmd ─unix─▶ target QEMU
+//! ```
+//!
+//! QEMU opens one connection per migration channel (the main stream and each
+//! multifd channel); each becomes its own TLS connection. The target makes a
+//! fresh certificate and a random 256-bit token for the migration and hands
+//! both to the source over the authenticated manager connection. The source
+//! accepts only that certificate; the target passes bytes to its QEMU only
+//! after the token arrived on the channel. Nothing reaches a QEMU
+//! unauthenticated: both QEMUs listen only on Unix sockets in private
+//! directories.
+//!
+//! Why not QEMU's own TLS: GnuTLS in QEMU writes one TLS record and one system
+//! call per 4 KiB page; measured here that capped an encrypted migration at
+//! 0.4–0.55 GiB/s against 3.1 GiB/s in clear. Relaying large buffers through
+//! rustls costs a few copies but far fewer system calls.
+
+use crate::error::{refuse, Result};
+use ldm_api::ErrorKind;
+use ldm_peer::{Fingerprint, HostIdentity, TlsAcceptor};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::task::JoinHandle;
+
+/// Length of the per-migration token.
+pub const TOKEN_LEN: usize = 32;
+/// Relay buffer per direction.
+const BUF: usize = 512 * 1024;
+
+/// Aborts the relay tasks when dropped.
+pub struct Tunnel {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the source needs to reach a target's tunnel.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Data listener.
+    pub addr: SocketAddr,
+    /// The certificate made for this migration.
+    pub fingerprint: Fingerprint,
+    /// The token the source presents on each channel.
+    pub token: [u8; TOKEN_LEN],
+}
+
+fn random_token() -> [u8; TOKEN_LEN] {
+    use rand::RngCore;
+    let mut t = [0u8; TOKEN_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut t);
+    t
+}
+
+fn tunnel_err(what: &str, e: impl std::fmt::Display) -> crate::error::Error {
+    refuse(
+        ErrorKind::Migration,
+        format!("migration channel: {what}: {e}"),
+    )
+}
+
+async fn relay<A, B>(mut a: A, mut b: B)
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Err(e) = tokio::io::copy_bidirectional_with_sizes(&mut a, &mut b, BUF, BUF).await {
+        tracing::debug!("migration channel closed: {e}");
+    }
+}
+
+/// Constant-time comparison of tokens.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Target side: listens on `ip` for the source's channels and relays each to
+/// the incoming QEMU's Unix socket `qemu_socket`.
+pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoint)> {
+    let identity =
+        HostIdentity::generate("ldm-migration").map_err(|e| tunnel_err("certificate", e))?;
+    let fingerprint = identity.fingerprint();
+    let acceptor = TlsAcceptor::from(ldm_peer::server_config(&identity)?);
+    let listener = TcpListener::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| tunnel_err("listen", e))?;
+    let addr = listener.local_addr().map_err(|e| tunnel_err("listen", e))?;
+    let token = random_token();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let qemu_socket = qemu_socket.clone();
+            tokio::spawn(async move {
+                let Ok((mut tls, _)) = ldm_peer::accept(&acceptor, tcp).await else {
+                    tracing::warn!(%peer, "migration channel: TLS handshake failed");
+                    return;
+                };
+                let mut got = [0u8; TOKEN_LEN];
+                let ok = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    tls.read_exact(&mut got),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok());
+                if !ok || !same(&got, &token) {
+                    tracing::warn!(%peer, "migration channel refused: wrong token");
+                    return;
+                }
+                match UnixStream::connect(&qemu_socket).await {
+                    Ok(unix) => relay(tls, unix).await,
+                    Err(e) => {
+                        tracing::warn!("migration channel: cannot reach the incoming QEMU: {e}")
+                    }
+                }
+            });
+        }
+    });
+    Ok((
+        Tunnel { task },
+        Endpoint {
+            addr,
+            fingerprint,
+            token,
+        },
+    ))
+}
+
+/// Source side: a Unix socket at `path` (in a private directory) for the
+/// source QEMU to migrate to; each connection is carried to `target`.
+pub async fn connect(path: &Path, target: Endpoint) -> Result<Tunnel> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| tunnel_err("directory", e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| tunnel_err("directory", e))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).map_err(|e| tunnel_err("listen", e))?;
+    let cfg = ldm_peer::client_config(None, target.fingerprint)?;
+    let target = Arc::new(target);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((unix, _)) = listener.accept().await else {
+                continue;
+            };
+            let cfg = cfg.clone();
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut tls = match ldm_peer::connect(target.addr, cfg).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        tracing::warn!("migration channel: TLS to {} failed: {e}", target.addr);
+                        return;
+                    }
+                };
+                if tls.write_all(&target.token).await.is_err() {
+                    return;
+                }
+                relay(unix, tls).await;
+            });
+        }
+    });
+    Ok(Tunnel { task })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn carries_bytes_both_ways_and_refuses_a_wrong_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let qemu_in = dir.path().join("in.sock");
+        let incoming = UnixListener::bind(&qemu_in).unwrap();
+        let (_t, ep) = listen("127.0.0.1".parse().unwrap(), qemu_in).await.unwrap();
+        // A connection with the wrong token never reaches the QEMU socket.
+        let mut bad = ep.clone();
+        bad.token = [0u8; TOKEN_LEN];
+        let out_bad = dir.path().join("priv-bad/out.sock");
+        let _tb = connect(&out_bad, bad).await.unwrap();
+        let mut c = UnixStream::connect(&out_bad).await.unwrap();
+        c.write_all(b"garbage").await.unwrap();
+        let refused =
+            tokio::time::timeout(std::time::Duration::from_millis(500), incoming.accept()).await;
+        assert!(
+            refused.is_err(),
+            "a channel with a wrong token reached QEMU"
+        );
+        // The right token: data flows both ways.
+        let out = dir.path().join("priv/out.sock");
+        let _ts = connect(&out, ep).await.unwrap();
+        let mut src = UnixStream::connect(&out).await.unwrap();
+        let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let p2 = payload.clone();
+        let writer = tokio::spawn(async move {
+            src.write_all(&p2).await.unwrap();
+            let mut back = [0u8; 4];
+            src.read_exact(&mut back).await.unwrap();
+            back
+        });
+        let (mut dst, _) = incoming.accept().await.unwrap();
+        let mut got = vec![0u8; payload.len()];
+        dst.read_exact(&mut got).await.unwrap();
+        assert!(got == payload);
+        dst.write_all(b"ack!").await.unwrap();
+        assert_eq!(&writer.await.unwrap(), b"ack!");
+        let mode = std::fs::metadata(dir.path().join("priv"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
