@@ -109,6 +109,7 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
     let ram = info.ram.unwrap_or_default();
     Ok(Outcome::Done(Measure {
         total_ms: info.total_time.unwrap_or(0) as f64,
+        bulk_mib_s: None,
         downtime_ms: info.downtime.unwrap_or(0) as f64,
         bytes: ram.transferred,
         passes: ram.dirty_sync_count,

@@ -487,3 +487,35 @@ fn cold_migration_and_certificate_authentication() {
     assert_eq!(row(&p.b, "ldg3b")["state"], "inactive");
     assert!(!names(&p.a).contains(&"ldg3".to_string()));
 }
+
+#[test]
+fn guest_target_manager_dying_mid_migration_leaves_the_source_running() {
+    let _lock = guest_lock();
+    let mut p = start_pair(HostOpts::default());
+    boot_domain(&p.a, "ldg1", 1, "512M", "256,100");
+    let last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &["--max-bandwidth", "16"]);
+    wait_for_operation(&p.a, "ldg1", "TARGET");
+    poll(Duration::from_secs(30), Duration::from_millis(50), || {
+        p.b.qemu_pids().first().copied()
+    })
+    .expect("incoming QEMU on the target");
+    // The connection breaks: the target's manager dies.
+    p.b.kill9();
+    let (code, _, err) = finish(child);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("failed"), "{err}");
+    let r = row(&p.a, "ldg1");
+    assert_eq!(
+        (r["state"].as_str(), r["flags"].as_str()),
+        ("active", "-n----")
+    );
+    assert_guest_continues(&p.a, "ldg1", &last);
+    // When it comes back, the unfinished copy is gone, QEMU included.
+    p.b.start_daemon();
+    assert!(!names(&p.b).contains(&"ldg1".to_string()));
+    poll(Duration::from_secs(10), Duration::from_millis(100), || {
+        p.b.qemu_pids().is_empty().then_some(())
+    })
+    .expect("the unfinished target QEMU survived the restart");
+}
