@@ -168,6 +168,9 @@ pub async fn connect(path: &Path, target: Endpoint) -> Result<Tunnel> {
                         return;
                     }
                 };
+                // Small control messages (syncs, the return path) must not
+                // wait for Nagle's algorithm.
+                let _ = tls.get_ref().0.set_nodelay(true);
                 if tls.write_all(&target.token).await.is_err() {
                     return;
                 }
