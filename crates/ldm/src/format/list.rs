@@ -8,7 +8,7 @@ use std::fmt::Write;
 /// Version printed on the first line of parseable output.
 pub const PARSEABLE_VERSION: &str = "VERSION 1.6";
 
-const HEADER: &str = "NAME             STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  UPTIME";
+const HEADER: &str = "NAME             STATE      FLAGS   CONS    VCPU  MEMORY    UTIL  UPTIME";
 
 fn util(v: &DomainView) -> String {
     v.util.map(|u| format!("{u:.1}%")).unwrap_or_default()
@@ -20,7 +20,7 @@ fn uptime(v: &DomainView) -> String {
 
 fn row(v: &DomainView) -> String {
     format!(
-        "{:<16} {:<10} {:<7} {:<7} {:<5} {:<8} {:>5} {}",
+        "{:<16} {:<10} {:<7} {:<7} {:<5} {:<8} {:>6} {}",
         v.name,
         v.state.as_str(),
         v.flags.short(),
