@@ -43,6 +43,7 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
                 Ok(rt) => {
                     tracing::info!(domain = %name, pid = p, "re-adopted running domain");
                     dom.rt = Some(rt);
+                    settle_interrupted_source(d, dom).await?;
                 }
                 Err(e) => tracing::error!(domain = %name, "cannot re-adopt: {e}"),
             },
@@ -59,6 +60,63 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
             }
             (false, None) => {}
         }
+        if let Some(dom) = t.get_mut(&name) {
+            if dom.rt.is_none()
+                && dom
+                    .rec
+                    .migration
+                    .as_ref()
+                    .is_some_and(|m| m.role == Role::Source && m.error.is_none())
+            {
+                let mut r = dom.rec.clone();
+                r.migration = None;
+                commit(&d.db, dom, r)?;
+            }
+        }
     }
     Ok(())
+}
+
+/// A domain this host was migrating away when ldmd stopped. If its QEMU still
+/// runs the guest, the migration simply failed (the target destroys a copy
+/// it never resumed): forget it. If QEMU is paused, the final state may have
+/// gone out and the target may run the domain: leave it paused in the error
+/// state for the administrator, as after a lost hand-off.
+async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Domain) -> Result<()> {
+    let Some(mark) = dom.rec.migration.clone() else {
+        return Ok(());
+    };
+    if mark.role != Role::Source || mark.error.is_some() {
+        return Ok(());
+    }
+    let Some(rt) = dom.rt.as_ref() else {
+        return Ok(());
+    };
+    let socket = d.paths.qmp_socket(&dom.rec.spec.uuid);
+    let running = match crate::ops::machine::QmpGuard::lock(&rt.qmp, &socket).await {
+        Ok(mut g) => g
+            .q()
+            .query_status()
+            .await
+            .map(|s| s.running)
+            .unwrap_or(true),
+        Err(_) => true,
+    };
+    let name = dom.rec.spec.name.clone();
+    let mut r = dom.rec.clone();
+    if running {
+        tracing::warn!(domain = %name, "the migration to {} was interrupted by an ldmd restart; the domain runs here", mark.peer);
+        r.migration = None;
+    } else {
+        tracing::error!(domain = %name, "ldmd restarted during the hand-off to {}: domain left paused in error state", mark.peer);
+        r.state = DomainState::Suspended;
+        r.migration = Some(crate::record::MigrationMark {
+            error: Some(format!(
+                "ldmd restarted while this domain was being handed over to {}. This copy is paused and will not resume by itself. If `ldm list` there shows {name} active, that copy is the master: remove this one with `ldm stop-domain -f {name}`, `ldm unbind-domain {name}`, `ldm remove-domain {name}`. If it does not, resume this copy with `ldm cancel-operation migration {name}`.",
+                mark.peer
+            )),
+            ..mark
+        });
+    }
+    commit(&d.db, dom, r)
 }

@@ -228,6 +228,23 @@ fn guest_dry_runs_name_every_failure_and_change_nothing() {
         before,
         "a dry run changed something"
     );
+    // A target whose hypervisor cannot run domains.
+    let c = Host::start(
+        HostOpts::default()
+            .listen("127.0.0.3")
+            .hostname("hostC")
+            .qemu("/nonexistent/qemu-system-x86_64"),
+    );
+    c.ldm(&["add-user", "-p", p.pw.to_str().unwrap(), "admin"])
+        .ok();
+    p.a.ldm(&["add-trust", c.listen_addr().unwrap()]).ok();
+    let out = p.migrate(&p.a, &c, "ldg1", &["-n"]);
+    out.fails_with("would fail if attempted");
+    assert!(out.stderr.contains("cannot run domains"), "{}", out.stderr);
+    p.migrate(&p.a, &c, "ldg1", &[])
+        .fails_with("cannot run domains");
+    assert_eq!(row(&p.a, "ldg1")["state"], "active");
+    assert!(!names(&c).contains(&"ldg1".to_string()));
 
     // With room on B, the dry run passes, and still changes nothing.
     p.b.ldm(&["unbind-domain", "big"]).ok();
@@ -518,4 +535,33 @@ fn guest_target_manager_dying_mid_migration_leaves_the_source_running() {
         p.b.qemu_pids().is_empty().then_some(())
     })
     .expect("the unfinished target QEMU survived the restart");
+}
+
+#[test]
+fn guest_source_manager_dying_mid_migration_leaves_the_domain_running_at_the_source() {
+    let _lock = guest_lock();
+    let mut p = start_pair(HostOpts::default());
+    boot_domain(&p.a, "ldg1", 1, "512M", "256,100");
+    let last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &["--max-bandwidth", "16"]);
+    wait_for_operation(&p.b, "ldg1", "SOURCE");
+    p.a.kill9();
+    let (code, _, err) = finish(child);
+    assert_ne!(code, Some(0), "{err}");
+    // The target destroys the copy it never resumed.
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        (!names(&p.b).contains(&"ldg1".to_string()) && p.b.qemu_pids().is_empty()).then_some(())
+    })
+    .expect("the target kept its copy");
+    // The restarted source still runs the domain, with no migration left over.
+    p.a.start_daemon();
+    let r = row(&p.a, "ldg1");
+    assert_eq!(
+        (r["state"].as_str(), r["flags"].as_str()),
+        ("active", "-n----")
+    );
+    assert_guest_continues(&p.a, "ldg1", &last);
+    // And it can migrate again.
+    p.migrate(&p.a, &p.b, "ldg1", &[]).ok();
+    assert_eq!(row(&p.b, "ldg1")["state"], "active");
 }

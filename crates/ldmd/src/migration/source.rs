@@ -160,6 +160,15 @@ pub async fn migrate(
             phase: Phase::Prepare,
             progress: 0,
         }));
+        // Persisted, so that an ldmd restarted mid-migration knows this
+        // domain was leaving (see adopt.rs).
+        let mut rec = dom.rec.clone();
+        rec.migration = Some(MigrationMark {
+            role: Role::Source,
+            peer: format!("{}:{}", m.host, m.port),
+            error: None,
+        });
+        crate::daemon::commit(&d.db, dom, rec)?;
         dom.busy = Some(Busy {
             view: view.clone(),
             cancel,
@@ -185,6 +194,19 @@ pub async fn migrate(
     let mut t = d.table.lock().await;
     if let Some(dom) = t.get_mut(&m.name) {
         dom.busy = None;
+        // A migration that ended without an unsettled error leaves no mark.
+        if dom
+            .rec
+            .migration
+            .as_ref()
+            .is_some_and(|mk| mk.error.is_none())
+        {
+            let mut rec = dom.rec.clone();
+            rec.migration = None;
+            if let Err(e) = crate::daemon::commit(&d.db, dom, rec) {
+                tracing::error!(domain = %m.name, "cannot clear the migration mark: {e}");
+            }
+        }
     }
     result
 }
