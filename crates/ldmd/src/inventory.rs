@@ -24,7 +24,8 @@ pub struct Inventory {
     pub qemu: std::result::Result<QemuBinary, String>,
 }
 
-fn host_memory_mib() -> u64 {
+/// The host's memory (MemTotal), MiB.
+pub fn host_memory_mib() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

@@ -346,10 +346,9 @@ fn unsafe_signal(pid: u32, sig: i32) {
     assert_eq!(r, 0, "kill({pid}, {sig})");
 }
 
-#[test]
-fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
-    let _lock = guest_lock();
-    // B resumes the domain and then drops the connection before confirming.
+/// A pair whose target B resumes the domain and then drops the connection
+/// before confirming (the `LDMD_TEST_FAULT` hook of ldmd).
+fn pair_with_faulty_target() -> Pair {
     std::env::set_var("LDMD_TEST_FAULT", "drop-after-resume");
     let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
     std::env::remove_var("LDMD_TEST_FAULT");
@@ -358,7 +357,13 @@ fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
     b.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
         .ok();
     a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
-    let p = Pair { a, b, pw };
+    Pair { a, b, pw }
+}
+
+#[test]
+fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
+    let _lock = guest_lock();
+    let p = pair_with_faulty_target();
     boot_domain(&p.a, "ldg1", 1, "512M", "64,8");
     let last = wait_for_memwork(&p.a, "ldg1", 2, FIRST_LINE_TIMEOUT);
     let out = p.migrate(&p.a, &p.b, "ldg1", &[]);
@@ -389,15 +394,7 @@ fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
 #[test]
 fn guest_lost_handoff_can_be_resumed_on_the_source() {
     let _lock = guest_lock();
-    std::env::set_var("LDMD_TEST_FAULT", "drop-after-resume");
-    let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
-    std::env::remove_var("LDMD_TEST_FAULT");
-    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
-    let pw = password_file(&a, "pw", PASSWORD, 0o600);
-    b.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-        .ok();
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
-    let p = Pair { a, b, pw };
+    let p = pair_with_faulty_target();
     boot_domain(&p.a, "ldg1", 1, "512M", "64,8");
     let last = wait_for_memwork(&p.a, "ldg1", 2, FIRST_LINE_TIMEOUT);
     p.migrate(&p.a, &p.b, "ldg1", &[]).fails();

@@ -97,6 +97,28 @@ pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
     Ok(cfg)
 }
 
+/// Serves the console of a domain on its bound port.
+async fn serve_console(d: &Daemon, rec: &DomainRecord) -> Result<Console> {
+    let port = rec.binding.as_ref().map(|b| b.console_port).unwrap_or(0);
+    Console::start(
+        d.cfg.console_addr,
+        port,
+        d.paths.console_socket(&rec.spec.uuid),
+        d.paths.console_log(&rec.spec.uuid),
+    )
+    .await
+}
+
+fn runtime(pid: u32, console: Console) -> Runtime {
+    Runtime {
+        pid,
+        qmp: Arc::new(Mutex::new(None)),
+        console,
+        util: 0.0,
+        last_sample: None,
+    }
+}
+
 /// Launches QEMU for a bound domain (incoming for a migration target) and
 /// starts serving its console. Nothing is left behind on failure.
 pub async fn launch(d: &Daemon, rec: &DomainRecord, incoming: bool) -> Result<Runtime> {
@@ -105,42 +127,15 @@ pub async fn launch(d: &Daemon, rec: &DomainRecord, incoming: bool) -> Result<Ru
     // An incoming domain stays paused when the migration completes: it only
     // runs once the source hands over (phase 5).
     cfg.start_paused = incoming;
-    let port = rec.binding.as_ref().map(|b| b.console_port).unwrap_or(0);
-    let console = Console::start(
-        d.cfg.console_addr,
-        port,
-        cfg.console_socket.clone(),
-        d.paths.console_log(&rec.spec.uuid),
-    )
-    .await?;
+    let console = serve_console(d, rec).await?;
     let pid = ldm_qemu::launch(&qemu, &cfg, incoming).await?;
     tracing::info!(domain = %rec.spec.name, pid, incoming, "QEMU started");
-    Ok(Runtime {
-        pid,
-        qmp: Arc::new(Mutex::new(None)),
-        console,
-        util: 0.0,
-        last_sample: None,
-    })
+    Ok(runtime(pid, console))
 }
 
 /// Re-attaches to a QEMU that is still running (after an ldmd restart).
 pub async fn reattach(d: &Daemon, rec: &DomainRecord, pid: u32) -> Result<Runtime> {
-    let port = rec.binding.as_ref().map(|b| b.console_port).unwrap_or(0);
-    let console = Console::start(
-        d.cfg.console_addr,
-        port,
-        d.paths.console_socket(&rec.spec.uuid),
-        d.paths.console_log(&rec.spec.uuid),
-    )
-    .await?;
-    Ok(Runtime {
-        pid,
-        qmp: Arc::new(Mutex::new(None)),
-        console,
-        util: 0.0,
-        last_sample: None,
-    })
+    Ok(runtime(pid, serve_console(d, rec).await?))
 }
 
 /// Runs `f` with the domain's QMP connection, connecting on first use and

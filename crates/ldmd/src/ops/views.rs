@@ -97,7 +97,7 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         },
         cons: Some("UART".into()),
         vcpus: d.primary_vcpus(),
-        memory_mib: host_memory_mib(),
+        memory_mib: crate::inventory::host_memory_mib(),
         util: Some(host_util(d.inv.host_cpus)),
         uptime_secs: Some(host_uptime()),
         uuid: String::new(),
@@ -107,22 +107,6 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         operation: None,
         note: None,
     }
-}
-
-fn host_memory_mib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|v| v.parse::<u64>().ok())
-                })
-        })
-        .map(|kb| kb / 1024)
-        .unwrap_or(0)
 }
 
 /// The host and what is free on it.

@@ -1,0 +1,296 @@
+//! The source side of a migration: `ldm migrate-domain` and
+//! `ldm cancel-operation migration`. See [`super::protocol`] for the phases.
+//!
+//! `mod.rs` checks and claims the domain; `run.rs` follows one migration
+//! (cold moves of bound or inactive domains there too); `live.rs` drives
+//! QEMU for an active domain.
+
+mod live;
+mod run;
+
+use super::connect::connect;
+use super::protocol::{DomainOffer, ToSource, ToTarget};
+use super::tunnel::{self, Endpoint};
+use crate::daemon::{get, get_mut_idle, Busy, Daemon};
+use crate::error::{refuse, Result};
+use crate::ops::machine::QmpGuard;
+use crate::record::MigrationMark;
+use ldm_api::domain::check_domain_name;
+use ldm_api::migration::{DryRun, MigrateRequest, OperationView, Phase, Role};
+use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
+use ldm_qemu::MigrationTuning;
+use run::Run;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// Downtime target when neither the command nor the domain sets one, ms.
+pub const DEFAULT_DOWNTIME_MS: u64 = 30;
+
+/// The migration settings for this domain and request.
+pub fn tuning(
+    d: &Daemon,
+    m: &MigrateRequest,
+    prefs: ldm_api::domain::MigrationPrefs,
+) -> MigrationTuning {
+    MigrationTuning {
+        multifd_channels: d.primary_vcpus().clamp(1, 255) as u8,
+        max_bandwidth_bytes: m
+            .bandwidth_mib
+            .or(prefs.bandwidth_mib)
+            .map(|b| b * 1024 * 1024)
+            .unwrap_or(0),
+        downtime_limit_ms: m
+            .downtime_ms
+            .or(prefs.downtime_ms)
+            .unwrap_or(DEFAULT_DOWNTIME_MS),
+        zero_page_detection: None,
+        tls_creds: None,
+        tls_hostname: None,
+        auto_converge: true,
+        pause_before_switchover: false,
+    }
+}
+
+fn fail(msg: impl Into<String>) -> crate::error::Error {
+    refuse(ErrorKind::Migration, msg)
+}
+
+/// `migrate-domain`
+pub async fn migrate(
+    d: &Arc<Daemon>,
+    m: MigrateRequest,
+    tx: &mpsc::Sender<Response>,
+    gone: watch::Receiver<bool>,
+) -> Result<Reply> {
+    let t0 = Instant::now();
+    let target_name = m.new_name.clone().unwrap_or_else(|| m.name.clone());
+    check_domain_name(&target_name).map_err(|e| refuse(ErrorKind::BadRequest, e))?;
+    // Phase 1 on this host.
+    let mut local_failures = Vec::new();
+    let (offer, started_at, prefs) = {
+        let t = d.table.lock().await;
+        let dom = get(&t, &m.name)?;
+        if dom.busy.is_some() {
+            local_failures.push(format!(
+                "Domain {} has another operation in progress",
+                m.name
+            ));
+        }
+        if let Some(mark) = &dom.rec.migration {
+            if mark.error.is_some() {
+                local_failures.push(format!(
+                    "Domain {} is in an error state from an earlier migration: settle it first (see `ldm list -l {}`)",
+                    m.name, m.name
+                ));
+            }
+        }
+        if dom.rec.state == DomainState::Suspended {
+            local_failures.push(format!("Domain {} is suspended and cannot migrate", m.name));
+        }
+        if dom.rec.state == DomainState::Active && dom.rt.is_none() {
+            local_failures.push(format!("Domain {} has no running QEMU to migrate", m.name));
+        }
+        let mut spec = dom.rec.spec.clone();
+        spec.name = target_name.clone();
+        let b = dom.rec.binding.as_ref();
+        (
+            DomainOffer {
+                spec,
+                state: dom.rec.state,
+                machine_type: b.map(|b| b.machine_type.clone()),
+                cpu_model: b.map(|b| b.cpu_model.clone()),
+                source_accel: b
+                    .map(|b| b.accel.clone())
+                    .unwrap_or_else(|| d.inv.accel.to_string()),
+                source_cpu: d.inv.cpu_model.clone(),
+                source_qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
+            },
+            dom.rec.started_at,
+            dom.rec.spec.migration,
+        )
+    };
+    let _ = tx
+        .send(Response::Event(Event::Info {
+            message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
+        }))
+        .await;
+    let mut peer = connect(d, &m).await?;
+    peer.ch
+        .send(&ToTarget::Check(offer.clone()))
+        .await
+        .map_err(lost)?;
+    let (mut failures, warnings) = match peer.ch.recv::<ToSource>().await.map_err(lost)? {
+        Some(ToSource::Checked { failures, warnings }) => (failures, warnings),
+        other => return Err(unexpected(other)),
+    };
+    local_failures.append(&mut failures);
+    let failures = local_failures;
+    if m.dry_run {
+        let _ = peer
+            .ch
+            .send(&ToTarget::Abort {
+                reason: "dry run".into(),
+            })
+            .await;
+        return Ok(Reply::DryRun(DryRun { failures, warnings }));
+    }
+    if !failures.is_empty() {
+        let _ = peer
+            .ch
+            .send(&ToTarget::Abort {
+                reason: "checks failed".into(),
+            })
+            .await;
+        return Err(fail(failures.join("\n")));
+    }
+    // Claim the domain for the rest of the migration.
+    let (cancel_rx, view) = {
+        let mut t = d.table.lock().await;
+        let dom = get_mut_idle(&mut t, &m.name)?;
+        if dom.rec.state != offer.state {
+            return Err(fail(format!(
+                "Domain {} changed state during the checks; try again",
+                m.name
+            )));
+        }
+        let (cancel, rx) = watch::channel(false);
+        let view = Arc::new(std::sync::Mutex::new(OperationView {
+            kind: "migration".into(),
+            role: Role::Source,
+            peer: format!("{}:{}", m.host, m.port),
+            phase: Phase::Prepare,
+            progress: 0,
+        }));
+        // Persisted, so that an ldmd restarted mid-migration knows this
+        // domain was leaving (see adopt.rs).
+        let mut rec = dom.rec.clone();
+        rec.migration = Some(MigrationMark {
+            role: Role::Source,
+            peer: format!("{}:{}", m.host, m.port),
+            error: None,
+        });
+        crate::daemon::commit(&d.db, dom, rec)?;
+        dom.busy = Some(Busy {
+            view: view.clone(),
+            cancel,
+        });
+        (rx, view)
+    };
+    let run = Run {
+        d: d.clone(),
+        m: &m,
+        tx,
+        view,
+        cancel: cancel_rx,
+        gone,
+        t0,
+        warnings,
+    };
+    let result = if offer.state == DomainState::Active {
+        run.live(&mut peer, offer, started_at, tuning(d, &m, prefs))
+            .await
+    } else {
+        run.cold(&mut peer, offer).await
+    };
+    let mut t = d.table.lock().await;
+    if let Some(dom) = t.get_mut(&m.name) {
+        dom.busy = None;
+        // A migration that ended without an unsettled error leaves no mark.
+        if dom
+            .rec
+            .migration
+            .as_ref()
+            .is_some_and(|mk| mk.error.is_none())
+        {
+            let mut rec = dom.rec.clone();
+            rec.migration = None;
+            if let Err(e) = crate::daemon::commit(&d.db, dom, rec) {
+                tracing::error!(domain = %m.name, "cannot clear the migration mark: {e}");
+            }
+        }
+    }
+    result
+}
+
+/// The target's channel endpoint from the `Prepared` message.
+fn endpoint(addr: &str, fingerprint: &str, token: &str) -> Result<Endpoint> {
+    let bad = || fail("the target sent a malformed channel endpoint");
+    let token: [u8; tunnel::TOKEN_LEN] = hex::decode(token)
+        .ok()
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(bad)?;
+    Ok(Endpoint {
+        addr: addr.parse().map_err(|_| bad())?,
+        fingerprint: fingerprint.parse().map_err(|_| bad())?,
+        token,
+    })
+}
+
+fn lost(e: ldm_peer::Error) -> crate::error::Error {
+    fail(format!("lost the connection to the target: {e}"))
+}
+
+fn unexpected(m: Option<ToSource>) -> crate::error::Error {
+    match m {
+        Some(ToSource::Error { message }) => fail(message),
+        None => fail("the target closed the connection"),
+        Some(other) => fail(format!("the target answered out of turn: {other:?}")),
+    }
+}
+
+/// `cancel-operation migration NAME`: on a migrating source, stops the
+/// migration (the source keeps running); on a source left paused by a lost
+/// hand-off, resumes it.
+pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
+    {
+        let mut t = d.table.lock().await;
+        let dom = t
+            .get_mut(name)
+            .ok_or_else(|| crate::daemon::not_found(name))?;
+        if let Some(b) = &dom.busy {
+            let role = b.view.lock().unwrap_or_else(|p| p.into_inner()).role;
+            if role == Role::Target {
+                return Err(refuse(
+                    ErrorKind::State,
+                    format!("this host is the target of the migration of {name}: only the source host can cancel it"),
+                ));
+            }
+            let _ = b.cancel.send(true);
+        } else if dom
+            .rec
+            .migration
+            .as_ref()
+            .is_some_and(|m| m.error.is_some())
+        {
+            let mut rec = dom.rec.clone();
+            if let Some(rt) = &dom.rt {
+                let mut g = QmpGuard::lock(&rt.qmp, &d.paths.qmp_socket(&rec.spec.uuid)).await?;
+                g.q().cont().await?;
+                rec.state = DomainState::Active;
+            }
+            rec.migration = None;
+            crate::daemon::commit(&d.db, dom, rec)?;
+            tracing::info!(domain = name, "source copy resumed by the administrator");
+            return Ok(());
+        } else {
+            return Err(refuse(
+                ErrorKind::State,
+                format!("no migration of {name} is in progress on this host"),
+            ));
+        }
+    }
+    // Wait for the migration to wind down, so the caller sees the result.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = d.table.lock().await;
+        if t.get(name).is_none_or(|dom| dom.busy.is_none()) {
+            return Ok(());
+        }
+    }
+    Err(refuse(
+        ErrorKind::Internal,
+        format!("the migration of {name} did not stop within 60 s"),
+    ))
+}

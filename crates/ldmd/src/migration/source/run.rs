@@ -1,0 +1,156 @@
+//! One migration in progress on the source: reporting, the summary, the
+//! error state, and the cold move of a bound or inactive domain.
+
+use super::{fail, lost, unexpected};
+use crate::daemon::Daemon;
+use crate::error::{refuse, Result};
+use crate::migration::connect::Peer;
+use crate::migration::protocol::{DomainOffer, ToSource, ToTarget};
+use crate::record::MigrationMark;
+use ldm_api::migration::{MigrateRequest, OperationView, Role, Summary};
+use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
+use ldm_qemu::MigrationTuning;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+
+/// How long the source waits for the target's confirmation.
+pub(super) const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+pub(super) struct Run<'a> {
+    pub(super) d: Arc<Daemon>,
+    pub(super) m: &'a MigrateRequest,
+    pub(super) tx: &'a mpsc::Sender<Response>,
+    pub(super) view: Arc<std::sync::Mutex<OperationView>>,
+    pub(super) cancel: watch::Receiver<bool>,
+    pub(super) gone: watch::Receiver<bool>,
+    pub(super) t0: Instant,
+    pub(super) warnings: Vec<String>,
+}
+
+impl Run<'_> {
+    pub(super) fn cancelled(&self) -> bool {
+        *self.cancel.borrow() || *self.gone.borrow()
+    }
+
+    pub(super) async fn report(&self, p: ldm_api::migration::Progress) {
+        {
+            let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
+            v.phase = p.phase;
+            v.progress = p.percent;
+        }
+        let _ = self.tx.send(Response::Event(Event::Progress(p))).await;
+    }
+
+    pub(super) async fn info(&self, message: String) {
+        let _ = self.tx.send(Response::Event(Event::Info { message })).await;
+    }
+
+    pub(super) fn summary(
+        &self,
+        live: bool,
+        downtime_ms: u64,
+        bytes: u64,
+        passes: u64,
+        channels: u32,
+        rate: f64,
+    ) -> Reply {
+        Reply::Migrated(Summary {
+            name: self.m.name.clone(),
+            target_name: self
+                .m
+                .new_name
+                .clone()
+                .unwrap_or_else(|| self.m.name.clone()),
+            target: format!("{}:{}", self.m.host, self.m.port),
+            live,
+            total_ms: self.t0.elapsed().as_millis() as u64,
+            downtime_ms,
+            bytes_sent: bytes,
+            passes,
+            channels,
+            rate_mib_s: rate,
+            qemu_ms: 0,
+            setup_ms: 0,
+            bulk_rate_mib_s: 0.0,
+            warnings: self.warnings.clone(),
+        })
+    }
+
+    /// A bound or inactive domain: only its definition and binding move.
+    pub(super) async fn cold(&self, peer: &mut Peer, offer: DomainOffer) -> Result<Reply> {
+        self.info(format!(
+            "Phase 2: creating {} on the target",
+            offer.spec.name
+        ))
+        .await;
+        peer.ch
+            .send(&ToTarget::Prepare {
+                offer,
+                started_at: None,
+                tuning: MigrationTuning::default(),
+            })
+            .await
+            .map_err(lost)?;
+        match peer.ch.recv::<ToSource>().await.map_err(lost)? {
+            Some(ToSource::Prepared { .. }) => {}
+            other => return Err(unexpected(other)),
+        }
+        if self.cancelled() {
+            let _ = peer
+                .ch
+                .send(&ToTarget::Abort {
+                    reason: "cancelled".into(),
+                })
+                .await;
+            return Err(refuse(ErrorKind::Cancelled, "migration cancelled"));
+        }
+        self.info("Phase 5: handing over".into()).await;
+        let sent = peer
+            .ch
+            .send(&ToTarget::Commit {
+                console_tail: String::new(),
+            })
+            .await
+            .is_ok();
+        let reply = if sent {
+            tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await
+        } else {
+            Ok(Ok(None))
+        };
+        match reply {
+            Ok(Ok(Some(ToSource::Committed { .. }))) => {
+                let mut t = self.d.table.lock().await;
+                self.d.db.delete_domain(&self.m.name)?;
+                t.remove(&self.m.name);
+                Ok(self.summary(false, 0, 0, 0, 0, 0.0))
+            }
+            Ok(Ok(Some(ToSource::Error { message }))) => Err(fail(message)),
+            _ => {
+                let note = format!(
+                    "The migration to {}:{} lost its connection while handing over. If `ldm list` on {} shows this domain, remove it here (`ldm unbind-domain` if bound, then `ldm remove-domain {}`); otherwise clear this state with `ldm cancel-operation migration {}`.",
+                    self.m.host, self.m.port, self.m.host, self.m.name, self.m.name
+                );
+                self.mark_error(&note, false).await?;
+                Err(fail(note))
+            }
+        }
+    }
+
+    pub(super) async fn mark_error(&self, note: &str, suspended: bool) -> Result<()> {
+        let mut t = self.d.table.lock().await;
+        let Some(dom) = t.get_mut(&self.m.name) else {
+            return Ok(());
+        };
+        let mut rec = dom.rec.clone();
+        if suspended {
+            rec.state = DomainState::Suspended;
+        }
+        rec.migration = Some(MigrationMark {
+            role: Role::Source,
+            peer: format!("{}:{}", self.m.host, self.m.port),
+            error: Some(note.to_string()),
+        });
+        crate::daemon::commit(&self.d.db, dom, rec)
+    }
+}
