@@ -216,7 +216,21 @@ async fn stopped_guest_arrives_paused_and_pre_switchover_waits() {
         RunState::Inmigrate
     );
     pair.src_qmp.lock().await.migrate_continue().await.unwrap();
-    let info = wait_migration(&pair.src_qmp, POLL, TIMEOUT).await.unwrap();
+    // migrate-continue returns at once; the status leaves pre-switchover a
+    // moment later, so wait for the migration to finish.
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let info = loop {
+        let i = pair.src_qmp.lock().await.query_migrate().await.unwrap();
+        if i.status.is_finished() {
+            break i;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "migration still {:?} after migrate-continue",
+            i.status
+        );
+        tokio::time::sleep(POLL).await;
+    };
     assert_eq!(info.status, MigrationStatus::Completed);
     // A guest that was stopped on the source stays stopped on the target.
     let st = wait_incoming(&pair.dst_qmp, POLL, TIMEOUT).await.unwrap();
