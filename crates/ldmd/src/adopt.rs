@@ -49,10 +49,7 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
             },
             (true, None) => {
                 tracing::warn!(domain = %name, "QEMU of domain is gone: domain is bound");
-                let mut r = rec.clone();
-                r.state = DomainState::Bound;
-                r.started_at = None;
-                commit(&d.db, dom, r)?;
+                crate::daemon::set_bound(&d.db, dom)?;
             }
             (false, Some(p)) => {
                 tracing::warn!(domain = %name, pid = p, "stray QEMU for a stopped domain: stopping it");

@@ -163,6 +163,18 @@ pub fn commit(db: &Db, dom: &mut Domain, rec: DomainRecord) -> Result<()> {
     Ok(())
 }
 
+/// Records a domain whose QEMU is gone (stopped, died) as bound: no
+/// process, no UPTIME, no migration left to settle.
+pub fn set_bound(db: &Db, dom: &mut Domain) -> Result<()> {
+    let mut rec = dom.rec.clone();
+    rec.state = ldm_api::DomainState::Bound;
+    rec.started_at = None;
+    rec.migration = None;
+    commit(db, dom, rec)?;
+    dom.rt = None;
+    Ok(())
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()

@@ -9,13 +9,21 @@ pub const PERIOD: Duration = Duration::from_secs(2);
 
 /// Samples forever; spawn it and abort it on shutdown.
 pub async fn run(d: Arc<Daemon>) {
-    let hz = ticks_per_second();
+    let hz = ldm_qemu::process::clock_ticks_per_second() as f64;
     loop {
         tokio::time::sleep(PERIOD).await;
         let mut t = d.table.lock().await;
         for dom in t.values_mut() {
             let vcpus = dom.rec.spec.vcpus.max(1) as f64;
             let Some(rt) = dom.rt.as_mut() else { continue };
+            if dom.busy.is_none() && !ldm_qemu::pid_alive(rt.pid) {
+                // QEMU died under us (crash, kill): the domain is bound again.
+                tracing::warn!(domain = %dom.rec.spec.name, pid = rt.pid, "QEMU exited: domain is bound");
+                if let Err(e) = crate::daemon::set_bound(&d.db, dom) {
+                    tracing::error!(domain = %dom.rec.spec.name, "cannot record the domain as bound: {e}");
+                }
+                continue;
+            }
             let Some(ticks) = ldm_qemu::cpu_time_ticks(rt.pid) else {
                 continue;
             };
@@ -29,15 +37,5 @@ pub async fn run(d: Arc<Daemon>) {
             }
             rt.last_sample = Some((now, ticks));
         }
-    }
-}
-
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions and only reads a constant.
-    let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if v > 0 {
-        v as f64
-    } else {
-        100.0
     }
 }

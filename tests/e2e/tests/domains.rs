@@ -332,14 +332,25 @@ fn guest_qemu_death_leaves_domain_bound() {
     let port = parseable(&host, "ldg1")["cons"].clone();
     let pid = qemu_pid(&host, "ldg1").unwrap();
 
+    // QEMU dies while ldmd runs: ldmd notices and shows the domain bound.
     signal(pid, libc::SIGKILL);
     assert!(wait_gone(pid, Duration::from_secs(10)));
-    eprintln!(
-        "NOTE: `ldm list` right after QEMU was killed, before an ldmd restart:\n{}",
-        host.ldm(&["list"]).stdout
-    );
+    let p = poll(Duration::from_secs(15), Duration::from_millis(200), || {
+        let p = parseable(&host, "ldg1");
+        (p["state"] == "bound").then_some(p)
+    })
+    .expect("ldmd did not notice that QEMU died");
+    assert_eq!(p["flags"], "------", "{p:?}");
+    assert_eq!(p["cons"], port, "keeps its binding");
+    assert_eq!(qemu_pid(&host, "ldg1"), None);
 
-    host.restart();
+    // QEMU dies while ldmd is down: the restarted ldmd shows it bound.
+    host.ldm(&["start-domain", "ldg1"]).ok();
+    let pid = qemu_pid(&host, "ldg1").unwrap();
+    host.kill9();
+    signal(pid, libc::SIGKILL);
+    assert!(wait_gone(pid, Duration::from_secs(10)));
+    host.start_daemon();
     let p = parseable(&host, "ldg1");
     assert_eq!(
         (p["state"].as_str(), p["flags"].as_str()),

@@ -129,7 +129,12 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
         uptime_after >= uptime_before,
         "UPTIME restarted: {uptime_before} -> {uptime_after}"
     );
-    // The console on B continues from where A stopped, verifier OK.
+    // B's console replays A's history, then continues, verifier OK.
+    let history = memwork_lines(&console_dump(&p.b, "ldg1"));
+    assert!(
+        history.iter().any(|l| l.seq == last.seq),
+        "the console history did not move with the domain"
+    );
     last = assert_guest_continues(&p.b, "ldg1", &last);
 
     // Nine more, back and forth.

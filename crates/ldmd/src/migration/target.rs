@@ -124,7 +124,7 @@ where
                             return;
                         }
                         let _ = ch.send(&ToSource::Committed { resumed_after_ms }).await;
-                        cleanup_credentials(&d, &c.name).await;
+                        cleanup_migration_files(&d, &c.name).await;
                     }
                     Err(e) => {
                         rollback(&d, &c.name).await;
@@ -329,7 +329,7 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
 }
 
 /// Removes this migration's runtime files once the domain runs here.
-async fn cleanup_credentials(d: &Arc<Daemon>, name: &str) {
+async fn cleanup_migration_files(d: &Arc<Daemon>, name: &str) {
     let uuid = {
         let t = d.table.lock().await;
         t.get(name).map(|dom| dom.rec.spec.uuid.clone())

@@ -1,6 +1,6 @@
 //! bind, unbind, start and stop.
 
-use super::machine::{binding_for, check_boot_files, kill_qemu, launch, wait_gone, with_qmp};
+use super::machine::{binding_for, check_boot_files, kill_qemu, launch, QmpGuard};
 use crate::daemon::{commit, get_mut_idle, now_secs, Daemon};
 use crate::error::{refuse, Result};
 use crate::resources::{check_fit, pick_port};
@@ -112,11 +112,10 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
     };
     let mut message = None;
     if !force {
-        let _ = with_qmp(&qmp, &socket, |q| {
-            Box::pin(async move { q.system_powerdown().await })
-        })
-        .await;
-        if !wait_gone(pid, GRACEFUL_STOP).await {
+        if let Ok(mut g) = QmpGuard::lock(&qmp, &socket).await {
+            let _ = g.q().system_powerdown().await;
+        }
+        if !ldm_qemu::process::wait_exit(pid, GRACEFUL_STOP).await {
             message = Some(format!(
                 "the guest of {name} did not power off within {} s; it was stopped",
                 GRACEFUL_STOP.as_secs()
@@ -128,12 +127,7 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
     let dom = t
         .get_mut(name)
         .ok_or_else(|| crate::daemon::not_found(name))?;
-    let mut rec = dom.rec.clone();
-    rec.state = DomainState::Bound;
-    rec.started_at = None;
-    rec.migration = None;
-    commit(&d.db, dom, rec)?;
-    dom.rt = None;
+    crate::daemon::set_bound(&d.db, dom)?;
     tracing::info!(domain = name, "domain stopped");
     Ok(message)
 }

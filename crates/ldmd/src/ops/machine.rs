@@ -138,53 +138,18 @@ pub async fn reattach(d: &Daemon, rec: &DomainRecord, pid: u32) -> Result<Runtim
     Ok(runtime(pid, serve_console(d, rec).await?))
 }
 
-/// Runs `f` with the domain's QMP connection, connecting on first use and
-/// dropping the connection after an error so the next call reconnects.
-pub async fn with_qmp<T, F>(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path, f: F) -> Result<T>
-where
-    F: for<'a> FnOnce(
-        &'a mut Qmp,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = ldm_qemu::Result<T>> + Send + 'a>,
-    >,
-{
-    let mut guard = qmp.lock().await;
-    if guard.is_none() {
-        *guard = Some(Qmp::connect(socket).await?);
-    }
-    let conn = guard.as_mut().expect("connected above");
-    match f(conn).await {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            *guard = None;
-            Err(e.into())
-        }
-    }
-}
-
 /// Stops a QEMU process: `quit` over QMP, then SIGKILL if it lingers.
 pub async fn kill_qemu(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path, pid: u32) {
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        with_qmp(qmp, socket, |q| Box::pin(async move { q.quit().await })),
-    )
-    .await;
-    if !wait_gone(pid, std::time::Duration::from_secs(3)).await {
+    let quit = async {
+        let mut g = QmpGuard::lock(qmp, socket).await?;
+        g.q().quit().await?;
+        Ok::<_, crate::error::Error>(())
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), quit).await;
+    if !ldm_qemu::process::wait_exit(pid, std::time::Duration::from_secs(3)).await {
         let _ = ldm_qemu::kill(pid, libc::SIGKILL);
-        wait_gone(pid, std::time::Duration::from_secs(3)).await;
+        ldm_qemu::process::wait_exit(pid, std::time::Duration::from_secs(3)).await;
     }
-}
-
-/// Waits until `pid` has exited; false on timeout.
-pub async fn wait_gone(pid: u32, limit: std::time::Duration) -> bool {
-    let end = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < end {
-        if !ldm_qemu::pid_alive(pid) {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    !ldm_qemu::pid_alive(pid)
 }
 
 /// Exclusive use of a domain's QMP connection, connected on first use.
