@@ -13,8 +13,6 @@ use ldm_peer::{ClientStream, Fingerprint, Framed};
 pub struct Peer {
     /// Message channel.
     pub ch: Framed<ClientStream>,
-    /// The target's host name.
-    pub host: String,
 }
 
 /// Connects, checks the target's certificate against the pinned one (or the
@@ -70,15 +68,14 @@ pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
     })
     .await
     .map_err(lost)?;
-    let host = match ch.recv::<ToSource>().await.map_err(lost)? {
-        Some(ToSource::Hello { version, host, .. }) => {
+    match ch.recv::<ToSource>().await.map_err(lost)? {
+        Some(ToSource::Hello { version, .. }) => {
             if !compatible(PROTOCOL_VERSION, version) {
                 return Err(refuse(
                     ErrorKind::Peer,
                     format!("{key} speaks migration protocol {version}, this host {PROTOCOL_VERSION}: upgrade the older host"),
                 ));
             }
-            host
         }
         Some(ToSource::Error { message }) => return Err(refuse(ErrorKind::Peer, message)),
         _ => {
@@ -98,7 +95,7 @@ pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
     .await
     .map_err(lost)?;
     match ch.recv::<ToSource>().await.map_err(lost)? {
-        Some(ToSource::AuthOk { .. }) => Ok(Peer { ch, host }),
+        Some(ToSource::AuthOk { .. }) => Ok(Peer { ch }),
         Some(ToSource::Error { message }) => Err(refuse(ErrorKind::Denied, message)),
         _ => Err(refuse(
             ErrorKind::Peer,

@@ -77,7 +77,7 @@ where
                     let name = offer.spec.name.clone();
                     let live = offer.state == DomainState::Active;
                     let state = offer.state;
-                    match prepare(&d, offer, started_at, tuning, &source, local_ip).await {
+                    match prepare(&d, offer, tuning, &source, local_ip).await {
                         Ok((reply, tunnel)) => {
                             created = Some(Created {
                                 name,
@@ -163,7 +163,6 @@ where
 async fn prepare(
     d: &Arc<Daemon>,
     offer: DomainOffer,
-    started_at: Option<u64>,
     tuning: MigrationTuning,
     source: &str,
     local_ip: IpAddr,
@@ -228,7 +227,6 @@ async fn prepare(
         );
         rec
     };
-    let _ = started_at;
     if !live {
         return Ok((
             ToSource::Prepared {

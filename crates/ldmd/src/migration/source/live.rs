@@ -137,7 +137,6 @@ impl Run<'_> {
                     kill_qemu(&qmp, &socket, pid).await;
                 }
                 let ram = info.ram.clone().unwrap_or_default();
-                let total_s = info.total_time.unwrap_or(1).max(1) as f64 / 1000.0;
                 tracing::info!(
                     domain = %name,
                     qemu_total_ms = info.total_time.unwrap_or(0),
@@ -150,24 +149,7 @@ impl Run<'_> {
                     passes = ram.dirty_sync_count,
                     "migration complete; source copy destroyed"
                 );
-                let qemu_ms = info.total_time.unwrap_or(0);
-                let setup_ms = info.setup_time.unwrap_or(0);
-                let mut reply = self.summary(
-                    true,
-                    downtime_ms,
-                    ram.transferred,
-                    ram.dirty_sync_count,
-                    tuning.multifd_channels as u32,
-                    ram.transferred as f64 / 1_048_576.0 / total_s,
-                );
-                if let Reply::Migrated(s) = &mut reply {
-                    s.qemu_ms = qemu_ms;
-                    s.setup_ms = setup_ms;
-                    s.bulk_rate_mib_s = ram.transferred as f64
-                        / 1_048_576.0
-                        / (qemu_ms.saturating_sub(setup_ms).max(1) as f64 / 1000.0);
-                }
-                Ok(reply)
+                Ok(self.summary(Some((&info, downtime_ms, tuning.multifd_channels as u32))))
             }
             Ok(Ok(Some(ToSource::Error { message }))) => {
                 // The target destroyed its copy: this one is still the master.

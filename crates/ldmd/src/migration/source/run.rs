@@ -9,7 +9,7 @@ use crate::migration::protocol::{DomainOffer, ToSource, ToTarget};
 use crate::record::MigrationMark;
 use ldm_api::migration::{MigrateRequest, OperationView, Role, Summary};
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
-use ldm_qemu::MigrationTuning;
+use ldm_qemu::{MigrationInfo, MigrationTuning};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
@@ -46,15 +46,24 @@ impl Run<'_> {
         let _ = self.tx.send(Response::Event(Event::Info { message })).await;
     }
 
-    pub(super) fn summary(
-        &self,
-        live: bool,
-        downtime_ms: u64,
-        bytes: u64,
-        passes: u64,
-        channels: u32,
-        rate: f64,
-    ) -> Reply {
+    /// `host:port` of the target, as listings show it.
+    pub(super) fn target_label(&self) -> String {
+        format!("{}:{}", self.m.host, self.m.port)
+    }
+
+    /// What the administrator is told at the end; `copy` is QEMU's final
+    /// statistics, the guest's measured pause and the channels, for a live
+    /// migration.
+    pub(super) fn summary(&self, copy: Option<(&MigrationInfo, u64, u32)>) -> Reply {
+        const MIB: f64 = 1_048_576.0;
+        let (info, downtime_ms, channels) = match copy {
+            Some((i, d, c)) => (i.clone(), d, c),
+            None => (MigrationInfo::default(), 0, 0),
+        };
+        let ram = info.ram.unwrap_or_default();
+        let qemu_ms = info.total_time.unwrap_or(0);
+        let setup_ms = info.setup_time.unwrap_or(0);
+        let rate = |ms: u64| ram.transferred as f64 / MIB / (ms.max(1) as f64 / 1000.0);
         Reply::Migrated(Summary {
             name: self.m.name.clone(),
             target_name: self
@@ -62,17 +71,21 @@ impl Run<'_> {
                 .new_name
                 .clone()
                 .unwrap_or_else(|| self.m.name.clone()),
-            target: format!("{}:{}", self.m.host, self.m.port),
-            live,
+            target: self.target_label(),
+            live: copy.is_some(),
             total_ms: self.t0.elapsed().as_millis() as u64,
             downtime_ms,
-            bytes_sent: bytes,
-            passes,
+            bytes_sent: ram.transferred,
+            passes: ram.dirty_sync_count,
             channels,
-            rate_mib_s: rate,
-            qemu_ms: 0,
-            setup_ms: 0,
-            bulk_rate_mib_s: 0.0,
+            rate_mib_s: if copy.is_some() { rate(qemu_ms) } else { 0.0 },
+            qemu_ms,
+            setup_ms,
+            bulk_rate_mib_s: if copy.is_some() {
+                rate(qemu_ms.saturating_sub(setup_ms))
+            } else {
+                0.0
+            },
             warnings: self.warnings.clone(),
         })
     }
@@ -123,7 +136,7 @@ impl Run<'_> {
                 let mut t = self.d.table.lock().await;
                 self.d.db.delete_domain(&self.m.name)?;
                 t.remove(&self.m.name);
-                Ok(self.summary(false, 0, 0, 0, 0, 0.0))
+                Ok(self.summary(None))
             }
             Ok(Ok(Some(ToSource::Error { message }))) => Err(fail(message)),
             _ => {
@@ -148,7 +161,7 @@ impl Run<'_> {
         }
         rec.migration = Some(MigrationMark {
             role: Role::Source,
-            peer: format!("{}:{}", self.m.host, self.m.port),
+            peer: self.target_label(),
             error: Some(note.to_string()),
         });
         crate::daemon::commit(&self.d.db, dom, rec)
