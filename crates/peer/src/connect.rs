@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -29,6 +29,22 @@ pub type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 /// The server side of an established manager-to-manager connection.
 pub type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
 
+/// Bytes a bulk stream reads from the socket in one system call. rustls
+/// alone reads one TLS record (at most about 16 KiB) per call; bulk
+/// streams carry guest memory, where that many calls cost a noticeable
+/// share of a core.
+pub const BULK_READ_BUFFER: usize = 1 << 20;
+/// Encrypted bytes a bulk stream queues before it writes them in one call
+/// (rustls's default is 64 KiB).
+pub const BULK_SEND_BUFFER: usize = 64 << 10;
+/// The socket under a bulk stream: TCP with a [`BULK_READ_BUFFER`] read
+/// buffer.
+pub type BulkIo = BufReader<TcpStream>;
+/// The client side of a bulk stream (see [`connect_bulk`]).
+pub type BulkClientStream = tokio_rustls::client::TlsStream<BulkIo>;
+/// The server side of a bulk stream (see [`accept_bulk`]).
+pub type BulkServerStream = tokio_rustls::server::TlsStream<BulkIo>;
+
 /// Connects to the manager at `addr` and completes the TLS handshake with
 /// `cfg` (from [`crate::client_config`]). Errors name the peer by address;
 /// see [`connect_named`] to name it as the user did.
@@ -45,11 +61,36 @@ pub async fn connect_named(
     cfg: Arc<ClientConfig>,
 ) -> Result<ClientStream> {
     let tcp = tcp_connect(host, addr).await?;
+    client_handshake(host, addr, tcp, cfg).await
+}
+
+/// Like [`connect`], for a stream that carries bulk data one way (a
+/// migration channel): large reads and a large send queue, so that a GiB
+/// costs thousands of system calls rather than tens of thousands.
+pub async fn connect_bulk(addr: SocketAddr, cfg: Arc<ClientConfig>) -> Result<BulkClientStream> {
+    let host = addr.ip().to_string();
+    let tcp = tcp_connect(&host, addr).await?;
+    let io = BufReader::with_capacity(BULK_READ_BUFFER, tcp);
+    let mut tls = client_handshake(&host, addr, io, cfg).await?;
+    tls.get_mut().1.set_buffer_limit(Some(BULK_SEND_BUFFER));
+    Ok(tls)
+}
+
+/// The client side of the TLS handshake on an open connection `io`.
+async fn client_handshake<IO>(
+    host: &str,
+    addr: SocketAddr,
+    io: IO,
+    cfg: Arc<ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let connector = TlsConnector::from(cfg);
     // The name is not checked (the fingerprint pin is the trust); an IP
     // address also keeps rustls from sending SNI.
     let server_name = ServerName::IpAddress(addr.ip().into());
-    let tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, tcp))
+    let tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, io))
         .await
         .map_err(|_| Error::HandshakeTimeout {
             host: host.to_owned(),
@@ -68,6 +109,25 @@ pub async fn accept(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
 ) -> Result<(ServerStream, Option<Fingerprint>)> {
+    let host = accepted_peer(&tcp);
+    server_handshake(acceptor, &host, tcp).await
+}
+
+/// Like [`accept`], for a bulk stream (see [`connect_bulk`]).
+pub async fn accept_bulk(
+    acceptor: &TlsAcceptor,
+    tcp: TcpStream,
+) -> Result<(BulkServerStream, Option<Fingerprint>)> {
+    let host = accepted_peer(&tcp);
+    let io = BufReader::with_capacity(BULK_READ_BUFFER, tcp);
+    let (mut tls, client) = server_handshake(acceptor, &host, io).await?;
+    tls.get_mut().1.set_buffer_limit(Some(BULK_SEND_BUFFER));
+    Ok((tls, client))
+}
+
+/// Names the peer of an accepted connection for messages and turns off
+/// Nagle's algorithm on it.
+fn accepted_peer(tcp: &TcpStream) -> String {
     let host = match tcp.peer_addr() {
         Ok(a) => a.to_string(),
         Err(_) => "an unknown peer".to_owned(),
@@ -75,13 +135,26 @@ pub async fn accept(
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(peer = %host, error = %e, "cannot set TCP_NODELAY");
     }
-    let tls = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+    host
+}
+
+/// The server side of the TLS handshake on an accepted connection `io`;
+/// `host` names the peer in errors.
+async fn server_handshake<IO>(
+    acceptor: &TlsAcceptor,
+    host: &str,
+    io: IO,
+) -> Result<(tokio_rustls::server::TlsStream<IO>, Option<Fingerprint>)>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let tls = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io))
         .await
         .map_err(|_| Error::HandshakeTimeout {
-            host: host.clone(),
+            host: host.to_owned(),
             secs: HANDSHAKE_TIMEOUT.as_secs(),
         })?
-        .map_err(|e| handshake_error(&host, e))?;
+        .map_err(|e| handshake_error(host, e))?;
     let client = peer_fingerprint(&tls);
     match &client {
         Some(fp) => {

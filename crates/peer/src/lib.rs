@@ -28,8 +28,9 @@ mod tls;
 mod verify;
 
 pub use connect::{
-    accept, connect, connect_named, peer_fingerprint, probe_fingerprint, probe_fingerprint_named,
-    ClientStream, ServerStream, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
+    accept, accept_bulk, connect, connect_bulk, connect_named, peer_fingerprint, probe_fingerprint,
+    probe_fingerprint_named, BulkClientStream, BulkIo, BulkServerStream, ClientStream,
+    ServerStream, BULK_READ_BUFFER, BULK_SEND_BUFFER, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
 };
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;

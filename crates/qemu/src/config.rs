@@ -81,6 +81,16 @@ pub struct MachineConfig {
     /// migration target.
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// Whether the kernel may back guest RAM with transparent huge pages
+    /// (QEMU asks for them). Off, the process runs with
+    /// `PR_SET_THP_DISABLE` and its RAM is made of 4 KiB pages. See
+    /// [`crate::launch`] for when that pays.
+    #[serde(default = "yes")]
+    pub transparent_hugepages: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_machine_type() -> String {
@@ -114,6 +124,7 @@ impl MachineConfig {
             log_file: run_dir.join(format!("{name}.log")),
             start_paused: false,
             extra_args: Vec::new(),
+            transparent_hugepages: true,
         }
     }
 

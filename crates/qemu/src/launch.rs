@@ -33,6 +33,15 @@ const MAX_MESSAGE: usize = 4096;
 /// runs in its own session with stdio on /dev/null, so it survives the
 /// caller. If QEMU fails to start, its error message (from stderr and the
 /// log file) is in the returned [`Error::LaunchFailed`].
+///
+/// With [`MachineConfig::transparent_hugepages`] off, QEMU runs with
+/// transparent huge pages disabled (`PR_SET_THP_DISABLE`, kept across
+/// `exec`). That is for incoming migrations: the receiving QEMU writes
+/// each arriving 4 KiB page into memory it never touched, and with huge
+/// pages every first write makes the kernel clear a whole 2 MiB page. On
+/// hosts whose fresh memory is expensive to fault in (nested
+/// virtualisation), that clearing took most of the copy time: a 1 GiB
+/// guest copied at about 0.45 GiB/s with huge pages and 0.9 GiB/s without.
 pub async fn launch(bin: &QemuBinary, cfg: &MachineConfig, incoming: bool) -> Result<u32> {
     cfg.validate()?;
     for (what, path) in [("kernel", &cfg.kernel), ("initrd", &cfg.initrd)] {
@@ -66,15 +75,29 @@ pub async fn launch(bin: &QemuBinary, cfg: &MachineConfig, incoming: bool) -> Re
         args = %args.join(" "),
         "starting QEMU"
     );
-    let mut child = Command::new(&bin.path)
-        .args(&args)
+    let mut cmd = Command::new(&bin.path);
+    cmd.args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         // Its own process group: a Ctrl-C aimed at the daemon's terminal
         // must not reach QEMU while it is starting.
         .process_group(0)
-        .kill_on_drop(false)
+        .kill_on_drop(false);
+    if !cfg.transparent_hugepages {
+        // SAFETY: the closure runs in the forked child before exec and only
+        // makes the prctl system call, which is async-signal-safe; it
+        // touches no memory shared with the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .spawn()
         .map_err(|e| Error::io(format!("cannot run {}", bin.path.display()), e))?;
 

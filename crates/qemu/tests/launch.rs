@@ -227,3 +227,35 @@ async fn console_output_is_logged_without_a_client() {
     .await;
     assert!(seen, "console log: {:?}", std::fs::read_to_string(&log));
 }
+
+/// The `THP_enabled` line of /proc/PID/status: whether the kernel may give
+/// the process transparent huge pages.
+fn thp_enabled(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .expect("THP_enabled in /proc/PID/status");
+    line.split_whitespace().nth(1) == Some("1")
+}
+
+#[tokio::test]
+async fn transparent_hugepages_can_be_turned_off() {
+    let dir = temp_dir();
+    let mut with = small_config("thp", &dir.path().join("run"));
+    with.start_paused = true;
+    let mut without = small_config("nothp", &dir.path().join("run"));
+    without.start_paused = true;
+    without.transparent_hugepages = false;
+    let a = TestVm::launch(with, false).await;
+    let b = TestVm::launch(without, true).await;
+    assert!(thp_enabled(a.pid), "QEMU keeps huge pages by default");
+    assert!(
+        !thp_enabled(b.pid),
+        "QEMU should run with PR_SET_THP_DISABLE"
+    );
+    // It is still a working QEMU.
+    let qmp = b.qmp().await;
+    let st = qmp.lock().await.query_status().await.unwrap();
+    assert_eq!(st.status, RunState::Inmigrate);
+}

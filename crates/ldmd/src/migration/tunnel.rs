@@ -103,11 +103,10 @@ pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoin
             let Ok((tcp, peer)) = listener.accept().await else {
                 continue;
             };
-            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let qemu_socket = qemu_socket.clone();
             tokio::spawn(async move {
-                let Ok((mut tls, _)) = ldm_peer::accept(&acceptor, tcp).await else {
+                let Ok((mut tls, _)) = ldm_peer::accept_bulk(&acceptor, tcp).await else {
                     tracing::warn!(%peer, "migration channel: TLS handshake failed");
                     return;
                 };
@@ -161,16 +160,13 @@ pub async fn connect(path: &Path, target: Endpoint) -> Result<Tunnel> {
             let cfg = cfg.clone();
             let target = target.clone();
             tokio::spawn(async move {
-                let mut tls = match ldm_peer::connect(target.addr, cfg).await {
+                let mut tls = match ldm_peer::connect_bulk(target.addr, cfg).await {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!("migration channel: TLS to {} failed: {e}", target.addr);
                         return;
                     }
                 };
-                // Small control messages (syncs, the return path) must not
-                // wait for Nagle's algorithm.
-                let _ = tls.get_ref().0.set_nodelay(true);
                 if tls.write_all(&target.token).await.is_err() {
                     return;
                 }
