@@ -81,6 +81,40 @@ where
     }
 }
 
+/// Bytes the target may queue towards the incoming QEMU. The default
+/// (`net.core.wmem_default`, about 208 KiB) is less than one multifd packet
+/// (512 KiB of pages), so each packet took several sleeps and wake-ups.
+const QEMU_SEND_BUFFER: libc::c_int = 4 << 20;
+
+/// Raises the send buffer of the connection to the incoming QEMU to
+/// [`QEMU_SEND_BUFFER`]: beyond `net.core.wmem_max` where ldmd may
+/// (`SO_SNDBUFFORCE`, root), up to it otherwise.
+fn widen_send_buffer(unix: &UnixStream) {
+    use std::os::fd::AsRawFd;
+    let size = QEMU_SEND_BUFFER;
+    for option in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+        // SAFETY: the descriptor is an open socket owned by `unix` for the
+        // whole call, and the option value is a c_int whose address and
+        // size are passed together.
+        let rc = unsafe {
+            libc::setsockopt(
+                unix.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                std::ptr::from_ref(&size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+    tracing::debug!(
+        "migration channel: cannot widen the send buffer: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// Constant-time comparison of tokens.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -122,7 +156,10 @@ pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoin
                     return;
                 }
                 match UnixStream::connect(&qemu_socket).await {
-                    Ok(unix) => relay(tls, unix).await,
+                    Ok(unix) => {
+                        widen_send_buffer(&unix);
+                        relay(tls, unix).await
+                    }
                     Err(e) => {
                         tracing::warn!("migration channel: cannot reach the incoming QEMU: {e}")
                     }
