@@ -113,6 +113,7 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
     let mut last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     let uptime_before: u64 = row(&p.a, "ldg1")["uptime"].parse().unwrap();
     let pid_a = qemu_pid(&p.a, "ldg1").expect("QEMU pid on A");
+    let pid_a_thp = thp_enabled(pid_a);
 
     let out = p.migrate(&p.a, &p.b, "ldg1", &[]);
     out.ok();
@@ -124,6 +125,15 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
     let r = row(&p.b, "ldg1");
     assert_eq!(r["state"], "active");
     assert_eq!(r["flags"], "-n----");
+    // Under TCG the target's QEMU received the guest into 4 KiB pages.
+    let pid_b = qemu_pid(&p.b, "ldg1").expect("QEMU pid on B");
+    if runs_tcg(pid_b) {
+        assert!(pid_a_thp, "a booted domain keeps huge pages");
+        assert!(
+            !thp_enabled(pid_b),
+            "the incoming TCG QEMU should run without huge pages"
+        );
+    }
     let uptime_after: u64 = r["uptime"].parse().unwrap();
     assert!(
         uptime_after >= uptime_before,
@@ -157,6 +167,24 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
     // After ten moves the domain is back on A.
     assert!(names(&p.a).contains(&"ldg1".to_string()));
     assert!(!names(&p.b).contains(&"ldg1".to_string()));
+}
+
+/// Whether the kernel may give process `pid` transparent huge pages
+/// (`THP_enabled` in /proc/PID/status).
+fn thp_enabled(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(|v| v.trim() == "1")
+        .expect("THP_enabled in /proc/PID/status")
+}
+
+/// Whether the QEMU `pid` emulates its guest with TCG.
+fn runs_tcg(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains("accel=tcg"))
+        .unwrap_or(false)
 }
 
 /// `snapshot` without the figures that change by themselves (UTIL, UPTIME).
