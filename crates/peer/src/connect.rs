@@ -34,9 +34,6 @@ pub type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
 /// streams carry guest memory, where that many calls cost a noticeable
 /// share of a core.
 pub const BULK_READ_BUFFER: usize = 1 << 20;
-/// Encrypted bytes a bulk stream queues before it writes them in one call
-/// (rustls's default is 64 KiB).
-pub const BULK_SEND_BUFFER: usize = 64 << 10;
 /// The socket under a bulk stream: TCP with a [`BULK_READ_BUFFER`] read
 /// buffer.
 pub type BulkIo = BufReader<TcpStream>;
@@ -65,15 +62,14 @@ pub async fn connect_named(
 }
 
 /// Like [`connect`], for a stream that carries bulk data one way (a
-/// migration channel): large reads and a large send queue, so that a GiB
-/// costs thousands of system calls rather than tens of thousands.
+/// migration channel): it reads [`BULK_READ_BUFFER`] bytes of TLS records
+/// per system call, so that a GiB costs thousands of reads rather than tens
+/// of thousands.
 pub async fn connect_bulk(addr: SocketAddr, cfg: Arc<ClientConfig>) -> Result<BulkClientStream> {
     let host = addr.ip().to_string();
     let tcp = tcp_connect(&host, addr).await?;
     let io = BufReader::with_capacity(BULK_READ_BUFFER, tcp);
-    let mut tls = client_handshake(&host, addr, io, cfg).await?;
-    tls.get_mut().1.set_buffer_limit(Some(BULK_SEND_BUFFER));
-    Ok(tls)
+    client_handshake(&host, addr, io, cfg).await
 }
 
 /// The client side of the TLS handshake on an open connection `io`.
@@ -120,9 +116,7 @@ pub async fn accept_bulk(
 ) -> Result<(BulkServerStream, Option<Fingerprint>)> {
     let host = accepted_peer(&tcp);
     let io = BufReader::with_capacity(BULK_READ_BUFFER, tcp);
-    let (mut tls, client) = server_handshake(acceptor, &host, io).await?;
-    tls.get_mut().1.set_buffer_limit(Some(BULK_SEND_BUFFER));
-    Ok((tls, client))
+    server_handshake(acceptor, &host, io).await
 }
 
 /// Names the peer of an accepted connection for messages and turns off

@@ -30,7 +30,7 @@ mod verify;
 pub use connect::{
     accept, accept_bulk, connect, connect_bulk, connect_named, peer_fingerprint, probe_fingerprint,
     probe_fingerprint_named, BulkClientStream, BulkIo, BulkServerStream, ClientStream,
-    ServerStream, BULK_READ_BUFFER, BULK_SEND_BUFFER, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
+    ServerStream, BULK_READ_BUFFER, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
 };
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
