@@ -37,6 +37,8 @@ pub struct HostOpts {
     pub hostname: Option<String>,
     /// Anything else, appended as is.
     pub extra_args: Vec<String>,
+    /// Environment variables for ldmd (kept across restarts).
+    pub env: Vec<(String, String)>,
 }
 
 impl HostOpts {
@@ -70,6 +72,13 @@ impl HostOpts {
         self.extra_args.push(a.into());
         self
     }
+    /// An environment variable for ldmd, e.g. a test fault hook. Set per
+    /// host: the test process's own environment stays untouched, so
+    /// daemons started by other tests in parallel never inherit it.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
 }
 
 /// One ldmd with its root directory. Dropping it kills ldmd and every QEMU it
@@ -78,6 +87,7 @@ pub struct Host {
     dir: TempDir,
     slot: PortSlot,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     listen: Option<String>,
     console_addr: IpAddr,
     console_range: (u16, u16),
@@ -141,6 +151,7 @@ impl Host {
             dir,
             slot,
             args,
+            env: opts.env,
             listen,
             console_addr,
             console_range,
@@ -213,6 +224,7 @@ impl Host {
             .arg("--root")
             .arg(self.root())
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("LDM_ROOT")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
