@@ -277,6 +277,22 @@ impl Qmp {
     }
 
     /// Reads one JSON message, waiting until `deadline`.
+    /// Marks the connection unusable (QEMU closed it or it failed) and
+    /// returns the error for `context`.
+    fn closed(&mut self, context: String) -> Error {
+        self.broken = Some(context.clone());
+        Error::QmpClosed {
+            path: self.path.clone(),
+            context,
+        }
+    }
+
+    /// Whether the connection failed and must be reopened: every command
+    /// on it fails with [`Error::QmpClosed`].
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
     async fn read_message(&mut self, deadline: Instant, what: &str) -> Result<Value> {
         loop {
             // `read_until` appends what it has read so far to `self.line`
@@ -287,24 +303,11 @@ impl Qmp {
                     .await;
             match read {
                 Err(_) => return Err(self.timed_out(what.to_string())),
-                Ok(Err(e)) => {
-                    return Err(Error::QmpClosed {
-                        path: self.path.clone(),
-                        context: format!("reading {what}: {e}"),
-                    })
-                }
-                Ok(Ok(0)) => {
-                    return Err(Error::QmpClosed {
-                        path: self.path.clone(),
-                        context: format!("waiting for {what}"),
-                    })
-                }
+                Ok(Err(e)) => return Err(self.closed(format!("reading {what}: {e}"))),
+                // End of stream, possibly in the middle of a line.
+                Ok(Ok(0)) => return Err(self.closed(format!("waiting for {what}"))),
                 Ok(Ok(_)) if self.line.last() != Some(&b'\n') => {
-                    // End of stream in the middle of a line.
-                    return Err(Error::QmpClosed {
-                        path: self.path.clone(),
-                        context: format!("waiting for {what}"),
-                    });
+                    return Err(self.closed(format!("waiting for {what}")))
                 }
                 Ok(Ok(_)) => {}
             }

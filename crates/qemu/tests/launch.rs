@@ -117,6 +117,8 @@ async fn launch_control_and_quit() {
     // Further commands report the closed connection.
     let err = qmp.lock().await.query_status().await.unwrap_err();
     assert!(matches!(err, Error::QmpClosed { .. }), "{err}");
+    // ... and mark it for reopening.
+    assert!(qmp.lock().await.is_broken());
 }
 
 #[tokio::test]

@@ -166,18 +166,14 @@ pub async fn kill_qemu(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path, pid: u32) {
 pub struct QmpGuard(tokio::sync::OwnedMutexGuard<Option<Qmp>>);
 
 impl QmpGuard {
-    /// Locks (and if needed opens) the connection.
+    /// Locks the connection, opening it on first use and reopening it if
+    /// it failed earlier (QEMU closed it, a write failed).
     pub async fn lock(qmp: &Arc<Mutex<Option<Qmp>>>, socket: &Path) -> Result<QmpGuard> {
         let mut g = qmp.clone().lock_owned().await;
-        if g.is_none() {
+        if g.as_ref().is_none_or(Qmp::is_broken) {
             *g = Some(Qmp::connect(socket).await?);
         }
         Ok(QmpGuard(g))
-    }
-
-    /// Drops the connection (after an error) so the next user reconnects.
-    pub fn reset(&mut self) {
-        *self.0 = None;
     }
 
     /// The connection.
