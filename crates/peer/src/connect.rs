@@ -33,14 +33,10 @@ pub type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
 /// alone reads one TLS record (at most about 16 KiB) per call; bulk
 /// streams carry guest memory, where that many calls cost a noticeable
 /// share of a core.
-pub const BULK_READ_BUFFER: usize = 1 << 20;
-/// The socket under a bulk stream: TCP with a [`BULK_READ_BUFFER`] read
-/// buffer.
-pub type BulkIo = BufReader<TcpStream>;
-/// The client side of a bulk stream (see [`connect_bulk`]).
-pub type BulkClientStream = tokio_rustls::client::TlsStream<BulkIo>;
-/// The server side of a bulk stream (see [`accept_bulk`]).
-pub type BulkServerStream = tokio_rustls::server::TlsStream<BulkIo>;
+const BULK_READ_BUFFER: usize = 1 << 20;
+/// The receiving side of a bulk stream (see [`accept_bulk`]): TLS over TCP
+/// with a 1 MiB read buffer.
+pub type BulkServerStream = tokio_rustls::server::TlsStream<BufReader<TcpStream>>;
 
 /// Connects to the manager at `addr` and completes the TLS handshake with
 /// `cfg` (from [`crate::client_config`]). Errors name the peer by address;
@@ -61,39 +57,25 @@ pub async fn connect_named(
     client_handshake(host, addr, tcp, cfg).await
 }
 
-/// Like [`connect`], for a stream that carries bulk data one way (a
-/// migration channel): it reads [`BULK_READ_BUFFER`] bytes of TLS records
-/// per system call, so that a GiB costs thousands of reads rather than tens
-/// of thousands.
-pub async fn connect_bulk(addr: SocketAddr, cfg: Arc<ClientConfig>) -> Result<BulkClientStream> {
-    let host = addr.ip().to_string();
-    let tcp = tcp_connect(&host, addr).await?;
-    let io = BufReader::with_capacity(BULK_READ_BUFFER, tcp);
-    client_handshake(&host, addr, io, cfg).await
-}
-
-/// The client side of the TLS handshake on an open connection `io`.
-async fn client_handshake<IO>(
+/// The client side of the TLS handshake on an open connection.
+async fn client_handshake(
     host: &str,
     addr: SocketAddr,
-    io: IO,
+    tcp: TcpStream,
     cfg: Arc<ClientConfig>,
-) -> Result<tokio_rustls::client::TlsStream<IO>>
-where
-    IO: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<ClientStream> {
     let connector = TlsConnector::from(cfg);
     // The name is not checked (the fingerprint pin is the trust); an IP
     // address also keeps rustls from sending SNI.
     let server_name = ServerName::IpAddress(addr.ip().into());
-    let tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, io))
+    let tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, tcp))
         .await
         .map_err(|_| Error::HandshakeTimeout {
             host: host.to_owned(),
             secs: HANDSHAKE_TIMEOUT.as_secs(),
         })?
         .map_err(|e| handshake_error(host, e))?;
-    tracing::debug!(%host, %addr, "connected to peer manager");
+    tracing::debug!(%host, %addr, "TLS handshake with peer manager done");
     Ok(tls)
 }
 
@@ -109,7 +91,10 @@ pub async fn accept(
     server_handshake(acceptor, &host, tcp).await
 }
 
-/// Like [`accept`], for a bulk stream (see [`connect_bulk`]).
+/// Like [`accept`], for the receiving end of a stream that carries bulk
+/// data one way (a migration channel): it reads 1 MiB of TLS records per
+/// system call, so that a GiB costs thousands of reads rather than tens of
+/// thousands.
 pub async fn accept_bulk(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
@@ -182,15 +167,7 @@ pub async fn probe_fingerprint(addr: SocketAddr) -> Result<Fingerprint> {
 /// Like [`probe_fingerprint`], with `host` used in error messages.
 pub async fn probe_fingerprint_named(host: &str, addr: SocketAddr) -> Result<Fingerprint> {
     let tcp = tcp_connect(host, addr).await?;
-    let connector = TlsConnector::from(probe_client_config()?);
-    let server_name = ServerName::IpAddress(addr.ip().into());
-    let mut tls = timeout(HANDSHAKE_TIMEOUT, connector.connect(server_name, tcp))
-        .await
-        .map_err(|_| Error::HandshakeTimeout {
-            host: host.to_owned(),
-            secs: HANDSHAKE_TIMEOUT.as_secs(),
-        })?
-        .map_err(|e| handshake_error(host, e))?;
+    let mut tls = client_handshake(host, addr, tcp, probe_client_config()?).await?;
     let fingerprint = tls
         .get_ref()
         .1

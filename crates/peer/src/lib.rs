@@ -28,9 +28,9 @@ mod tls;
 mod verify;
 
 pub use connect::{
-    accept, accept_bulk, connect, connect_bulk, connect_named, peer_fingerprint, probe_fingerprint,
-    probe_fingerprint_named, BulkClientStream, BulkIo, BulkServerStream, ClientStream,
-    ServerStream, BULK_READ_BUFFER, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
+    accept, accept_bulk, connect, connect_named, peer_fingerprint, probe_fingerprint,
+    probe_fingerprint_named, BulkServerStream, ClientStream, ServerStream, CONNECT_TIMEOUT,
+    HANDSHAKE_TIMEOUT,
 };
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;

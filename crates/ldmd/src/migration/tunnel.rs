@@ -197,7 +197,7 @@ pub async fn connect(path: &Path, target: Endpoint) -> Result<Tunnel> {
             let cfg = cfg.clone();
             let target = target.clone();
             tokio::spawn(async move {
-                let mut tls = match ldm_peer::connect_bulk(target.addr, cfg).await {
+                let mut tls = match ldm_peer::connect(target.addr, cfg).await {
                     Ok(t) => t,
                     Err(e) => {
                         tracing::warn!("migration channel: TLS to {} failed: {e}", target.addr);
