@@ -92,6 +92,15 @@ fn wait_for_operation(host: &Host, name: &str, column: &str) -> String {
     .unwrap_or_else(|| panic!("no migration in `ldm list -o status {name}`"))
 }
 
+/// The PROGRESS percentage in `ldm list -o status` output, if a migration
+/// is shown.
+fn progress_of(status: &str) -> Option<u8> {
+    status.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some("migration")).then(|| f.next()?.strip_suffix('%')?.parse().ok())?
+    })
+}
+
 /// Asserts the guest keeps running on `host` with its verifier happy and
 /// its counters past `after`.
 fn assert_guest_continues(host: &Host, name: &str, after: &MemworkLine) -> MemworkLine {
@@ -269,6 +278,12 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
     assert_eq!(row(&p.a, "ldg1")["flags"], "-n---s");
     let on_b = wait_for_operation(&p.b, "ldg1", "SOURCE");
     assert!(on_b.contains("hostA"), "{on_b}");
+    // The target follows the copy's progress too.
+    poll(Duration::from_secs(30), Duration::from_millis(200), || {
+        let out = p.b.ldm(&["list", "-o", "status", "ldg1"]).stdout;
+        progress_of(&out).filter(|&n| n > 0)
+    })
+    .expect("the target's PROGRESS stayed at 0%");
     assert_eq!(row(&p.b, "ldg1")["flags"], "-----t");
     // While it migrates: changes are refused, other domains stay usable,
     // and the target cannot cancel.

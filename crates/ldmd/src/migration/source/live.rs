@@ -92,7 +92,7 @@ impl Run<'_> {
             tuning.multifd_channels as u32 + 1
         ))
         .await;
-        let outcome = self.watch(&qmp, &socket).await;
+        let outcome = self.watch(peer, &qmp, &socket).await;
         let _ = std::fs::remove_dir_all(&dir);
         let (info, t_done) = match outcome {
             Ok(x) => x,
@@ -176,6 +176,7 @@ impl Run<'_> {
     /// Follows the migration until QEMU completes it; cancels on request.
     async fn watch(
         &self,
+        peer: &mut Peer,
         qmp: &Arc<tokio::sync::Mutex<Option<ldm_qemu::Qmp>>>,
         socket: &std::path::Path,
     ) -> Result<(ldm_qemu::MigrationInfo, Instant)> {
@@ -219,7 +220,16 @@ impl Run<'_> {
             if due {
                 last_report = Instant::now();
                 let p = progress::progress(&info);
-                self.report(p.clone()).await;
+                // The target's listings show the same progress. A lost
+                // connection shows up when the hand-off is sent.
+                let _ = peer
+                    .ch
+                    .send(&ToTarget::Progress {
+                        phase: p.phase,
+                        percent: p.percent,
+                    })
+                    .await;
+                self.report(p).await;
                 if last_sample.elapsed() >= Duration::from_secs(1) {
                     last_sample = Instant::now();
                     if let Some(r) = &info.ram {
