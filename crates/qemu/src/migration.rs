@@ -283,21 +283,26 @@ pub async fn wait_migration(
 /// with `-S`, else `paused` (or `prelaunch` if the source never ran).
 ///
 /// A failed incoming migration (with `exit_on_error` false) is an
-/// [`Error::MigrationFailed`].
+/// [`Error::MigrationFailed`]. The connection stays locked while waiting;
+/// see [`Qmp::wait_incoming`].
 pub async fn wait_incoming(
     qmp: &Mutex<Qmp>,
     poll: Duration,
     timeout: Duration,
 ) -> Result<VmStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        {
-            let mut q = qmp.lock().await;
-            let status = q.query_status().await?;
+    qmp.lock().await.wait_incoming(poll, timeout).await
+}
+
+impl Qmp {
+    /// [`wait_incoming`] on a connection the caller already holds.
+    pub async fn wait_incoming(&mut self, poll: Duration, timeout: Duration) -> Result<VmStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.query_status().await?;
             if status.status != RunState::Inmigrate {
                 return Ok(status);
             }
-            let info = q.query_migrate().await?;
+            let info = self.query_migrate().await?;
             if matches!(
                 info.status,
                 MigrationStatus::Failed | MigrationStatus::Cancelled
@@ -309,11 +314,15 @@ pub async fn wait_incoming(
                         .unwrap_or_else(|| "QEMU gave no reason; see its log".into()),
                 });
             }
+            if Instant::now() >= deadline {
+                return Err(Error::QmpTimeout {
+                    what: "the incoming migration to load".to_string(),
+                    path: self.path().to_path_buf(),
+                    timeout,
+                });
+            }
+            tokio::time::sleep(poll).await;
         }
-        if Instant::now() >= deadline {
-            return Err(timeout_error(qmp, "the incoming migration to load", timeout).await);
-        }
-        tokio::time::sleep(poll).await;
     }
 }
 

@@ -14,7 +14,7 @@ use crate::resources::pick_port;
 use ldm_api::migration::{OperationView, Phase, Role};
 use ldm_api::{DomainState, ErrorKind};
 use ldm_peer::Framed;
-use ldm_qemu::MigrationTuning;
+use ldm_qemu::{MigrationTuning, RunState};
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
@@ -33,9 +33,15 @@ struct Created {
     name: String,
     /// The encrypted channels of a live migration, open until the end.
     _tunnel: Option<Tunnel>,
-    live: bool,
     state: DomainState,
     started_at: Option<u64>,
+}
+
+impl Created {
+    /// Whether the domain runs (a live migration with an incoming QEMU).
+    fn live(&self) -> bool {
+        self.state == DomainState::Active
+    }
 }
 
 /// Serves one source after authentication.
@@ -75,14 +81,12 @@ where
                     }
                 } else {
                     let name = offer.spec.name.clone();
-                    let live = offer.state == DomainState::Active;
                     let state = offer.state;
                     match prepare(&d, offer, tuning, &source, local_ip).await {
                         Ok((reply, tunnel)) => {
                             created = Some(Created {
                                 name,
                                 _tunnel: tunnel,
-                                live,
                                 state,
                                 started_at,
                             });
@@ -290,23 +294,20 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
             dom.rec.spec.uuid.clone(),
         )
     };
-    if c.live {
+    if c.live() {
         let qmp = qmp.ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
         let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&uuid)).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let st = g.q().query_status().await?;
-            match st.status.as_str() {
-                "inmigrate" if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                "paused" | "prelaunch" | "running" => break,
-                other => {
-                    return Err(refuse(
-                        ErrorKind::Hypervisor,
-                        format!("the incoming QEMU is {other}, not ready to resume"),
-                    ))
-                }
+        let st = g
+            .q()
+            .wait_incoming(Duration::from_millis(2), Duration::from_secs(30))
+            .await?;
+        match st.status {
+            RunState::Paused | RunState::Prelaunch | RunState::Running => {}
+            other => {
+                return Err(refuse(
+                    ErrorKind::Hypervisor,
+                    format!("the incoming QEMU is {other}, not ready to resume"),
+                ))
             }
         }
         g.q().cont().await?;
@@ -317,8 +318,9 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
         .get_mut(&c.name)
         .ok_or_else(|| crate::daemon::not_found(&c.name))?;
     let mut rec = dom.rec.clone();
-    rec.state = if c.live { DomainState::Active } else { c.state };
-    rec.started_at = if c.live { c.started_at } else { None };
+    rec.state = c.state;
+    // Only a running domain has an UPTIME to carry on.
+    rec.started_at = if c.live() { c.started_at } else { None };
     rec.migration = None;
     crate::daemon::commit(&d.db, dom, rec)?;
     dom.busy = None;
