@@ -213,7 +213,6 @@ async fn migrate(env: &Env, sc: Scenario, a: &Host, b: &Host) -> anyhow::Result<
         passes: s.passes,
         channels: s.channels,
         wall_ms: Some(wall_ms.max(s.total_ms as f64)),
-        qemu_ms: Some(s.qemu_ms as f64),
         verdict: Verdict::judge(from_seq, handoff_seq, &after),
     })
 }

@@ -115,7 +115,6 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
         passes: ram.dirty_sync_count,
         channels: 1,
         wall_ms: None,
-        qemu_ms: None,
         verdict,
     }))
 }

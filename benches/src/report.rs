@@ -24,9 +24,6 @@ pub struct Measure {
     pub channels: u32,
     /// ldm only: wall time of `ldm migrate-domain` as seen by the bench.
     pub wall_ms: Option<f64>,
-    /// ldm only: QEMU's own migration time, derived from the summary as
-    /// bytes_sent / rate_mib_s (ldmd computes the rate over QEMU's total-time).
-    pub qemu_ms: Option<f64>,
     pub verdict: Verdict,
 }
 
@@ -92,7 +89,6 @@ impl Outcome {
                 "passes": m.passes,
                 "channels": m.channels,
                 "command_wall_ms": m.wall_ms,
-                "qemu_migration_ms": m.qemu_ms,
                 "verifier_ok": m.verdict.ok,
                 "verifier": m.verdict.to_string(),
             }),
@@ -328,13 +324,11 @@ impl ScenarioResult {
         out.push(self.ldm.row("ldm"));
         out.push(self.qemu.row("plain QEMU"));
         let wall = self.ldm.med(|m| m.wall_ms);
-        let qemu_ms = self.ldm.med(|m| m.qemu_ms);
         let channels = self.ldm.med(|m| Some(m.channels as f64));
-        if wall.is_some() || qemu_ms.is_some() {
+        if wall.is_some() {
             out.push(format!(
-                "  ldm detail: whole command (connect, auth, checks, target start, copy, hand-off) {}, QEMU copy {}, {} channels",
+                "  ldm detail: whole command (connect, auth, checks, target start, copy, hand-off) {}, {} channels",
                 wall.map_or("-".into(), |w| format!("{:.2} s", w / 1000.0)),
-                qemu_ms.map_or("-".into(), |q| format!("{:.2} s", q / 1000.0)),
                 channels.map_or("-".into(), |c| format!("{c:.0}")),
             ));
         }
@@ -369,7 +363,6 @@ impl ScenarioResult {
                 "median_bytes_sent": s.med(|m| Some(m.bytes as f64)),
                 "median_passes": s.med(|m| Some(m.passes as f64)),
                 "median_command_wall_ms": s.med(|m| m.wall_ms),
-                "median_qemu_migration_ms": s.med(|m| m.qemu_ms),
                 "runs": s.runs.iter().map(Outcome::to_json).collect::<Vec<_>>(),
             })
         };
