@@ -87,8 +87,10 @@ impl Transition {
                 "domain {name} is not bound: bind it first with `ldm bind-domain {name}`"
             )),
             (Transition::Start, _) => Err(format!("domain {name} is already {state}")),
+            // Only an unconfirmed migration hand-off leaves a domain
+            // suspended; `stop-domain -f` may destroy that copy.
             (Transition::Stop, Suspended) => Err(format!(
-                "domain {name} is suspended by a migration: see `ldm list -l {name}`"
+                "domain {name} is paused after an unconfirmed migration: destroy this copy with `ldm stop-domain -f {name}`, or resume it with `ldm cancel-operation migration {name}`"
             )),
             (Transition::Stop, _) => Err(format!("domain {name} is not running ({state})")),
             (Transition::Remove, Bound) => Err(format!(

@@ -85,19 +85,9 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
     let (qmp, pid, socket) = {
         let mut t = d.table.lock().await;
         let dom = get_mut_idle(&mut t, name)?;
-        let unsettled = dom
-            .rec
-            .migration
-            .as_ref()
-            .is_some_and(|m| m.error.is_some());
-        if dom.rec.state == DomainState::Suspended && unsettled {
-            if !force {
-                return Err(refuse(
-                    ErrorKind::State,
-                    format!("domain {name} is paused after an unconfirmed migration: destroy this copy with `ldm stop-domain -f {name}`, or resume it with `ldm cancel-operation migration {name}`"),
-                ));
-            }
-        } else {
+        // A copy left suspended by an unconfirmed hand-off may only be
+        // destroyed (-f); the transition table says so otherwise.
+        if !(force && dom.rec.state == DomainState::Suspended) {
             check(Transition::Stop, name, dom.rec.state)?;
         }
         let rt = dom
