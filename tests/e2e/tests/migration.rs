@@ -371,6 +371,10 @@ fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
         frozen.seq,
         "the source resumed by itself"
     );
+    // A plain stop is refused with the two ways out; nothing changes.
+    p.a.ldm(&["stop-domain", "ldg1"])
+        .fails_with("stop-domain -f ldg1");
+    assert_eq!(row(&p.a, "ldg1")["state"], "suspended");
     // The administrator settles it: the domain runs on B, so the source copy goes.
     p.a.ldm(&["stop-domain", "-f", "ldg1"]).ok();
     p.a.ldm(&["unbind-domain", "ldg1"]).ok();
