@@ -1,8 +1,12 @@
 //! The command lines themselves: help for every verb, unknown verbs, and
 //! what `ldm` says when no ldmd serves its root. No daemon needed.
 
-use ldm_e2e::{ldm_at, ldm_bin, ldmd_bin};
-use std::process::{Command, Stdio};
+use ldm_e2e::{ldm_at, ldm_bin, ldmd_bin, output, Output};
+use std::process::Command;
+use std::time::Duration;
+
+/// How long a command that needs no daemon may take.
+const LIMIT: Duration = Duration::from_secs(30);
 
 /// Every verb of `ldm` (crates/ldm/src/cli.rs).
 const VERBS: &[&str] = &[
@@ -58,24 +62,24 @@ const ALIASES: &[&str] = &[
     "rm-user",
 ];
 
-fn run(bin: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin)
-        .args(args)
-        .env_remove("LDM_ROOT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run")
+fn run(bin: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).env_remove("LDM_ROOT");
+    output::run(cmd, None, LIMIT)
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// Runs ldmd on `root` with `args`; it is expected to refuse and exit.
+fn run_ldmd(root: &std::path::Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(ldmd_bin());
+    cmd.arg("--root").arg(root).args(args);
+    output::run(cmd, None, LIMIT)
 }
 
 #[test]
 fn help_lists_every_verb() {
     let out = run(&ldm_bin(), &["--help"]);
-    assert!(out.status.success(), "{out:?}");
-    let help = text(&out.stdout);
+    assert!(out.success(), "{out:?}");
+    let help = out.stdout.clone();
     for v in VERBS {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(v)),
@@ -89,12 +93,12 @@ fn help_lists_every_verb() {
 fn every_verb_and_alias_has_help() {
     for v in VERBS.iter().chain(ALIASES) {
         let out = run(&ldm_bin(), &[v, "--help"]);
-        let stdout = text(&out.stdout);
+        let stdout = out.stdout.clone();
         assert_eq!(
-            out.status.code(),
+            out.code,
             Some(0),
             "`ldm {v} --help`: {stdout}{}",
-            text(&out.stderr)
+            out.stderr.clone()
         );
         assert!(
             stdout.contains("Usage: ldm "),
@@ -102,15 +106,15 @@ fn every_verb_and_alias_has_help() {
         );
     }
     let out = run(&ldm_bin(), &["help", "list"]);
-    assert!(out.status.success());
-    assert!(text(&out.stdout).contains("--parseable"));
+    assert!(out.success());
+    assert!(out.stdout.clone().contains("--parseable"));
 }
 
 #[test]
 fn list_help_documents_its_formats() {
     let out = run(&ldm_bin(), &["list", "--help"]);
-    assert!(out.status.success());
-    let h = text(&out.stdout);
+    assert!(out.success());
+    let h = out.stdout.clone();
     for opt in ["--long", "--parseable", "--json", "-o"] {
         assert!(h.contains(opt), "`ldm list --help` lacks {opt}:\n{h}");
     }
@@ -120,8 +124,8 @@ fn list_help_documents_its_formats() {
 fn version_is_printed() {
     for bin in [ldm_bin(), ldmd_bin()] {
         let out = run(&bin, &["--version"]);
-        assert!(out.status.success(), "{out:?}");
-        assert!(text(&out.stdout).contains("0."), "{out:?}");
+        assert!(out.success(), "{out:?}");
+        assert!(out.stdout.clone().contains("0."), "{out:?}");
     }
 }
 
@@ -137,8 +141,8 @@ fn unknown_verbs_and_missing_arguments_are_usage_errors() {
         &["list", "--bogus"],
     ] {
         let out = run(&ldm_bin(), args);
-        assert_eq!(out.status.code(), Some(2), "`ldm {args:?}`: {out:?}");
-        let err = text(&out.stderr);
+        assert_eq!(out.code, Some(2), "`ldm {args:?}`: {out:?}");
+        let err = out.stderr.clone();
         assert!(
             err.contains("Usage") || err.contains("try '--help'"),
             "`ldm {args:?}`: {err}"
@@ -149,8 +153,8 @@ fn unknown_verbs_and_missing_arguments_are_usage_errors() {
 #[test]
 fn ldmd_help_lists_its_options() {
     let out = run(&ldmd_bin(), &["--help"]);
-    assert!(out.status.success(), "{out:?}");
-    let h = text(&out.stdout);
+    assert!(out.success(), "{out:?}");
+    let h = out.stdout.clone();
     for opt in [
         "--root",
         "--listen",
@@ -185,19 +189,8 @@ fn ldm_without_ldmd_says_to_start_it() {
 #[test]
 fn ldmd_refuses_a_second_daemon_on_the_same_root() {
     let host = ldm_e2e::Host::start(Default::default());
-    let out = Command::new(ldmd_bin())
-        .arg("--root")
-        .arg(host.root())
-        .args(["--console-ports", "29990-29991"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("another ldmd already serves"),
-        "{}",
-        text(&out.stderr)
-    );
+    run_ldmd(host.root(), &["--console-ports", "29990-29991"])
+        .fails_with("another ldmd already serves");
     // The first one still answers.
     host.ldm(&["list"]).ok();
 }
@@ -210,15 +203,6 @@ fn ldmd_rejects_bad_options() {
         (&["--memory", "12X"], "not a size"),
         (&["--listen", "not-an-ip"], "give an IP address"),
     ] {
-        let out = Command::new(ldmd_bin())
-            .arg("--root")
-            .arg(root.path())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "ldmd {args:?} started");
-        let err = text(&out.stderr);
-        assert!(err.contains(phrase), "ldmd {args:?}: {err}");
+        run_ldmd(root.path(), args).fails_with(phrase);
     }
 }
