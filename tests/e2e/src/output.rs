@@ -1,7 +1,7 @@
 //! Running a command with a time limit and looking at what it printed.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a command did.
@@ -100,6 +100,14 @@ pub fn run(mut cmd: Command, input: Option<&[u8]>, limit: Duration) -> Output {
             let _ = stdin.write_all(&bytes);
         });
     }
+    finish(cmdline, child, limit)
+}
+
+/// Collects the output of `child` (spawned with piped stdout and stderr)
+/// and waits for it to exit; kills it and panics after `limit`. `cmdline`
+/// names it in messages.
+#[track_caller]
+pub fn finish(cmdline: String, mut child: Child, limit: Duration) -> Output {
     let mut out = child.stdout.take().expect("piped");
     let mut err = child.stderr.take().expect("piped");
     let t_out = std::thread::spawn(move || {

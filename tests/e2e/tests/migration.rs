@@ -73,13 +73,10 @@ fn row(host: &Host, name: &str) -> std::collections::BTreeMap<String, String> {
         .expect("a DOMAIN line")
 }
 
+/// Waits for a spawned `ldm migrate-domain`: (exit code, stdout, stderr).
 fn finish(child: Child) -> (Option<i32>, String, String) {
-    let out = child.wait_with_output().expect("wait for ldm");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
+    (out.code, out.stdout, out.stderr)
 }
 
 /// Waits until `ldm list -o status` on `host` shows the migration.
