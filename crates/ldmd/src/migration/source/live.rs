@@ -1,7 +1,7 @@
 //! The live move of an active domain: QEMU copies memory through the
 //! encrypted channels while ldm follows it, then the hand-off.
 
-use super::run::{Run, COMMIT_TIMEOUT};
+use super::run::Run;
 use super::{endpoint, fail, lost, unexpected};
 use crate::daemon::get;
 use crate::error::{refuse, Result};
@@ -116,24 +116,15 @@ impl Run<'_> {
             .is_ok();
         let commit_sent_ms = t_done.elapsed().as_millis() as u64;
         self.report(progress::progress(&info)).await;
-        let reply = if sent {
-            tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await
-        } else {
-            Ok(Ok(None))
-        };
+        let reply = self.confirmation(peer, sent).await;
         let handoff_ms = t_done.elapsed().as_millis() as u64;
         match reply {
-            Ok(Ok(Some(ToSource::Committed { resumed_after_ms }))) => {
+            Some(ToSource::Committed { resumed_after_ms }) => {
                 // The guest's pause: QEMU's downtime (source stopped to
                 // stream complete), then until Commit left, then until the
                 // target had resumed it.
                 let downtime_ms = info.downtime.unwrap_or(0) + commit_sent_ms + resumed_after_ms;
-                let pid = {
-                    let mut t = d.table.lock().await;
-                    d.db.delete_domain(name)?;
-                    t.remove(name).and_then(|dom| dom.rt.map(|r| r.pid))
-                };
-                if let Some(pid) = pid {
+                if let Some(pid) = self.drop_source_copy().await? {
                     kill_qemu(&qmp, &socket, pid).await;
                 }
                 let ram = info.ram.clone().unwrap_or_default();
@@ -151,7 +142,7 @@ impl Run<'_> {
                 );
                 Ok(self.summary(Some((&info, downtime_ms, tuning.multifd_channels as u32))))
             }
-            Ok(Ok(Some(ToSource::Error { message }))) => {
+            Some(ToSource::Error { message }) => {
                 // The target destroyed its copy: this one is still the master.
                 let mut g = QmpGuard::lock(&qmp, &socket).await?;
                 g.q().cont().await?;

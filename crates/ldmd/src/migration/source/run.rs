@@ -15,7 +15,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 /// How long the source waits for the target's confirmation.
-pub(super) const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(super) struct Run<'a> {
     pub(super) d: Arc<Daemon>,
@@ -40,6 +40,27 @@ impl Run<'_> {
             v.progress = p.percent;
         }
         let _ = self.tx.send(Response::Event(Event::Progress(p))).await;
+    }
+
+    /// Phase 5: the target's answer to `Commit`, if it was `sent` and the
+    /// answer came within [`COMMIT_TIMEOUT`]; `None` means the hand-off is
+    /// unconfirmed.
+    pub(super) async fn confirmation(&self, peer: &mut Peer, sent: bool) -> Option<ToSource> {
+        if !sent {
+            return None;
+        }
+        match tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await {
+            Ok(Ok(answer)) => answer,
+            _ => None,
+        }
+    }
+
+    /// Forgets the source copy once the target confirmed: removes it from
+    /// the database and the table; returns its QEMU's pid, if it had one.
+    pub(super) async fn drop_source_copy(&self) -> Result<Option<u32>> {
+        let mut t = self.d.table.lock().await;
+        self.d.db.delete_domain(&self.m.name)?;
+        Ok(t.remove(&self.m.name).and_then(|dom| dom.rt.map(|r| r.pid)))
     }
 
     pub(super) async fn info(&self, message: String) {
@@ -126,19 +147,12 @@ impl Run<'_> {
             })
             .await
             .is_ok();
-        let reply = if sent {
-            tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await
-        } else {
-            Ok(Ok(None))
-        };
-        match reply {
-            Ok(Ok(Some(ToSource::Committed { .. }))) => {
-                let mut t = self.d.table.lock().await;
-                self.d.db.delete_domain(&self.m.name)?;
-                t.remove(&self.m.name);
+        match self.confirmation(peer, sent).await {
+            Some(ToSource::Committed { .. }) => {
+                self.drop_source_copy().await?;
                 Ok(self.summary(None))
             }
-            Ok(Ok(Some(ToSource::Error { message }))) => Err(fail(message)),
+            Some(ToSource::Error { message }) => Err(fail(message)),
             _ => {
                 let note = format!(
                     "The migration to {}:{} lost its connection while handing over. If `ldm list` on {} shows this domain, remove it here (`ldm unbind-domain` if bound, then `ldm remove-domain {}`); otherwise clear this state with `ldm cancel-operation migration {}`.",
