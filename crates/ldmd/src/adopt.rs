@@ -43,7 +43,6 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
                 Ok(rt) => {
                     tracing::info!(domain = %name, pid = p, "re-adopted running domain");
                     dom.rt = Some(rt);
-                    settle_interrupted_source(d, dom).await?;
                 }
                 Err(e) => tracing::error!(domain = %name, "cannot re-adopt: {e}"),
             },
@@ -57,28 +56,17 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
             }
             (false, None) => {}
         }
-        if let Some(dom) = t.get_mut(&name) {
-            if dom.rt.is_none()
-                && dom
-                    .rec
-                    .migration
-                    .as_ref()
-                    .is_some_and(|m| m.role == Role::Source && m.error.is_none())
-            {
-                let mut r = dom.rec.clone();
-                r.migration = None;
-                commit(&d.db, dom, r)?;
-            }
-        }
+        settle_interrupted_source(d, dom).await?;
     }
     Ok(())
 }
 
-/// A domain this host was migrating away when ldmd stopped. If its QEMU still
-/// runs the guest, the migration simply failed (the target destroys a copy
-/// it never resumed): forget it. If QEMU is paused, the final state may have
-/// gone out and the target may run the domain: leave it paused in the error
-/// state for the administrator, as after a lost hand-off.
+/// A domain this host was migrating away when ldmd stopped. If it has no
+/// QEMU, or its QEMU still runs the guest, the migration simply failed (the
+/// target destroys a copy it never resumed): forget it. If QEMU is paused,
+/// the final state may have gone out and the target may run the domain:
+/// leave it paused in the error state for the administrator, as after a
+/// lost hand-off.
 async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Domain) -> Result<()> {
     let Some(mark) = dom.rec.migration.clone() else {
         return Ok(());
@@ -86,23 +74,25 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Dom
     if mark.role != Role::Source || mark.error.is_some() {
         return Ok(());
     }
-    let Some(rt) = dom.rt.as_ref() else {
-        return Ok(());
-    };
-    let socket = d.paths.qmp_socket(&dom.rec.spec.uuid);
-    let running = match crate::ops::machine::QmpGuard::lock(&rt.qmp, &socket).await {
-        Ok(mut g) => g
-            .q()
-            .query_status()
-            .await
-            .map(|s| s.running)
-            .unwrap_or(true),
-        Err(_) => true,
+    let running = match dom.rt.as_ref() {
+        None => true,
+        Some(rt) => {
+            let socket = d.paths.qmp_socket(&dom.rec.spec.uuid);
+            match crate::ops::machine::QmpGuard::lock(&rt.qmp, &socket).await {
+                Ok(mut g) => g
+                    .q()
+                    .query_status()
+                    .await
+                    .map(|s| s.running)
+                    .unwrap_or(true),
+                Err(_) => true,
+            }
+        }
     };
     let name = dom.rec.spec.name.clone();
     let mut r = dom.rec.clone();
     if running {
-        tracing::warn!(domain = %name, "the migration to {} was interrupted by an ldmd restart; the domain runs here", mark.peer);
+        tracing::warn!(domain = %name, "the migration to {} was interrupted by an ldmd restart; this copy stays the master", mark.peer);
         r.migration = None;
     } else {
         tracing::error!(domain = %name, "ldmd restarted during the hand-off to {}: domain left paused in error state", mark.peer);
