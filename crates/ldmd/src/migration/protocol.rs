@@ -35,6 +35,7 @@
 //! before `Committed` arrived, nobody can know whether the target resumed:
 //! the source stays paused in an error state for the administrator.
 
+use super::tunnel::Endpoint;
 use ldm_api::migration::Phase;
 use ldm_api::request::UserRole;
 use ldm_api::{DomainSpec, DomainState};
@@ -147,12 +148,9 @@ pub enum ToSource {
     },
     /// Phase 2 done.
     Prepared {
-        /// Address of the migration channels (live migrations).
-        data_addr: Option<String>,
-        /// Fingerprint of the certificate made for this migration's channels.
-        data_fingerprint: Option<String>,
-        /// Token each channel presents first, hex.
-        data_token: Option<String>,
+        /// Where the migration channels go (live migrations): address, the
+        /// certificate made for them and the token each presents first.
+        data: Option<Endpoint>,
     },
     /// The target runs the domain and is the master copy.
     Committed {

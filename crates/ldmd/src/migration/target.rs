@@ -233,11 +233,7 @@ async fn prepare(
     };
     if !live {
         return Ok((
-            ToSource::Prepared {
-                data_addr: None,
-                data_fingerprint: None,
-                data_token: None,
-            },
+            ToSource::Prepared { data: None },
             None,
         ));
     }
@@ -263,11 +259,7 @@ async fn prepare(
     let (tunnel, ep) = tunnel::listen(local_ip, incoming).await?;
     tracing::info!(domain = %name, addr = %ep.addr, "incoming migration listening");
     Ok((
-        ToSource::Prepared {
-            data_addr: Some(ep.addr.to_string()),
-            data_fingerprint: Some(ep.fingerprint.to_string()),
-            data_token: Some(hex::encode(ep.token)),
-        },
+        ToSource::Prepared { data: Some(ep) },
         Some(tunnel),
     ))
 }

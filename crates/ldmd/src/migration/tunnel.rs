@@ -47,7 +47,7 @@ impl Drop for Tunnel {
 }
 
 /// What the source needs to reach a target's tunnel.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Endpoint {
     /// Data listener.
     pub addr: SocketAddr,

@@ -2,7 +2,7 @@
 //! encrypted channels while ldm follows it, then the hand-off.
 
 use super::run::Run;
-use super::{endpoint, fail, lost, unexpected};
+use super::{fail, lost, unexpected};
 use crate::daemon::get;
 use crate::error::{refuse, Result};
 use crate::migration::connect::Peer;
@@ -61,11 +61,7 @@ impl Run<'_> {
             .await
             .map_err(lost)?;
         let endpoint = match peer.ch.recv::<ToSource>().await.map_err(lost)? {
-            Some(ToSource::Prepared {
-                data_addr: Some(a),
-                data_fingerprint: Some(f),
-                data_token: Some(t),
-            }) => endpoint(&a, &f, &t)?,
+            Some(ToSource::Prepared { data: Some(ep) }) => ep,
             other => return Err(unexpected(other)),
         };
         let dir = d.paths.migration_dir(&uuid);

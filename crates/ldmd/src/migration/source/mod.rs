@@ -10,7 +10,6 @@ mod run;
 
 use super::connect::connect;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
-use super::tunnel::{self, Endpoint};
 use crate::daemon::{get, get_mut_idle, Busy, Daemon};
 use crate::error::{refuse, Result};
 use crate::ops::machine::QmpGuard;
@@ -211,20 +210,6 @@ pub async fn migrate(
         }
     }
     result
-}
-
-/// The target's channel endpoint from the `Prepared` message.
-fn endpoint(addr: &str, fingerprint: &str, token: &str) -> Result<Endpoint> {
-    let bad = || fail("the target sent a malformed channel endpoint");
-    let token: [u8; tunnel::TOKEN_LEN] = hex::decode(token)
-        .ok()
-        .and_then(|t| t.try_into().ok())
-        .ok_or_else(bad)?;
-    Ok(Endpoint {
-        addr: addr.parse().map_err(|_| bad())?,
-        fingerprint: fingerprint.parse().map_err(|_| bad())?,
-        token,
-    })
 }
 
 fn lost(e: ldm_peer::Error) -> crate::error::Error {
