@@ -67,9 +67,6 @@ async fn handle(d: Arc<Daemon>, acceptor: ldm_peer::TlsAcceptor, tcp: TcpStream,
     let hello = ToSource::Hello {
         version: PROTOCOL_VERSION,
         host: d.inv.hostname.clone(),
-        accel: d.inv.accel.to_string(),
-        cpu: d.inv.cpu_model.clone(),
-        qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
     };
     if ch.send(&hello).await.is_err() {
         return;

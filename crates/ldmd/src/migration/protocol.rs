@@ -8,7 +8,7 @@
 //! ```text
 //! source                                   target
 //!   Hello{version,host}           ─────▶                    version same or one apart
-//!                                 ◀─────   Hello{version,host,accel,cpu,qemu}
+//!                                 ◀─────   Hello{version,host}
 //!   Auth{user,password|cert}      ─────▶                    argon2id / trusted cert, role
 //!                                 ◀─────   AuthOk | Error   (failures slowed down)
 //! 1 Check{domain, machine}        ─────▶                    name, resources, CPU, console port, files
@@ -127,12 +127,6 @@ pub enum ToSource {
         version: u32,
         /// Target host name.
         host: String,
-        /// Target accelerator.
-        accel: String,
-        /// Target host CPU model.
-        cpu: String,
-        /// Target QEMU version.
-        qemu: Option<String>,
     },
     /// Authenticated.
     AuthOk {
