@@ -335,8 +335,8 @@ impl Host {
         };
         rd.flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
-            .filter_map(|e| std::fs::read_to_string(e.path()).ok()?.trim().parse().ok())
-            .filter(|&p: &u32| pid_alive(p) && cmdline(p).is_some_and(|c| c.contains(&root)))
+            .filter_map(|e| ldm_qemu::read_pidfile(&e.path()))
+            .filter(|&p| pid_alive(p) && cmdline(p).is_some_and(|c| c.contains(&root)))
             .collect()
     }
 

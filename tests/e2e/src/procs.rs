@@ -1,19 +1,10 @@
-//! Looking at and ending processes by pid.
+//! Looking at and ending processes by pid (ldm-qemu's process helpers,
+//! plus what only the tests need).
 
 use std::path::Path;
 use std::time::Duration;
 
-/// Whether `pid` exists and is not a zombie.
-pub fn pid_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name in parentheses.
-        Ok(s) => s
-            .rsplit_once(')')
-            .map(|(_, rest)| !rest.trim_start().starts_with(['Z', 'X']))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
-}
+pub use ldm_qemu::{pid_alive, rss_kib as vm_rss_kib};
 
 /// The command line of `pid`, arguments joined by spaces.
 pub fn cmdline(pid: u32) -> Option<String> {
@@ -26,18 +17,9 @@ pub fn cmdline(pid: u32) -> Option<String> {
     )
 }
 
-/// VmRSS of `pid` in KiB.
-pub fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-}
-
-/// Sends `sig` to `pid`.
+/// Sends `sig` to `pid`; whether it was delivered.
 pub fn signal(pid: u32, sig: i32) -> bool {
-    // SAFETY: kill(2) with a positive pid has no memory-safety preconditions.
-    unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
+    ldm_qemu::kill(pid, sig).is_ok()
 }
 
 /// Waits until `pid` is gone; false on timeout.

@@ -232,10 +232,7 @@ async fn prepare(
         rec
     };
     if !live {
-        return Ok((
-            ToSource::Prepared { data: None },
-            None,
-        ));
+        return Ok((ToSource::Prepared { data: None }, None));
     }
     let _ = std::fs::remove_file(d.paths.console_log(&rec.spec.uuid));
     let rt = launch(d, &rec, true).await?;
@@ -258,10 +255,7 @@ async fn prepare(
         .await?;
     let (tunnel, ep) = tunnel::listen(local_ip, incoming).await?;
     tracing::info!(domain = %name, addr = %ep.addr, "incoming migration listening");
-    Ok((
-        ToSource::Prepared { data: Some(ep) },
-        Some(tunnel),
-    ))
+    Ok((ToSource::Prepared { data: Some(ep) }, Some(tunnel)))
 }
 
 /// Phase 5 on the target: wait until the incoming QEMU has everything,
