@@ -45,7 +45,7 @@ pub use guest::{
     FIRST_LINE_TIMEOUT,
 };
 pub use host::{ldm_at, Host, HostOpts};
-pub use listing::{parse_parseable, parse_table, qemu_pid, snapshot, TableRow};
+pub use listing::{domain, domains, parse_parseable, parse_table, qemu_pid, snapshot, TableRow};
 pub use memwork::{last_memwork, memwork_lines, memwork_start, MemworkLine, MemworkStart};
 pub use output::Output;
 pub use procs::{pid_alive, vm_rss_kib};

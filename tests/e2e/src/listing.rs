@@ -124,6 +124,35 @@ pub fn snapshot(host: &Host) -> String {
     s
 }
 
+/// The fields of domain `name` in `ldm list -p NAME`; asserts the command
+/// worked and printed the format's `VERSION 1.6` line first.
+#[track_caller]
+pub fn domain(host: &Host, name: &str) -> BTreeMap<String, String> {
+    let out = host.ldm(&["list", "-p", name]);
+    out.ok();
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some("VERSION 1.6"),
+        "{}",
+        out.stdout
+    );
+    parse_parseable(&out.stdout)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no DOMAIN line for {name}:\n{}", out.stdout))
+}
+
+/// Every domain in `ldm list -p` (the primary included), by name.
+#[track_caller]
+pub fn domains(host: &Host) -> BTreeMap<String, BTreeMap<String, String>> {
+    let out = host.ldm(&["list", "-p"]);
+    out.ok();
+    parse_parseable(&out.stdout)
+        .into_iter()
+        .map(|d| (d["name"].clone(), d))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

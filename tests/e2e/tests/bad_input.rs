@@ -3,9 +3,7 @@
 //! `list-devices` show, nor what the database holds across a restart).
 //! No guest boots here, so these run in parallel.
 
-use ldm_e2e::{
-    assert_refused, assert_survives_restarts, fake_image, parse_parseable, Host, HostOpts,
-};
+use ldm_e2e::{assert_refused, assert_survives_restarts, domain, fake_image, Host, HostOpts};
 
 fn define(host: &Host, name: &str) {
     let (k, i) = fake_image(host);
@@ -18,12 +16,6 @@ fn define(host: &Host, name: &str) {
         name,
     ])
     .ok();
-}
-
-fn state_of(host: &Host, name: &str) -> String {
-    let out = host.ldm(&["list", "-p", name]);
-    out.ok();
-    parse_parseable(&out.stdout)[0]["state"].clone()
 }
 
 #[test]
@@ -140,7 +132,7 @@ fn malformed_sizes_are_refused() {
     assert_refused(&host, &["rm-memory", "1G", "ldg1"], "cannot remove");
     assert_refused(&host, &["set-memory", "1G", "primary"], "ldmd --memory");
     // The defaults were kept.
-    let d = &parse_parseable(&host.ldm(&["list", "-p", "ldg1"]).stdout)[0];
+    let d = &domain(&host, "ldg1");
     assert_eq!(d["mem"], (512u64 << 20).to_string());
     // Good sizes in every spelling are taken.
     for (size, mib) in [
@@ -150,7 +142,7 @@ fn malformed_sizes_are_refused() {
         ("536870912", 512),
     ] {
         host.ldm(&["set-memory", size, "ldg1"]).ok();
-        let d = &parse_parseable(&host.ldm(&["list", "-p", "ldg1"]).stdout)[0];
+        let d = &domain(&host, "ldg1");
         assert_eq!(d["mem"], (mib << 20).to_string(), "set-memory {size}");
     }
     assert_survives_restarts(&mut host);
@@ -185,7 +177,7 @@ fn binding_more_than_the_host_has_is_refused() {
     define(&host, "big");
     // More memory than the host gives cannot even be defined.
     assert_refused(&host, &["set-memory", "2G", "big"], "at most 1G of memory");
-    assert_eq!(state_of(&host, "big"), "inactive");
+    assert_eq!(domain(&host, "big")["state"], "inactive");
     // More vCPUs than the host has cannot even be defined.
     assert_refused(&host, &["set-vcpu", "3", "big"], "at most 2 vCPUs");
 
@@ -258,7 +250,7 @@ fn lifecycle_verbs_in_the_wrong_state_are_refused() {
         "only change while it is inactive",
     );
     assert_refused(&host, &["console", "ldg1"], "is not running");
-    assert_eq!(state_of(&host, "ldg1"), "bound");
+    assert_eq!(domain(&host, "ldg1")["state"], "bound");
 
     // A bound domain without a kernel cannot start, and says how to fix it.
     host.ldm(&["add-domain", "nokernel"]).ok();
@@ -423,7 +415,7 @@ fn bad_console_services_are_refused() {
     // A service serving a bound domain's console cannot lose that port.
     define(&host, "ldg1");
     host.ldm(&["bind-domain", "ldg1"]).ok();
-    let cons = parse_parseable(&host.ldm(&["list", "-p", "ldg1"]).stdout)[0]["cons"].clone();
+    let cons = domain(&host, "ldg1")["cons"].clone();
     assert_eq!(cons, lo.to_string(), "the first port of the range");
     assert_refused(&host, &["remove-vcc", "primary-vcc0"], "unbind them first");
     assert_refused(
@@ -466,7 +458,7 @@ fn missing_or_old_qemu_is_reported_at_start() {
             "{}",
             out.stderr
         );
-        assert_eq!(state_of(&host, "ldg1"), "bound");
+        assert_eq!(domain(&host, "ldg1")["state"], "bound");
         assert!(host.qemu_pids().is_empty());
         // list-devices -l tells the same before anyone tries.
         host.ldm(&["list-devices", "-l"])

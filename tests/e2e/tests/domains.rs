@@ -3,7 +3,6 @@
 
 use ldm_e2e::procs::{signal, wait_gone};
 use ldm_e2e::*;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 fn row(host: &Host, name: &str) -> TableRow {
@@ -13,18 +12,6 @@ fn row(host: &Host, name: &str) -> TableRow {
         .into_iter()
         .find(|r| r.name == name)
         .unwrap_or_else(|| panic!("{name} not in `ldm list`:\n{}", out.stdout))
-}
-
-fn parseable(host: &Host, name: &str) -> BTreeMap<String, String> {
-    let out = host.ldm(&["list", "-p", name]);
-    out.ok();
-    assert_eq!(
-        out.stdout.lines().next(),
-        Some("VERSION 1.6"),
-        "{}",
-        out.stdout
-    );
-    parse_parseable(&out.stdout).remove(0)
 }
 
 fn json(host: &Host) -> Vec<serde_json::Value> {
@@ -144,7 +131,7 @@ fn guest_walkthrough() {
     assert_healthy(&text, 1);
 
     // Parseable and JSON listings say the same.
-    let p = parseable(&host, "ldg1");
+    let p = domain(&host, "ldg1");
     assert_eq!(p["state"], "active");
     assert_eq!(p["flags"], "-n----");
     assert_eq!(p["cons"], port.to_string());
@@ -152,7 +139,7 @@ fn guest_walkthrough() {
     assert_eq!(p["mem"], (512u64 << 20).to_string());
     assert!(p["util"].parse::<f64>().is_ok(), "{p:?}");
     assert!(p["uptime"].parse::<u64>().is_ok(), "{p:?}");
-    let pp = parseable(&host, "primary");
+    let pp = domain(&host, "primary");
     assert_eq!(
         (pp["flags"].as_str(), pp["cons"].as_str()),
         ("-n-cv-", "UART")
@@ -262,7 +249,7 @@ fn guest_console_is_interactive() {
     let host = Host::start(HostOpts::default());
     boot_domain(&host, "ldg1", 1, "512M", "64,8");
     wait_for_memwork(&host, "ldg1", 2, FIRST_LINE_TIMEOUT);
-    let port: u16 = parseable(&host, "ldg1")["cons"].parse().unwrap();
+    let port: u16 = domain(&host, "ldg1")["cons"].parse().unwrap();
 
     // A telnet-like client first gets the replayed output.
     let mut con = ConsoleClient::connect(host.console_addr(), port);
@@ -329,14 +316,14 @@ fn guest_qemu_death_leaves_domain_bound() {
     let mut host = Host::start(HostOpts::default());
     boot_domain(&host, "ldg1", 1, "512M", "64,8");
     let last = wait_for_memwork(&host, "ldg1", 2, FIRST_LINE_TIMEOUT);
-    let port = parseable(&host, "ldg1")["cons"].clone();
+    let port = domain(&host, "ldg1")["cons"].clone();
     let pid = qemu_pid(&host, "ldg1").unwrap();
 
     // QEMU dies while ldmd runs: ldmd notices and shows the domain bound.
     signal(pid, libc::SIGKILL);
     assert!(wait_gone(pid, Duration::from_secs(10)));
     let p = poll(Duration::from_secs(15), Duration::from_millis(200), || {
-        let p = parseable(&host, "ldg1");
+        let p = domain(&host, "ldg1");
         (p["state"] == "bound").then_some(p)
     })
     .expect("ldmd did not notice that QEMU died");
@@ -351,7 +338,7 @@ fn guest_qemu_death_leaves_domain_bound() {
     signal(pid, libc::SIGKILL);
     assert!(wait_gone(pid, Duration::from_secs(10)));
     host.start_daemon();
-    let p = parseable(&host, "ldg1");
+    let p = domain(&host, "ldg1");
     assert_eq!(
         (p["state"].as_str(), p["flags"].as_str()),
         ("bound", "------"),
@@ -366,7 +353,7 @@ fn guest_qemu_death_leaves_domain_bound() {
     assert_ne!(pid2, pid);
     let fresh = wait_for_next_boot(&host, "ldg1", &last, FIRST_LINE_TIMEOUT);
     assert_eq!(fresh.status, "OK");
-    assert_eq!(parseable(&host, "ldg1")["state"], "active");
+    assert_eq!(domain(&host, "ldg1")["state"], "active");
 }
 
 #[test]
@@ -376,7 +363,7 @@ fn guest_domain_survives_ldmd_sigterm() {
     boot_domain(&host, "ldg1", 1, "512M", "64,8");
     let before = wait_for_memwork(&host, "ldg1", 1, FIRST_LINE_TIMEOUT);
     let pid = qemu_pid(&host, "ldg1").unwrap();
-    let port: u16 = parseable(&host, "ldg1")["cons"].parse().unwrap();
+    let port: u16 = domain(&host, "ldg1")["cons"].parse().unwrap();
 
     let status = host.terminate();
     assert!(status.success(), "ldmd exited with {status} on SIGTERM");
@@ -389,7 +376,7 @@ fn guest_domain_survives_ldmd_sigterm() {
     assert!(pid_alive(pid), "a graceful stop of ldmd stopped the domain");
 
     host.start_daemon();
-    let p = parseable(&host, "ldg1");
+    let p = domain(&host, "ldg1");
     assert_eq!(
         (p["state"].as_str(), p["flags"].as_str()),
         ("active", "-n----")
@@ -404,12 +391,12 @@ fn guest_domain_survives_ldmd_sigterm() {
     let last = wait_for_memwork(&host, "ldg1", 0, Duration::from_secs(5));
     host.ldm(&["stop-domain", "-f", "ldg1"]).ok();
     assert!(wait_gone(pid, Duration::from_secs(10)));
-    assert_eq!(parseable(&host, "ldg1")["state"], "bound");
+    assert_eq!(domain(&host, "ldg1")["state"], "bound");
     // Started again, it boots afresh on the same console port.
     host.ldm(&["start-domain", "ldg1"]).ok();
     let fresh = wait_for_next_boot(&host, "ldg1", &last, FIRST_LINE_TIMEOUT);
     assert_eq!(fresh.status, "OK");
-    let p = parseable(&host, "ldg1");
+    let p = domain(&host, "ldg1");
     assert_eq!(
         (p["state"].as_str(), p["cons"].as_str()),
         ("active", port.to_string().as_str())
@@ -450,6 +437,6 @@ fn guest_idle_domain_footprint() {
         rss < 512 * 1024,
         "VmRSS {rss} KiB: the whole guest memory was touched"
     );
-    let util: f64 = parseable(&host, "ldg1")["util"].parse().unwrap();
+    let util: f64 = domain(&host, "ldg1")["util"].parse().unwrap();
     eprintln!("UTIL of the idle domain: {util:.1}%");
 }

@@ -59,21 +59,6 @@ impl Pair {
     }
 }
 
-fn names(host: &Host) -> Vec<String> {
-    parse_parseable(&host.ldm(&["list", "-p"]).ok().stdout)
-        .into_iter()
-        .filter_map(|m| m.get("name").cloned())
-        .collect()
-}
-
-fn row(host: &Host, name: &str) -> std::collections::BTreeMap<String, String> {
-    parse_parseable(&host.ldm(&["list", "-p", name]).ok().stdout)
-        .into_iter()
-        .next()
-        .expect("a DOMAIN line")
-}
-
-/// Waits for a spawned `ldm migrate-domain`: (exit code, stdout, stderr).
 fn finish(child: Child) -> (Option<i32>, String, String) {
     let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
     (out.code, out.stdout, out.stderr)
@@ -117,7 +102,7 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
     let p = start_pair(HostOpts::default());
     boot_domain(&p.a, "ldg1", 1, "512M", "256,50");
     let mut last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
-    let uptime_before: u64 = row(&p.a, "ldg1")["uptime"].parse().unwrap();
+    let uptime_before: u64 = domain(&p.a, "ldg1")["uptime"].parse().unwrap();
     let pid_a = qemu_pid(&p.a, "ldg1").expect("QEMU pid on A");
 
     let out = p.migrate(&p.a, &p.b, "ldg1", &[]);
@@ -125,12 +110,12 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
     assert!(out.stdout.contains("migrated to"), "{}", out.stdout);
     assert!(out.stdout.contains("downtime"), "{}", out.stdout);
     // The source no longer has the domain, nor its QEMU.
-    assert!(!names(&p.a).contains(&"ldg1".to_string()));
+    assert!(!domains(&p.a).contains_key("ldg1"));
     assert!(
         procs::wait_gone(pid_a, Duration::from_secs(10)),
         "the source QEMU {pid_a} still runs"
     );
-    let r = row(&p.b, "ldg1");
+    let r = domain(&p.b, "ldg1");
     assert_eq!(r["state"], "active");
     assert_eq!(r["flags"], "-n----");
     let uptime_after: u64 = r["uptime"].parse().unwrap();
@@ -161,8 +146,8 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
         last = assert_guest_continues(to, "ldg1", &last);
     }
     // After ten moves the domain is back on A.
-    assert!(names(&p.a).contains(&"ldg1".to_string()));
-    assert!(!names(&p.b).contains(&"ldg1".to_string()));
+    assert!(domains(&p.a).contains_key("ldg1"));
+    assert!(!domains(&p.b).contains_key("ldg1"));
 }
 
 #[test]
@@ -233,8 +218,8 @@ fn guest_dry_runs_name_every_failure_and_change_nothing() {
     assert!(out.stderr.contains("cannot run domains"), "{}", out.stderr);
     p.migrate(&p.a, &c, "ldg1", &[])
         .fails_with("cannot run domains");
-    assert_eq!(row(&p.a, "ldg1")["state"], "active");
-    assert!(!names(&c).contains(&"ldg1".to_string()));
+    assert_eq!(domain(&p.a, "ldg1")["state"], "active");
+    assert!(!domains(&c).contains_key("ldg1"));
 
     // With room on B, the dry run passes, and still changes nothing.
     p.b.ldm(&["unbind-domain", "big"]).ok();
@@ -247,7 +232,7 @@ fn guest_dry_runs_name_every_failure_and_change_nothing() {
         before,
         "a passing dry run changed something"
     );
-    assert_eq!(row(&p.a, "ldg1")["state"], "active");
+    assert_eq!(domain(&p.a, "ldg1")["state"], "active");
 }
 
 /// A console port for a host with a one-port vcc (outside the slot ranges).
@@ -272,7 +257,7 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
     let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &slow);
     let status = wait_for_operation(&p.a, "ldg1", "TARGET");
     assert!(status.contains("%"), "{status}");
-    assert_eq!(row(&p.a, "ldg1")["flags"], "-n---s");
+    assert_eq!(domain(&p.a, "ldg1")["flags"], "-n---s");
     let on_b = wait_for_operation(&p.b, "ldg1", "SOURCE");
     assert!(on_b.contains("hostA"), "{on_b}");
     // The target follows the copy's progress too.
@@ -281,7 +266,7 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
         progress_of(&out).filter(|&n| n > 0)
     })
     .expect("the target's PROGRESS stayed at 0%");
-    assert_eq!(row(&p.b, "ldg1")["flags"], "-----t");
+    assert_eq!(domain(&p.b, "ldg1")["flags"], "-----t");
     // While it migrates: changes are refused, other domains stay usable,
     // and the target cannot cancel.
     p.a.ldm(&["stop-domain", "ldg1"])
@@ -297,11 +282,11 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
     assert_ne!(code, Some(0));
     assert!(err.contains("cancelled"), "{err}");
     assert!(
-        !names(&p.b).contains(&"ldg1".to_string()),
+        !domains(&p.b).contains_key("ldg1"),
         "the target kept a copy"
     );
     assert!(p.b.qemu_pids().is_empty(), "a QEMU survives on the target");
-    assert_eq!(row(&p.a, "ldg1")["flags"], "-n----");
+    assert_eq!(domain(&p.a, "ldg1")["flags"], "-n----");
     last = assert_guest_continues(&p.a, "ldg1", &last);
 
     // 2. SIGINT to the ldm migrate-domain process.
@@ -311,7 +296,7 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
     let (code, _, err) = finish(child);
     assert_ne!(code, Some(0), "{err}");
     poll(Duration::from_secs(30), Duration::from_millis(100), || {
-        (!names(&p.b).contains(&"ldg1".to_string()) && row(&p.a, "ldg1")["flags"] == "-n----")
+        (!domains(&p.b).contains_key("ldg1") && domain(&p.a, "ldg1")["flags"] == "-n----")
             .then_some(())
     })
     .expect("the migration did not wind down after SIGINT");
@@ -332,10 +317,10 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
     assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("failed"), "{err}");
     poll(Duration::from_secs(30), Duration::from_millis(100), || {
-        (!names(&p.b).contains(&"ldg1".to_string())).then_some(())
+        (!domains(&p.b).contains_key("ldg1")).then_some(())
     })
     .expect("the target kept the domain");
-    assert_eq!(row(&p.a, "ldg1")["state"], "active");
+    assert_eq!(domain(&p.a, "ldg1")["state"], "active");
     assert_guest_continues(&p.a, "ldg1", &last);
 }
 
@@ -353,7 +338,7 @@ fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
     let last = wait_for_memwork(&p.a, "ldg1", 2, FIRST_LINE_TIMEOUT);
     let out = p.migrate(&p.a, &p.b, "ldg1", &[]);
     out.fails_with("before the target confirmed");
-    let r = row(&p.a, "ldg1");
+    let r = domain(&p.a, "ldg1");
     assert_eq!(r["state"], "suspended");
     assert_eq!(r["flags"].chars().nth(5), Some('e'), "{r:?}");
     let long = p.a.ldm(&["list", "-l", "ldg1"]).ok().stdout.clone();
@@ -371,12 +356,12 @@ fn guest_lost_handoff_leaves_the_source_paused_in_error_state() {
     // A plain stop is refused with the two ways out; nothing changes.
     p.a.ldm(&["stop-domain", "ldg1"])
         .fails_with("stop-domain -f ldg1");
-    assert_eq!(row(&p.a, "ldg1")["state"], "suspended");
+    assert_eq!(domain(&p.a, "ldg1")["state"], "suspended");
     // The administrator settles it: the domain runs on B, so the source copy goes.
     p.a.ldm(&["stop-domain", "-f", "ldg1"]).ok();
     p.a.ldm(&["unbind-domain", "ldg1"]).ok();
     p.a.ldm(&["remove-domain", "ldg1"]).ok();
-    assert!(!names(&p.a).contains(&"ldg1".to_string()));
+    assert!(!domains(&p.a).contains_key("ldg1"));
     assert_guest_continues(&p.b, "ldg1", &on_b);
 }
 
@@ -390,7 +375,7 @@ fn guest_lost_handoff_can_be_resumed_on_the_source() {
     // The administrator finds the target copy unusable: destroy it there, resume here.
     p.b.ldm(&["stop-domain", "-f", "ldg1"]).ok();
     p.a.ldm(&["cancel-operation", "migration", "ldg1"]).ok();
-    let r = row(&p.a, "ldg1");
+    let r = domain(&p.a, "ldg1");
     assert_eq!(
         (r["state"].as_str(), r["flags"].as_str()),
         ("active", "-n----")
@@ -446,7 +431,7 @@ fn refusals_of_credentials_and_certificates() {
         &target,
     ])
     .fails_with("changed");
-    assert!(names(&p.a).contains(&"ldg0".to_string()));
+    assert!(domains(&p.a).contains_key("ldg0"));
 }
 
 /// Bound and inactive domains move too (definition and binding only), and
@@ -468,10 +453,10 @@ fn cold_migration_and_certificate_authentication() {
         .ok();
     let out = p.a.ldm(&["migrate-domain", "-c", "ldg2", &target_b]);
     out.ok();
-    let r = row(&p.b, "ldg2");
+    let r = domain(&p.b, "ldg2");
     assert_eq!(r["state"], "bound");
     assert!(r["cons"].parse::<u16>().is_ok(), "{r:?}");
-    assert!(!names(&p.a).contains(&"ldg2".to_string()));
+    assert!(!domains(&p.a).contains_key("ldg2"));
     let long = p.b.ldm(&["list", "-l", "ldg2"]).ok().stdout.clone();
     assert!(
         long.contains("cpu-arch=generic") && long.contains("boot-args=memwork=1,1"),
@@ -487,8 +472,8 @@ fn cold_migration_and_certificate_authentication() {
         &target,
     ])
     .ok();
-    assert_eq!(row(&p.b, "ldg3b")["state"], "inactive");
-    assert!(!names(&p.a).contains(&"ldg3".to_string()));
+    assert_eq!(domain(&p.b, "ldg3b")["state"], "inactive");
+    assert!(!domains(&p.a).contains_key("ldg3"));
 }
 
 #[test]
@@ -508,7 +493,7 @@ fn guest_target_manager_dying_mid_migration_leaves_the_source_running() {
     let (code, _, err) = finish(child);
     assert_ne!(code, Some(0), "{err}");
     assert!(err.contains("failed"), "{err}");
-    let r = row(&p.a, "ldg1");
+    let r = domain(&p.a, "ldg1");
     assert_eq!(
         (r["state"].as_str(), r["flags"].as_str()),
         ("active", "-n----")
@@ -516,7 +501,7 @@ fn guest_target_manager_dying_mid_migration_leaves_the_source_running() {
     assert_guest_continues(&p.a, "ldg1", &last);
     // When it comes back, the unfinished copy is gone, QEMU included.
     p.b.start_daemon();
-    assert!(!names(&p.b).contains(&"ldg1".to_string()));
+    assert!(!domains(&p.b).contains_key("ldg1"));
     poll(Duration::from_secs(10), Duration::from_millis(100), || {
         p.b.qemu_pids().is_empty().then_some(())
     })
@@ -536,12 +521,12 @@ fn guest_source_manager_dying_mid_migration_leaves_the_domain_running_at_the_sou
     assert_ne!(code, Some(0), "{err}");
     // The target destroys the copy it never resumed.
     poll(Duration::from_secs(30), Duration::from_millis(100), || {
-        (!names(&p.b).contains(&"ldg1".to_string()) && p.b.qemu_pids().is_empty()).then_some(())
+        (!domains(&p.b).contains_key("ldg1") && p.b.qemu_pids().is_empty()).then_some(())
     })
     .expect("the target kept its copy");
     // The restarted source still runs the domain, with no migration left over.
     p.a.start_daemon();
-    let r = row(&p.a, "ldg1");
+    let r = domain(&p.a, "ldg1");
     assert_eq!(
         (r["state"].as_str(), r["flags"].as_str()),
         ("active", "-n----")
@@ -549,5 +534,5 @@ fn guest_source_manager_dying_mid_migration_leaves_the_domain_running_at_the_sou
     assert_guest_continues(&p.a, "ldg1", &last);
     // And it can migrate again.
     p.migrate(&p.a, &p.b, "ldg1", &[]).ok();
-    assert_eq!(row(&p.b, "ldg1")["state"], "active");
+    assert_eq!(domain(&p.b, "ldg1")["state"], "active");
 }

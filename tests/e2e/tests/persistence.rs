@@ -1,17 +1,7 @@
 //! What ldmd keeps in its database survives a restart: definitions,
 //! bindings (with their console ports) and console services. No guest boots.
 
-use ldm_e2e::{assert_survives_restarts, fake_image, parse_parseable, Host, HostOpts};
-use std::collections::BTreeMap;
-
-fn domains(host: &Host) -> BTreeMap<String, BTreeMap<String, String>> {
-    let out = host.ldm(&["list", "-p"]);
-    out.ok();
-    parse_parseable(&out.stdout)
-        .into_iter()
-        .map(|d| (d["name"].clone(), d))
-        .collect()
-}
+use ldm_e2e::{assert_survives_restarts, domains, fake_image, parse_parseable, Host, HostOpts};
 
 #[test]
 fn definitions_bindings_and_services_survive_restarts() {
