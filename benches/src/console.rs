@@ -6,48 +6,14 @@
 //! memwork error page=P expected_gen=G
 //! ```
 
+use memwork::MemworkLine;
 use std::fmt;
 
-/// One `memwork seq=…` status line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub seq: u64,
-    pub errors: u64,
-    pub status: String,
-}
-
-impl Status {
-    /// Parses a status line; other output may precede it on the same line.
-    pub fn parse(line: &str) -> Option<Status> {
-        let at = line.find("memwork seq=")?;
-        let mut seq = None;
-        let mut errors = None;
-        let mut status = None;
-        for kv in line[at + "memwork ".len()..].split_whitespace() {
-            match kv.split_once('=') {
-                Some(("seq", v)) => seq = v.parse().ok(),
-                Some(("errors", v)) => errors = v.parse().ok(),
-                Some(("status", v)) => status = Some(v.to_string()),
-                _ => {}
-            }
-        }
-        Some(Status {
-            seq: seq?,
-            errors: errors?,
-            status: status?,
-        })
-    }
-
-    fn healthy(&self) -> bool {
-        self.errors == 0 && self.status == "OK"
-    }
-}
-
 /// What a console transcript says about memwork.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Scan {
     /// The last status line.
-    pub last: Option<Status>,
+    pub last: Option<MemworkLine>,
     /// Highest seq printed after the last `memwork start` line (0 if none).
     pub seq_since_start: u64,
     /// A `memwork error` line, a non-zero `errors` or `status=BAD` was seen.
@@ -69,7 +35,7 @@ impl Scan {
                 scan.seq_since_start = 0;
             } else if line.contains("memwork error ") {
                 scan.bad = true;
-            } else if let Some(s) = Status::parse(line) {
+            } else if let Some(s) = MemworkLine::parse(line) {
                 if started {
                     scan.seq_since_start = scan.seq_since_start.max(s.seq);
                 }

@@ -135,6 +135,12 @@ mod tests {
             status_line(&s),
             "memwork seq=42 gen=255 dirtied_mib=0 errors=3 status=BAD uptime=100.00"
         );
+        // What is written here is what the readers (memwork::lines) read.
+        let back = memwork::MemworkLine::parse(&status_line(&s)).unwrap();
+        assert_eq!(
+            (back.seq, back.gen, back.errors, back.healthy()),
+            (42, 255, 3, false)
+        );
     }
 
     #[test]

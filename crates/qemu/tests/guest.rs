@@ -28,18 +28,9 @@ fn guest_file(var: &str, name: &str) -> Option<PathBuf> {
 /// every line reported `errors=0 status=OK`.
 fn memwork_seqs(log: &Path) -> (Vec<u64>, bool) {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut seqs = Vec::new();
-    let mut all_ok = true;
-    for line in text.lines() {
-        let Some(rest) = line.trim_start_matches('\r').strip_prefix("memwork seq=") else {
-            continue;
-        };
-        if let Some(seq) = rest.split_whitespace().next().and_then(|s| s.parse().ok()) {
-            seqs.push(seq);
-            all_ok &= line.contains("errors=0") && line.contains("status=OK");
-        }
-    }
-    (seqs, all_ok)
+    let lines = memwork::memwork_lines(&text);
+    let all_ok = lines.iter().all(memwork::MemworkLine::healthy);
+    (lines.iter().map(|l| l.seq).collect(), all_ok)
 }
 
 #[tokio::test]
