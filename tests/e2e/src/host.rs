@@ -21,8 +21,6 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HostOpts {
     /// `--listen`: an IP (the host's peer port is added) or IP:PORT.
     pub listen: Option<String>,
-    /// `--console-address`.
-    pub console_address: Option<IpAddr>,
     /// `--console-ports A-B`; default: the host's own unique range.
     pub console_ports: Option<(u16, u16)>,
     /// `--vcpus`.
@@ -31,12 +29,8 @@ pub struct HostOpts {
     pub memory: Option<String>,
     /// `--qemu`.
     pub qemu: Option<PathBuf>,
-    /// `--accel`.
-    pub accel: Option<String>,
     /// `--hostname`.
     pub hostname: Option<String>,
-    /// Anything else, appended as is.
-    pub extra_args: Vec<String>,
     /// Environment variables for ldmd (kept across restarts).
     pub env: Vec<(String, String)>,
 }
@@ -65,11 +59,6 @@ impl HostOpts {
     /// `--hostname NAME`.
     pub fn hostname(mut self, name: &str) -> Self {
         self.hostname = Some(name.into());
-        self
-    }
-    /// An extra argument.
-    pub fn arg(mut self, a: &str) -> Self {
-        self.extra_args.push(a.into());
         self
     }
     /// An environment variable for ldmd, e.g. a test fault hook. Set per
@@ -124,13 +113,12 @@ impl Host {
                 .map(|a| a.ip())
                 .or_else(|| l.parse().ok())
         });
-        let console_addr = opts.console_address.unwrap_or(match listen_ip {
+        // ldmd's default: consoles on the peer address when it is a
+        // loopback one, else on 127.0.0.1.
+        let console_addr = match listen_ip {
             Some(ip) if ip.is_loopback() => ip,
             _ => IpAddr::from([127, 0, 0, 1]),
-        });
-        if let Some(a) = opts.console_address {
-            args.extend(["--console-address".into(), a.to_string()]);
-        }
+        };
         if let Some(v) = opts.vcpus {
             args.extend(["--vcpus".into(), v.to_string()]);
         }
@@ -140,13 +128,9 @@ impl Host {
         if let Some(q) = &opts.qemu {
             args.extend(["--qemu".into(), q.display().to_string()]);
         }
-        if let Some(a) = &opts.accel {
-            args.extend(["--accel".into(), a.clone()]);
-        }
         if let Some(h) = &opts.hostname {
             args.extend(["--hostname".into(), h.clone()]);
         }
-        args.extend(opts.extra_args.iter().cloned());
         let mut host = Host {
             dir,
             slot,
@@ -164,11 +148,6 @@ impl Host {
     /// The root directory (`--root`, `LDM_ROOT`).
     pub fn root(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// The ldmd arguments besides `--root`.
-    pub fn args(&self) -> &[String] {
-        &self.args
     }
 
     /// The peer listener address (`--listen`), if any.
