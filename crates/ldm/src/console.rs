@@ -68,7 +68,7 @@ pub async fn attach(name: &str, addr: &str, port: u16) -> Result<(), String> {
     let mut buf = vec![0u8; 1024];
     let mut at_line_start = true;
     let mut tilde = false;
-    'outer: loop {
+    loop {
         tokio::select! {
             _ = &mut to_user => break,
             n = stdin.read(&mut buf) => {
@@ -92,7 +92,7 @@ pub async fn attach(name: &str, addr: &str, port: u16) -> Result<(), String> {
                     send.push(b);
                 }
                 if wr.write_all(&send).await.is_err() || leave {
-                    break 'outer;
+                    break;
                 }
             }
         }
