@@ -74,11 +74,12 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Dom
     if mark.role != Role::Source || mark.error.is_some() {
         return Ok(());
     }
+    let name = dom.rec.spec.name.clone();
     let running = match dom.rt.as_ref() {
         None => true,
         Some(rt) => {
             let socket = d.paths.qmp_socket(&dom.rec.spec.uuid);
-            match crate::ops::machine::QmpGuard::lock(&rt.qmp, &socket).await {
+            let running = match crate::ops::machine::QmpGuard::lock(&rt.qmp, &socket).await {
                 Ok(mut g) => g
                     .q()
                     .query_status()
@@ -86,10 +87,20 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Dom
                     .map(|s| s.running)
                     .unwrap_or(true),
                 Err(_) => true,
+            };
+            if running {
+                // Stop what is left of the interrupted migration in QEMU.
+                if let Some(problem) = crate::migration::source::leftover::check_released(
+                    &name, &rt.qmp, &socket, true,
+                )
+                .await
+                {
+                    tracing::warn!(domain = %name, "{problem}");
+                }
             }
+            running
         }
     };
-    let name = dom.rec.spec.name.clone();
     let mut r = dom.rec.clone();
     if running {
         tracing::warn!(domain = %name, "the migration to {} was interrupted by an ldmd restart; this copy stays the master", mark.peer);

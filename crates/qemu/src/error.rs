@@ -204,6 +204,15 @@ pub enum Error {
         /// QEMU's error description, if it gave one.
         desc: String,
     },
+
+    /// An earlier outgoing migration still holds QEMU's migration state.
+    #[error("QEMU has not released an earlier migration (status {status}) after {waited:?}")]
+    MigrationNotReleased {
+        /// Its status when the wait ended.
+        status: String,
+        /// How long was waited.
+        waited: std::time::Duration,
+    },
 }
 
 impl Error {

@@ -516,6 +516,15 @@ fn guest_source_manager_dying_mid_migration_leaves_the_domain_running_at_the_sou
     let last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &["--max-bandwidth", "16"]);
     wait_for_operation(&p.b, "ldg1", "SOURCE");
+    // Killed while memory is being copied. (Killed while QEMU is still
+    // setting up its channels, QEMU 10.0 may keep the broken migration for
+    // good; ldm then refuses the next move with a clear message, which the
+    // ldm-qemu tests cover.)
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        let out = p.b.ldm(&["list", "-o", "status", "ldg1"]).stdout;
+        progress_of(&out).filter(|&n| n > 0)
+    })
+    .expect("the copy did not start");
     p.a.kill9();
     let (code, _, err) = finish(child);
     assert_ne!(code, Some(0), "{err}");

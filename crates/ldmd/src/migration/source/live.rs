@@ -40,6 +40,17 @@ impl Run<'_> {
             (rt.qmp.clone(), dom.rec.spec.uuid.clone())
         };
         let socket = d.paths.qmp_socket(&uuid);
+        // Now that the domain is claimed, clear what an earlier migration
+        // may have left in QEMU (the checks only looked).
+        if let Some(failure) = super::leftover::check_released(name, &qmp, &socket, true).await {
+            let _ = peer
+                .ch
+                .send(&ToTarget::Abort {
+                    reason: failure.clone(),
+                })
+                .await;
+            return Err(fail(failure));
+        }
         self.info(format!(
             "Phase 2: preparing {} on the target ({} channels, downtime target {} ms{})",
             offer.spec.name,

@@ -1,10 +1,12 @@
 //! The source side of a migration: `ldm migrate-domain` and
 //! `ldm cancel-operation migration`. See [`super::protocol`] for the phases.
 //!
-//! `mod.rs` checks and claims the domain; `run.rs` follows one migration
-//! (cold moves of bound or inactive domains there too); `live.rs` drives
-//! QEMU for an active domain.
+//! `mod.rs` checks and claims the domain; `leftover.rs` makes sure its
+//! QEMU holds nothing of an earlier migration; `run.rs` follows one
+//! migration (cold moves of bound or inactive domains there too);
+//! `live.rs` drives QEMU for an active domain.
 
+pub(crate) mod leftover;
 mod live;
 mod run;
 
@@ -67,7 +69,7 @@ pub async fn migrate(
     check_domain_name(&target_name).map_err(|e| refuse(ErrorKind::BadRequest, e))?;
     // Phase 1 on this host.
     let mut local_failures = Vec::new();
-    let (offer, started_at, prefs) = {
+    let (offer, started_at, prefs, qemu) = {
         let t = d.table.lock().await;
         let dom = get(&t, &m.name)?;
         if dom.busy.is_some() {
@@ -107,8 +109,17 @@ pub async fn migrate(
             },
             dom.rec.started_at,
             dom.rec.spec.migration,
+            dom.rt
+                .as_ref()
+                .filter(|_| dom.rec.state == DomainState::Active)
+                .map(|rt| (rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid))),
         )
     };
+    if let Some((qmp, socket)) = &qemu {
+        if local_failures.is_empty() {
+            local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
+        }
+    }
     let _ = tx
         .send(Response::Event(Event::Info {
             message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
