@@ -3,14 +3,20 @@
 //!
 //! QEMU registers a `migration` yank instance when `migrate` starts and
 //! drops it only when the migration's cleanup has run, after every channel
-//! thread has ended. A migration that failed abruptly (its manager killed
-//! while the channels were still connecting) can report `failed` before
-//! that cleanup is done; a new `migrate` is then refused with
-//! "duplicate yank instance". [`Qmp::release_outgoing_migration`] waits for
-//! the cleanup, and if it does not come, yanks the old migration's
-//! channels (QEMU's `yank` command shuts them down, so threads blocked on
-//! them return) and waits again.
+//! thread has ended; until then a new `migrate` is refused ("duplicate yank
+//! instance", or "migration process in progress" while it is still under
+//! way). [`Qmp::release_outgoing_migration`] cancels a migration still under
+//! way, waits for the cleanup, and if it does not come yanks the old
+//! migration's channels (QEMU's `yank` shuts them down, so threads blocked
+//! on them return) and waits again.
+//!
+//! What yank cannot undo: in QEMU 10.0 a migration whose channel broke
+//! while it was being set up can leave its migration thread waiting for a
+//! channel thread that has ended, in `failed` (or `cancelling` once
+//! cancelled) for good. That is reported as
+//! [`Error::MigrationNotReleased`]; only a new QEMU process clears it.
 
+use crate::commands::decode;
 use crate::error::{Error, Result};
 use crate::qmp::Qmp;
 use serde::Deserialize;
@@ -44,10 +50,7 @@ impl Qmp {
     /// `query-yank`: the instances whose connections can be yanked.
     pub async fn query_yank(&mut self) -> Result<Vec<YankInstance>> {
         let v = self.execute("query-yank", None).await?;
-        serde_json::from_value(v).map_err(|e| Error::QmpDecode {
-            command: "query-yank".into(),
-            detail: e.to_string(),
-        })
+        decode("query-yank", v)
     }
 
     /// `yank` of the migration instance: shuts down every channel of the

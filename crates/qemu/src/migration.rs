@@ -79,14 +79,7 @@ impl MigrationStatus {
     /// True while QEMU counts the migration as running (it refuses a new
     /// `migrate` then): everything from `setup` to `cancelling`.
     pub fn is_under_way(self) -> bool {
-        !matches!(
-            self,
-            MigrationStatus::None
-                | MigrationStatus::Completed
-                | MigrationStatus::Failed
-                | MigrationStatus::Cancelled
-                | MigrationStatus::Unknown
-        )
+        !(self.is_finished() || matches!(self, MigrationStatus::None | MigrationStatus::Unknown))
     }
 
     /// True once the migration can make no more progress by itself

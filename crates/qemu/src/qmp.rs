@@ -193,13 +193,7 @@ impl Qmp {
         let deadline = Instant::now() + self.timeout;
         match tokio::time::timeout_at(deadline, self.writer.write_all(line.as_bytes())).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.broken = Some(format!("writing {cmd} failed: {e}"));
-                return Err(Error::QmpClosed {
-                    path: self.path.clone(),
-                    context: format!("sending {cmd}: {e}"),
-                });
-            }
+            Ok(Err(e)) => return Err(self.closed(format!("sending {cmd}: {e}"))),
             Err(_) => {
                 self.broken = Some(format!("sending {cmd} timed out"));
                 return Err(self.timed_out(format!("QEMU to accept command {cmd}")));
@@ -276,7 +270,6 @@ impl Qmp {
         }
     }
 
-    /// Reads one JSON message, waiting until `deadline`.
     /// Marks the connection unusable (QEMU closed it or it failed) and
     /// returns the error for `context`.
     fn closed(&mut self, context: String) -> Error {
@@ -293,6 +286,7 @@ impl Qmp {
         self.broken.is_some()
     }
 
+    /// Reads one JSON message, waiting until `deadline`.
     async fn read_message(&mut self, deadline: Instant, what: &str) -> Result<Value> {
         loop {
             // `read_until` appends what it has read so far to `self.line`
