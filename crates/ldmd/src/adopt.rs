@@ -5,7 +5,7 @@
 
 use crate::daemon::{commit, Daemon};
 use crate::error::Result;
-use crate::ops::machine::reattach;
+use crate::ops::machine::{reattach, QmpGuard};
 use ldm_api::migration::Role;
 use ldm_api::DomainState;
 use std::sync::Arc;
@@ -77,29 +77,7 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Dom
     let name = dom.rec.spec.name.clone();
     let running = match dom.rt.as_ref() {
         None => true,
-        Some(rt) => {
-            let socket = d.paths.qmp_socket(&dom.rec.spec.uuid);
-            let running = match crate::ops::machine::QmpGuard::lock(&rt.qmp, &socket).await {
-                Ok(mut g) => g
-                    .q()
-                    .query_status()
-                    .await
-                    .map(|s| s.running)
-                    .unwrap_or(true),
-                Err(_) => true,
-            };
-            if running {
-                // Stop what is left of the interrupted migration in QEMU.
-                if let Some(problem) = crate::migration::source::leftover::check_released(
-                    &name, &rt.qmp, &socket, true,
-                )
-                .await
-                {
-                    tracing::warn!(domain = %name, "{problem}");
-                }
-            }
-            running
-        }
+        Some(rt) => still_running(d, &name, &rt.qmp, &dom.rec.spec.uuid).await,
     };
     let mut r = dom.rec.clone();
     if running {
@@ -107,14 +85,49 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Dom
         r.migration = None;
     } else {
         tracing::error!(domain = %name, "ldmd restarted during the hand-off to {}: domain left paused in error state", mark.peer);
+        // The mark holds the target as host:port.
+        let host = mark
+            .peer
+            .rsplit_once(':')
+            .map_or(mark.peer.as_str(), |(h, _)| h);
         r.state = DomainState::Suspended;
         r.migration = Some(crate::record::MigrationMark {
             error: Some(format!(
-                "ldmd restarted while this domain was being handed over to {}. This copy is paused and will not resume by itself. If `ldm list` there shows {name} active, that copy is the master: remove this one with `ldm stop-domain -f {name}`, `ldm unbind-domain {name}`, `ldm remove-domain {name}`. If it does not, resume this copy with `ldm cancel-operation migration {name}`.",
-                mark.peer
+                "ldmd restarted while this domain was being handed over to {}. {}",
+                mark.peer,
+                crate::migration::source::paused_copy_advice(host, &name, &name)
             )),
             ..mark
         });
     }
     commit(&d.db, dom, r)
+}
+
+/// Whether the QEMU of a domain whose migration was interrupted still runs
+/// the guest (if QEMU cannot tell, it is taken as running); if so, clears
+/// what the interrupted migration left in it.
+async fn still_running(
+    d: &Daemon,
+    name: &str,
+    qmp: &Arc<tokio::sync::Mutex<Option<ldm_qemu::Qmp>>>,
+    uuid: &str,
+) -> bool {
+    let socket = d.paths.qmp_socket(uuid);
+    let running = match QmpGuard::lock(qmp, &socket).await {
+        Ok(mut g) => g
+            .q()
+            .query_status()
+            .await
+            .map(|s| s.running)
+            .unwrap_or(true),
+        Err(_) => true,
+    };
+    if running {
+        if let Some(problem) =
+            crate::migration::source::leftover::check_released(name, qmp, &socket, true).await
+        {
+            tracing::warn!(domain = %name, "{problem}");
+        }
+    }
+    running
 }

@@ -1,5 +1,7 @@
-//! Phase 1 on the source: the domain's QEMU must hold nothing of an
-//! earlier outgoing migration, or QEMU refuses the new one half-way.
+//! The domain's QEMU must hold nothing of an earlier outgoing migration,
+//! or QEMU refuses the new one half-way. Phase 1 (and the dry run) only
+//! looks; the claimed migration, and an ldmd restarted after an
+//! interrupted one, release what is left.
 //!
 //! An interrupted migration (ldmd killed, connection lost) normally leaves
 //! QEMU clean, and [`ldm_qemu::Qmp::release_outgoing_migration`] cancels or

@@ -157,12 +157,9 @@ impl Run<'_> {
             }
             _ => {
                 let note = format!(
-                    "The migration to {}:{} lost its connection after the final state was sent, before the target confirmed. This copy is paused and will not resume by itself. If `ldm list` on {} shows {} active, that copy is the master: remove this one with `ldm stop-domain -f {n}`, `ldm unbind-domain {n}`, `ldm remove-domain {n}`. If it does not, resume this copy with `ldm cancel-operation migration {n}`.",
-                    self.m.host,
-                    self.m.port,
-                    self.m.host,
-                    self.m.new_name.clone().unwrap_or_else(|| name.clone()),
-                    n = name
+                    "The migration to {} lost its connection after the final state was sent, before the target confirmed. {}",
+                    self.target_label(),
+                    super::paused_copy_advice(&self.m.host, &self.target_name(), name)
                 );
                 tracing::error!(domain = %name, "hand-off unconfirmed: domain left paused in error state");
                 self.mark_error(&note, true).await?;
@@ -257,15 +254,7 @@ impl Run<'_> {
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 match g.q().query_migrate().await {
-                    Ok(i)
-                        if matches!(
-                            i.status,
-                            MigrationStatus::Cancelling
-                                | MigrationStatus::Active
-                                | MigrationStatus::Device
-                                | MigrationStatus::Setup
-                        ) =>
-                    {
+                    Ok(i) if i.status.is_under_way() => {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                     _ => break,

@@ -53,6 +53,15 @@ pub fn tuning(
     }
 }
 
+/// What to do with a source copy left paused because nobody knows whether
+/// the target resumed the domain (`target_host` lists it as `target_name`
+/// if it did).
+pub(crate) fn paused_copy_advice(target_host: &str, target_name: &str, name: &str) -> String {
+    format!(
+        "This copy is paused and will not resume by itself. If `ldm list` on {target_host} shows {target_name} active, that copy is the master: remove this one with `ldm stop-domain -f {name}`, `ldm unbind-domain {name}`, `ldm remove-domain {name}`. If it does not, resume this copy with `ldm cancel-operation migration {name}`."
+    )
+}
+
 fn fail(msg: impl Into<String>) -> crate::error::Error {
     refuse(ErrorKind::Migration, msg)
 }
@@ -165,10 +174,11 @@ pub async fn migrate(
             )));
         }
         let (cancel, rx) = watch::channel(false);
+        let peer = format!("{}:{}", m.host, m.port);
         let view = Arc::new(std::sync::Mutex::new(OperationView {
             kind: "migration".into(),
             role: Role::Source,
-            peer: format!("{}:{}", m.host, m.port),
+            peer: peer.clone(),
             phase: Phase::Prepare,
             progress: 0,
         }));
@@ -177,7 +187,7 @@ pub async fn migrate(
         let mut rec = dom.rec.clone();
         rec.migration = Some(MigrationMark {
             role: Role::Source,
-            peer: format!("{}:{}", m.host, m.port),
+            peer,
             error: None,
         });
         crate::daemon::commit(&d.db, dom, rec)?;

@@ -67,6 +67,14 @@ impl Run<'_> {
         let _ = self.tx.send(Response::Event(Event::Info { message })).await;
     }
 
+    /// The domain's name on the target.
+    pub(super) fn target_name(&self) -> String {
+        self.m
+            .new_name
+            .clone()
+            .unwrap_or_else(|| self.m.name.clone())
+    }
+
     /// `host:port` of the target, as listings show it.
     pub(super) fn target_label(&self) -> String {
         format!("{}:{}", self.m.host, self.m.port)
@@ -87,11 +95,7 @@ impl Run<'_> {
         let rate = |ms: u64| ram.transferred as f64 / MIB / (ms.max(1) as f64 / 1000.0);
         Reply::Migrated(Summary {
             name: self.m.name.clone(),
-            target_name: self
-                .m
-                .new_name
-                .clone()
-                .unwrap_or_else(|| self.m.name.clone()),
+            target_name: self.target_name(),
             target: self.target_label(),
             live: copy.is_some(),
             total_ms: self.t0.elapsed().as_millis() as u64,
@@ -155,8 +159,8 @@ impl Run<'_> {
             Some(ToSource::Error { message }) => Err(fail(message)),
             _ => {
                 let note = format!(
-                    "The migration to {}:{} lost its connection while handing over. If `ldm list` on {} shows this domain, remove it here (`ldm unbind-domain` if bound, then `ldm remove-domain {}`); otherwise clear this state with `ldm cancel-operation migration {}`.",
-                    self.m.host, self.m.port, self.m.host, self.m.name, self.m.name
+                    "The migration to {} lost its connection while handing over. If `ldm list` on {} shows this domain, remove it here (`ldm unbind-domain` if bound, then `ldm remove-domain {}`); otherwise clear this state with `ldm cancel-operation migration {}`.",
+                    self.target_label(), self.m.host, self.m.name, self.m.name
                 );
                 self.mark_error(&note, false).await?;
                 Err(fail(note))
