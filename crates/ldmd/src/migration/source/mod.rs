@@ -124,10 +124,10 @@ pub async fn migrate(
                 .map(|rt| (rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid))),
         )
     };
-    if let Some((qmp, socket)) = &qemu {
-        if local_failures.is_empty() {
-            local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
-        }
+    // Not while another operation (a migration) legitimately uses QEMU's
+    // migration state: that is already a failure above.
+    if let Some((qmp, socket)) = qemu.as_ref().filter(|_| local_failures.is_empty()) {
+        local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
     }
     let _ = tx
         .send(Response::Event(Event::Info {
