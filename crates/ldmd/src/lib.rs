@@ -17,6 +17,7 @@ pub mod paths;
 pub mod record;
 pub mod resources;
 pub mod sampler;
+pub mod testhook;
 
 pub use config::Config;
 pub use daemon::Daemon;
@@ -33,6 +34,7 @@ pub async fn run(
     peer: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    testhook::check_env()?;
     let d = Daemon::open(cfg).await?;
     let mut tasks = vec![
         tokio::spawn(local_api::serve(d.clone(), local)),

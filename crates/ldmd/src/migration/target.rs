@@ -90,6 +90,7 @@ where
                                 state,
                                 started_at,
                             });
+                            crate::testhook::hold("target-prepared").await;
                             reply
                         }
                         Err(e) => {
@@ -121,8 +122,10 @@ where
                         .await;
                     return;
                 };
+                crate::testhook::hold("target-commit").await;
                 match commit(&d, &c, &console_tail).await {
                     Ok(resumed_after_ms) => {
+                        crate::testhook::hold("target-committed").await;
                         if fault("drop-after-resume") {
                             tracing::warn!("test fault: dropping the connection before confirming");
                             return;

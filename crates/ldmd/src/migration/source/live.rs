@@ -75,6 +75,7 @@ impl Run<'_> {
             Some(ToSource::Prepared { data: Some(ep) }) => ep,
             other => return Err(unexpected(other)),
         };
+        crate::testhook::hold("source-prepared").await;
         let dir = d.paths.migration_dir(&uuid);
         let out = dir.join("out.sock");
         let target_addr = endpoint.addr;
@@ -99,6 +100,7 @@ impl Run<'_> {
             tuning.multifd_channels as u32 + 1
         ))
         .await;
+        crate::testhook::hold("source-copying").await;
         let outcome = self.watch(peer, &qmp, &socket).await;
         let _ = std::fs::remove_dir_all(&dir);
         let (info, t_done) = match outcome {
@@ -109,6 +111,7 @@ impl Run<'_> {
             }
         };
         // Phase 5: from here on the source never resumes by itself.
+        crate::testhook::hold("source-switchover").await;
         let console_tail = {
             let t = d.table.lock().await;
             t.get(name)
@@ -122,6 +125,7 @@ impl Run<'_> {
             .await
             .is_ok();
         let commit_sent_ms = t_done.elapsed().as_millis() as u64;
+        crate::testhook::hold("source-commit-sent").await;
         self.report(progress::progress(&info)).await;
         let reply = self.confirmation(peer, sent).await;
         let handoff_ms = t_done.elapsed().as_millis() as u64;

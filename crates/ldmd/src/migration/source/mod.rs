@@ -163,6 +163,7 @@ pub async fn migrate(
             .await;
         return Err(fail(failures.join("\n")));
     }
+    crate::testhook::hold("source-checked").await;
     // Claim the domain for the rest of the migration.
     let (cancel_rx, view) = {
         let mut t = d.table.lock().await;

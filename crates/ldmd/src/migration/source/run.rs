@@ -134,6 +134,7 @@ impl Run<'_> {
             Some(ToSource::Prepared { .. }) => {}
             other => return Err(unexpected(other)),
         }
+        crate::testhook::hold("source-prepared").await;
         if self.cancelled() {
             let _ = peer
                 .ch
@@ -151,6 +152,7 @@ impl Run<'_> {
             })
             .await
             .is_ok();
+        crate::testhook::hold("source-commit-sent").await;
         match self.confirmation(peer, sent).await {
             Some(ToSource::Committed { .. }) => {
                 self.drop_source_copy().await?;
