@@ -8,6 +8,7 @@
 
 pub(crate) mod leftover;
 mod live;
+pub mod machine;
 mod run;
 
 use super::connect::connect;

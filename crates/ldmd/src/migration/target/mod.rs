@@ -3,6 +3,8 @@
 //! paused, and resumes it only on the source's `Commit` (phase 5). Any end of
 //! the session before `Commit` destroys the target copy.
 
+pub mod machine;
+
 use super::checks::{check, facts};
 use super::protocol::{DomainOffer, ToSource, ToTarget};
 use super::tunnel::{self, Tunnel};

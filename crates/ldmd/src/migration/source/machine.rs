@@ -1,0 +1,258 @@
+//! The source's migration as a state machine, without I/O.
+//!
+//! [`step`] is the one place that decides what happens next: the driver
+//! (`run.rs`, `live.rs`) turns peer messages, QEMU events, cancel, the
+//! client going away and deadlines into [`Event`]s, persists each new
+//! state before it carries out the [`Action`]s, and feeds back what the
+//! actions produced.
+//!
+//! The point of no return is entering [`State::CommitSent`] (persisted
+//! before `Commit` leaves). Before it, every failure, deadline or cancel
+//! ends in [`State::RolledBack`] with the source running. After it, the
+//! source never resumes by itself: only the target's answer (now, or when
+//! asked later in [`State::Unconfirmed`]) or the administrator decides.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a source migration is. Persisted in the domain's record from
+/// [`State::Claimed`] on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum State {
+    /// Phase 1: `Check` sent, waiting for `Checked`.
+    Checking,
+    /// Checks passed; the domain is claimed and this state persisted.
+    Claimed,
+    /// `Prepare` sent, waiting for `Prepared`.
+    Preparing,
+    /// QEMU copies memory (live migrations); the source still runs, or is
+    /// paused by QEMU for the last pages.
+    Copying,
+    /// QEMU completed: the source is paused, `Commit` not sent yet.
+    Switchover,
+    /// `Commit` sent (or being sent): the point of no return.
+    CommitSent,
+    /// The target confirmed; the source copy is destroyed.
+    Confirmed,
+    /// Nobody knows yet whether the target resumed the domain: the source
+    /// stays paused (`e`) while the target is asked.
+    Unconfirmed {
+        /// What is known, for `ldm list -l`.
+        facts: String,
+    },
+    /// The migration did not happen; the source is the master copy.
+    RolledBack {
+        /// Why, for the administrator.
+        reason: String,
+    },
+}
+
+/// The outcome the target reports for a migration id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The target resumed the domain: it is the master copy.
+    Committed,
+    /// The target destroyed its copy.
+    RolledBack,
+    /// The target does not know (yet), or could not be reached.
+    Unknown,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The target's `Checked`, with the local checks folded in.
+    Checked {
+        /// Whether every check on both hosts passed.
+        passed: bool,
+    },
+    /// The domain was claimed for this migration.
+    Claimed,
+    /// Claiming failed (the domain changed or is busy).
+    ClaimFailed(String),
+    /// The target's `Prepared`.
+    Prepared {
+        /// Whether memory moves (an active domain).
+        live: bool,
+    },
+    /// QEMU reports the source paused for the last pages.
+    QemuPaused,
+    /// QEMU reports the migration complete (the source is paused).
+    QemuCompleted,
+    /// QEMU's migration failed or could not start.
+    QemuFailed(String),
+    /// Ready to send `Commit` (the console tail is collected).
+    CommitReady,
+    /// The target's `Committed`.
+    Committed,
+    /// The target answered with an error: it has no copy running.
+    TargetRefused(String),
+    /// The control connection broke.
+    PeerLost(String),
+    /// The current state's deadline passed.
+    Deadline,
+    /// `cancel-operation`, or the client went away.
+    Cancel,
+    /// The target's answer to a resolution query.
+    Resolved(Outcome),
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Claim the domain and persist the migration.
+    Claim,
+    /// Send `Prepare`.
+    SendPrepare,
+    /// Open the data channels and start QEMU's `migrate`.
+    StartCopy,
+    /// Show the suspension phase on both hosts.
+    ShowSuspended,
+    /// Collect what `Commit` carries (then [`Event::CommitReady`]).
+    PrepareCommit,
+    /// Send `Commit` (the new state is persisted first).
+    SendCommit,
+    /// Tell the target to destroy its copy.
+    SendAbort,
+    /// Cancel QEMU's migration (yank if needed) and resume the source.
+    StopCopyAndResume,
+    /// Resume the paused source.
+    Resume,
+    /// Destroy the source copy: the target runs the domain.
+    DestroySource,
+    /// Keep the source paused and mark it `e` with the facts.
+    Suspend,
+    /// Ask the target for the outcome (in the background, with backoff).
+    Resolve,
+}
+
+impl State {
+    /// Whether the migration is over (nothing more happens by itself).
+    pub fn is_final(&self) -> bool {
+        matches!(self, State::Confirmed | State::RolledBack { .. })
+    }
+
+    /// Whether `Commit` may have left: the source must never resume by
+    /// itself.
+    pub fn past_point_of_no_return(&self) -> bool {
+        matches!(
+            self,
+            State::CommitSent | State::Confirmed | State::Unconfirmed { .. }
+        )
+    }
+
+    /// Short name for logs and listings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Checking => "checking",
+            State::Claimed => "claimed",
+            State::Preparing => "preparing",
+            State::Copying => "copying",
+            State::Switchover => "switchover",
+            State::CommitSent => "commit-sent",
+            State::Confirmed => "confirmed",
+            State::Unconfirmed { .. } => "unconfirmed",
+            State::RolledBack { .. } => "rolled-back",
+        }
+    }
+}
+
+fn back(reason: impl Into<String>, actions: Vec<Action>) -> (State, Vec<Action>) {
+    (
+        State::RolledBack {
+            reason: reason.into(),
+        },
+        actions,
+    )
+}
+
+/// Why a migration before the point of no return ends, for the reason.
+fn why(ev: &Event, state: &State) -> String {
+    match ev {
+        Event::Cancel => "migration cancelled".into(),
+        Event::Deadline => format!("no answer in time while {}", state.name()),
+        Event::PeerLost(m) => format!("lost the connection to the target: {m}"),
+        Event::TargetRefused(m) | Event::QemuFailed(m) | Event::ClaimFailed(m) => m.clone(),
+        Event::Checked { .. } => "the checks failed".into(),
+        other => format!("unexpected {other:?} while {}", state.name()),
+    }
+}
+
+/// The one transition function of the source.
+pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
+    use Action as A;
+    use Event as E;
+    use State as S;
+    match (state, ev) {
+        // Over: nothing changes any more.
+        (s, _) if s.is_final() => (s, vec![]),
+
+        (S::Checking, E::Checked { passed: true }) => (S::Claimed, vec![A::Claim]),
+        (S::Checking, ev @ E::Checked { passed: false }) => {
+            back(why(&ev, &S::Checking), vec![A::SendAbort])
+        }
+        (S::Claimed, E::Claimed) => (S::Preparing, vec![A::SendPrepare]),
+        (S::Preparing, E::Prepared { live: true }) => (S::Copying, vec![A::StartCopy]),
+        // A cold move has nothing to copy: straight to the hand-off.
+        (S::Preparing, E::Prepared { live: false }) => (S::Switchover, vec![A::PrepareCommit]),
+
+        (S::Copying, E::QemuPaused) => (S::Copying, vec![A::ShowSuspended]),
+        (S::Copying, E::QemuCompleted) => (S::Switchover, vec![A::PrepareCommit]),
+        (S::Switchover, E::CommitReady) => (S::CommitSent, vec![A::SendCommit]),
+        // QEMU's late news about a copy already complete.
+        (s @ S::Switchover, E::QemuPaused | E::QemuCompleted) => (s, vec![]),
+
+        // Before the point of no return: roll back, the source runs.
+        (s @ (S::Checking | S::Claimed | S::Preparing), ev @ E::PeerLost(_)) => {
+            back(why(&ev, &s), vec![])
+        }
+        (s @ (S::Checking | S::Claimed | S::Preparing), ev) => {
+            back(why(&ev, &s), vec![A::SendAbort])
+        }
+        (s @ (S::Copying | S::Switchover), ev @ (E::PeerLost(_) | E::TargetRefused(_))) => {
+            back(why(&ev, &s), vec![A::StopCopyAndResume])
+        }
+        (s @ (S::Copying | S::Switchover), ev) => {
+            back(why(&ev, &s), vec![A::StopCopyAndResume, A::SendAbort])
+        }
+
+        // After it: only facts settle the outcome.
+        (S::CommitSent, E::Committed) => (S::Confirmed, vec![A::DestroySource]),
+        (S::CommitSent, E::TargetRefused(m)) => back(
+            format!("{m}; the target destroyed its copy and the domain keeps running here"),
+            vec![A::Resume],
+        ),
+        (S::CommitSent, ev @ (E::PeerLost(_) | E::Deadline)) => {
+            let facts = match ev {
+                E::PeerLost(m) => format!("the connection to the target broke after the final state was sent, before the target confirmed ({m})"),
+                _ => "the target did not confirm in time after the final state was sent".into(),
+            };
+            (S::Unconfirmed { facts }, vec![A::Suspend, A::Resolve])
+        }
+        (s @ S::CommitSent, _) => (s, vec![]),
+
+        (S::Unconfirmed { .. }, E::Resolved(Outcome::Committed)) => {
+            (S::Confirmed, vec![A::DestroySource])
+        }
+        (S::Unconfirmed { .. }, E::Resolved(Outcome::RolledBack)) => back(
+            "the target reports it destroyed its copy; the domain keeps running here",
+            vec![A::Resume],
+        ),
+        (S::Unconfirmed { .. }, E::Cancel) => back(
+            "resumed by the administrator (cancel-operation)",
+            vec![A::Resume],
+        ),
+        (
+            s @ S::Unconfirmed { .. },
+            E::Resolved(Outcome::Unknown) | E::Deadline | E::PeerLost(_),
+        ) => (s, vec![A::Resolve]),
+        (s @ S::Unconfirmed { .. }, _) => (s, vec![]),
+
+        (S::Confirmed | S::RolledBack { .. }, _) => unreachable!("final states are handled first"),
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

@@ -1,0 +1,190 @@
+//! The target's migration as a state machine, without I/O.
+//!
+//! The session driver (`target/mod.rs`) turns the source's messages, its
+//! silence (a deadline: the source sends `Progress` at least once a
+//! second), a lost connection and the results of its own work into
+//! [`Event`]s; [`step`] decides. The driver persists the outcome of a
+//! migration ([`State::Committed`] or [`State::RolledBack`]) before it
+//! answers anything, so a source that lost the answer can ask again.
+//!
+//! Once `Commit` arrived ([`State::Committing`]) the source is paused for
+//! good: the target resumes the domain even if the source goes away.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a target migration is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum State {
+    /// The source authenticated; nothing exists here yet.
+    Authenticated,
+    /// `Check` answered.
+    Checked,
+    /// The domain exists here bound (a live one with an incoming QEMU
+    /// waiting); `Prepared` answered.
+    Prepared,
+    /// The source reports its copy under way (`Progress`).
+    Receiving,
+    /// `Commit` received: resuming the domain.
+    Committing,
+    /// The domain runs here: this host has the master copy.
+    Committed,
+    /// The target copy is destroyed (or was never made).
+    RolledBack {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `Check` arrived.
+    Check,
+    /// `Prepare` arrived.
+    Prepare,
+    /// The domain and its incoming QEMU are ready.
+    PrepareDone,
+    /// Preparing failed.
+    PrepareFailed(String),
+    /// `Progress` arrived (also the heartbeat).
+    Progress,
+    /// `Commit` arrived.
+    Commit,
+    /// The domain runs here.
+    Resumed,
+    /// It could not be resumed.
+    ResumeFailed(String),
+    /// `Abort` arrived.
+    Abort(String),
+    /// A message out of turn.
+    Unexpected(String),
+    /// The connection broke or closed.
+    SourceLost,
+    /// The source fell silent past the state's deadline.
+    Deadline,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Run the checks and answer `Checked`.
+    ReplyChecked,
+    /// Create the domain bound and its incoming QEMU (then
+    /// [`Event::PrepareDone`] or [`Event::PrepareFailed`]).
+    Prepare,
+    /// Answer `Prepared`.
+    ReplyPrepared,
+    /// Show the source's progress in `ldm list -o status`.
+    ShowProgress,
+    /// Wait for the incoming QEMU to hold everything and resume it (then
+    /// [`Event::Resumed`] or [`Event::ResumeFailed`]).
+    Resume,
+    /// Record the domain as this host's (active, no migration).
+    RecordMaster,
+    /// Answer `Committed`.
+    ReplyCommitted,
+    /// Destroy the target copy.
+    Destroy,
+    /// Answer `Aborted`.
+    ReplyAborted,
+    /// Answer with an error.
+    ReplyError(String),
+}
+
+impl State {
+    /// Whether the session is over.
+    pub fn is_final(&self) -> bool {
+        matches!(self, State::Committed | State::RolledBack { .. })
+    }
+
+    /// Whether a domain copy exists here for this migration.
+    pub fn has_copy(&self) -> bool {
+        matches!(
+            self,
+            State::Prepared | State::Receiving | State::Committing | State::Committed
+        )
+    }
+
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Authenticated => "authenticated",
+            State::Checked => "checked",
+            State::Prepared => "prepared",
+            State::Receiving => "receiving",
+            State::Committing => "committing",
+            State::Committed => "committed",
+            State::RolledBack { .. } => "rolled-back",
+        }
+    }
+}
+
+/// The one transition function of the target.
+pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
+    use Action as A;
+    use Event as E;
+    use State as S;
+    let back = |reason: String, actions: Vec<Action>| (S::RolledBack { reason }, actions);
+    match (state, ev) {
+        (s, _) if s.is_final() => (s, vec![]),
+
+        (S::Authenticated | S::Checked, E::Check) => (S::Checked, vec![A::ReplyChecked]),
+        // Preparing runs within the state; its result moves it.
+        (s @ (S::Authenticated | S::Checked), E::Prepare) => (s, vec![A::Prepare]),
+        (S::Authenticated | S::Checked, E::PrepareDone) => (S::Prepared, vec![A::ReplyPrepared]),
+        (S::Authenticated | S::Checked, E::PrepareFailed(m)) => {
+            back(m.clone(), vec![A::Destroy, A::ReplyError(m)])
+        }
+        (S::Authenticated | S::Checked, E::Abort(r)) => back(r, vec![A::ReplyAborted]),
+        (S::Authenticated | S::Checked, E::SourceLost) => {
+            back("the source went away".into(), vec![])
+        }
+        (S::Authenticated | S::Checked, E::Deadline) => {
+            back("the source fell silent".into(), vec![])
+        }
+        (S::Authenticated | S::Checked, E::Unexpected(m)) => {
+            back(m.clone(), vec![A::ReplyError(m)])
+        }
+        (S::Authenticated | S::Checked, e) => back(
+            format!("{e:?} out of turn"),
+            vec![A::ReplyError(format!("{e:?} out of turn"))],
+        ),
+
+        (S::Prepared | S::Receiving, E::Progress) => (S::Receiving, vec![A::ShowProgress]),
+        (S::Prepared | S::Receiving, E::Commit) => (S::Committing, vec![A::Resume]),
+        (S::Prepared | S::Receiving, E::Abort(r)) => back(r, vec![A::Destroy, A::ReplyAborted]),
+        (S::Prepared | S::Receiving, E::SourceLost) => back(
+            "the source went away before the hand-off".into(),
+            vec![A::Destroy],
+        ),
+        (S::Prepared | S::Receiving, E::Deadline) => back(
+            "the source fell silent before the hand-off".into(),
+            vec![A::Destroy],
+        ),
+        (S::Prepared | S::Receiving, E::Unexpected(m)) => {
+            back(m.clone(), vec![A::Destroy, A::ReplyError(m)])
+        }
+        (S::Prepared | S::Receiving, e) => {
+            let m = format!("{e:?} out of turn");
+            back(m.clone(), vec![A::Destroy, A::ReplyError(m)])
+        }
+
+        (S::Committing, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),
+        (S::Committing, E::ResumeFailed(m)) => back(
+            format!("the target could not resume the domain: {m}"),
+            vec![
+                A::Destroy,
+                A::ReplyError(format!("the target could not resume the domain: {m}")),
+            ],
+        ),
+        // The source sent Commit and stays paused: finish regardless.
+        (s @ S::Committing, _) => (s, vec![]),
+
+        (S::Committed | S::RolledBack { .. }, _) => unreachable!("final states are handled first"),
+    }
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
