@@ -22,9 +22,10 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
                 && uuid::Uuid::parse_str(&rec.spec.uuid)
                     .is_ok_and(|u| ldm_qemu::process_matches(*p, &u))
         });
-        // A target copy whose migration never completed: it was never the
-        // master, so it goes (the source still has the domain).
-        if rec.state == DomainState::Bound
+        // A target copy whose migration never completed (bound for a live
+        // or cold move, inactive for a cold one): it was never the master,
+        // so it goes (the source still has the domain).
+        if matches!(rec.state, DomainState::Bound | DomainState::Inactive)
             && rec
                 .migration
                 .as_ref()
