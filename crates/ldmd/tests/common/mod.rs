@@ -51,7 +51,7 @@ impl Default for Size {
 pub struct Host {
     /// Host name (what peers and the checks show).
     pub name: String,
-    /// Where its peer listener is.
+    /// Where its peer listener is (a new port after each restart).
     pub peer_addr: SocketAddr,
     size: Size,
     dir: tempfile::TempDir,
@@ -89,7 +89,9 @@ impl Host {
     }
 
     async fn launch(&mut self) {
-        let peer = TcpListener::bind(self.peer_addr)
+        // A fresh port each time: the stopped daemon's listener may not be
+        // closed yet (its task is aborted, not joined).
+        let peer = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
             .expect("peer listener on 127.0.0.1");
         self.peer_addr = peer.local_addr().expect("bound address");
@@ -122,7 +124,8 @@ impl Host {
         }
     }
 
-    /// Stops the daemon and starts it again on the same root and port.
+    /// Stops the daemon and starts it again on the same root (its peer
+    /// listener gets a new port).
     pub async fn restart(&mut self) {
         self.stop().await;
         self.launch().await;
