@@ -5,7 +5,8 @@
 //! With `LDMD_TEST_HOLD=point[,point…]` and `LDMD_TEST_HOLD_DIR=DIR`,
 //! [`hold`] at a listed point writes `DIR/held-POINT` and waits until that
 //! file is removed (at most [`DEADLINE`]). Without `LDMD_TEST_HOLD` it does
-//! nothing. The points are named after the migration's phases: on the source
+//! nothing; nor does it once the test removed `DIR` (disarmed). The points
+//! are named after the migration's phases: on the source
 //! `source-checked`, `source-prepared`, `source-copying`,
 //! `source-switchover` (QEMU completed, source paused, `Commit` not sent),
 //! `source-commit-sent`; on the target `target-prepared`, `target-commit`,
@@ -72,6 +73,11 @@ impl Drop for Marker {
 
 /// Writes the hold file and waits until it is removed or `deadline` passes.
 async fn hold_in(dir: &Path, point: &str, deadline: Duration) {
+    if !dir.is_dir() {
+        // The test removed the directory: holds are disarmed.
+        tracing::debug!(point, "test hold: no hold directory, not holding");
+        return;
+    }
     let file = held_file(dir, point);
     if let Err(e) = std::fs::write(&file, format!("{}\n", std::process::id())) {
         tracing::error!(point, file = %file.display(), "test hold: cannot write the hold file, not holding: {e}");
@@ -149,6 +155,18 @@ mod tests {
         .await;
         assert!(r.is_err(), "the hold ended without its file removed");
         assert!(!held_file(dir.path(), "target-prepared").exists());
+    }
+
+    #[tokio::test]
+    async fn a_removed_directory_disarms_the_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("holds");
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            hold_in(&gone, "source-copying", Duration::from_secs(60)),
+        )
+        .await
+        .expect("a hold without its directory must not wait");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! A test host: one `ldmd` process with its own temporary root directory.
 
 use crate::bins::{ldm_bin, ldmd_bin};
+use crate::console::ConsoleClient;
 use crate::output::{run, Output};
 use crate::ports::PortSlot;
 use crate::procs::{cmdline, pid_alive, pids_mentioning, signal, wait_gone};
@@ -33,6 +34,8 @@ pub struct HostOpts {
     pub hostname: Option<String>,
     /// Environment variables for ldmd (kept across restarts).
     pub env: Vec<(String, String)>,
+    /// A network namespace to run ldmd and `ldm` in (a lab host).
+    pub netns: Option<String>,
 }
 
 impl HostOpts {
@@ -68,6 +71,12 @@ impl HostOpts {
         self.env.push((key.into(), value.into()));
         self
     }
+    /// Runs ldmd, and `ldm` against it, inside network namespace `ns`, as
+    /// on a host of its own (see [`crate::lab`]).
+    pub fn netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.into());
+        self
+    }
 }
 
 /// One ldmd with its root directory. Dropping it kills ldmd and every QEMU it
@@ -77,6 +86,7 @@ pub struct Host {
     slot: PortSlot,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    netns: Option<String>,
     listen: Option<String>,
     console_addr: IpAddr,
     console_range: (u16, u16),
@@ -136,6 +146,7 @@ impl Host {
             slot,
             args,
             env: opts.env,
+            netns: opts.netns,
             listen,
             console_addr,
             console_range,
@@ -158,6 +169,30 @@ impl Host {
     /// The address domain consoles listen on.
     pub fn console_addr(&self) -> IpAddr {
         self.console_addr
+    }
+
+    /// The network namespace ldmd runs in, if not the test's own.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// Connects to a console port of this host, from inside its network
+    /// namespace if it has one.
+    #[track_caller]
+    pub fn console_client(&self, port: u16) -> ConsoleClient {
+        let addr = self.console_addr;
+        match &self.netns {
+            Some(ns) => crate::netns::enter(ns, || ConsoleClient::connect(addr, port)),
+            None => ConsoleClient::connect(addr, port),
+        }
+    }
+
+    /// A command for `program` in this host's network namespace.
+    fn command(&self, program: PathBuf) -> Command {
+        match &self.netns {
+            Some(ns) => crate::netns::command(ns, program),
+            None => Command::new(program),
+        }
     }
 
     /// The console port range of the default vcc.
@@ -199,7 +234,8 @@ impl Host {
             .append(true)
             .open(self.log_path())
             .expect("open ldmd.out");
-        let child = Command::new(ldmd_bin())
+        let child = self
+            .command(ldmd_bin())
             .arg("--root")
             .arg(self.root())
             .args(&self.args)
@@ -279,9 +315,10 @@ impl Host {
         self.start_daemon();
     }
 
-    /// A `Command` for `ldm` aimed at this host (`LDM_ROOT` set).
+    /// A `Command` for `ldm` aimed at this host (`LDM_ROOT` set), in its
+    /// network namespace if it has one.
     pub fn ldm_command(&self) -> Command {
-        let mut c = Command::new(ldm_bin());
+        let mut c = self.command(ldm_bin());
         c.env("LDM_ROOT", self.root());
         c
     }

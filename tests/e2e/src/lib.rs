@@ -30,8 +30,10 @@ pub mod checks;
 pub mod console;
 pub mod guest;
 pub mod host;
+pub mod lab;
 pub mod listing;
 pub mod memwork;
+pub mod netns;
 pub mod output;
 pub mod ports;
 pub mod procs;
@@ -45,6 +47,7 @@ pub use guest::{
     FIRST_LINE_TIMEOUT,
 };
 pub use host::{ldm_at, Host, HostOpts};
+pub use lab::{Lab, LabOpts};
 pub use listing::{domain, domains, parse_parseable, parse_table, qemu_pid, snapshot, TableRow};
 pub use memwork::{last_memwork, memwork_lines, memwork_start, MemworkLine, MemworkStart};
 pub use output::Output;
