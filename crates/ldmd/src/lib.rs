@@ -26,8 +26,8 @@ pub use error::{Error, Result};
 use std::future::Future;
 use tokio::net::{TcpListener, UnixListener};
 
-/// Runs a daemon on the given listeners until `shutdown` completes. Domains
-/// keep running after it returns.
+/// Runs a daemon on the given listeners until `shutdown` completes; on
+/// return its listeners are closed. Domains keep running after it returns.
 pub async fn run(
     cfg: Config,
     local: UnixListener,
@@ -46,8 +46,13 @@ pub async fn run(
     tracing::info!(root = %d.paths.root.display(), "ldmd ready");
     shutdown.await;
     tracing::info!("ldmd shutting down; domains keep running");
-    for t in tasks {
+    for t in &tasks {
         t.abort();
+    }
+    // Wait until the listeners are closed, so that a daemon started next on
+    // the same root finds the socket free.
+    for t in tasks {
+        let _ = t.await;
     }
     Ok(())
 }
