@@ -3,6 +3,7 @@
 //! in one process.
 
 pub mod adopt;
+pub mod cli;
 pub mod config;
 pub mod console;
 pub mod daemon;
