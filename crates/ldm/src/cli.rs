@@ -1,6 +1,6 @@
 //! The command line, in Oracle's ldm syntax: `ldm VERB [options] [prop=value…] NAME`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// ldm: command-line interface of the Logical Domains Manager.
@@ -21,6 +21,11 @@ pub struct Cli {
     /// The verb.
     #[command(subcommand)]
     pub cmd: Cmd,
+}
+
+/// The clap command, for man pages and completions.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// Every verb.
