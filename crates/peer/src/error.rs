@@ -129,6 +129,13 @@ pub enum Error {
         max: usize,
     },
 
+    /// The peer sent nothing for too long.
+    #[error("the peer sent nothing for {secs} s; the connection was closed")]
+    IdleTimeout {
+        /// The deadline, in seconds.
+        secs: u64,
+    },
+
     /// A message could not be encoded as JSON.
     #[error("cannot encode a message: {0}; this is a bug in ldm")]
     Encode(#[source] serde_json::Error),
@@ -144,6 +151,10 @@ pub enum Error {
     /// An empty password was given where one is required.
     #[error("the password is empty; choose a non-empty password")]
     EmptyPassword,
+
+    /// Too many password checks are already running or waiting.
+    #[error("too many logins are being checked at the moment; try again in a few seconds")]
+    HashBusy,
 
     /// Hashing a password failed.
     #[error("cannot hash the password: {0}")]

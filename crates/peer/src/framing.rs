@@ -1,7 +1,13 @@
 //! Typed messages over a byte stream: each message is one JSON document in
 //! a length-delimited frame (4-byte big-endian length, then the bytes).
+//!
+//! A channel carries a frame limit and, optionally, an idle deadline for
+//! each receive: a listener starts a connection from an unknown peer with
+//! [`PRE_AUTH_MAX_FRAME_LEN`] and a short deadline, and widens both once the
+//! peer has authenticated.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::stream::{SplitSink, SplitStream};
@@ -13,14 +19,19 @@ use tokio_util::codec::{self, LengthDelimitedCodec, LengthDelimitedCodecError};
 
 use crate::error::{Error, Result};
 
-/// The largest message, in bytes of JSON, that may be sent or received.
+/// The largest message, in bytes of JSON, that may be sent or received by
+/// an authenticated peer.
 pub const MAX_FRAME_LEN: usize = 16 * 1024 * 1024;
+
+/// The largest message a peer may send before it has authenticated: Hello
+/// and Auth are a few hundred bytes.
+pub const PRE_AUTH_MAX_FRAME_LEN: usize = 4 * 1024;
 
 type Inner<T> = codec::Framed<T, LengthDelimitedCodec>;
 
-fn new_codec() -> LengthDelimitedCodec {
+fn new_codec(max: usize) -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
-        .max_frame_length(MAX_FRAME_LEN)
+        .max_frame_length(max)
         .new_codec()
 }
 
@@ -28,25 +39,53 @@ fn new_codec() -> LengthDelimitedCodec {
 #[derive(Debug)]
 pub struct Framed<T> {
     inner: Inner<T>,
+    idle: Option<Duration>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Framed<T> {
-    /// Wraps `io`.
+    /// Wraps `io`, with frames up to [`MAX_FRAME_LEN`] and no deadline.
     pub fn new(io: T) -> Self {
+        Self::with_limit(io, MAX_FRAME_LEN)
+    }
+
+    /// Wraps `io`, with frames up to `max` bytes (at most
+    /// [`MAX_FRAME_LEN`]) both ways.
+    pub fn with_limit(io: T, max: usize) -> Self {
         Framed {
-            inner: codec::Framed::new(io, new_codec()),
+            inner: codec::Framed::new(io, new_codec(max.min(MAX_FRAME_LEN))),
+            idle: None,
         }
+    }
+
+    /// Changes the frame limit (at most [`MAX_FRAME_LEN`]).
+    pub fn set_max_frame_len(&mut self, max: usize) {
+        self.inner
+            .codec_mut()
+            .set_max_frame_length(max.min(MAX_FRAME_LEN));
+    }
+
+    /// The frame limit.
+    pub fn max_frame_len(&self) -> usize {
+        self.inner.codec().max_frame_length()
+    }
+
+    /// How long [`Framed::recv`] waits for the next message before it fails
+    /// with [`Error::IdleTimeout`]; `None` waits forever.
+    pub fn set_idle_timeout(&mut self, idle: Option<Duration>) {
+        self.idle = idle;
     }
 
     /// Sends `msg` as one frame and flushes it.
     pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
-        send_on(&mut self.inner, msg).await
+        let max = self.max_frame_len();
+        send_on(&mut self.inner, msg, max).await
     }
 
     /// Receives the next message; `Ok(None)` when the peer has closed the
     /// connection cleanly between messages.
     pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<Option<M>> {
-        recv_from(&mut self.inner).await
+        let max = self.max_frame_len();
+        within(self.idle, recv_from(&mut self.inner, max)).await
     }
 
     /// The underlying stream.
@@ -68,8 +107,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Framed<T> {
 
     /// Splits the channel into halves that can be used from different tasks.
     pub fn split(self) -> (FrameSender<T>, FrameReceiver<T>) {
+        let max = self.max_frame_len();
         let (sink, stream) = self.inner.split();
-        (FrameSender { inner: sink }, FrameReceiver { inner: stream })
+        (
+            FrameSender { inner: sink, max },
+            FrameReceiver {
+                inner: stream,
+                max,
+                idle: self.idle,
+            },
+        )
     }
 }
 
@@ -77,12 +124,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Framed<T> {
 #[derive(Debug)]
 pub struct FrameSender<T> {
     inner: SplitSink<Inner<T>, Bytes>,
+    max: usize,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> FrameSender<T> {
     /// Sends `msg` as one frame and flushes it.
     pub async fn send<M: Serialize + ?Sized>(&mut self, msg: &M) -> Result<()> {
-        send_on(&mut self.inner, msg).await
+        send_on(&mut self.inner, msg, self.max).await
     }
 
     /// Flushes and shuts down the sending direction of the stream.
@@ -93,10 +141,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FrameSender<T> {
     /// Joins the halves back into one channel; `None` if they come from
     /// different channels.
     pub fn reunite(self, receiver: FrameReceiver<T>) -> Option<Framed<T>> {
+        let idle = receiver.idle;
         self.inner
             .reunite(receiver.inner)
             .ok()
-            .map(|inner| Framed { inner })
+            .map(|inner| Framed { inner, idle })
     }
 }
 
@@ -104,32 +153,49 @@ impl<T: AsyncRead + AsyncWrite + Unpin> FrameSender<T> {
 #[derive(Debug)]
 pub struct FrameReceiver<T> {
     inner: SplitStream<Inner<T>>,
+    max: usize,
+    idle: Option<Duration>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> FrameReceiver<T> {
     /// Receives the next message; `Ok(None)` when the peer has closed the
     /// connection cleanly between messages.
     pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<Option<M>> {
-        recv_from(&mut self.inner).await
+        within(self.idle, recv_from(&mut self.inner, self.max)).await
     }
 }
 
-async fn send_on<S, M>(sink: &mut S, msg: &M) -> Result<()>
+/// Runs a receive under the idle deadline, if there is one.
+async fn within<F, M>(idle: Option<Duration>, recv: F) -> Result<Option<M>>
+where
+    F: std::future::Future<Output = Result<Option<M>>>,
+{
+    match idle {
+        None => recv.await,
+        Some(limit) => tokio::time::timeout(limit, recv)
+            .await
+            .unwrap_or(Err(Error::IdleTimeout {
+                secs: limit.as_secs(),
+            })),
+    }
+}
+
+async fn send_on<S, M>(sink: &mut S, msg: &M, max: usize) -> Result<()>
 where
     S: Sink<Bytes, Error = io::Error> + Unpin,
     M: Serialize + ?Sized,
 {
     let body = serde_json::to_vec(msg).map_err(Error::Encode)?;
-    if body.len() > MAX_FRAME_LEN {
+    if body.len() > max {
         return Err(Error::FrameTooLarge {
             size: body.len(),
-            max: MAX_FRAME_LEN,
+            max,
         });
     }
     sink.send(Bytes::from(body)).await.map_err(Error::Transport)
 }
 
-async fn recv_from<S, M>(stream: &mut S) -> Result<Option<M>>
+async fn recv_from<S, M>(stream: &mut S, max: usize) -> Result<Option<M>>
 where
     S: Stream<Item = io::Result<BytesMut>> + Unpin,
     M: DeserializeOwned,
@@ -144,10 +210,7 @@ where
                 .get_ref()
                 .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>());
             if too_long {
-                Err(Error::FrameTooLarge {
-                    size: 0,
-                    max: MAX_FRAME_LEN,
-                })
+                Err(Error::FrameTooLarge { size: 0, max })
             } else {
                 Err(Error::Transport(e))
             }
@@ -229,6 +292,43 @@ mod tests {
             .unwrap();
         let err = a.recv::<String>().await.unwrap_err();
         assert!(matches!(err, Error::FrameTooLarge { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_small_limit_refuses_an_announced_large_frame_at_once() {
+        let (a, mut raw) = tokio::io::duplex(64);
+        let mut a = Framed::with_limit(a, PRE_AUTH_MAX_FRAME_LEN);
+        // Only the length is sent: the limit must apply before any body
+        // arrives (nothing is buffered for it).
+        raw.write_all(&((PRE_AUTH_MAX_FRAME_LEN as u32) + 1).to_be_bytes())
+            .await
+            .unwrap();
+        let err = a.recv::<String>().await.unwrap_err();
+        assert!(
+            matches!(err, Error::FrameTooLarge { max, .. } if max == PRE_AUTH_MAX_FRAME_LEN),
+            "{err}"
+        );
+        // Widening it afterwards lets large frames through.
+        let (b, c) = tokio::io::duplex(1 << 16);
+        let mut b = Framed::with_limit(b, PRE_AUTH_MAX_FRAME_LEN);
+        let mut c = Framed::new(c);
+        b.set_max_frame_len(MAX_FRAME_LEN);
+        let big = "y".repeat(64 * 1024);
+        let sender = tokio::spawn(async move { c.send(&big).await.unwrap() });
+        assert_eq!(b.recv::<String>().await.unwrap().unwrap().len(), 64 * 1024);
+        sender.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_idle_peer_times_out() {
+        let (a, _silent) = tokio::io::duplex(64);
+        let mut a = Framed::new(a);
+        a.set_idle_timeout(Some(Duration::from_millis(50)));
+        let err = a.recv::<String>().await.unwrap_err();
+        assert!(matches!(err, Error::IdleTimeout { .. }), "{err}");
+        let (_tx, mut rx) = a.split();
+        let err = rx.recv::<String>().await.unwrap_err();
+        assert!(matches!(err, Error::IdleTimeout { .. }), "{err}");
     }
 
     #[tokio::test]

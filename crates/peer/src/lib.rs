@@ -11,8 +11,9 @@
 //!
 //! Account passwords are stored as argon2id hashes ([`hash_password`],
 //! [`verify_password`]), read from files only when those are private
-//! ([`read_password_file`]), and repeated failures are slowed down
-//! ([`AuthThrottle`]).
+//! ([`read_password_file`]), computed on a small fixed pool of threads
+//! ([`verify_password_pooled`]), and guessing is slowed down per user and
+//! per address ([`AuthThrottle`]).
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ mod connect;
 mod error;
 mod fingerprint;
 mod framing;
+mod hashpool;
 mod identity;
 mod passfile;
 mod password;
@@ -34,11 +36,12 @@ pub use connect::{
 };
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
-pub use framing::{FrameReceiver, FrameSender, Framed, MAX_FRAME_LEN};
+pub use framing::{FrameReceiver, FrameSender, Framed, MAX_FRAME_LEN, PRE_AUTH_MAX_FRAME_LEN};
+pub use hashpool::{hash_password_pooled, verify_password_pooled, HASH_QUEUE, HASH_THREADS};
 pub use identity::{HostIdentity, CERT_FILE, KEY_FILE};
 pub use passfile::read_password_file;
 pub use password::{hash_password, verify_password};
-pub use ratelimit::{AuthThrottle, ThrottleKey};
+pub use ratelimit::{AuthThrottle, ThrottleKey, TooManyAttempts, MAX_DELAY, MAX_QUEUE};
 pub use tls::{client_config, server_config, ALPN_PROTOCOL};
 pub use verify::{pin_mismatch, OptionalClientVerifier, PinMismatch, PinnedServerVerifier};
 
