@@ -11,6 +11,7 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod inventory;
+pub mod limits;
 pub mod local_api;
 pub mod migration;
 pub mod ops;

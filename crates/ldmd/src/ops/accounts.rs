@@ -23,6 +23,10 @@ fn check_user_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The longest password, in bytes: a peer's Auth message carrying it must
+/// fit the pre-authentication frame limit.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
 async fn hash(password: String) -> Result<String> {
     if password.is_empty() {
         return Err(refuse(
@@ -30,10 +34,13 @@ async fn hash(password: String) -> Result<String> {
             "an empty password is not allowed",
         ));
     }
-    tokio::task::spawn_blocking(move || ldm_peer::hash_password(&password))
-        .await
-        .map_err(|e| refuse(ErrorKind::Internal, e.to_string()))?
-        .map_err(Into::into)
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(refuse(
+            ErrorKind::BadRequest,
+            format!("the password is longer than {MAX_PASSWORD_LEN} bytes: choose a shorter one"),
+        ));
+    }
+    Ok(ldm_peer::hash_password_pooled(password).await?)
 }
 
 /// `add-user`
