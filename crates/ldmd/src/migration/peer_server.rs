@@ -193,11 +193,17 @@ async fn authenticate(
     client_fp: Option<Fingerprint>,
 ) -> Result<UserRole, String> {
     let host = &d.inv.hostname;
-    if !is_label(user) {
+    if password.is_some() && !is_label(user) {
         return Err(format!(
             "authentication failed for this user on {host}: wrong password or no such user (`ldm list-users` there shows the accounts)"
         ));
     }
+    // Certificate attempts are counted per certificate, not per (empty) user.
+    let who = match (&password, &client_fp) {
+        (None, Some(fp)) => format!("certificate {fp}"),
+        _ => user.to_string(),
+    };
+    let user = who.as_str();
     if let Err(t) = d.throttle.wait_turn(peer.ip(), user).await {
         if let Some(left_out) = AUTH_LOG.allow() {
             tracing::warn!(%peer, user, left_out, "authentication refused: too many attempts");
