@@ -7,6 +7,7 @@
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod attack;
 pub mod peer;
 
 use ldm::client::Client;
