@@ -13,6 +13,7 @@ pub mod error;
 pub mod inventory;
 pub mod limits;
 pub mod local_api;
+pub mod logging;
 pub mod migration;
 pub mod ops;
 pub mod paths;

@@ -6,13 +6,7 @@ use ldmd::cli::Args;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LDMD_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ldmd::logging::init();
     let args = Args::parse();
     let cfg = args.config().map_err(anyhow::Error::msg)?;
 
