@@ -1,9 +1,11 @@
 //! What an installation ships besides the binaries, generated from the clap
 //! definitions of `ldm` and `ldmd` so it never drifts from them: man pages
-//! (`man.rs`) and shell completions (`completions.rs`).
+//! (`man.rs`) and shell completions (`completions.rs`); and ldmd's systemd
+//! unit (`unit.rs`).
 
 pub mod completions;
 pub mod man;
+pub mod unit;
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
-//! `ldm-dist man DIR | completions DIR`: writes the man pages or the shell
-//! completions of ldm and ldmd (used by `scripts/install`).
+//! `ldm-dist man DIR | completions DIR | unit SBINDIR`: writes the man
+//! pages, the shell completions or ldmd's systemd unit (used by
+//! `scripts/install`).
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -25,6 +26,11 @@ enum What {
         /// Data directory.
         dir: PathBuf,
     },
+    /// The systemd unit of ldmd, on standard output.
+    Unit {
+        /// Directory ldmd is installed in (e.g. /usr/local/sbin).
+        sbindir: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +38,10 @@ fn main() -> anyhow::Result<()> {
         What::Man { dir } => ldm_dist::man::write_all(&dir).context("man pages")?,
         What::Completions { dir } => {
             ldm_dist::completions::write_all(&dir).context("completions")?
+        }
+        What::Unit { sbindir } => {
+            print!("{}", ldm_dist::unit::render(&sbindir));
+            return Ok(());
         }
     };
     for f in files {
