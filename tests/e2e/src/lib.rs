@@ -37,6 +37,7 @@ pub mod netns;
 pub mod output;
 pub mod ports;
 pub mod procs;
+pub mod soak;
 
 pub use bins::{bin_dir, ldm_bin, ldmd_bin, workspace_root};
 pub use checks::{assert_refused, assert_survives_restarts};
