@@ -65,9 +65,31 @@ pub enum Transition {
     Stop,
     /// `remove-domain`
     Remove,
+    /// `stop-domain -f`, also of a copy left suspended by a migration.
+    Destroy,
+    /// QEMU exited on its own (crash, kill, guest power-off).
+    Died,
+    /// A migration's source paused with the outcome unknown.
+    Suspend,
+    /// A suspended copy resumed (`cancel-operation migration`).
+    Resume,
+    /// A migration's target copy resumed: it is now the running domain.
+    Arrive,
 }
 
 impl Transition {
+    /// The state a domain is in after `self`, applied in a state that
+    /// [`Transition::check`] accepts.
+    pub fn result(self) -> DomainState {
+        use DomainState::*;
+        match self {
+            Transition::Bind | Transition::Destroy | Transition::Died | Transition::Stop => Bound,
+            Transition::Unbind | Transition::Remove => Inactive,
+            Transition::Start | Transition::Resume | Transition::Arrive => Active,
+            Transition::Suspend => Suspended,
+        }
+    }
+
     /// Checks that `self` may be applied in `state`; the error text tells the
     /// administrator what to do instead.
     pub fn check(self, name: &str, state: DomainState) -> Result<(), String> {
@@ -77,7 +99,12 @@ impl Transition {
             | (Transition::Unbind, Bound)
             | (Transition::Start, Bound)
             | (Transition::Stop, Active)
-            | (Transition::Remove, Inactive) => Ok(()),
+            | (Transition::Remove, Inactive)
+            | (Transition::Destroy, Active | Suspended)
+            | (Transition::Died, Active | Suspended)
+            | (Transition::Suspend, Active)
+            | (Transition::Resume, Suspended)
+            | (Transition::Arrive, Bound) => Ok(()),
             (Transition::Bind, _) => Err(format!("domain {name} is already bound ({state})")),
             (Transition::Unbind, Inactive) => Err(format!("domain {name} is not bound")),
             (Transition::Unbind, _) => Err(format!(
@@ -99,6 +126,16 @@ impl Transition {
             (Transition::Remove, _) => Err(format!(
                 "domain {name} is {state}: stop it with `ldm stop-domain {name}` and unbind it first"
             )),
+            (Transition::Destroy | Transition::Died, _) => {
+                Err(format!("domain {name} is not running ({state})"))
+            }
+            (Transition::Suspend, _) => Err(format!(
+                "domain {name} is {state}: only a running domain can be suspended"
+            )),
+            (Transition::Resume, _) => Err(format!("domain {name} is {state}, not suspended")),
+            (Transition::Arrive, _) => Err(format!(
+                "domain {name} is {state}: only a bound copy can become the running one"
+            )),
         }
     }
 }
@@ -115,6 +152,62 @@ mod tests {
         assert!(Transition::Stop.check("d", Active).is_ok());
         assert!(Transition::Unbind.check("d", Bound).is_ok());
         assert!(Transition::Remove.check("d", Inactive).is_ok());
+    }
+
+    const ALL_STATES: [DomainState; 4] = [Inactive, Bound, Active, Suspended];
+    const ALL: [Transition; 10] = [
+        Transition::Bind,
+        Transition::Unbind,
+        Transition::Start,
+        Transition::Stop,
+        Transition::Remove,
+        Transition::Destroy,
+        Transition::Died,
+        Transition::Suspend,
+        Transition::Resume,
+        Transition::Arrive,
+    ];
+
+    /// Every transition in every state: the whole table, spelled out.
+    #[test]
+    fn the_whole_transition_table() {
+        let allowed = |t: Transition, s: DomainState| -> bool {
+            matches!(
+                (t, s),
+                (Transition::Bind, Inactive)
+                    | (Transition::Unbind, Bound)
+                    | (Transition::Start, Bound)
+                    | (Transition::Stop, Active)
+                    | (Transition::Remove, Inactive)
+                    | (Transition::Destroy, Active)
+                    | (Transition::Destroy, Suspended)
+                    | (Transition::Died, Active)
+                    | (Transition::Died, Suspended)
+                    | (Transition::Suspend, Active)
+                    | (Transition::Resume, Suspended)
+                    | (Transition::Arrive, Bound)
+            )
+        };
+        for t in ALL {
+            for s in ALL_STATES {
+                let r = t.check("d", s);
+                assert_eq!(r.is_ok(), allowed(t, s), "{t:?} in {s}: {r:?}");
+                if let Err(m) = r {
+                    assert!(m.contains("domain d"), "{t:?} in {s}: {m}");
+                }
+            }
+        }
+        // Whatever runs has a process afterwards, whatever stopped has none.
+        for t in ALL {
+            let after = t.result();
+            match t {
+                Transition::Start
+                | Transition::Resume
+                | Transition::Arrive
+                | Transition::Suspend => assert!(after.has_process(), "{t:?}"),
+                _ => assert!(!after.has_process(), "{t:?}"),
+            }
+        }
     }
 
     #[test]
