@@ -5,59 +5,71 @@
 
 use crate::daemon::{commit, Daemon};
 use crate::error::Result;
+use crate::lifecycle::transition;
 use crate::ops::machine::{reattach, QmpGuard};
 use ldm_api::migration::Role;
+use ldm_api::state::Transition;
 use ldm_api::DomainState;
 use std::sync::Arc;
 
-/// Re-adopts every domain that should be running.
+/// Re-adopts every domain that should be running. Runs before the daemon
+/// serves anyone; the table is still only locked for short sections.
 pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
-    let mut t = d.table.lock().await;
-    let names: Vec<String> = t.keys().cloned().collect();
+    let names: Vec<String> = d.table().keys().cloned().collect();
     for name in names {
-        let dom = t.get_mut(&name).expect("key from the table");
-        let rec = dom.rec.clone();
-        let pid = ldm_qemu::read_pidfile(&d.paths.pidfile(&rec.spec.uuid)).filter(|p| {
-            ldm_qemu::pid_alive(*p)
-                && uuid::Uuid::parse_str(&rec.spec.uuid)
-                    .is_ok_and(|u| ldm_qemu::process_matches(*p, &u))
-        });
-        // A target copy whose migration never completed (bound for a live
-        // or cold move, inactive for a cold one): it was never the master,
-        // so it goes (the source still has the domain).
-        if matches!(rec.state, DomainState::Bound | DomainState::Inactive)
-            && rec
-                .migration
-                .as_ref()
-                .is_some_and(|m| m.role == Role::Target && m.error.is_none())
-        {
-            if let Some(p) = pid {
-                let _ = ldm_qemu::kill(p, libc::SIGKILL);
-            }
-            tracing::warn!(domain = %name, "removing the unfinished target copy of a migration");
-            d.db.delete_domain(&name)?;
-            t.remove(&name);
-            continue;
+        adopt_one(d, &name).await?;
+        settle_interrupted_source(d, &name).await?;
+    }
+    Ok(())
+}
+
+async fn adopt_one(d: &Arc<Daemon>, name: &str) -> Result<()> {
+    let Some(rec) = d.table().get(name).map(|dom| dom.rec.clone()) else {
+        return Ok(());
+    };
+    let pid = ldm_qemu::read_pidfile(&d.paths.pidfile(&rec.spec.uuid)).filter(|p| {
+        ldm_qemu::pid_alive(*p)
+            && uuid::Uuid::parse_str(&rec.spec.uuid)
+                .is_ok_and(|u| ldm_qemu::process_matches(*p, &u))
+    });
+    // A target copy whose migration never completed (bound for a live
+    // or cold move, inactive for a cold one): it was never the master,
+    // so it goes (the source still has the domain).
+    if matches!(rec.state, DomainState::Bound | DomainState::Inactive)
+        && rec
+            .migration
+            .as_ref()
+            .is_some_and(|m| m.role == Role::Target && m.error.is_none())
+    {
+        if let Some(p) = pid {
+            let _ = ldm_qemu::kill(p, libc::SIGKILL);
         }
-        match (rec.state.has_process(), pid) {
-            (true, Some(p)) => match reattach(d, &rec, p).await {
-                Ok(rt) => {
-                    tracing::info!(domain = %name, pid = p, "re-adopted running domain");
+        tracing::warn!(domain = %name, "removing the unfinished target copy of a migration");
+        d.db.delete_domain(name)?;
+        d.table().remove(name);
+        return Ok(());
+    }
+    match (rec.state.has_process(), pid) {
+        (true, Some(p)) => match reattach(d, &rec, p).await {
+            Ok(rt) => {
+                tracing::info!(domain = %name, pid = p, "re-adopted running domain");
+                if let Some(dom) = d.table().get_mut(name) {
                     dom.rt = Some(rt);
                 }
-                Err(e) => tracing::error!(domain = %name, "cannot re-adopt: {e}"),
-            },
-            (true, None) => {
-                tracing::warn!(domain = %name, "QEMU of domain is gone: domain is bound");
-                crate::daemon::set_bound(&d.db, dom)?;
             }
-            (false, Some(p)) => {
-                tracing::warn!(domain = %name, pid = p, "stray QEMU for a stopped domain: stopping it");
-                let _ = ldm_qemu::kill(p, libc::SIGKILL);
+            Err(e) => tracing::error!(domain = %name, "cannot re-adopt: {e}"),
+        },
+        (true, None) => {
+            tracing::warn!(domain = %name, "QEMU of domain is gone: domain is bound");
+            if let Some(dom) = d.table().get_mut(name) {
+                transition(&d.db, dom, Transition::Died, |_| {})?;
             }
-            (false, None) => {}
         }
-        settle_interrupted_source(d, dom).await?;
+        (false, Some(p)) => {
+            tracing::warn!(domain = %name, pid = p, "stray QEMU for a stopped domain: stopping it");
+            let _ = ldm_qemu::kill(p, libc::SIGKILL);
+        }
+        (false, None) => {}
     }
     Ok(())
 }
@@ -68,40 +80,62 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
 /// the final state may have gone out and the target may run the domain:
 /// leave it paused in the error state for the administrator, as after a
 /// lost hand-off.
-async fn settle_interrupted_source(d: &Arc<Daemon>, dom: &mut crate::daemon::Domain) -> Result<()> {
-    let Some(mark) = dom.rec.migration.clone() else {
-        return Ok(());
+async fn settle_interrupted_source(d: &Arc<Daemon>, name: &str) -> Result<()> {
+    let (mark, qmp, uuid) = {
+        let t = d.table();
+        let Some(dom) = t.get(name) else {
+            return Ok(());
+        };
+        let Some(mark) = dom.rec.migration.clone() else {
+            return Ok(());
+        };
+        (
+            mark,
+            dom.rt.as_ref().map(|rt| rt.qmp.clone()),
+            dom.rec.spec.uuid.clone(),
+        )
     };
     if mark.role != Role::Source || mark.error.is_some() {
         return Ok(());
     }
-    let name = dom.rec.spec.name.clone();
-    let running = match dom.rt.as_ref() {
+    let running = match &qmp {
         None => true,
-        Some(rt) => still_running(d, &name, &rt.qmp, &dom.rec.spec.uuid).await,
+        Some(qmp) => still_running(d, name, qmp, &uuid).await,
     };
-    let mut r = dom.rec.clone();
+    let mut t = d.table();
+    let Some(dom) = t.get_mut(name) else {
+        return Ok(());
+    };
     if running {
         tracing::warn!(domain = %name, "the migration to {} was interrupted by an ldmd restart; this copy stays the master", mark.peer);
+        let mut r = dom.rec.clone();
         r.migration = None;
-    } else {
-        tracing::error!(domain = %name, "ldmd restarted during the hand-off to {}: domain left paused in error state", mark.peer);
-        // The mark holds the target as host:port.
-        let host = mark
-            .peer
-            .rsplit_once(':')
-            .map_or(mark.peer.as_str(), |(h, _)| h);
-        r.state = DomainState::Suspended;
-        r.migration = Some(crate::record::MigrationMark {
-            error: Some(format!(
-                "ldmd restarted while this domain was being handed over to {}. {}",
-                mark.peer,
-                crate::migration::source::paused_copy_advice(host, &name, &name)
-            )),
-            ..mark
-        });
+        return commit(&d.db, dom, r);
     }
-    commit(&d.db, dom, r)
+    tracing::error!(domain = %name, "ldmd restarted during the hand-off to {}: domain left paused in error state", mark.peer);
+    // The mark holds the target as host:port.
+    let host = mark
+        .peer
+        .rsplit_once(':')
+        .map_or(mark.peer.as_str(), |(h, _)| h);
+    let note = format!(
+        "ldmd restarted while this domain was being handed over to {}. {}",
+        mark.peer,
+        crate::migration::source::paused_copy_advice(host, name, name)
+    );
+    let marked = crate::record::MigrationMark {
+        error: Some(note),
+        ..mark
+    };
+    if dom.rec.state == DomainState::Active {
+        transition(&d.db, dom, Transition::Suspend, |r| {
+            r.migration = Some(marked)
+        })
+    } else {
+        let mut r = dom.rec.clone();
+        r.migration = Some(marked);
+        commit(&d.db, dom, r)
+    }
 }
 
 /// Whether the QEMU of a domain whose migration was interrupted still runs

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{watch, Mutex};
 
+pub use crate::claim::{Claim, ClaimGuard, ClaimKind};
+
 /// The running parts of an active domain.
 pub struct Runtime {
     /// QEMU's process id.
@@ -30,7 +32,7 @@ pub struct Runtime {
     pub last_sample: Option<(Instant, u64)>,
 }
 
-/// An operation holding a domain (a migration).
+/// A migration holding a domain: what it shows and how to cancel it.
 pub struct Busy {
     /// What `ldm list -o status` shows; updated by the operation.
     pub view: Arc<std::sync::Mutex<OperationView>>,
@@ -44,12 +46,37 @@ pub struct Domain {
     pub rec: DomainRecord,
     /// Running parts.
     pub rt: Option<Runtime>,
-    /// Operation in progress.
-    pub busy: Option<Busy>,
+    /// The operation that holds the domain, if any (see [`crate::claim`]).
+    pub claim: Option<Claim>,
+}
+
+impl Domain {
+    /// A domain as loaded or created, held by nothing.
+    pub fn new(rec: DomainRecord) -> Self {
+        Domain {
+            rec,
+            rt: None,
+            claim: None,
+        }
+    }
+
+    /// The migration holding this domain, if one does.
+    pub fn migration(&self) -> Option<&Busy> {
+        match &self.claim {
+            Some(Claim {
+                kind: ClaimKind::Migration(b),
+                ..
+            }) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 /// All domains by name.
 pub type Table = BTreeMap<String, Domain>;
+
+/// The table as the daemon and claim guards share it.
+pub type SharedTable = Arc<std::sync::Mutex<Table>>;
 
 /// The daemon.
 pub struct Daemon {
@@ -61,8 +88,11 @@ pub struct Daemon {
     pub db: Db,
     /// Host facts.
     pub inv: Inventory,
-    /// Domains.
-    pub table: Mutex<Table>,
+    /// Domains. A synchronous lock, held only for short sections that do
+    /// no waiting (its guard cannot be kept across an `.await` in the
+    /// daemon's tasks): long operations claim their domain instead
+    /// ([`crate::claim`]).
+    pub table: SharedTable,
     /// When the daemon started.
     pub started: Instant,
     /// This host's TLS identity.
@@ -91,27 +121,31 @@ impl Daemon {
         let identity = ldm_peer::HostIdentity::load_or_create(&paths.tls_dir(), &inv.hostname)?;
         let mut table = Table::new();
         for rec in db.domains()? {
-            table.insert(
-                rec.spec.name.clone(),
-                Domain {
-                    rec,
-                    rt: None,
-                    busy: None,
-                },
-            );
+            table.insert(rec.spec.name.clone(), Domain::new(rec));
         }
         let d = Arc::new(Daemon {
             cfg,
             paths,
             db,
             inv,
-            table: Mutex::new(table),
+            table: Arc::new(std::sync::Mutex::new(table)),
             started: Instant::now(),
             identity,
             throttle: ldm_peer::AuthThrottle::new(),
         });
         crate::adopt::adopt_all(&d).await?;
         Ok(d)
+    }
+
+    /// The table of domains, for a short section that does not wait.
+    pub fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims the domain `name` for `kind` (see [`crate::claim`]).
+    pub fn claim(&self, name: &str, kind: ClaimKind) -> Result<ClaimGuard> {
+        let mut t = self.table();
+        ClaimGuard::claim(&self.table, &mut t, name, kind)
     }
 
     /// vCPUs the primary domain uses for migrations.
@@ -133,17 +167,8 @@ pub fn get<'a>(t: &'a Table, name: &str) -> Result<&'a Domain> {
 /// Looks a domain up for a change: refused while an operation holds it.
 pub fn get_mut_idle<'a>(t: &'a mut Table, name: &str) -> Result<&'a mut Domain> {
     let d = t.get_mut(name).ok_or_else(|| not_found(name))?;
-    if let Some(b) = &d.busy {
-        let op = b.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        return Err(refuse(
-            ErrorKind::Busy,
-            format!(
-                "domain {name} is being migrated ({:?} of a migration with {}): wait for it to finish or cancel it with `ldm cancel-operation migration {name}` on the source",
-                op.role, op.peer
-            )
-            .replace("Source", "source")
-            .replace("Target", "target"),
-        ));
+    if let Some(c) = &d.claim {
+        return Err(c.refusal(name));
     }
     Ok(d)
 }
@@ -160,18 +185,6 @@ pub fn not_found(name: &str) -> Error {
 pub fn commit(db: &Db, dom: &mut Domain, rec: DomainRecord) -> Result<()> {
     db.put_domain(&rec)?;
     dom.rec = rec;
-    Ok(())
-}
-
-/// Records a domain whose QEMU is gone (stopped, died) as bound: no
-/// process, no UPTIME, no migration left to settle.
-pub fn set_bound(db: &Db, dom: &mut Domain) -> Result<()> {
-    let mut rec = dom.rec.clone();
-    rec.state = ldm_api::DomainState::Bound;
-    rec.started_at = None;
-    rec.migration = None;
-    commit(db, dom, rec)?;
-    dom.rt = None;
     Ok(())
 }
 

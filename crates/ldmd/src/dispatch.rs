@@ -38,11 +38,11 @@ async fn run(
 ) -> Result<Reply> {
     Ok(match req {
         Request::Host => {
-            let t = d.table.lock().await;
+            let t = d.table();
             Reply::Host(views::host_view(d, &t))
         }
         Request::List { names } => {
-            let t = d.table.lock().await;
+            let t = d.table();
             let mut out = Vec::new();
             if names.is_empty() {
                 out.push(views::primary_view(d));
@@ -128,7 +128,7 @@ async fn run(
             done(None)
         }
         Request::ConsoleAddr { name } => {
-            let t = d.table.lock().await;
+            let t = d.table();
             let dom = get(&t, &name)?;
             let rt = dom.rt.as_ref().ok_or_else(|| {
                 refuse(
@@ -144,7 +144,7 @@ async fn run(
             }
         }
         Request::ConsoleDump { name } => {
-            let t = d.table.lock().await;
+            let t = d.table();
             let dom = get(&t, &name)?;
             let bytes = match &dom.rt {
                 Some(rt) => rt.console.dump(),

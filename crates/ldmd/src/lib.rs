@@ -3,6 +3,7 @@
 //! in one process.
 
 pub mod adopt;
+pub mod claim;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -11,6 +12,7 @@ pub mod db;
 pub mod dispatch;
 pub mod error;
 pub mod inventory;
+pub mod lifecycle;
 pub mod limits;
 pub mod local_api;
 pub mod logging;

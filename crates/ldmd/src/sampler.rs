@@ -12,14 +12,15 @@ pub async fn run(d: Arc<Daemon>) {
     let hz = ldm_qemu::process::clock_ticks_per_second() as f64;
     loop {
         tokio::time::sleep(PERIOD).await;
-        let mut t = d.table.lock().await;
+        let mut t = d.table();
         for dom in t.values_mut() {
             let vcpus = dom.rec.spec.vcpus.max(1) as f64;
             let Some(rt) = dom.rt.as_mut() else { continue };
-            if dom.busy.is_none() && !ldm_qemu::pid_alive(rt.pid) {
+            if dom.claim.is_none() && !ldm_qemu::pid_alive(rt.pid) {
                 // QEMU died under us (crash, kill): the domain is bound again.
                 tracing::warn!(domain = %dom.rec.spec.name, pid = rt.pid, "QEMU exited: domain is bound");
-                if let Err(e) = crate::daemon::set_bound(&d.db, dom) {
+                let died = ldm_api::state::Transition::Died;
+                if let Err(e) = crate::lifecycle::transition(&d.db, dom, died, |_| {}) {
                     tracing::error!(domain = %dom.rec.spec.name, "cannot record the domain as bound: {e}");
                 }
                 continue;

@@ -19,7 +19,7 @@ pub const MIN_MEMORY_MIB: u64 = 128;
 /// `add-domain`
 pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
     check_domain_name(name).map_err(|m| refuse(ErrorKind::BadRequest, m))?;
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     if t.contains_key(name) {
         return Err(refuse(
             ErrorKind::Exists,
@@ -36,21 +36,14 @@ pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
         migration: Default::default(),
     });
     d.db.put_domain(&rec)?;
-    t.insert(
-        name.into(),
-        crate::daemon::Domain {
-            rec,
-            rt: None,
-            busy: None,
-        },
-    );
+    t.insert(name.into(), crate::daemon::Domain::new(rec));
     tracing::info!(domain = name, "domain added");
     Ok(())
 }
 
 /// `remove-domain`
 pub async fn remove(d: &Daemon, name: &str) -> Result<()> {
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     Transition::Remove
         .check(name, dom.rec.state)
@@ -69,7 +62,7 @@ pub async fn set_domain(
     downtime_ms: Option<u64>,
     bandwidth_mib: Option<u64>,
 ) -> Result<()> {
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let mut rec = dom.rec.clone();
     if let Some(a) = arch {
@@ -124,11 +117,11 @@ pub async fn vcpu(d: &Daemon, name: &str, change: ResourceChange, count: u32) ->
         }
         return d.db.set_meta("primary-vcpus", &v.to_string());
     }
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let v = apply_change(dom.rec.spec.vcpus as u64, change, count as u64, "vCPUs")?;
     let v = u32::try_from(v).map_err(|_| refuse(ErrorKind::BadRequest, "too many vCPUs"))?;
-    resize(d, &mut t, name, Some(v), None).await
+    resize(d, &mut t, name, Some(v), None)
 }
 
 /// `set-memory`, `add-memory`, `rm-memory`
@@ -139,7 +132,7 @@ pub async fn memory(d: &Daemon, name: &str, change: ResourceChange, mib: u64) ->
             "the primary domain's memory is the host's own: set what domains may use with `ldmd --memory`",
         ));
     }
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let m = apply_change(dom.rec.spec.memory_mib, change, mib, "MiB")?;
     if m < MIN_MEMORY_MIB {
@@ -148,10 +141,10 @@ pub async fn memory(d: &Daemon, name: &str, change: ResourceChange, mib: u64) ->
             format!("a domain needs at least {MIN_MEMORY_MIB}M of memory"),
         ));
     }
-    resize(d, &mut t, name, None, Some(m)).await
+    resize(d, &mut t, name, None, Some(m))
 }
 
-async fn resize(
+fn resize(
     d: &Daemon,
     t: &mut crate::daemon::Table,
     name: &str,
@@ -203,7 +196,7 @@ async fn resize(
 
 /// `set-var`
 pub async fn set_var(d: &Daemon, name: &str, vars: &[(String, String)]) -> Result<()> {
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let mut rec = dom.rec.clone();
     for (k, v) in vars {

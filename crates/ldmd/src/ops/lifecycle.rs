@@ -1,8 +1,13 @@
 //! bind, unbind, start and stop.
+//!
+//! `start` and `stop` wait on QEMU: they claim their domain
+//! ([`crate::claim`]) and do that waiting without the table, so `ldm list`
+//! and every verb on other domains answer meanwhile.
 
 use super::machine::{binding_for, check_boot_files, kill_qemu, launch, QmpGuard};
-use crate::daemon::{commit, get_mut_idle, now_secs, Daemon};
+use crate::daemon::{get_mut_idle, now_secs, ClaimKind, Daemon};
 use crate::error::{refuse, Result};
+use crate::lifecycle::transition;
 use crate::resources::{check_fit, pick_port};
 use ldm_api::state::Transition;
 use ldm_api::{DomainState, ErrorKind};
@@ -18,7 +23,7 @@ fn check(t: Transition, name: &str, state: DomainState) -> Result<()> {
 
 /// `bind-domain`
 pub async fn bind(d: &Daemon, name: &str) -> Result<()> {
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     check(Transition::Bind, name, dom.rec.state)?;
     let rec0 = dom.rec.clone();
@@ -31,48 +36,59 @@ pub async fn bind(d: &Daemon, name: &str) -> Result<()> {
         rec0.spec.memory_mib,
     )?;
     let port = pick_port(&t, &d.db.vccs()?, d.cfg.console_addr)?;
-    let mut rec = rec0;
-    rec.binding = Some(binding_for(d, &rec, port));
-    rec.state = DomainState::Bound;
+    let binding = binding_for(d, &rec0, port);
     let dom = t.get_mut(name).expect("looked up above");
-    commit(&d.db, dom, rec)?;
+    transition(&d.db, dom, Transition::Bind, |rec| {
+        rec.binding = Some(binding)
+    })?;
     tracing::info!(domain = name, port, "domain bound");
     Ok(())
 }
 
 /// `unbind-domain`
 pub async fn unbind(d: &Daemon, name: &str) -> Result<()> {
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
-    check(Transition::Unbind, name, dom.rec.state)?;
-    let mut rec = dom.rec.clone();
-    rec.binding = None;
-    rec.state = DomainState::Inactive;
-    rec.migration = None;
-    commit(&d.db, dom, rec)?;
+    transition(&d.db, dom, Transition::Unbind, |_| {})?;
     tracing::info!(domain = name, "domain unbound");
     Ok(())
 }
 
-/// `start-domain`
+/// `start-domain`: claims the domain, launches QEMU without holding the
+/// table, then records it as active.
 pub async fn start(d: &Daemon, name: &str) -> Result<()> {
-    let mut t = d.table.lock().await;
-    let dom = get_mut_idle(&mut t, name)?;
-    check(Transition::Start, name, dom.rec.state)?;
+    let claim = d.claim(name, ClaimKind::Start)?;
+    let rec = {
+        let t = d.table();
+        let rec = t[claim.name()].rec.clone();
+        check(Transition::Start, name, rec.state)?;
+        rec
+    };
     d.inv.qemu()?;
-    check_boot_files(&dom.rec)?;
-    let rt = launch(d, &dom.rec, false).await?;
-    let mut rec = dom.rec.clone();
-    rec.state = DomainState::Active;
-    rec.started_at = Some(now_secs());
-    rec.migration = None;
-    let pid = rt.pid;
-    let qmp = rt.qmp.clone();
-    dom.rt = Some(rt);
-    if let Err(e) = commit(&d.db, dom, rec) {
-        let rt = dom.rt.take();
-        kill_qemu(&qmp, &d.paths.qmp_socket(&dom.rec.spec.uuid), pid).await;
-        drop(rt);
+    check_boot_files(&rec)?;
+    let rt = launch(d, &rec, false).await?;
+    let (pid, qmp) = (rt.pid, rt.qmp.clone());
+    let recorded = {
+        let mut t = d.table();
+        match t.get_mut(name).filter(|dom| claim.holds(dom)) {
+            Some(dom) => {
+                let r = transition(&d.db, dom, Transition::Start, |rec| {
+                    rec.started_at = Some(now_secs());
+                    rec.migration = None;
+                });
+                if r.is_ok() {
+                    dom.rt = Some(rt);
+                }
+                r
+            }
+            None => Err(refuse(
+                ErrorKind::Internal,
+                format!("domain {name} changed while it started"),
+            )),
+        }
+    };
+    if let Err(e) = recorded {
+        kill_qemu(&qmp, &d.paths.qmp_socket(&rec.spec.uuid), pid).await;
         return Err(e);
     }
     tracing::info!(domain = name, pid, "domain started");
@@ -80,16 +96,21 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
 }
 
 /// `stop-domain [-f]`: asks the guest to power off and waits a few seconds,
-/// then (or at once with -f) stops the virtual machine.
+/// then (or at once with -f) stops the virtual machine. The domain is
+/// claimed throughout, so no migration or other change can interleave.
 pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>> {
+    let tr = if force {
+        Transition::Destroy
+    } else {
+        Transition::Stop
+    };
+    let claim = d.claim(name, ClaimKind::Stop)?;
     let (qmp, pid, socket) = {
-        let mut t = d.table.lock().await;
-        let dom = get_mut_idle(&mut t, name)?;
+        let t = d.table();
+        let dom = &t[claim.name()];
         // A copy left suspended by an unconfirmed hand-off may only be
         // destroyed (-f); the transition table says so otherwise.
-        if !(force && dom.rec.state == DomainState::Suspended) {
-            check(Transition::Stop, name, dom.rec.state)?;
-        }
+        check(tr, name, dom.rec.state)?;
         let rt = dom
             .rt
             .as_ref()
@@ -113,11 +134,12 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
         }
     }
     kill_qemu(&qmp, &socket, pid).await;
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = t
         .get_mut(name)
+        .filter(|dom| claim.holds(dom))
         .ok_or_else(|| crate::daemon::not_found(name))?;
-    crate::daemon::set_bound(&d.db, dom)?;
+    transition(&d.db, dom, tr, |_| {})?;
     tracing::info!(domain = name, "domain stopped");
     Ok(message)
 }

@@ -8,7 +8,7 @@ use ldm_api::ErrorKind;
 
 /// `list-services`
 pub async fn list(d: &Daemon) -> Result<Vec<VccView>> {
-    let t = d.table.lock().await;
+    let t = d.table();
     let rows = d.db.vccs()?;
     Ok(rows
         .into_iter()
@@ -52,7 +52,7 @@ fn check_overlap(rows: &[VccRow], name: &str, lo: u16, hi: u16) -> Result<()> {
 
 /// `add-vcc`
 pub async fn add(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
-    let _t = d.table.lock().await;
+    let _t = d.table();
     let rows = d.db.vccs()?;
     if rows.iter().any(|r| r.name == name) {
         return Err(refuse(
@@ -70,7 +70,7 @@ pub async fn add(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
 
 /// `set-vcc`
 pub async fn set(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
-    let t = d.table.lock().await;
+    let t = d.table();
     let rows = d.db.vccs()?;
     let old = rows
         .iter()
@@ -106,7 +106,7 @@ pub async fn set(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
 
 /// `remove-vcc`
 pub async fn remove(d: &Daemon, name: &str) -> Result<()> {
-    let t = d.table.lock().await;
+    let t = d.table();
     let rows = d.db.vccs()?;
     let old = rows
         .iter()

@@ -11,8 +11,7 @@ use ldm_api::{DomainView, Flags, HostView};
 pub fn domain_view(dom: &Domain) -> DomainView {
     let rec = &dom.rec;
     let op = dom
-        .busy
-        .as_ref()
+        .migration()
         .map(|b| b.view.lock().unwrap_or_else(|p| p.into_inner()).clone());
     let migration = match (&op, &rec.migration) {
         (_, Some(m)) if m.error.is_some() => MigrationRole::Error,

@@ -31,7 +31,7 @@ impl Run<'_> {
         let d = &self.d;
         let name = &self.m.name;
         let (qmp, uuid) = {
-            let t = d.table.lock().await;
+            let t = d.table();
             let dom = get(&t, name)?;
             let rt = dom
                 .rt
@@ -113,7 +113,7 @@ impl Run<'_> {
         // Phase 5: from here on the source never resumes by itself.
         crate::testhook::hold("source-switchover").await;
         let console_tail = {
-            let t = d.table.lock().await;
+            let t = d.table();
             t.get(name)
                 .and_then(|dom| dom.rt.as_ref())
                 .map(|rt| String::from_utf8_lossy(&rt.console.dump()).into_owned())

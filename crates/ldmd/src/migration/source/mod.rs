@@ -13,12 +13,14 @@ mod run;
 
 use super::connect::connect;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
-use crate::daemon::{get, get_mut_idle, Busy, Daemon};
+use crate::daemon::{get, get_mut_idle, Busy, ClaimGuard, ClaimKind, Daemon};
 use crate::error::{refuse, Result};
+use crate::lifecycle::transition;
 use crate::ops::machine::QmpGuard;
 use crate::record::MigrationMark;
 use ldm_api::domain::check_domain_name;
 use ldm_api::migration::{DryRun, MigrateRequest, OperationView, Phase, Role};
+use ldm_api::state::Transition;
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
 use ldm_qemu::MigrationTuning;
 use run::Run;
@@ -80,9 +82,9 @@ pub async fn migrate(
     // Phase 1 on this host.
     let mut local_failures = Vec::new();
     let (offer, started_at, prefs, qemu) = {
-        let t = d.table.lock().await;
+        let t = d.table();
         let dom = get(&t, &m.name)?;
-        if dom.busy.is_some() {
+        if dom.claim.is_some() {
             local_failures.push(format!(
                 "Domain {} has another operation in progress",
                 m.name
@@ -166,8 +168,8 @@ pub async fn migrate(
     }
     crate::testhook::hold("source-checked").await;
     // Claim the domain for the rest of the migration.
-    let (cancel_rx, view) = {
-        let mut t = d.table.lock().await;
+    let (cancel_rx, view, claim) = {
+        let mut t = d.table();
         let dom = get_mut_idle(&mut t, &m.name)?;
         if dom.rec.state != offer.state {
             return Err(fail(format!(
@@ -175,6 +177,7 @@ pub async fn migrate(
                 m.name
             )));
         }
+        let mut rec = dom.rec.clone();
         let (cancel, rx) = watch::channel(false);
         let peer = format!("{}:{}", m.host, m.port);
         let view = Arc::new(std::sync::Mutex::new(OperationView {
@@ -186,18 +189,18 @@ pub async fn migrate(
         }));
         // Persisted, so that an ldmd restarted mid-migration knows this
         // domain was leaving (see adopt.rs).
-        let mut rec = dom.rec.clone();
         rec.migration = Some(MigrationMark {
             role: Role::Source,
             peer,
             error: None,
         });
         crate::daemon::commit(&d.db, dom, rec)?;
-        dom.busy = Some(Busy {
+        let busy = Busy {
             view: view.clone(),
             cancel,
-        });
-        (rx, view)
+        };
+        let claim = ClaimGuard::claim(&d.table, &mut t, &m.name, ClaimKind::Migration(busy))?;
+        (rx, view, claim)
     };
     let run = Run {
         d: d.clone(),
@@ -215,9 +218,8 @@ pub async fn migrate(
     } else {
         run.cold(&mut peer, offer).await
     };
-    let mut t = d.table.lock().await;
-    if let Some(dom) = t.get_mut(&m.name) {
-        dom.busy = None;
+    let mut t = d.table();
+    if let Some(dom) = t.get_mut(&m.name).filter(|dom| claim.holds(dom)) {
         // A migration that ended without an unsettled error leaves no mark.
         if dom
             .rec
@@ -232,6 +234,8 @@ pub async fn migrate(
             }
         }
     }
+    drop(t);
+    drop(claim);
     result
 }
 
@@ -251,12 +255,10 @@ fn unexpected(m: Option<ToSource>) -> crate::error::Error {
 /// migration (the source keeps running); on a source left paused by a lost
 /// hand-off, resumes it.
 pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
-    {
-        let mut t = d.table.lock().await;
-        let dom = t
-            .get_mut(name)
-            .ok_or_else(|| crate::daemon::not_found(name))?;
-        if let Some(b) = &dom.busy {
+    let unconfirmed = {
+        let t = d.table();
+        let dom = crate::daemon::get(&t, name)?;
+        if let Some(b) = dom.migration() {
             let role = b.view.lock().unwrap_or_else(|p| p.into_inner()).role;
             if role == Role::Target {
                 return Err(refuse(
@@ -265,35 +267,30 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
                 ));
             }
             let _ = b.cancel.send(true);
+            false
         } else if dom
             .rec
             .migration
             .as_ref()
             .is_some_and(|m| m.error.is_some())
         {
-            let mut rec = dom.rec.clone();
-            if let Some(rt) = &dom.rt {
-                let mut g = QmpGuard::lock(&rt.qmp, &d.paths.qmp_socket(&rec.spec.uuid)).await?;
-                g.q().cont().await?;
-                rec.state = DomainState::Active;
-            }
-            rec.migration = None;
-            crate::daemon::commit(&d.db, dom, rec)?;
-            tracing::info!(domain = name, "source copy resumed by the administrator");
-            return Ok(());
+            true
         } else {
             return Err(refuse(
                 ErrorKind::State,
                 format!("no migration of {name} is in progress on this host"),
             ));
         }
+    };
+    if unconfirmed {
+        return resume_unconfirmed(d, name).await;
     }
     // Wait for the migration to wind down, so the caller sees the result.
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let t = d.table.lock().await;
-        if t.get(name).is_none_or(|dom| dom.busy.is_none()) {
+        let t = d.table();
+        if t.get(name).is_none_or(|dom| dom.migration().is_none()) {
             return Ok(());
         }
     }
@@ -301,4 +298,47 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
         ErrorKind::Internal,
         format!("the migration of {name} did not stop within 60 s"),
     ))
+}
+
+/// Resumes a source copy left paused (or marked) by a migration whose
+/// outcome was unknown, on the administrator's word. The domain is claimed
+/// while QEMU is asked to continue.
+async fn resume_unconfirmed(d: &Daemon, name: &str) -> Result<()> {
+    let busy = Busy {
+        view: Arc::new(std::sync::Mutex::new(OperationView {
+            kind: "migration".into(),
+            role: Role::Source,
+            peer: String::new(),
+            phase: Phase::Handoff,
+            progress: 100,
+        })),
+        cancel: watch::channel(false).0,
+    };
+    let claim = d.claim(name, ClaimKind::Migration(busy))?;
+    let (qmp, uuid) = {
+        let t = d.table();
+        let dom = &t[claim.name()];
+        (
+            dom.rt.as_ref().map(|rt| rt.qmp.clone()),
+            dom.rec.spec.uuid.clone(),
+        )
+    };
+    if let Some(qmp) = &qmp {
+        let mut g = QmpGuard::lock(qmp, &d.paths.qmp_socket(&uuid)).await?;
+        g.q().cont().await?;
+    }
+    let mut t = d.table();
+    let dom = t
+        .get_mut(name)
+        .filter(|dom| claim.holds(dom))
+        .ok_or_else(|| crate::daemon::not_found(name))?;
+    if qmp.is_some() && dom.rec.state == DomainState::Suspended {
+        transition(&d.db, dom, Transition::Resume, |rec| rec.migration = None)?;
+    } else {
+        let mut rec = dom.rec.clone();
+        rec.migration = None;
+        crate::daemon::commit(&d.db, dom, rec)?;
+    }
+    tracing::info!(domain = name, "source copy resumed by the administrator");
+    Ok(())
 }

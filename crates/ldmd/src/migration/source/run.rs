@@ -58,7 +58,7 @@ impl Run<'_> {
     /// Forgets the source copy once the target confirmed: removes it from
     /// the database and the table; returns its QEMU's pid, if it had one.
     pub(super) async fn drop_source_copy(&self) -> Result<Option<u32>> {
-        let mut t = self.d.table.lock().await;
+        let mut t = self.d.table();
         self.d.db.delete_domain(&self.m.name)?;
         Ok(t.remove(&self.m.name).and_then(|dom| dom.rt.map(|r| r.pid)))
     }
@@ -171,19 +171,23 @@ impl Run<'_> {
     }
 
     pub(super) async fn mark_error(&self, note: &str, suspended: bool) -> Result<()> {
-        let mut t = self.d.table.lock().await;
+        let mut t = self.d.table();
         let Some(dom) = t.get_mut(&self.m.name) else {
             return Ok(());
         };
-        let mut rec = dom.rec.clone();
-        if suspended {
-            rec.state = DomainState::Suspended;
-        }
-        rec.migration = Some(MigrationMark {
+        let mark = MigrationMark {
             role: Role::Source,
             peer: self.target_label(),
             error: Some(note.to_string()),
-        });
+        };
+        if suspended && dom.rec.state == DomainState::Active {
+            let suspend = ldm_api::state::Transition::Suspend;
+            return crate::lifecycle::transition(&self.d.db, dom, suspend, |rec| {
+                rec.migration = Some(mark)
+            });
+        }
+        let mut rec = dom.rec.clone();
+        rec.migration = Some(mark);
         crate::daemon::commit(&self.d.db, dom, rec)
     }
 }

@@ -8,7 +8,7 @@ pub mod machine;
 use super::checks::{check, facts};
 use super::protocol::{DomainOffer, ToSource, ToTarget};
 use super::tunnel::{self, Tunnel};
-use crate::daemon::{Busy, Daemon, Domain};
+use crate::daemon::{Busy, ClaimGuard, ClaimKind, Daemon, Domain};
 use crate::error::{refuse, Result};
 use crate::ops::machine::{kill_qemu, launch, QmpGuard};
 use crate::record::{Binding, DomainRecord, MigrationMark};
@@ -33,6 +33,8 @@ fn fault(name: &str) -> bool {
 
 struct Created {
     name: String,
+    /// Holds the target copy until it is committed or the session ends.
+    claim: Option<ClaimGuard>,
     /// The encrypted channels of a live migration, open until the end.
     _tunnel: Option<Tunnel>,
     state: DomainState,
@@ -65,7 +67,7 @@ where
         };
         let reply = match msg {
             ToTarget::Check(offer) => {
-                let t = d.table.lock().await;
+                let t = d.table();
                 let v = check(&offer, &facts(&d, &t, &offer.spec.name));
                 ToSource::Checked {
                     failures: v.failures,
@@ -85,9 +87,10 @@ where
                     let name = offer.spec.name.clone();
                     let state = offer.state;
                     match prepare(&d, offer, tuning, &source, local_ip).await {
-                        Ok((reply, tunnel)) => {
+                        Ok((reply, tunnel, claim)) => {
                             created = Some(Created {
                                 name,
+                                claim: Some(claim),
                                 _tunnel: tunnel,
                                 state,
                                 started_at,
@@ -106,8 +109,8 @@ where
             }
             ToTarget::Progress { phase, percent } => {
                 if let Some(c) = &created {
-                    let t = d.table.lock().await;
-                    if let Some(b) = t.get(&c.name).and_then(|dom| dom.busy.as_ref()) {
+                    let t = d.table();
+                    if let Some(b) = t.get(&c.name).and_then(|dom| dom.migration()) {
                         let mut v = b.view.lock().unwrap_or_else(|p| p.into_inner());
                         v.phase = phase;
                         v.progress = percent;
@@ -116,7 +119,7 @@ where
                 continue;
             }
             ToTarget::Commit { console_tail } => {
-                let Some(c) = created.take() else {
+                let Some(mut c) = created.take() else {
                     let _ = ch
                         .send(&ToSource::Error {
                             message: "nothing to commit".into(),
@@ -127,6 +130,8 @@ where
                 crate::testhook::hold("target-commit").await;
                 match commit(&d, &c, &console_tail).await {
                     Ok(resumed_after_ms) => {
+                        // The domain is this host's now: free for any verb.
+                        c.claim.take();
                         crate::testhook::hold("target-committed").await;
                         if fault("drop-after-resume") {
                             tracing::warn!("test fault: dropping the connection before confirming");
@@ -175,11 +180,11 @@ async fn prepare(
     tuning: MigrationTuning,
     source: &str,
     local_ip: IpAddr,
-) -> Result<(ToSource, Option<Tunnel>)> {
+) -> Result<(ToSource, Option<Tunnel>, ClaimGuard)> {
     let live = offer.state == DomainState::Active;
     let name = offer.spec.name.clone();
-    let rec = {
-        let mut t = d.table.lock().await;
+    let (rec, claim) = {
+        let mut t = d.table();
         let v = check(&offer, &facts(d, &t, &name));
         if !v.failures.is_empty() {
             return Err(refuse(ErrorKind::Migration, v.failures.join("; ")));
@@ -217,33 +222,53 @@ async fn prepare(
         };
         d.db.put_domain(&rec)?;
         let (cancel, _) = watch::channel(false);
-        t.insert(
-            name.clone(),
-            Domain {
-                rec: rec.clone(),
-                rt: None,
-                busy: Some(Busy {
-                    view: Arc::new(std::sync::Mutex::new(OperationView {
-                        kind: "migration".into(),
-                        role: Role::Target,
-                        peer: source.to_string(),
-                        phase: Phase::Prepare,
-                        progress: 0,
-                    })),
-                    cancel,
-                }),
-            },
+        let busy = Busy {
+            view: Arc::new(std::sync::Mutex::new(OperationView {
+                kind: "migration".into(),
+                role: Role::Target,
+                peer: source.to_string(),
+                phase: Phase::Prepare,
+                progress: 0,
+            })),
+            cancel,
+        };
+        let claim = ClaimGuard::insert(
+            &d.table,
+            &mut t,
+            Domain::new(rec.clone()),
+            ClaimKind::Migration(busy),
         );
-        rec
+        (rec, claim)
     };
     if !live {
-        return Ok((ToSource::Prepared { data: None }, None));
+        return Ok((ToSource::Prepared { data: None }, None, claim));
     }
+    // On failure the session rolls the copy back while the claim still
+    // holds it.
+    match start_incoming(d, &rec, &tuning, local_ip).await {
+        Ok((reply, tunnel)) => Ok((reply, tunnel, claim)),
+        Err(e) => {
+            rollback(d, &name).await;
+            drop(claim);
+            Err(e)
+        }
+    }
+}
+
+/// The incoming QEMU of a live migration, listening for this migration
+/// only, and the encrypted data listener in front of it.
+async fn start_incoming(
+    d: &Arc<Daemon>,
+    rec: &DomainRecord,
+    tuning: &MigrationTuning,
+    local_ip: IpAddr,
+) -> Result<(ToSource, Option<Tunnel>)> {
+    let name = rec.spec.name.clone();
     let _ = std::fs::remove_file(d.paths.console_log(&rec.spec.uuid));
-    let rt = launch(d, &rec, true).await?;
+    let rt = launch(d, rec, true).await?;
     let qmp = rt.qmp.clone();
     {
-        let mut t = d.table.lock().await;
+        let mut t = d.table();
         if let Some(dom) = t.get_mut(&name) {
             dom.rt = Some(rt);
         }
@@ -268,7 +293,7 @@ async fn prepare(
 async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64> {
     let received = Instant::now();
     let (qmp, uuid) = {
-        let t = d.table.lock().await;
+        let t = d.table();
         let dom = t
             .get(&c.name)
             .ok_or_else(|| crate::daemon::not_found(&c.name))?;
@@ -304,17 +329,23 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
         g.q().cont().await?;
     }
     let resumed_after_ms = received.elapsed().as_millis() as u64;
-    let mut t = d.table.lock().await;
+    let mut t = d.table();
     let dom = t
         .get_mut(&c.name)
         .ok_or_else(|| crate::daemon::not_found(&c.name))?;
-    let mut rec = dom.rec.clone();
-    rec.state = c.state;
-    // Only a running domain has an UPTIME to carry on.
-    rec.started_at = if c.live() { c.started_at } else { None };
-    rec.migration = None;
-    crate::daemon::commit(&d.db, dom, rec)?;
-    dom.busy = None;
+    if c.live() {
+        // The copy that was bound here is now the running domain, with the
+        // UPTIME it had on the source.
+        let arrive = ldm_api::state::Transition::Arrive;
+        crate::lifecycle::transition(&d.db, dom, arrive, |rec| {
+            rec.started_at = c.started_at;
+            rec.migration = None;
+        })?;
+    } else {
+        let mut rec = dom.rec.clone();
+        rec.migration = None;
+        crate::daemon::commit(&d.db, dom, rec)?;
+    }
     tracing::info!(domain = %c.name, resumed_after_ms, "migration committed: this host now runs the domain");
     Ok(resumed_after_ms)
 }
@@ -322,7 +353,7 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
 /// Removes this migration's runtime files once the domain runs here.
 async fn cleanup_migration_files(d: &Arc<Daemon>, name: &str) {
     let uuid = {
-        let t = d.table.lock().await;
+        let t = d.table();
         t.get(name).map(|dom| dom.rec.spec.uuid.clone())
     };
     if let Some(uuid) = uuid {
@@ -333,7 +364,7 @@ async fn cleanup_migration_files(d: &Arc<Daemon>, name: &str) {
 /// Destroys the target copy of an unfinished migration.
 pub async fn rollback(d: &Arc<Daemon>, name: &str) {
     let taken = {
-        let mut t = d.table.lock().await;
+        let mut t = d.table();
         let ours = t.get(name).is_some_and(|dom| {
             dom.rec
                 .migration
