@@ -10,7 +10,8 @@
 //! `source-checked`, `source-prepared`, `source-copying`,
 //! `source-switchover` (QEMU completed, source paused, `Commit` not sent),
 //! `source-commit-sent`; on the target `target-prepared`, `target-commit`,
-//! `target-committed`.
+//! `target-committed`. Outside migrations, `start-launching` holds
+//! `start-domain` after it claimed its domain, before QEMU is launched.
 
 use crate::error::{refuse, Result};
 use ldm_api::ErrorKind;

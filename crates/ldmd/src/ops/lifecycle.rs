@@ -66,6 +66,7 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
     };
     d.inv.qemu()?;
     check_boot_files(&rec)?;
+    crate::testhook::hold("start-launching").await;
     let rt = launch(d, &rec, false).await?;
     let (pid, qmp) = (rt.pid, rt.qmp.clone());
     let recorded = {
