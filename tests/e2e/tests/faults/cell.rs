@@ -101,11 +101,14 @@ pub enum Fault {
     Cut,
     /// The link slowed to [`SLOW_KBIT`] for [`OUTAGE`].
     Slow,
+    /// `ldm cancel-operation migration` on the source, before the point of
+    /// no return (`Commit` sent).
+    Cancel,
 }
 
 impl Fault {
     /// All faults.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::KillQemu(Side::Source),
         Fault::KillQemu(Side::Target),
         Fault::KillLdmd(Side::Source),
@@ -114,12 +117,17 @@ impl Fault {
         Fault::Freeze(Side::Target),
         Fault::Cut,
         Fault::Slow,
+        Fault::Cancel,
     ];
 
-    /// Whether the fault can strike in `phase` (the target has no QEMU
-    /// before it prepared).
+    /// Whether the fault can strike in `phase`: the target has no QEMU
+    /// before it prepared; a cancel after `Commit` is not one.
     pub fn applies(self, phase: Phase) -> bool {
-        !(self == Fault::KillQemu(Side::Target) && phase == Phase::Checks)
+        match self {
+            Fault::KillQemu(Side::Target) => phase != Phase::Checks,
+            Fault::Cancel => !matches!(phase, Phase::Handoff | Phase::Committed),
+            _ => true,
+        }
     }
 }
 
@@ -153,6 +161,10 @@ pub fn run_cell(phase: Phase, fault: Fault) {
     );
     if let Some(i) = killed {
         lab.start_ldmd(i);
+    }
+    if fault == Fault::Cancel {
+        assert_ne!(client.code, Some(0), "a cancelled migration succeeded");
+        assert!(client.stderr.contains("cancelled"), "{}", client.stderr);
     }
     let runs_on = verdict::settle_and_check(&lab, phase, fault, &before);
     verdict::fresh_migration(&lab, runs_on);
@@ -199,6 +211,22 @@ fn inject(lab: &mut Lab, fault: Fault, hold_host: usize, point: &str) -> Option<
             for i in [A, B] {
                 verdict::assert_settled_in_outage(lab, fault, i, settled[i]);
             }
+            None
+        }
+        Fault::Cancel => {
+            let cancel = lab
+                .host(A)
+                .ldm_command()
+                .args(["cancel-operation", "migration", NAME])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn ldm cancel-operation");
+            // The cancel is under way before the migration goes on.
+            std::thread::sleep(Duration::from_millis(500));
+            lab.release(hold_host, point);
+            output::finish("ldm cancel-operation".into(), cancel, CLIENT_LIMIT).ok();
             None
         }
         Fault::Slow => {

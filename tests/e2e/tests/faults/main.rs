@@ -1,6 +1,7 @@
 //! The fault suite (issue 7): at each phase of a live migration, each
 //! QEMU and each ldmd killed (-9), each ldmd frozen longer than any
-//! deadline, the link cut for a while and slowed; then the invariant
+//! deadline, the link cut for a while and slowed, the migration cancelled
+//! before the point of no return; then the invariant
 //! (`verdict.rs`). Hosts are lab namespaces (`ldm_e2e::lab`); ldmd's hold
 //! points (`LDMD_TEST_HOLD`) stop the migration exactly at the phase.
 //!
@@ -47,6 +48,8 @@ matrix! {
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_slow: Checks, Slow;
     #[ignore = "full matrix: scripts/faults"]
+    guest_fault_checks_cancel: Checks, Cancel;
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_kill_source_qemu: Prepare, KillQemu(Source);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_kill_target_qemu: Prepare, KillQemu(Target);
@@ -61,6 +64,8 @@ matrix! {
     guest_fault_prepare_cut: Prepare, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_slow: Prepare, Slow;
+    #[ignore = "full matrix: scripts/faults"]
+    guest_fault_prepare_cancel: Prepare, Cancel;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_copy_kill_source_qemu: Copy, KillQemu(Source);
     #[ignore = "full matrix: scripts/faults"]
@@ -77,6 +82,8 @@ matrix! {
     guest_fault_copy_cut: Copy, Cut;
     guest_fault_copy_slow: Copy, Slow;
     #[ignore = "full matrix: scripts/faults"]
+    guest_fault_copy_cancel: Copy, Cancel;
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_kill_source_qemu: Switchover, KillQemu(Source);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_kill_target_qemu: Switchover, KillQemu(Target);
@@ -92,6 +99,8 @@ matrix! {
     guest_fault_switchover_cut: Switchover, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_slow: Switchover, Slow;
+    #[ignore = "full matrix: scripts/faults"]
+    guest_fault_switchover_cancel: Switchover, Cancel;
     guest_fault_handoff_kill_source_qemu: Handoff, KillQemu(Source);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_handoff_kill_target_qemu: Handoff, KillQemu(Target);

@@ -147,6 +147,14 @@ fn assert_empty(lab: &Lab, i: usize) {
 pub fn settle_and_check(lab: &Lab, phase: Phase, fault: Fault, before: &MemworkLine) -> usize {
     let outcome = settle(lab);
     eprintln!("cell {phase:?} x {fault:?}: outcome {outcome:?}");
+    if fault == Fault::Cancel {
+        assert_eq!(
+            outcome,
+            Outcome::Runs(A),
+            "a cancel before the point of no return must leave the domain at the source:\n{}",
+            describe(lab)
+        );
+    }
     match outcome {
         Outcome::Runs(i) => {
             assert_empty(lab, 1 - i);
