@@ -83,11 +83,15 @@ fn settle(lab: &Lab) -> Outcome {
             "two running copies:\n{}",
             describe(lab)
         );
-        (!in_progress(&a) && !in_progress(&b)).then_some((a, b))
+        // A host that lists the domain running must have its QEMU: ldmd
+        // may take a moment to notice one that died.
+        let truthful = |i: usize, r: &Option<Row>| !running(r) || !lab.host(i).qemu_pids().is_empty();
+        (!in_progress(&a) && !in_progress(&b) && truthful(A, &a) && truthful(B, &b))
+            .then_some((a, b))
     })
     .unwrap_or_else(|| {
         panic!(
-            "the migration did not settle within {SETTLE:?}:\n{}",
+            "within {SETTLE:?}, the migration did not settle or a host kept listing the domain active without a QEMU:\n{}",
             describe(lab)
         )
     });
