@@ -115,8 +115,10 @@ pub struct MigrationPrefs {
 pub struct DomainSpec {
     /// Domain name.
     pub name: String,
-    /// Stable identity, kept across migrations.
-    pub uuid: String,
+    /// Stable identity, kept across migrations. Typed, so a malformed one
+    /// (from a peer or a damaged database) is refused where it is decoded,
+    /// and files keyed by it can never name another directory.
+    pub uuid: uuid::Uuid,
     /// CPU model class.
     pub cpu_arch: CpuArch,
     /// Number of vCPUs.

@@ -29,8 +29,7 @@ async fn adopt_one(d: &Arc<Daemon>, name: &str) -> Result<()> {
     };
     let pid = ldm_qemu::read_pidfile(&d.paths.pidfile(&rec.spec.uuid)).filter(|p| {
         ldm_qemu::pid_alive(*p)
-            && uuid::Uuid::parse_str(&rec.spec.uuid)
-                .is_ok_and(|u| ldm_qemu::process_matches(*p, &u))
+            && ldm_qemu::process_matches(*p, &rec.spec.uuid)
     });
     // A target copy whose migration never completed (bound for a live
     // or cold move, inactive for a cold one): it was never the master,
@@ -92,7 +91,7 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, name: &str) -> Result<()> {
         (
             mark,
             dom.rt.as_ref().map(|rt| rt.qmp.clone()),
-            dom.rec.spec.uuid.clone(),
+            dom.rec.spec.uuid,
         )
     };
     if mark.role != Role::Source || mark.error.is_some() {
@@ -145,7 +144,7 @@ async fn still_running(
     d: &Daemon,
     name: &str,
     qmp: &Arc<tokio::sync::Mutex<Option<ldm_qemu::Qmp>>>,
-    uuid: &str,
+    uuid: &uuid::Uuid,
 ) -> bool {
     let socket = d.paths.qmp_socket(uuid);
     let running = match QmpGuard::lock(qmp, &socket).await {

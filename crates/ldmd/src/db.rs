@@ -257,7 +257,7 @@ mod tests {
     fn spec(name: &str) -> DomainSpec {
         DomainSpec {
             name: name.into(),
-            uuid: "u".into(),
+            uuid: uuid::Uuid::nil(),
             cpu_arch: CpuArch::Native,
             vcpus: 1,
             memory_mib: 512,

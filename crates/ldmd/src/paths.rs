@@ -1,6 +1,7 @@
 //! Layout of the daemon's root directory.
 
 use std::path::{Path, PathBuf};
+use uuid::Uuid;
 
 /// Where everything of one ldmd lives.
 #[derive(Debug, Clone)]
@@ -36,21 +37,22 @@ impl Paths {
     pub fn tls_dir(&self) -> PathBuf {
         self.root.join("tls")
     }
-    /// Per-migration credentials.
-    pub fn migration_dir(&self, id: &str) -> PathBuf {
+    /// Per-migration credentials. Files of a domain are keyed by its typed
+    /// UUID, never by a string a peer sent.
+    pub fn migration_dir(&self, id: &Uuid) -> PathBuf {
         self.run_dir().join(format!("mig-{id}"))
     }
     /// A domain's QMP socket. Keyed by UUID so a renamed migration never
     /// collides with a domain of the same name.
-    pub fn qmp_socket(&self, uuid: &str) -> PathBuf {
+    pub fn qmp_socket(&self, uuid: &Uuid) -> PathBuf {
         self.run_dir().join(format!("{uuid}.qmp"))
     }
     /// A domain's serial console socket.
-    pub fn console_socket(&self, uuid: &str) -> PathBuf {
+    pub fn console_socket(&self, uuid: &Uuid) -> PathBuf {
         self.run_dir().join(format!("{uuid}.console"))
     }
     /// A domain's QEMU pid file.
-    pub fn pidfile(&self, uuid: &str) -> PathBuf {
+    pub fn pidfile(&self, uuid: &Uuid) -> PathBuf {
         self.run_dir().join(format!("{uuid}.pid"))
     }
     /// A domain's QEMU log.
@@ -58,7 +60,7 @@ impl Paths {
         self.log_dir().join(format!("{name}.qemu.log"))
     }
     /// A domain's console log (what the console printed).
-    pub fn console_log(&self, uuid: &str) -> PathBuf {
+    pub fn console_log(&self, uuid: &Uuid) -> PathBuf {
         self.log_dir().join(format!("{uuid}.console.log"))
     }
     /// Creates the directories.

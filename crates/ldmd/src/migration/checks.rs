@@ -147,7 +147,7 @@ mod tests {
         DomainOffer {
             spec: DomainSpec {
                 name: "ldg1".into(),
-                uuid: "u".into(),
+                uuid: uuid::Uuid::nil(),
                 cpu_arch: arch,
                 vcpus: 2,
                 memory_mib: 1024,

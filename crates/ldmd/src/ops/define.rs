@@ -28,7 +28,7 @@ pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
     }
     let rec = DomainRecord::new(DomainSpec {
         name: name.into(),
-        uuid: uuid::Uuid::new_v4().to_string(),
+        uuid: uuid::Uuid::new_v4(),
         cpu_arch: arch.unwrap_or_default(),
         vcpus: DEFAULT_VCPUS,
         memory_mib: DEFAULT_MEMORY_MIB,

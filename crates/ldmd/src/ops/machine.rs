@@ -69,13 +69,7 @@ pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
     })?;
     let (kernel, initrd) = check_boot_files(rec)?;
     let uuid = &rec.spec.uuid;
-    let parsed = uuid::Uuid::parse_str(uuid).map_err(|_| {
-        refuse(
-            ErrorKind::Internal,
-            format!("domain {} has a malformed uuid {uuid}", rec.spec.name),
-        )
-    })?;
-    let mut cfg = MachineConfig::new(&rec.spec.name, parsed, &d.paths.run_dir());
+    let mut cfg = MachineConfig::new(&rec.spec.name, *uuid, &d.paths.run_dir());
     cfg.vcpus = rec.spec.vcpus;
     cfg.memory_mib = rec.spec.memory_mib;
     cfg.machine_type = b.machine_type.clone();

@@ -45,7 +45,7 @@ pub fn domain_view(dom: &Domain) -> DomainView {
             .started_at
             .filter(|_| rec.state.has_process())
             .map(|s| now_secs().saturating_sub(s)),
-        uuid: rec.spec.uuid.clone(),
+        uuid: rec.spec.uuid.to_string(),
         cpu_arch: rec.spec.cpu_arch,
         vars: rec.spec.vars.clone(),
         machine: rec.binding.as_ref().map(|b| MachineView {

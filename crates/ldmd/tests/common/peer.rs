@@ -77,7 +77,7 @@ pub async fn offer(
     DomainOffer {
         spec: DomainSpec {
             name: name.into(),
-            uuid: uuid::Uuid::new_v4().to_string(),
+            uuid: uuid::Uuid::new_v4(),
             cpu_arch: ldm_api::CpuArch::Native,
             vcpus,
             memory_mib,

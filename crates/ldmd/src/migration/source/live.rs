@@ -37,7 +37,7 @@ impl Run<'_> {
                 .rt
                 .as_ref()
                 .ok_or_else(|| fail("the domain's QEMU is not attached"))?;
-            (rt.qmp.clone(), dom.rec.spec.uuid.clone())
+            (rt.qmp.clone(), dom.rec.spec.uuid)
         };
         let socket = d.paths.qmp_socket(&uuid);
         // Now that the domain is claimed, clear what an earlier migration

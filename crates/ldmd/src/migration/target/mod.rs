@@ -307,7 +307,7 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
         }
         (
             dom.rt.as_ref().map(|r| r.qmp.clone()),
-            dom.rec.spec.uuid.clone(),
+            dom.rec.spec.uuid,
         )
     };
     if c.live() {
@@ -354,7 +354,7 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
 async fn cleanup_migration_files(d: &Arc<Daemon>, name: &str) {
     let uuid = {
         let t = d.table();
-        t.get(name).map(|dom| dom.rec.spec.uuid.clone())
+        t.get(name).map(|dom| dom.rec.spec.uuid)
     };
     if let Some(uuid) = uuid {
         let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
@@ -383,7 +383,7 @@ pub async fn rollback(d: &Arc<Daemon>, name: &str) {
         }
         dom
     };
-    let uuid = taken.rec.spec.uuid.clone();
+    let uuid = taken.rec.spec.uuid;
     if let Some(rt) = taken.rt {
         kill_qemu(&rt.qmp, &d.paths.qmp_socket(&uuid), rt.pid).await;
     }
