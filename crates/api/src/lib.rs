@@ -8,6 +8,7 @@
 pub mod domain;
 pub mod error;
 pub mod flags;
+pub mod limits;
 pub mod migration;
 pub mod request;
 pub mod service;

@@ -154,10 +154,17 @@ impl MachineConfig {
                 self.memory_mib
             )));
         }
-        if self.machine_type.is_empty() || self.cpu_model.is_empty() {
-            return Err(invalid(
-                "machine_type and cpu_model must not be empty".into(),
-            ));
+        for (what, value) in [
+            ("machine_type", &self.machine_type),
+            ("cpu_model", &self.cpu_model),
+        ] {
+            if !crate::offered::is_model_name(value) {
+                return Err(invalid(format!(
+                    "{what} {value:?} is not a model name: use letters, digits, '-', '_' and '.' \
+                     (at most {} bytes)",
+                    crate::offered::MAX_MODEL_NAME
+                )));
+            }
         }
         if self.kernel.is_none() && (self.initrd.is_some() || !self.append.is_empty()) {
             return Err(invalid(

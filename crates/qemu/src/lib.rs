@@ -20,6 +20,7 @@ mod error;
 mod launch;
 mod leftover;
 mod migration;
+mod offered;
 pub mod process;
 mod qmp;
 mod tls;
@@ -34,6 +35,7 @@ pub use error::{Error, Result};
 pub use launch::{launch, previous_log_path, LAUNCH_TIMEOUT};
 pub use leftover::{Released, YankInstance};
 pub use migration::{wait_incoming, wait_migration, MigrationInfo, MigrationStatus, RamStats};
+pub use offered::{is_model_name, parse_cpu_help, parse_machine_help, Offered, MAX_MODEL_NAME};
 pub use process::{cpu_time_ticks, kill, pid_alive, process_matches, read_pidfile, rss_kib};
 pub use qmp::{Qmp, QmpEvent, QmpTimestamp, SharedQmp, DEFAULT_TIMEOUT, EVENT_BUFFER};
 pub use tls::{
