@@ -27,10 +27,8 @@ async fn adopt_one(d: &Arc<Daemon>, name: &str) -> Result<()> {
     let Some(rec) = d.table().get(name).map(|dom| dom.rec.clone()) else {
         return Ok(());
     };
-    let pid = ldm_qemu::read_pidfile(&d.paths.pidfile(&rec.spec.uuid)).filter(|p| {
-        ldm_qemu::pid_alive(*p)
-            && ldm_qemu::process_matches(*p, &rec.spec.uuid)
-    });
+    let pid = ldm_qemu::read_pidfile(&d.paths.pidfile(&rec.spec.uuid))
+        .filter(|p| ldm_qemu::pid_alive(*p) && ldm_qemu::process_matches(*p, &rec.spec.uuid));
     // A target copy whose migration never completed (bound for a live
     // or cold move, inactive for a cold one): it was never the master,
     // so it goes (the source still has the domain).

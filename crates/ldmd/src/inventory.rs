@@ -22,6 +22,9 @@ pub struct Inventory {
     pub accel: Accel,
     /// QEMU, or why it can't be used.
     pub qemu: std::result::Result<QemuBinary, String>,
+    /// The machine types and CPU models that QEMU offers (empty without
+    /// QEMU): the only ones a peer may ask for.
+    pub offered: ldm_qemu::Offered,
 }
 
 /// The host's memory (MemTotal), MiB.
@@ -65,6 +68,13 @@ impl Inventory {
         if let Err(e) = &qemu {
             tracing::warn!("QEMU cannot be used: {e}");
         }
+        let offered = match &qemu {
+            Ok(q) => q.offered().unwrap_or_else(|e| {
+                tracing::warn!("cannot list QEMU's machine types and CPU models: {e}");
+                Default::default()
+            }),
+            Err(_) => Default::default(),
+        };
         Ok(Inventory {
             hostname: cfg.hostname.clone().unwrap_or_else(hostname),
             vcpus: cfg.vcpus.unwrap_or(host_cpus),
@@ -75,6 +85,7 @@ impl Inventory {
             cpu_model: ldm_qemu::host_cpu_model(),
             accel,
             qemu,
+            offered,
         })
     }
 

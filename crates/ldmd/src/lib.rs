@@ -2,6 +2,7 @@
 //! parses its command line and calls [`run`], so tests can start many daemons
 //! in one process.
 
+pub mod access;
 pub mod adopt;
 pub mod claim;
 pub mod cli;

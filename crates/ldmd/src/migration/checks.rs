@@ -1,6 +1,8 @@
 //! Phase 1 on the target: every requirement checked, every failure reported.
 
 use super::protocol::DomainOffer;
+use super::validate::offer_problems;
+use crate::access::{readable_by, Who};
 use crate::daemon::{Daemon, Table};
 use crate::resources::{has_free_port, usage};
 use ldm_api::{format_mib, CpuArch, DomainState};
@@ -35,10 +37,14 @@ pub struct TargetFacts<'a> {
     pub free_port: bool,
     /// Whether the name is taken.
     pub name_taken: bool,
+    /// Whether a domain here has the offer's UUID (its files would collide).
+    pub uuid_taken: bool,
+    /// The machine types and CPU models this host's QEMU offers.
+    pub offered: &'a ldm_qemu::Offered,
 }
 
 /// Gathers the facts of this host for an offer.
-pub fn facts<'a>(d: &'a Daemon, t: &Table, name: &str) -> TargetFacts<'a> {
+pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'a> {
     let u = usage(t, None);
     TargetFacts {
         host: &d.inv.hostname,
@@ -53,16 +59,31 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, name: &str) -> TargetFacts<'a> {
             .vccs()
             .map(|v| has_free_port(t, &v, d.cfg.console_addr))
             .unwrap_or(false),
-        name_taken: t.contains_key(name),
+        name_taken: t.contains_key(&offer.spec.name),
+        uuid_taken: t.values().any(|dom| dom.rec.spec.uuid == offer.spec.uuid),
+        offered: &d.inv.offered,
     }
 }
 
 /// Checks an offer against the target's facts. Pure, so it is tested alone.
 pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
-    let mut v = Verdict::default();
+    // Untrusted fields first; nothing else is looked at until they pass.
+    let mut v = Verdict {
+        failures: offer_problems(offer, f.offered),
+        ..Default::default()
+    };
+    if !v.failures.is_empty() {
+        return v;
+    }
     let spec = &offer.spec;
     let name = &spec.name;
     let host = f.host;
+    if f.uuid_taken {
+        v.failures.push(format!(
+            "A domain on {host} already has the UUID {}: this domain cannot move there",
+            spec.uuid
+        ));
+    }
     if f.name_taken {
         v.failures.push(format!(
             "Domain {name} already exists on {host}: migrate under another name with HOST:NEWNAME"
@@ -123,15 +144,18 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
     }
     for (var, path) in [("kernel", &spec.vars.kernel), ("initrd", &spec.vars.initrd)] {
         if let Some(p) = path {
-            if !Path::new(p).is_file() {
-                let msg = format!(
-                    "The {var} of {name}, {p}, does not exist on {host}: the domain cannot boot there until it is copied"
-                );
-                if offer.state == DomainState::Active {
-                    v.warnings.push(msg);
-                } else {
-                    v.failures.push(msg);
-                }
+            // A peer may only name files every local user could read.
+            if readable_by(Path::new(p), &Who::anyone()) {
+                continue;
+            }
+            let msg = format!(
+                "The {var} of {name}, {p}, does not exist on {host} or not every user there may read it: the domain cannot boot there until it is copied (world-readable)"
+            );
+            let missing = !Path::new(p).exists();
+            if offer.state == DomainState::Active && missing {
+                v.warnings.push(msg);
+            } else {
+                v.failures.push(msg);
             }
         }
     }
@@ -178,7 +202,31 @@ mod tests {
             free_mib: 4096,
             free_port: true,
             name_taken: false,
+            uuid_taken: false,
+            offered: &OFFERED,
         }
+    }
+
+    static OFFERED: ldm_qemu::Offered = ldm_qemu::Offered {
+        machine_types: std::collections::BTreeSet::new(),
+        cpu_models: std::collections::BTreeSet::new(),
+    };
+
+    #[test]
+    fn an_unreadable_boot_file_or_a_planted_field_fails_every_offer() {
+        let mut o = offer(DomainState::Active, CpuArch::Native);
+        o.spec.vars.kernel = Some("/etc/shadow".into());
+        let v = check(&o, &facts());
+        assert_eq!(v.failures.len(), 1, "{v:?}");
+        assert!(v.failures[0].contains("not every user"), "{v:?}");
+        let mut o = offer(DomainState::Bound, CpuArch::Native);
+        o.spec.name = "primary".into();
+        let v = check(&o, &facts());
+        assert_eq!(v.failures.len(), 1, "{v:?}");
+        let mut f = facts();
+        f.uuid_taken = true;
+        let v = check(&offer(DomainState::Active, CpuArch::Native), &f);
+        assert!(v.failures.iter().any(|m| m.contains("UUID")), "{v:?}");
     }
 
     #[test]

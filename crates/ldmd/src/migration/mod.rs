@@ -9,3 +9,4 @@ pub mod protocol;
 pub mod source;
 pub mod target;
 pub mod tunnel;
+pub mod validate;

@@ -57,7 +57,13 @@ where
     loop {
         let msg = match ch.recv::<ToTarget>().await {
             Ok(Some(m)) => m,
-            Ok(None) | Err(_) => {
+            end => {
+                if let Err(e @ ldm_peer::Error::Decode(_)) = &end {
+                    // A field that does not decode (a malformed UUID, an
+                    // unknown state) is refused in so many words.
+                    let message = format!("the target refused a message: {e}");
+                    let _ = ch.send(&ToSource::Error { message }).await;
+                }
                 if let Some(c) = &created {
                     tracing::warn!(domain = %c.name, "source went away before the hand-off: destroying the target copy");
                     rollback(&d, &c.name).await;
@@ -68,7 +74,7 @@ where
         let reply = match msg {
             ToTarget::Check(offer) => {
                 let t = d.table();
-                let v = check(&offer, &facts(&d, &t, &offer.spec.name));
+                let v = check(&offer, &facts(&d, &t, &offer));
                 ToSource::Checked {
                     failures: v.failures,
                     warnings: v.warnings,
@@ -185,7 +191,8 @@ async fn prepare(
     let name = offer.spec.name.clone();
     let (rec, claim) = {
         let mut t = d.table();
-        let v = check(&offer, &facts(d, &t, &name));
+        let mut v = check(&offer, &facts(d, &t, &offer));
+        v.failures.extend(super::validate::tuning_problems(&tuning));
         if !v.failures.is_empty() {
             return Err(refuse(ErrorKind::Migration, v.failures.join("; ")));
         }
@@ -305,10 +312,7 @@ async fn commit(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64>
                 console_tail.as_bytes(),
             );
         }
-        (
-            dom.rt.as_ref().map(|r| r.qmp.clone()),
-            dom.rec.spec.uuid,
-        )
+        (dom.rt.as_ref().map(|r| r.qmp.clone()), dom.rec.spec.uuid)
     };
     if c.live() {
         let qmp = qmp.ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
