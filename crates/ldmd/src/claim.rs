@@ -153,7 +153,7 @@ mod tests {
     fn table_with(name: &str) -> SharedTable {
         let spec = ldm_api::DomainSpec {
             name: name.into(),
-            uuid: "00000000-0000-4000-8000-000000000001".into(),
+            uuid: uuid::Uuid::from_u128(0x00000000_0000_4000_8000_000000000001),
             cpu_arch: Default::default(),
             vcpus: 1,
             memory_mib: 512,

@@ -318,10 +318,7 @@ async fn resume_unconfirmed(d: &Daemon, name: &str) -> Result<()> {
     let (qmp, uuid) = {
         let t = d.table();
         let dom = &t[claim.name()];
-        (
-            dom.rt.as_ref().map(|rt| rt.qmp.clone()),
-            dom.rec.spec.uuid.clone(),
-        )
+        (dom.rt.as_ref().map(|rt| rt.qmp.clone()), dom.rec.spec.uuid)
     };
     if let Some(qmp) = &qmp {
         let mut g = QmpGuard::lock(qmp, &d.paths.qmp_socket(&uuid)).await?;
