@@ -40,6 +40,10 @@ pub struct Args {
     /// Host name shown to peers.
     #[arg(long)]
     pub hostname: Option<String>,
+    /// Serve Prometheus metrics over HTTP on IP:PORT, path /metrics (no
+    /// authentication: use a loopback or management address).
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// The clap command, for man pages and completions.
@@ -79,6 +83,7 @@ impl Args {
         cfg.accel = Some(self.accel.clone());
         cfg.qemu = self.qemu.clone();
         cfg.hostname = self.hostname.clone();
+        cfg.metrics = self.metrics;
         Ok(cfg)
     }
 }

@@ -24,6 +24,8 @@ pub struct Config {
     pub qemu: Option<PathBuf>,
     /// Host name shown to peers and in listings.
     pub hostname: Option<String>,
+    /// Where to serve Prometheus metrics (`--metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -39,6 +41,7 @@ impl Config {
             accel: None,
             qemu: None,
             hostname: None,
+            metrics: None,
         }
     }
 }

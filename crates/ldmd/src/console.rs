@@ -43,6 +43,8 @@ pub struct Console {
     /// The TCP port.
     pub port: u16,
     ring: Arc<Mutex<Ring>>,
+    /// Output to the clients; each connected client holds a receiver.
+    out: broadcast::Sender<Arc<Vec<u8>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -92,12 +94,18 @@ impl Console {
         let (out_tx, _) = broadcast::channel::<Arc<Vec<u8>>>(1024);
         let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(64);
         let pump = tokio::spawn(pump(qemu_socket, ring.clone(), out_tx.clone(), in_rx));
-        let accept = tokio::spawn(accept_loop(listener, ring.clone(), out_tx, in_tx));
+        let accept = tokio::spawn(accept_loop(listener, ring.clone(), out_tx.clone(), in_tx));
         Ok(Console {
             port,
             ring,
+            out: out_tx,
             tasks: vec![pump, accept],
         })
+    }
+
+    /// How many clients are connected now.
+    pub fn clients(&self) -> usize {
+        self.out.receiver_count()
     }
 
     /// Puts earlier output (from the source of a migration) before what

@@ -99,6 +99,8 @@ pub struct Daemon {
     pub identity: ldm_peer::HostIdentity,
     /// Slows down repeated authentication failures.
     pub throttle: ldm_peer::AuthThrottle,
+    /// Counters, histograms and gauges for `--metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Daemon {
@@ -132,6 +134,7 @@ impl Daemon {
             started: Instant::now(),
             identity,
             throttle: ldm_peer::AuthThrottle::new(),
+            metrics: crate::metrics::Metrics::new(),
         });
         crate::adopt::adopt_all(&d).await?;
         Ok(d)

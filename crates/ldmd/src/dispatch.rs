@@ -204,7 +204,14 @@ async fn run(
         Request::ListTrust => Reply::Trust {
             entries: accounts::list_trust(d).await?,
         },
-        Request::Migrate(m) => crate::migration::source::migrate(d, m, tx, client_gone).await?,
+        Request::Migrate(m) => {
+            let (name, dry_run) = (m.name.clone(), m.dry_run);
+            let r = crate::migration::source::migrate(d, m, tx, client_gone).await;
+            if !dry_run {
+                crate::metrics::source_finished(d, &name, &r);
+            }
+            r?
+        }
         Request::CancelMigration { name } => {
             crate::migration::source::cancel(d, &name).await?;
             done(Some(format!("migration of {name} cancelled")))

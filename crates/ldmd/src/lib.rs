@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod local_api;
 pub mod logging;
+pub mod metrics;
 pub mod migration;
 pub mod ops;
 pub mod paths;
@@ -40,6 +41,17 @@ pub async fn run(
     peer: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    run_with_metrics(cfg, local, peer, None, shutdown).await
+}
+
+/// [`run`], also serving Prometheus metrics on `metrics` (`--metrics`).
+pub async fn run_with_metrics(
+    cfg: Config,
+    local: UnixListener,
+    peer: Option<TcpListener>,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     testhook::check_env()?;
     let d = Daemon::open(cfg).await?;
     let mut tasks = vec![
@@ -48,6 +60,9 @@ pub async fn run(
     ];
     if let Some(l) = peer {
         tasks.push(tokio::spawn(migration::peer_server::serve(d.clone(), l)));
+    }
+    if let Some(l) = metrics {
+        tasks.push(tokio::spawn(metrics::http::serve(d.clone(), l)));
     }
     tracing::info!(root = %d.paths.root.display(), "ldmd ready");
     shutdown.await;

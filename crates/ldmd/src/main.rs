@@ -19,6 +19,14 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let metrics = match cfg.metrics {
+        Some(a) => Some(
+            tokio::net::TcpListener::bind(a)
+                .await
+                .with_context(|| format!("cannot serve metrics on {a}"))?,
+        ),
+        None => None,
+    };
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -27,6 +35,6 @@ async fn main() -> anyhow::Result<()> {
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
     };
-    ldmd::run(cfg, local, peer, shutdown).await?;
+    ldmd::run_with_metrics(cfg, local, peer, metrics, shutdown).await?;
     Ok(())
 }

@@ -133,12 +133,18 @@ async fn admit(
                 .ok()
                 .map(|_| (ch, source));
         }
-        Ok(role) => format!(
-            "user {user} on {} has the {} role: migrating needs the management role (`ldm set-user role=management {user}` there)",
-            d.inv.hostname,
-            role.as_str()
-        ),
-        Err(message) => message,
+        Ok(role) => {
+            d.metrics.auth_failure("role");
+            format!(
+                "user {user} on {} has the {} role: migrating needs the management role (`ldm set-user role=management {user}` there)",
+                d.inv.hostname,
+                role.as_str()
+            )
+        }
+        Err(message) => {
+            d.metrics.auth_failure("credentials");
+            message
+        }
     };
     let _ = ch.send(&ToSource::Error { message: refusal }).await;
     None

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod http;
 pub mod peer;
 
 use ldm::client::Client;
@@ -54,6 +55,8 @@ pub struct Host {
     pub name: String,
     /// Where its peer listener is (a new port after each restart).
     pub peer_addr: SocketAddr,
+    /// Where it serves metrics (a new port after each restart).
+    pub metrics_addr: SocketAddr,
     size: Size,
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -75,6 +78,7 @@ impl Host {
         let mut h = Host {
             name: name.to_string(),
             peer_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             size,
             dir,
             stop: None,
@@ -96,6 +100,10 @@ impl Host {
             .await
             .expect("peer listener on 127.0.0.1");
         self.peer_addr = peer.local_addr().expect("bound address");
+        let metrics = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("metrics listener on 127.0.0.1");
+        self.metrics_addr = metrics.local_addr().expect("bound address");
         let mut cfg = ldmd::Config::new(self.root());
         cfg.hostname = Some(self.name.clone());
         cfg.listen = Some(self.peer_addr);
@@ -105,9 +113,16 @@ impl Host {
         let local = ldmd::bind_local(self.root()).expect("local API socket");
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);
-        self.task = Some(tokio::spawn(ldmd::run(cfg, local, Some(peer), async {
+        let shutdown = async {
             let _ = rx.await;
-        })));
+        };
+        self.task = Some(tokio::spawn(ldmd::run_with_metrics(
+            cfg,
+            local,
+            Some(peer),
+            Some(metrics),
+            shutdown,
+        )));
         let deadline = Instant::now() + SETTLE;
         while self.client().call(&Request::Host).await.is_err() {
             assert!(Instant::now() < deadline, "{} did not start", self.name);

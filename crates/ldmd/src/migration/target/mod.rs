@@ -10,6 +10,7 @@ use super::protocol::{DomainOffer, ToSource, ToTarget};
 use super::tunnel::{self, Tunnel};
 use crate::daemon::{Busy, ClaimGuard, ClaimKind, Daemon, Domain};
 use crate::error::{refuse, Result};
+use crate::metrics::Outcome;
 use crate::ops::machine::{kill_qemu, launch, QmpGuard};
 use crate::record::{Binding, DomainRecord, MigrationMark};
 use crate::resources::pick_port;
@@ -138,6 +139,7 @@ where
                     Ok(resumed_after_ms) => {
                         // The domain is this host's now: free for any verb.
                         c.claim.take();
+                        d.metrics.migration(Role::Target, Outcome::Completed, None);
                         crate::testhook::hold("target-committed").await;
                         if fault("drop-after-resume") {
                             tracing::warn!("test fault: dropping the connection before confirming");
@@ -392,5 +394,6 @@ pub async fn rollback(d: &Arc<Daemon>, name: &str) {
         kill_qemu(&rt.qmp, &d.paths.qmp_socket(&uuid), rt.pid).await;
     }
     let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    d.metrics.migration(Role::Target, Outcome::RolledBack, None);
     tracing::info!(domain = name, "target copy destroyed");
 }
