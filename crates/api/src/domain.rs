@@ -3,6 +3,7 @@
 use crate::flags::Flags;
 use crate::migration::OperationView;
 use crate::state::DomainState;
+use crate::storage::{DiskView, VdiskSpec};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -130,6 +131,9 @@ pub struct DomainSpec {
     /// Migration preferences.
     #[serde(default)]
     pub migration: MigrationPrefs,
+    /// Virtual disks, in the guest's device order.
+    #[serde(default)]
+    pub disks: Vec<VdiskSpec>,
 }
 
 /// Checks a domain name: letters, digits, `-`, `_`, `.`, at most 64
@@ -187,6 +191,9 @@ pub struct DomainView {
     pub operation: Option<OperationView>,
     /// What the administrator must know or do (after a failed migration).
     pub note: Option<String>,
+    /// Virtual disks, in the guest's device order.
+    #[serde(default)]
+    pub disks: Vec<DiskView>,
 }
 
 /// The hypervisor-level facts of a bound or running domain.

@@ -14,6 +14,7 @@ pub mod request;
 pub mod service;
 pub mod size;
 pub mod state;
+pub mod storage;
 pub mod uptime;
 
 pub use domain::{BootVars, CpuArch, DomainSpec, DomainView, HostView};

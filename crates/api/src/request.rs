@@ -4,6 +4,7 @@ use crate::domain::{CpuArch, DomainView, HostView};
 use crate::error::ApiError;
 use crate::migration::{DryRun, MigrateRequest, Progress, Summary};
 use crate::service::VccView;
+use crate::storage::VdsView;
 use serde::{Deserialize, Serialize};
 
 /// How a vCPU or memory verb changes the amount.
@@ -161,6 +162,74 @@ pub enum Request {
         /// Service name.
         name: String,
     },
+    /// `add-vds`
+    AddVds {
+        /// Service name.
+        name: String,
+    },
+    /// `remove-vds`
+    RemoveVds {
+        /// Service name.
+        name: String,
+    },
+    /// `add-vdsdev`
+    AddVdsdev {
+        /// Export a back end another volume already exports (`-f`).
+        force: bool,
+        /// `options=ro`.
+        readonly: bool,
+        /// Back end path.
+        backend: String,
+        /// Volume name.
+        volume: String,
+        /// Service name.
+        service: String,
+    },
+    /// `set-vdsdev`
+    SetVdsdev {
+        /// New `options=` (read-only or not).
+        readonly: bool,
+        /// Volume name.
+        volume: String,
+        /// Service name.
+        service: String,
+    },
+    /// `remove-vdsdev`
+    RemoveVdsdev {
+        /// Volume name.
+        volume: String,
+        /// Service name.
+        service: String,
+    },
+    /// `add-vdisk`
+    AddVdisk {
+        /// Disk name.
+        disk: String,
+        /// Volume name.
+        volume: String,
+        /// Service name.
+        service: String,
+        /// Domain.
+        domain: String,
+    },
+    /// `set-vdisk volume=VOL@SVC DISK DOMAIN`
+    SetVdisk {
+        /// Disk name.
+        disk: String,
+        /// New volume name.
+        volume: String,
+        /// New service name.
+        service: String,
+        /// Domain.
+        domain: String,
+    },
+    /// `remove-vdisk`
+    RemoveVdisk {
+        /// Disk name.
+        disk: String,
+        /// Domain.
+        domain: String,
+    },
     /// Where to reach a domain's console.
     ConsoleAddr {
         /// Name.
@@ -273,6 +342,9 @@ pub enum Reply {
     Services {
         /// Console concentrators.
         vcc: Vec<VccView>,
+        /// Virtual disk services.
+        #[serde(default)]
+        vds: Vec<VdsView>,
     },
     /// Console address.
     Console {
