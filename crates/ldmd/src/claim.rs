@@ -159,6 +159,7 @@ mod tests {
             memory_mib: 512,
             vars: Default::default(),
             migration: Default::default(),
+            disks: Vec::new(),
         };
         let mut t = Table::new();
         t.insert(name.into(), Domain::new(DomainRecord::new(spec)));

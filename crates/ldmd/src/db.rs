@@ -15,6 +15,8 @@ CREATE TABLE IF NOT EXISTS domains (name TEXT PRIMARY KEY, record TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS vcc (name TEXT PRIMARY KEY, port_lo INTEGER NOT NULL, port_hi INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trust (host TEXT NOT NULL, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (host, kind));
+CREATE TABLE IF NOT EXISTS vds (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS vdsdev (service TEXT NOT NULL REFERENCES vds(name), volume TEXT NOT NULL, backend TEXT NOT NULL, readonly INTEGER NOT NULL, PRIMARY KEY (service, volume));
 ";
 
 /// Schema version written in `meta`.
@@ -52,7 +54,7 @@ impl Db {
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut c)
     }
@@ -263,6 +265,7 @@ mod tests {
             memory_mib: 512,
             vars: BootVars::default(),
             migration: Default::default(),
+            disks: Vec::new(),
         }
     }
 

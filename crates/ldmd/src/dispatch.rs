@@ -2,7 +2,7 @@
 
 use crate::daemon::{get, Daemon};
 use crate::error::{refuse, Result};
-use crate::ops::{accounts, define, lifecycle, services, views};
+use crate::ops::{accounts, define, lifecycle, services, storage, vdisk, views};
 use ldm_api::{ErrorKind, Reply, Request, Response};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -42,17 +42,18 @@ async fn run(
             Reply::Host(views::host_view(d, &t))
         }
         Request::List { names } => {
+            let vols = d.db.vdsdevs()?;
             let t = d.table();
             let mut out = Vec::new();
             if names.is_empty() {
                 out.push(views::primary_view(d));
-                out.extend(t.values().map(views::domain_view));
+                out.extend(t.values().map(|dom| views::domain_view(dom, &vols)));
             } else {
                 for n in &names {
                     if n == "primary" {
                         out.push(views::primary_view(d));
                     } else {
-                        out.push(views::domain_view(get(&t, n)?));
+                        out.push(views::domain_view(get(&t, n)?, &vols));
                     }
                 }
             }
@@ -106,7 +107,60 @@ async fn run(
         Request::Stop { name, force } => done(lifecycle::stop(d, &name, force).await?),
         Request::ListServices => Reply::Services {
             vcc: services::list(d).await?,
+            vds: storage::list(d).await?,
         },
+        Request::AddVds { name } => {
+            storage::add_vds(d, &name).await?;
+            done(None)
+        }
+        Request::RemoveVds { name } => {
+            storage::remove_vds(d, &name).await?;
+            done(None)
+        }
+        Request::AddVdsdev {
+            force,
+            readonly,
+            backend,
+            volume,
+            service,
+        } => {
+            storage::add_vdsdev(d, force, readonly, &backend, &volume, &service).await?;
+            done(None)
+        }
+        Request::SetVdsdev {
+            readonly,
+            volume,
+            service,
+        } => {
+            storage::set_vdsdev(d, readonly, &volume, &service).await?;
+            done(None)
+        }
+        Request::RemoveVdsdev { volume, service } => {
+            storage::remove_vdsdev(d, &volume, &service).await?;
+            done(None)
+        }
+        Request::AddVdisk {
+            disk,
+            volume,
+            service,
+            domain,
+        } => {
+            vdisk::add(d, &disk, &volume, &service, &domain).await?;
+            done(None)
+        }
+        Request::SetVdisk {
+            disk,
+            volume,
+            service,
+            domain,
+        } => {
+            vdisk::set(d, &disk, &volume, &service, &domain).await?;
+            done(None)
+        }
+        Request::RemoveVdisk { disk, domain } => {
+            vdisk::remove(d, &disk, &domain).await?;
+            done(None)
+        }
         Request::AddVcc {
             name,
             port_lo,

@@ -4,12 +4,14 @@
 
 pub mod access;
 pub mod adopt;
+pub mod backend;
 pub mod claim;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod daemon;
 pub mod db;
+pub mod db_storage;
 pub mod dispatch;
 pub mod error;
 pub mod inventory;

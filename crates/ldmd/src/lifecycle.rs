@@ -157,6 +157,7 @@ mod tests {
             memory_mib: 512,
             vars: Default::default(),
             migration: Default::default(),
+            disks: Vec::new(),
         };
         let mut rec = DomainRecord::new(spec);
         rec.state = state;

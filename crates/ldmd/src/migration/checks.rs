@@ -181,6 +181,7 @@ mod tests {
                     boot_args: None,
                 },
                 migration: Default::default(),
+                disks: Vec::new(),
             },
             state,
             machine_type: Some("pc-i440fx-10.0".into()),

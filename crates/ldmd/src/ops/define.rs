@@ -34,6 +34,7 @@ pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
         memory_mib: DEFAULT_MEMORY_MIB,
         vars: Default::default(),
         migration: Default::default(),
+        disks: Vec::new(),
     });
     d.db.put_domain(&rec)?;
     t.insert(name.into(), crate::daemon::Domain::new(rec));

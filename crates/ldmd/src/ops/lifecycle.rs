@@ -27,6 +27,7 @@ pub async fn bind(d: &Daemon, name: &str) -> Result<()> {
     let dom = get_mut_idle(&mut t, name)?;
     check(Transition::Bind, name, dom.rec.state)?;
     let rec0 = dom.rec.clone();
+    super::vdisk::resolve(d, &rec0)?;
     check_fit(
         &t,
         Some(name),

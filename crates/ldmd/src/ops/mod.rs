@@ -5,4 +5,6 @@ pub mod define;
 pub mod lifecycle;
 pub mod machine;
 pub mod services;
+pub mod storage;
+pub mod vdisk;
 pub mod views;

@@ -1,14 +1,39 @@
 //! What `ldm list`, `list-devices` and the host view show.
 
 use crate::daemon::{now_secs, Daemon, Domain, Table};
+use crate::db_storage::VdsdevRow;
 use crate::resources::usage;
 use ldm_api::domain::MachineView;
 use ldm_api::flags::{MigrationRole, Status};
 use ldm_api::migration::Role;
+use ldm_api::storage::DiskView;
 use ldm_api::{DomainView, Flags, HostView};
 
-/// The row of one domain.
-pub fn domain_view(dom: &Domain) -> DomainView {
+/// A domain's disks, with their back ends on this host (`vols`).
+fn disk_views(dom: &Domain, vols: &[VdsdevRow]) -> Vec<DiskView> {
+    dom.rec
+        .spec
+        .disks
+        .iter()
+        .zip(0u32..)
+        .map(|(k, id)| {
+            let row = vols
+                .iter()
+                .find(|v| v.volume == k.volume && v.service == k.service);
+            DiskView {
+                name: k.name.clone(),
+                volume: k.volume_ref(),
+                id,
+                server: "primary".into(),
+                backend: row.map(|r| r.backend.clone()),
+                readonly: row.is_some_and(|r| r.readonly),
+            }
+        })
+        .collect()
+}
+
+/// The row of one domain; `vols` are this host's volumes.
+pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
     let rec = &dom.rec;
     let op = dom
         .migration()
@@ -56,6 +81,7 @@ pub fn domain_view(dom: &Domain) -> DomainView {
         }),
         operation: op,
         note: rec.migration.as_ref().and_then(|m| m.error.clone()),
+        disks: disk_views(dom, vols),
     }
 }
 
@@ -105,6 +131,7 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         machine: None,
         operation: None,
         note: None,
+        disks: Vec::new(),
     }
 }
 

@@ -83,6 +83,7 @@ pub async fn offer(
             memory_mib,
             vars: Default::default(),
             migration: Default::default(),
+            disks: Vec::new(),
         },
         state,
         machine_type: None,
