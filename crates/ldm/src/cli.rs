@@ -60,7 +60,7 @@ pub enum Cmd {
         /// Parseable output (VERSION line, then DOMAIN|name=…|state=…|… lines).
         #[arg(short = 'p', long)]
         parseable: bool,
-        /// Show only these sections: status, console, cpu, memory, variables, uuid, domain.
+        /// Show only these sections: status, console, cpu, memory, disk, variables, uuid, domain.
         #[arg(short = 'o', value_name = "FORMAT")]
         format: Option<String>,
         /// JSON output.
@@ -168,7 +168,7 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// List virtual services (console concentrators).
+    /// List virtual services: console concentrators and disk services with their volumes.
     #[command(name = "list-services")]
     ListServices {
         /// Parseable output.
@@ -201,6 +201,84 @@ pub enum Cmd {
     RemoveVcc {
         /// Service name.
         name: String,
+    },
+    /// Add a virtual disk service: SERVICE primary.
+    #[command(name = "add-vds")]
+    AddVds {
+        /// Service name, e.g. primary-vds0.
+        name: String,
+        /// Service domain (primary).
+        ldom: String,
+    },
+    /// Remove a virtual disk service that exports no volumes.
+    #[command(name = "remove-vds", visible_alias = "rm-vds")]
+    RemoveVds {
+        /// Service name.
+        name: String,
+    },
+    /// Export a back end (raw or qcow2 file, block device) as a volume: [-f] [options=ro] BACKEND VOLUME@SERVICE.
+    #[command(name = "add-vdsdev")]
+    AddVdsdev {
+        /// Export a back end that another volume already exports.
+        #[arg(short = 'f')]
+        force: bool,
+        /// [options=ro] BACKEND VOLUME@SERVICE
+        #[arg(required = true, num_args = 2..=3, value_name = "[options=ro] BACKEND VOLUME@SERVICE")]
+        args: Vec<String>,
+    },
+    /// Change a volume's options: options=ro (or options= to clear) VOLUME@SERVICE.
+    #[command(name = "set-vdsdev")]
+    SetVdsdev {
+        /// options=…
+        options: String,
+        /// VOLUME@SERVICE
+        volume: String,
+    },
+    /// Remove a volume no disk uses: VOLUME@SERVICE.
+    #[command(name = "remove-vdsdev", visible_alias = "rm-vdsdev")]
+    RemoveVdsdev {
+        /// VOLUME@SERVICE
+        volume: String,
+    },
+    /// Give a domain (bound or inactive) a virtual disk: DISK VOLUME@SERVICE DOMAIN.
+    #[command(name = "add-vdisk")]
+    AddVdisk {
+        /// Disk name (the guest's /dev/disk/by-id/virtio-DISK; up to 20 characters).
+        disk: String,
+        /// VOLUME@SERVICE
+        volume: String,
+        /// Domain.
+        domain: String,
+    },
+    /// Point a disk at another volume: volume=VOLUME@SERVICE DISK DOMAIN.
+    #[command(name = "set-vdisk")]
+    SetVdisk {
+        /// volume=VOLUME@SERVICE
+        volume: String,
+        /// Disk name.
+        disk: String,
+        /// Domain.
+        domain: String,
+    },
+    /// Remove a disk from a domain (bound or inactive): DISK DOMAIN.
+    #[command(name = "remove-vdisk", visible_alias = "rm-vdisk")]
+    RemoveVdisk {
+        /// Disk name.
+        disk: String,
+        /// Domain.
+        domain: String,
+    },
+    /// Show what each domain has bound: vCPUs, memory, console, disks.
+    #[command(name = "list-bindings")]
+    ListBindings {
+        /// Parseable output.
+        #[arg(short = 'p', long)]
+        parseable: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Domains (all when none).
+        names: Vec<String>,
     },
     /// Attach to a domain's serial console (leave with Ctrl-] or ~. at line start).
     Console {

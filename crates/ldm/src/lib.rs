@@ -8,6 +8,7 @@ pub mod format;
 pub mod migrate;
 pub mod prompt;
 pub mod props;
+pub mod storage;
 
 use clap::Parser;
 use cli::{Cli, Cmd};
@@ -257,7 +258,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
         Cmd::ListServices { parseable, json } => {
-            let Reply::Services { vcc } = client
+            let Reply::Services { vcc, vds } = client
                 .call(&Request::ListServices)
                 .await
                 .map_err(|e| e.message)?
@@ -265,12 +266,14 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 return Err("unexpected answer from ldmd".into());
             };
             if json {
+                let all = serde_json::json!({ "vcc": vcc, "vds": vds });
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&vcc).map_err(|e| e.to_string())?
+                    serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
                 );
             } else {
                 print!("{}", format::devices::services(&vcc, parseable));
+                print!("{}", format::storage::vds(&vds, parseable));
             }
             Ok(0)
         }
@@ -302,6 +305,49 @@ async fn run(cli: Cli) -> Result<i32, String> {
             .await
         }
         Cmd::RemoveVcc { name } => simple(&client, Request::RemoveVcc { name }).await,
+        Cmd::AddVds { name, ldom } => simple(&client, storage::add_vds(name, &ldom)?).await,
+        Cmd::RemoveVds { name } => simple(&client, Request::RemoveVds { name }).await,
+        Cmd::AddVdsdev { force, args } => simple(&client, storage::add_vdsdev(force, &args)?).await,
+        Cmd::SetVdsdev { options, volume } => {
+            simple(&client, storage::set_vdsdev(&options, &volume)?).await
+        }
+        Cmd::RemoveVdsdev { volume } => simple(&client, storage::remove_vdsdev(&volume)?).await,
+        Cmd::AddVdisk {
+            disk,
+            volume,
+            domain,
+        } => simple(&client, storage::add_vdisk(disk, &volume, domain)?).await,
+        Cmd::SetVdisk {
+            volume,
+            disk,
+            domain,
+        } => simple(&client, storage::set_vdisk(&volume, disk, domain)?).await,
+        Cmd::RemoveVdisk { disk, domain } => {
+            simple(&client, Request::RemoveVdisk { disk, domain }).await
+        }
+        Cmd::ListBindings {
+            parseable,
+            json,
+            names,
+        } => {
+            let Reply::Domains { domains } = client
+                .call(&Request::List { names })
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            if json {
+                let doms: Vec<_> = domains.iter().filter(|v| v.name != "primary").collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doms).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", format::list::bindings(&domains, parseable));
+            }
+            Ok(0)
+        }
         Cmd::Console { dump, name } => {
             if dump {
                 let Reply::ConsoleDump { text } = client

@@ -186,9 +186,10 @@ fn section(v: &DomainView, which: &str, out: &mut String, parseable: bool) -> Re
                 }
             }
         }
+        "disk" => super::storage::disk_section(&v.disks, out, parseable),
         other => {
             return Err(format!(
-                "'{other}' is not a format: use status, console, cpu, memory, variables, uuid, control or domain"
+                "'{other}' is not a format: use status, console, cpu, memory, variables, uuid, control, disk or domain"
             ))
         }
     }
@@ -227,7 +228,7 @@ pub fn parseable(views: &[DomainView], long: bool) -> String {
         out.push_str(&parseable_line(v, long));
         out.push('\n');
         if long {
-            for f in ["control", "variables", "uuid", "status"] {
+            for f in ["control", "variables", "disk", "uuid", "status"] {
                 let _ = section(v, f, &mut out, true);
             }
         }
@@ -251,13 +252,25 @@ pub fn long(views: &[DomainView]) -> String {
         if v.name == "primary" {
             continue;
         }
-        for f in ["uuid", "control", "variables", "status"] {
+        for f in ["uuid", "control", "variables", "disk", "status"] {
             let _ = section(v, f, &mut out, false);
             out.push('\n');
         }
         note_section(v, &mut out);
     }
     out
+}
+
+/// `list-bindings [-p]`: what each domain has bound (resources, console,
+/// disks), the primary left out.
+pub fn bindings(views: &[DomainView], parseable: bool) -> String {
+    let doms: Vec<DomainView> = views
+        .iter()
+        .filter(|v| v.name != "primary")
+        .cloned()
+        .collect();
+    const ALL: &str = "domain,uuid,control,cpu,memory,console,disk,variables";
+    sections(&doms, ALL, parseable).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -286,6 +299,7 @@ mod tests {
             machine: None,
             operation: None,
             note: None,
+            disks: Vec::new(),
         }
     }
 
