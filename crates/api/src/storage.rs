@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// holds 20 bytes.
 pub const MAX_DISK_NAME: usize = 20;
 
+/// Most disks a domain may have (PCI slots left on the machine).
+pub const MAX_DISKS: usize = 24;
+
 /// One virtual disk of a domain, in the order the domain's definition
 /// gives (the guest's device order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

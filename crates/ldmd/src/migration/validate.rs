@@ -56,6 +56,7 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
     if let Some(args) = &spec.vars.boot_args {
         push(check_printable("boot-args", args, MAX_BOOT_ARGS_LEN));
     }
+    push(disks(&spec.disks));
     for (what, fact) in [
         ("the source's accelerator", Some(&offer.source_accel)),
         ("the source's CPU", Some(&offer.source_cpu)),
@@ -76,6 +77,32 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
         &offered.cpu_models,
     ));
     p
+}
+
+/// Disk, volume and service names as the CLI takes them, each disk once,
+/// and no more disks than a machine has PCI slots for.
+fn disks(disks: &[ldm_api::storage::VdiskSpec]) -> Result<(), String> {
+    if disks.len() > ldm_api::storage::MAX_DISKS {
+        return Err(format!(
+            "{} disks is more than a domain may have ({})",
+            disks.len(),
+            ldm_api::storage::MAX_DISKS
+        ));
+    }
+    for (i, k) in disks.iter().enumerate() {
+        for (what, v) in [
+            ("disk", &k.name),
+            ("volume", &k.volume),
+            ("service", &k.service),
+        ] {
+            ldm_api::storage::check_name(what, v)
+                .map_err(|_| format!("disk {i} has an invalid {what} name"))?;
+        }
+        if disks[..i].iter().any(|o| o.name == k.name) {
+            return Err(format!("disk {} appears twice", k.name));
+        }
+    }
+    Ok(())
 }
 
 /// A machine type or CPU model must be a model name, and one this host's
@@ -145,6 +172,7 @@ mod tests {
                     boot_args: Some("console=ttyS0".into()),
                 },
                 migration: Default::default(),
+                disks: Vec::new(),
             },
             state: DomainState::Bound,
             machine_type: Some("pc-i440fx-10.0".into()),

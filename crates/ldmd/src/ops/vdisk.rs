@@ -61,6 +61,15 @@ pub async fn add(d: &Daemon, disk: &str, volume: &str, service: &str, domain: &s
     let mut t = d.table();
     let dom = get_mut_idle(&mut t, domain)?;
     editable(domain, dom.rec.state)?;
+    if dom.rec.spec.disks.len() >= ldm_api::storage::MAX_DISKS {
+        return Err(refuse(
+            ErrorKind::Resources,
+            format!(
+                "domain {domain} has {} disks, the most a domain may have",
+                ldm_api::storage::MAX_DISKS
+            ),
+        ));
+    }
     if dom.rec.spec.disks.iter().any(|k| k.name == disk) {
         return Err(refuse(
             ErrorKind::Exists,
