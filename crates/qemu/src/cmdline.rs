@@ -78,6 +78,9 @@ impl MachineConfig {
         ]);
         push(&["-mon", &format!("chardev={QMP_CHARDEV},mode=control")]);
 
+        a.extend(crate::disks::disk_args(&self.disks));
+
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
         push(&["-pidfile", &path_str(&self.pidfile)]);
         push(&["-D", &path_str(&self.log_file)]);
         push(&["-msg", "timestamp=on"]);

@@ -76,6 +76,9 @@ pub struct MachineConfig {
     /// `cont`.
     #[serde(default)]
     pub start_paused: bool,
+    /// Disks, in the guest's device order.
+    #[serde(default)]
+    pub disks: Vec<crate::disks::DiskConfig>,
     /// Extra arguments appended verbatim before `-incoming` (devices etc.).
     /// They are part of the machine definition and must be the same on a
     /// migration target.
@@ -123,6 +126,7 @@ impl MachineConfig {
             pidfile: run_dir.join(format!("{name}.pid")),
             log_file: run_dir.join(format!("{name}.log")),
             start_paused: false,
+            disks: Vec::new(),
             extra_args: Vec::new(),
             transparent_hugepages: true,
         }
@@ -195,6 +199,25 @@ impl MachineConfig {
                         path.display()
                     )));
                 }
+            }
+        }
+        for d in &self.disks {
+            let p = d.path.to_str().unwrap_or("");
+            if !p.starts_with('/') {
+                return Err(invalid(format!(
+                    "disk {} has back end {}: use an absolute, UTF-8 path",
+                    d.serial,
+                    d.path.display()
+                )));
+            }
+            if d.serial.is_empty()
+                || d.serial.len() > 20
+                || d.serial.chars().any(|c| c.is_control())
+            {
+                return Err(invalid(format!(
+                    "disk serial {:?} must be 1 to 20 printable bytes",
+                    d.serial
+                )));
             }
         }
         for (what, path) in [

@@ -16,6 +16,7 @@ mod accel;
 mod cmdline;
 mod commands;
 mod config;
+pub mod disks;
 mod error;
 mod launch;
 mod leftover;
@@ -31,6 +32,7 @@ pub use accel::{cpuinfo_has_virt_flags, cpuinfo_model_name, detect_accel, host_c
 pub use cmdline::{escape_opt, CONSOLE_CHARDEV, INCOMING_DEFER, QMP_CHARDEV};
 pub use commands::{RunState, VmStatus};
 pub use config::{MachineConfig, DEFAULT_CPU_MODEL, DEFAULT_MACHINE_TYPE, MAX_SOCKET_PATH};
+pub use disks::DiskConfig;
 pub use error::{Error, Result};
 pub use launch::{launch, previous_log_path, LAUNCH_TIMEOUT};
 pub use leftover::{Released, YankInstance};
