@@ -5,7 +5,7 @@
 //! by its definition alone.
 
 use super::storage::{no_volume, users};
-use crate::backend::probe;
+use crate::backend::{probe, Backend};
 use crate::daemon::{commit, get_mut_idle, Daemon};
 use crate::db_storage::VdsdevRow;
 use crate::error::{refuse, Error, Result};
@@ -25,12 +25,16 @@ fn editable(name: &str, state: DomainState) -> Result<()> {
 
 /// Looks a volume up and opens its back end as the disk will.
 fn usable_volume(d: &Daemon, volume: &str, service: &str) -> Result<VdsdevRow> {
+    Ok(opened_volume(d, volume, service)?.0)
+}
+
+fn opened_volume(d: &Daemon, volume: &str, service: &str) -> Result<(VdsdevRow, Backend)> {
     let row =
         d.db.vdsdev(volume, service)?
             .ok_or_else(|| no_volume(volume, service))?;
-    probe(&row.backend, row.readonly)
+    let b = probe(&row.backend, row.readonly)
         .map_err(|m| refuse(ErrorKind::State, format!("volume {volume}@{service}: {m}")))?;
-    Ok(row)
+    Ok((row, b))
 }
 
 fn taken_elsewhere(
@@ -151,20 +155,34 @@ fn still_same(d: &Daemon, row: &VdsdevRow) -> Result<()> {
     Ok(())
 }
 
+/// QEMU's view of the disks of `rec` on this host, in the domain's order.
+pub fn disk_configs(d: &Daemon, rec: &DomainRecord) -> Result<Vec<ldm_qemu::DiskConfig>> {
+    Ok(resolve(d, rec)?
+        .into_iter()
+        .map(|(k, row, b)| ldm_qemu::DiskConfig {
+            serial: k.name,
+            path: row.backend.into(),
+            block_device: b.kind == ldm_api::storage::BackendKind::Block,
+            format: b.format.as_str().into(),
+            read_only: row.readonly,
+        })
+        .collect())
+}
+
 /// Every disk of `rec` with its volume on this host; each back end must
 /// open as the disk will use it. For bind and start.
-pub fn resolve(d: &Daemon, rec: &DomainRecord) -> Result<Vec<(VdiskSpec, VdsdevRow)>> {
+pub fn resolve(d: &Daemon, rec: &DomainRecord) -> Result<Vec<(VdiskSpec, VdsdevRow, Backend)>> {
     rec.spec
         .disks
         .iter()
         .map(|k| {
-            let row = usable_volume(d, &k.volume, &k.service).map_err(|e| {
+            let (row, b) = opened_volume(d, &k.volume, &k.service).map_err(|e| {
                 refuse(
                     ErrorKind::State,
                     format!("disk {} of domain {}: {e}", k.name, rec.spec.name),
                 )
             })?;
-            Ok((k.clone(), row))
+            Ok((k.clone(), row, b))
         })
         .collect()
 }
