@@ -16,6 +16,7 @@ pub mod size;
 pub mod state;
 pub mod storage;
 pub mod uptime;
+pub mod wire;
 
 pub use domain::{BootVars, CpuArch, DomainSpec, DomainView, HostView};
 pub use error::{ApiError, ErrorKind};
@@ -24,7 +25,9 @@ pub use request::{Event, Reply, Request, ResourceChange, Response};
 pub use size::{format_mib, parse_size_mib, SizeError};
 pub use state::DomainState;
 
-/// Version of the local API; the CLI and the daemon must agree.
+/// Version of the local API; the CLI and the daemon must agree (see
+/// [`wire`] and docs/api.md). Raised when a change would break a client of
+/// the previous release: a removed or renamed request, field or reply.
 pub const LOCAL_API_VERSION: u32 = 1;
 
 /// File name of the local API socket inside the daemon's root directory.

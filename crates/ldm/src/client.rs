@@ -45,8 +45,7 @@ impl Client {
     ) -> Result<Reply, ApiError> {
         let stream = self.connect().await?;
         let (rd, mut wr) = stream.into_split();
-        let mut line = serde_json::to_string(req)
-            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?;
+        let mut line = ldm_api::wire::encode_request(req)?;
         line.push('\n');
         wr.write_all(line.as_bytes())
             .await

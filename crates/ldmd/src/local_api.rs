@@ -77,14 +77,9 @@ async fn handle(d: Arc<Daemon>, stream: UnixStream) {
     }
     let (tx, mut rx) = mpsc::channel::<Response>(64);
     let (gone_tx, gone_rx) = watch::channel(false);
-    match serde_json::from_str::<Request>(&line) {
+    match ldm_api::wire::decode_request(&line) {
         Err(e) => {
-            let _ = tx
-                .send(Response::Err(ApiError::new(
-                    ErrorKind::BadRequest,
-                    format!("malformed request ({e}): are ldm and ldmd the same version?"),
-                )))
-                .await;
+            let _ = tx.send(Response::Err(e)).await;
         }
         Ok(req) => match caller_role(&d, uid) {
             Err(e) => {
