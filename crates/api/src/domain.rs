@@ -242,4 +242,11 @@ pub struct HostView {
     pub uptime_secs: u64,
     /// Version of ldmd.
     pub version: String,
+    /// The local API version ldmd speaks (absent from ldmd before it was
+    /// reported).
+    #[serde(default)]
+    pub api_version: Option<u32>,
+    /// The peer (migration) protocol version ldmd speaks.
+    #[serde(default)]
+    pub peer_protocol: Option<u32>,
 }

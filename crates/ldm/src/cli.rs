@@ -13,14 +13,26 @@ use std::path::PathBuf;
 ///   ldm bind-domain ldg1; ldm start-domain ldg1; ldm list; ldm console ldg1
 ///   ldm migrate-domain ldg1 admin@otherhost
 #[derive(Parser, Debug)]
-#[command(name = "ldm", version, about, long_about, verbatim_doc_comment)]
+#[command(
+    name = "ldm",
+    version,
+    about,
+    long_about,
+    verbatim_doc_comment,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 pub struct Cli {
     /// Root directory of the local ldmd (its socket is ROOT/ldmd.sock).
     #[arg(long, global = true, env = "LDM_ROOT", default_value = ldm_api::DEFAULT_ROOT)]
     pub root: PathBuf,
+    /// Print the versions of ldm and of the local ldmd (with their local API
+    /// and peer protocol versions).
+    #[arg(short = 'V', long)]
+    pub version: bool,
     /// The verb.
     #[command(subcommand)]
-    pub cmd: Cmd,
+    pub cmd: Option<Cmd>,
 }
 
 /// The clap command, for man pages and completions.

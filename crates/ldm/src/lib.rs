@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod prompt;
 pub mod props;
 pub mod storage;
+pub mod version;
 
 use clap::Parser;
 use cli::{Cli, Cmd};
@@ -79,7 +80,11 @@ async fn simple(client: &Client, req: Request) -> Result<i32, String> {
 
 async fn run(cli: Cli) -> Result<i32, String> {
     let client = Client::new(&cli.root);
-    match cli.cmd {
+    let cmd = match cli.cmd {
+        Some(cmd) if !cli.version => cmd,
+        _ => return Ok(version::print(&client, &cli.root).await),
+    };
+    match cmd {
         Cmd::AddDomain { args } => {
             let (props, name) = props::split_props(&args)?;
             let mut cpu_arch = None;

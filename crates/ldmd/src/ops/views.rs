@@ -159,5 +159,7 @@ pub fn host_view(d: &Daemon, t: &Table) -> HostView {
         fingerprint: Some(d.identity.fingerprint().to_string()),
         uptime_secs: d.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").into(),
+        api_version: Some(ldm_api::LOCAL_API_VERSION),
+        peer_protocol: Some(crate::migration::protocol::PROTOCOL_VERSION),
     }
 }
