@@ -28,6 +28,7 @@
 pub mod bins;
 pub mod checks;
 pub mod console;
+pub mod disks;
 pub mod guest;
 pub mod host;
 pub mod lab;
