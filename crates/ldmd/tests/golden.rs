@@ -1,0 +1,290 @@
+//! Golden files pin the peer protocol's messages and the database records:
+//! a change that a host of the previous release could not read fails here.
+//! `LDM_BLESS=1 cargo test -p ldmd --test golden` re-blesses on purpose.
+//! `peer_versions.rs` replays these files against a real ldmd, as a peer
+//! of the previous protocol version would send them.
+
+mod common;
+
+use common::golden::{check, no_stale};
+use ldm_api::migration::{Phase, Role};
+use ldm_api::request::UserRole;
+use ldm_api::storage::VdiskSpec;
+use ldm_api::{BootVars, CpuArch, DomainSpec, DomainState};
+use ldmd::migration::protocol::{DomainOffer, ToSource, ToTarget, PROTOCOL_VERSION};
+use ldmd::migration::tunnel::Endpoint;
+use ldmd::record::{Binding, DomainRecord, MigrationMark};
+use std::collections::BTreeSet;
+
+fn spec() -> DomainSpec {
+    DomainSpec {
+        name: "ldg1".into(),
+        uuid: "6f1c1a2e-0000-4000-8000-000000000001".parse().unwrap(),
+        cpu_arch: CpuArch::Generic,
+        vcpus: 2,
+        memory_mib: 1024,
+        vars: BootVars {
+            kernel: Some("/boot/vmlinuz".into()),
+            initrd: Some("/boot/initrd".into()),
+            boot_args: Some("console=ttyS0".into()),
+        },
+        migration: ldm_api::domain::MigrationPrefs {
+            downtime_ms: Some(50),
+            bandwidth_mib: None,
+        },
+        disks: vec![VdiskSpec {
+            name: "vdisk1".into(),
+            volume: "vol1".into(),
+            service: "primary-vds0".into(),
+        }],
+    }
+}
+
+/// What a source offers (also used by `peer_versions.rs` through its file).
+pub fn offer(state: DomainState) -> DomainOffer {
+    DomainOffer {
+        spec: spec(),
+        state,
+        machine_type: Some("pc-q35-10.0".into()),
+        cpu_model: Some("qemu64".into()),
+        source_accel: "tcg".into(),
+        source_cpu: "Example CPU".into(),
+        source_qemu: Some("10.0.2".into()),
+    }
+}
+
+fn fingerprint() -> ldm_peer::Fingerprint {
+    let hex: Vec<String> = (0..32).map(|i| format!("{i:02X}")).collect();
+    hex.join(":").parse().unwrap()
+}
+
+fn to_target() -> Vec<(&'static str, ToTarget)> {
+    let tuning = ldm_qemu::MigrationTuning {
+        multifd_channels: 2,
+        downtime_limit_ms: 30,
+        max_bandwidth_bytes: 1 << 30,
+        ..Default::default()
+    };
+    let all = vec![
+        (
+            "hello",
+            ToTarget::Hello {
+                version: PROTOCOL_VERSION,
+                host: "src".into(),
+            },
+        ),
+        (
+            "auth-password",
+            ToTarget::Auth {
+                user: "admin".into(),
+                password: Some("secret".into()),
+            },
+        ),
+        (
+            "auth-certificate",
+            ToTarget::Auth {
+                user: String::new(),
+                password: None,
+            },
+        ),
+        ("check", ToTarget::Check(offer(DomainState::Active))),
+        (
+            "prepare",
+            ToTarget::Prepare {
+                offer: offer(DomainState::Active),
+                started_at: Some(1_700_000_000),
+                tuning,
+            },
+        ),
+        (
+            "progress",
+            ToTarget::Progress {
+                phase: Phase::Precopy,
+                percent: 40,
+            },
+        ),
+        (
+            "commit",
+            ToTarget::Commit {
+                console_tail: "login: ".into(),
+            },
+        ),
+        (
+            "abort",
+            ToTarget::Abort {
+                reason: "cancelled".into(),
+            },
+        ),
+    ];
+    for (_, m) in &all {
+        // A new message is a compile error here until it has a sample.
+        match m {
+            ToTarget::Hello { .. }
+            | ToTarget::Auth { .. }
+            | ToTarget::Check(_)
+            | ToTarget::Prepare { .. }
+            | ToTarget::Progress { .. }
+            | ToTarget::Commit { .. }
+            | ToTarget::Abort { .. } => {}
+        }
+    }
+    all
+}
+
+fn to_source() -> Vec<(&'static str, ToSource)> {
+    let all = vec![
+        (
+            "hello",
+            ToSource::Hello {
+                version: PROTOCOL_VERSION,
+                host: "dst".into(),
+            },
+        ),
+        (
+            "auth-ok",
+            ToSource::AuthOk {
+                role: UserRole::Management,
+            },
+        ),
+        (
+            "checked",
+            ToSource::Checked {
+                failures: vec!["a failure".into()],
+                warnings: vec!["a warning".into()],
+            },
+        ),
+        ("prepared-cold", ToSource::Prepared { data: None }),
+        (
+            "prepared-live",
+            ToSource::Prepared {
+                data: Some(Endpoint {
+                    addr: "192.0.2.20:40000".parse().unwrap(),
+                    fingerprint: fingerprint(),
+                    token: [7u8; ldmd::migration::tunnel::TOKEN_LEN],
+                }),
+            },
+        ),
+        (
+            "committed",
+            ToSource::Committed {
+                resumed_after_ms: 12,
+            },
+        ),
+        ("aborted", ToSource::Aborted),
+        (
+            "error",
+            ToSource::Error {
+                message: "what to do".into(),
+            },
+        ),
+    ];
+    for (_, m) in &all {
+        match m {
+            ToSource::Hello { .. }
+            | ToSource::AuthOk { .. }
+            | ToSource::Checked { .. }
+            | ToSource::Prepared { .. }
+            | ToSource::Committed { .. }
+            | ToSource::Aborted
+            | ToSource::Error { .. } => {}
+        }
+    }
+    all
+}
+
+#[test]
+fn peer_messages_are_pinned() {
+    let mut names = BTreeSet::new();
+    for (name, m) in to_target() {
+        let n = format!("to-target-{name}");
+        check("peer", &n, &m);
+        names.insert(n);
+    }
+    for (name, m) in to_source() {
+        let n = format!("to-source-{name}");
+        check("peer", &n, &m);
+        names.insert(n);
+    }
+    for (name, state) in [
+        ("bound", DomainState::Bound),
+        ("inactive", DomainState::Inactive),
+    ] {
+        // The cold forms a previous-version peer sends (see peer_versions.rs).
+        let mut o = offer(state);
+        o.spec.name = "ldg-old".into();
+        o.spec.disks.clear();
+        o.spec.vars = BootVars::default();
+        o.machine_type = None;
+        o.cpu_model = None;
+        let n = format!("to-target-prepare-cold-{name}");
+        check(
+            "peer",
+            &n,
+            &ToTarget::Prepare {
+                offer: o,
+                started_at: None,
+                tuning: Default::default(),
+            },
+        );
+        names.insert(n);
+    }
+    no_stale("peer", &names);
+}
+
+#[test]
+fn database_records_are_pinned() {
+    let mut names = BTreeSet::new();
+    let inactive = DomainRecord::new(spec());
+    let bound = DomainRecord {
+        state: DomainState::Bound,
+        binding: Some(Binding {
+            console_port: 5000,
+            machine_type: "pc-q35-10.0".into(),
+            cpu_model: "qemu64".into(),
+            accel: "tcg".into(),
+        }),
+        ..inactive.clone()
+    };
+    let active = DomainRecord {
+        state: DomainState::Active,
+        started_at: Some(1_700_000_000),
+        ..bound.clone()
+    };
+    let outgoing = DomainRecord {
+        migration: Some(MigrationMark {
+            role: Role::Source,
+            peer: "192.0.2.20:8101".into(),
+            error: None,
+        }),
+        ..active.clone()
+    };
+    let unsettled = DomainRecord {
+        state: DomainState::Suspended,
+        migration: Some(MigrationMark {
+            role: Role::Source,
+            peer: "192.0.2.20:8101".into(),
+            error: Some("what to do".into()),
+        }),
+        ..active.clone()
+    };
+    let incoming = DomainRecord {
+        migration: Some(MigrationMark {
+            role: Role::Target,
+            peer: "src (192.0.2.10)".into(),
+            error: None,
+        }),
+        ..bound.clone()
+    };
+    for (name, r) in [
+        ("domain-inactive", inactive),
+        ("domain-bound", bound),
+        ("domain-active", active),
+        ("domain-outgoing", outgoing),
+        ("domain-unsettled", unsettled),
+        ("domain-incoming", incoming),
+    ] {
+        check("db", name, &r);
+        names.insert(name.to_string());
+    }
+    no_stale("db", &names);
+}
