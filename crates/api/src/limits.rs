@@ -32,15 +32,19 @@ pub fn check_vcpus(n: u32) -> Result<u32, String> {
 
 /// Checks a memory size in MiB.
 pub fn check_memory_mib(mib: u64) -> Result<u64, String> {
-    if (MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&mib) {
-        Ok(mib)
-    } else {
+    if mib < MIN_MEMORY_MIB {
         Err(format!(
-            "{} of memory is out of range: a domain has {} to {}",
+            "a domain needs at least {} of memory",
+            crate::format_mib(MIN_MEMORY_MIB)
+        ))
+    } else if mib > MAX_MEMORY_MIB {
+        Err(format!(
+            "{} of memory is out of range: a domain has at most {}",
             crate::format_mib(mib),
-            crate::format_mib(MIN_MEMORY_MIB),
             crate::format_mib(MAX_MEMORY_MIB)
         ))
+    } else {
+        Ok(mib)
     }
 }
 

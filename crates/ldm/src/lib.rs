@@ -54,8 +54,17 @@ fn done(reply: Reply) -> i32 {
     0
 }
 
+/// A memory amount for the memory verbs: a size no larger than a domain
+/// may have (the daemon checks the result of adding it again).
 fn size(s: &str) -> Result<u64, String> {
-    parse_size_mib(s).map_err(|e| e.to_string())
+    let mib = parse_size_mib(s).map_err(|e| e.to_string())?;
+    if mib > ldm_api::limits::MAX_MEMORY_MIB {
+        return Err(format!(
+            "{s} is more than a domain may have ({})",
+            ldm_api::format_mib(ldm_api::limits::MAX_MEMORY_MIB)
+        ));
+    }
+    Ok(mib)
 }
 
 fn role_and_user(args: &[String]) -> Result<(Option<UserRole>, String), String> {
@@ -110,8 +119,13 @@ async fn run(cli: Cli) -> Result<i32, String> {
             for (k, v) in props {
                 match k.as_str() {
                     "cpu-arch" => cpu_arch = Some(v.parse::<CpuArch>()?),
-                    "migration-downtime" => downtime_ms = Some(num(&k, &v)?),
-                    "migration-bandwidth" => bandwidth_mib = Some(num(&k, &v)?),
+                    "migration-downtime" => {
+                        downtime_ms = Some(ldm_api::limits::check_downtime_ms(num(&k, &v)?)?)
+                    }
+                    "migration-bandwidth" => {
+                        bandwidth_mib =
+                            Some(ldm_api::limits::check_bandwidth_mib(num(&k, &v)?)?)
+                    }
                     _ => return Err(format!("'{k}' is not a domain property: use cpu-arch, migration-downtime or migration-bandwidth")),
                 }
             }
@@ -386,6 +400,14 @@ async fn run(cli: Cli) -> Result<i32, String> {
             name,
             target,
         } => {
+            if let Some(ms) = downtime_limit {
+                ldm_api::limits::check_downtime_ms(ms)
+                    .map_err(|e| format!("--downtime-limit: {e}"))?;
+            }
+            if let Some(mib) = max_bandwidth {
+                ldm_api::limits::check_bandwidth_mib(mib)
+                    .map_err(|e| format!("--max-bandwidth: {e}"))?;
+            }
             if cert && password_file.is_some() {
                 return Err(
                     "-c and -p exclude each other: authenticate with a certificate or a password"
@@ -536,5 +558,11 @@ fn port_range(arg: &str) -> Result<(u16, u16), String> {
     let v = arg
         .strip_prefix("port-range=")
         .ok_or_else(|| format!("'{arg}' is not port-range=A-B"))?;
-    ldm_api::service::parse_port_range(v)
+    let (lo, hi) = ldm_api::service::parse_port_range(v)?;
+    if lo < 1024 {
+        return Err(format!(
+            "{arg}: console ports start at 1024 (those below belong to the system)"
+        ));
+    }
+    Ok((lo, hi))
 }

@@ -38,9 +38,34 @@ pub struct VccRow {
     pub port_hi: u16,
 }
 
+/// Makes the database and its WAL and shared-memory files 0600: they hold
+/// the password hashes. SQLite gives the WAL the database file's mode, so
+/// the database is created 0600 before SQLite opens it; files of an older
+/// ldmd are corrected.
+fn private_files(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e| crate::error::Error::io(format!("cannot secure {}", path.display()), e);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Db> {
+        private_files(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -266,6 +291,25 @@ mod tests {
             vars: BootVars::default(),
             migration: Default::default(),
             disks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_database_and_its_wal_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ldm.db");
+        // An older ldmd left it readable by everyone.
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = Db::open(&path).unwrap();
+        db.set_meta("k", "v").unwrap();
+        for f in ["ldm.db", "ldm.db-wal", "ldm.db-shm"] {
+            let m = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(m & 0o777, 0o600, "{f}");
         }
     }
 

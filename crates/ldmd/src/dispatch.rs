@@ -11,15 +11,24 @@ fn done(message: Option<String>) -> Reply {
     Reply::Done { message }
 }
 
-/// Runs one request, sending events and the final response on `tx`.
-/// `client_gone` turns true when the caller disconnects.
+/// Runs one request of the local user `uid`, sending events and the final
+/// response on `tx`. `client_gone` turns true when the caller disconnects.
 pub async fn dispatch(
     d: Arc<Daemon>,
     req: Request,
+    uid: u32,
     tx: mpsc::Sender<Response>,
     client_gone: watch::Receiver<bool>,
 ) {
-    let result = run(&d, req, &tx, client_gone).await;
+    // Files a user names are checked with that user's credentials.
+    let allowed = match &req {
+        Request::SetVar { vars, .. } => define::check_boot_files_of(uid, vars),
+        _ => Ok(()),
+    };
+    let result = match allowed {
+        Ok(()) => run(&d, req, &tx, client_gone).await,
+        Err(e) => Err(e),
+    };
     let resp = match result {
         Ok(r) => Response::Ok(Box::new(r)),
         Err(e) => {

@@ -18,6 +18,7 @@ pub mod inventory;
 pub mod lifecycle;
 pub mod limits;
 pub mod local_api;
+pub mod local_read;
 pub mod logging;
 pub mod metrics;
 pub mod migration;
@@ -25,6 +26,7 @@ pub mod ops;
 pub mod paths;
 pub mod record;
 pub mod resources;
+pub mod rootdir;
 pub mod sampler;
 pub mod testhook;
 

@@ -7,25 +7,74 @@
 
 use crate::daemon::Daemon;
 use crate::dispatch::dispatch;
+use crate::limits::{Backoff, ConnCap, LogLimit, Permit};
+use crate::local_read::read_request;
 use ldm_api::request::UserRole;
 use ldm_api::{ApiError, ErrorKind, Request, Response};
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, watch};
 
+/// Connections one local user (other than root and ldmd's own) may hold.
+pub const MAX_CONNECTIONS_PER_USER: usize = 16;
+/// Connections all such users may hold together.
+pub const MAX_CONNECTIONS: usize = 256;
+/// How long a reply may wait for a client that does not read it.
+const WRITE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+static ACCEPT_LOG: LogLimit = LogLimit::new(5, std::time::Duration::from_secs(60));
+static REFUSED_LOG: LogLimit = LogLimit::new(5, std::time::Duration::from_secs(60));
+
 /// Serves the local API until the task is aborted.
 pub async fn serve(d: Arc<Daemon>, listener: UnixListener) {
+    let caps = ConnCap::<u32>::new(MAX_CONNECTIONS_PER_USER, MAX_CONNECTIONS);
+    let mut backoff = Backoff::new();
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                backoff.succeeded();
+                let Some(permit) = admit(&caps, &stream) else {
+                    continue;
+                };
                 let d = d.clone();
-                tokio::spawn(async move { handle(d, stream).await });
+                tokio::spawn(async move { handle(d, stream, permit).await });
             }
             Err(e) => {
-                tracing::warn!("local API accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                let pause = backoff.failed();
+                if let Some(left_out) = ACCEPT_LOG.allow() {
+                    tracing::warn!(left_out, ?pause, "local API accept failed: {e}");
+                }
+                tokio::time::sleep(pause).await;
             }
+        }
+    }
+}
+
+/// Counts a connection against its user's cap; root and ldmd's own user
+/// are never capped, so no one can lock them out. `None`: refused (the
+/// client reads a refusal, then the connection closes).
+fn admit(caps: &ConnCap<u32>, stream: &UnixStream) -> Option<Option<Permit<u32>>> {
+    let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
+    // SAFETY: geteuid has no preconditions.
+    if uid == 0 || uid == unsafe { libc::geteuid() } {
+        return Some(None);
+    }
+    match caps.try_acquire(uid) {
+        Ok(p) => Some(Some(p)),
+        Err(why) => {
+            if let Some(left_out) = REFUSED_LOG.allow() {
+                tracing::warn!(uid, left_out, "local connection refused: {why}");
+            }
+            let refusal = Response::Err(ApiError::new(
+                ErrorKind::Busy,
+                format!("ldmd refuses the connection: {why}; close some and try again"),
+            ));
+            let mut text = serde_json::to_string(&refusal).unwrap_or_default();
+            text.push('\n');
+            // Best effort, never waiting: the socket buffer takes a line.
+            let _ = stream.try_write(text.as_bytes());
+            None
         }
     }
 }
@@ -67,17 +116,18 @@ pub fn required_role(req: &Request) -> UserRole {
     }
 }
 
-async fn handle(d: Arc<Daemon>, stream: UnixStream) {
+async fn handle(d: Arc<Daemon>, stream: UnixStream, _permit: Option<Permit<u32>>) {
     let uid = stream.peer_cred().map(|c| c.uid()).unwrap_or(u32::MAX);
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
-    let mut line = String::new();
-    if rd.read_line(&mut line).await.unwrap_or(0) == 0 {
-        return;
-    }
     let (tx, mut rx) = mpsc::channel::<Response>(64);
     let (gone_tx, gone_rx) = watch::channel(false);
-    match ldm_api::wire::decode_request(&line) {
+    let decoded = match read_request(&mut rd).await {
+        Ok(Some(line)) => ldm_api::wire::decode_request(&line),
+        Ok(None) => return,
+        Err(e) => Err(e),
+    };
+    match decoded {
         Err(e) => {
             let _ = tx.send(Response::Err(e)).await;
         }
@@ -99,7 +149,7 @@ async fn handle(d: Arc<Daemon>, stream: UnixStream) {
             }
             Ok(_) => {
                 let d = d.clone();
-                tokio::spawn(async move { dispatch(d, req, tx, gone_rx).await });
+                tokio::spawn(async move { dispatch(d, req, uid, tx, gone_rx).await });
             }
         },
     }
@@ -114,8 +164,11 @@ async fn handle(d: Arc<Daemon>, stream: UnixStream) {
                 let fin = !matches!(msg, Response::Event(_));
                 let mut text = serde_json::to_string(&msg).unwrap_or_default();
                 text.push('\n');
-                if wr.write_all(text.as_bytes()).await.is_err() {
+                let written = tokio::time::timeout(WRITE_DEADLINE, wr.write_all(text.as_bytes())).await;
+                if !matches!(written, Ok(Ok(()))) {
+                    // A client that stops reading is gone.
                     let _ = gone_tx.send(true);
+                    break;
                 }
                 if fin { break; }
             }

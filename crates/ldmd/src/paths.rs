@@ -63,19 +63,13 @@ impl Paths {
     pub fn console_log(&self, uuid: &Uuid) -> PathBuf {
         self.log_dir().join(format!("{uuid}.console.log"))
     }
-    /// Creates the directories.
+    /// Creates the root (see [`crate::rootdir`]) and the directories in
+    /// it, each 0700.
     pub fn create(&self) -> std::io::Result<()> {
-        for d in [
-            self.root.clone(),
-            self.run_dir(),
-            self.log_dir(),
-            self.tls_dir(),
-        ] {
-            std::fs::create_dir_all(&d)?;
+        crate::rootdir::prepare(&self.root)?;
+        for d in [self.run_dir(), self.log_dir(), self.tls_dir()] {
+            crate::rootdir::private_dir(&d)?;
         }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o755))?;
-        std::fs::set_permissions(self.tls_dir(), std::fs::Permissions::from_mode(0o700))?;
         Ok(())
     }
 }

@@ -1,10 +1,12 @@
 //! Defining domains: add, remove, set-domain, vCPUs, memory, variables.
 
+use crate::access::{readable_by, Who};
 use crate::daemon::{commit, get_mut_idle, Daemon};
 use crate::error::{refuse, Result};
 use crate::record::DomainRecord;
 use crate::resources::check_fit;
 use ldm_api::domain::check_domain_name;
+use ldm_api::limits;
 use ldm_api::state::Transition;
 use ldm_api::{CpuArch, DomainSpec, DomainState, ErrorKind, ResourceChange};
 use std::path::Path;
@@ -14,7 +16,11 @@ pub const DEFAULT_VCPUS: u32 = 1;
 /// Memory of a new domain, MiB.
 pub const DEFAULT_MEMORY_MIB: u64 = 512;
 /// The least memory a domain may have, MiB.
-pub const MIN_MEMORY_MIB: u64 = 128;
+pub const MIN_MEMORY_MIB: u64 = limits::MIN_MEMORY_MIB;
+
+fn bad(message: String) -> crate::error::Error {
+    refuse(ErrorKind::BadRequest, message)
+}
 
 /// `add-domain`
 pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
@@ -76,9 +82,11 @@ pub async fn set_domain(
         rec.spec.cpu_arch = a;
     }
     if let Some(ms) = downtime_ms {
+        let ms = limits::check_downtime_ms(ms).map_err(bad)?;
         rec.spec.migration.downtime_ms = (ms > 0).then_some(ms);
     }
     if let Some(b) = bandwidth_mib {
+        let b = limits::check_bandwidth_mib(b).map_err(bad)?;
         rec.spec.migration.bandwidth_mib = (b > 0).then_some(b);
     }
     commit(&d.db, dom, rec)
@@ -87,7 +95,12 @@ pub async fn set_domain(
 fn apply_change(current: u64, change: ResourceChange, amount: u64, what: &str) -> Result<u64> {
     match change {
         ResourceChange::Set => Ok(amount),
-        ResourceChange::Add => Ok(current + amount),
+        ResourceChange::Add => current.checked_add(amount).ok_or_else(|| {
+            refuse(
+                ErrorKind::BadRequest,
+                format!("cannot add {amount} {what} to {current}: the sum is out of range"),
+            )
+        }),
         ResourceChange::Remove => current
             .checked_sub(amount)
             .filter(|v| *v > 0)
@@ -122,6 +135,7 @@ pub async fn vcpu(d: &Daemon, name: &str, change: ResourceChange, count: u32) ->
     let dom = get_mut_idle(&mut t, name)?;
     let v = apply_change(dom.rec.spec.vcpus as u64, change, count as u64, "vCPUs")?;
     let v = u32::try_from(v).map_err(|_| refuse(ErrorKind::BadRequest, "too many vCPUs"))?;
+    limits::check_vcpus(v).map_err(bad)?;
     resize(d, &mut t, name, Some(v), None)
 }
 
@@ -136,12 +150,7 @@ pub async fn memory(d: &Daemon, name: &str, change: ResourceChange, mib: u64) ->
     let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let m = apply_change(dom.rec.spec.memory_mib, change, mib, "MiB")?;
-    if m < MIN_MEMORY_MIB {
-        return Err(refuse(
-            ErrorKind::BadRequest,
-            format!("a domain needs at least {MIN_MEMORY_MIB}M of memory"),
-        ));
-    }
+    limits::check_memory_mib(m).map_err(bad)?;
     resize(d, &mut t, name, None, Some(m))
 }
 
@@ -195,12 +204,40 @@ fn resize(
     commit(&d.db, dom, rec)
 }
 
+/// Checks that the local user `uid` may name the boot files in `vars`: root
+/// and ldmd's own user may name any file; anyone else only files they
+/// could read themselves. A file that does not exist and one they may not
+/// read get the same answer, so nothing is revealed about directories
+/// they cannot see into.
+pub fn check_boot_files_of(uid: u32, vars: &[(String, String)]) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if uid == 0 || uid == unsafe { libc::geteuid() } {
+        return Ok(());
+    }
+    let who = Who::of_uid(uid);
+    for (k, v) in vars {
+        if (k == "kernel" || k == "initrd") && !v.is_empty() && !readable_by(Path::new(v), &who) {
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                format!("{k}={v}: no such file, or you may not read it: name a file you can read"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `set-var`
 pub async fn set_var(d: &Daemon, name: &str, vars: &[(String, String)]) -> Result<()> {
     let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let mut rec = dom.rec.clone();
     for (k, v) in vars {
+        let max = if k == "boot-args" {
+            limits::MAX_BOOT_ARGS_LEN
+        } else {
+            limits::MAX_PATH_LEN
+        };
+        limits::check_printable(k, v, max).map_err(bad)?;
         if (k == "kernel" || k == "initrd") && !v.is_empty() {
             let p = Path::new(v);
             if !p.is_absolute() {

@@ -35,6 +35,46 @@ pub async fn list(d: &Daemon) -> Result<Vec<VccView>> {
         .collect())
 }
 
+/// The lowest console port: those below belong to the system (ssh is 22).
+pub const MIN_CONSOLE_PORT: u16 = 1024;
+
+/// Checks a vcc's name and port range: a name like a domain's, ports from
+/// [`MIN_CONSOLE_PORT`], and never ldmd's own peer port.
+fn check_vcc(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
+    let name_ok = name.len() <= 64
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(refuse(
+            ErrorKind::BadRequest,
+            "a service name has up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+        ));
+    }
+    if lo < MIN_CONSOLE_PORT || hi < lo {
+        return Err(refuse(
+            ErrorKind::BadRequest,
+            format!("port-range={lo}-{hi}: use ports from {MIN_CONSOLE_PORT} to 65535, the first no higher than the last"),
+        ));
+    }
+    if let Some(peer) = d.cfg.listen {
+        if (lo..=hi).contains(&peer.port()) {
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                format!(
+                    "port-range={lo}-{hi} includes ldmd's own peer port {}: choose another range",
+                    peer.port()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn check_overlap(rows: &[VccRow], name: &str, lo: u16, hi: u16) -> Result<()> {
     for r in rows.iter().filter(|r| r.name != name) {
         if lo <= r.port_hi && r.port_lo <= hi {
@@ -52,6 +92,7 @@ fn check_overlap(rows: &[VccRow], name: &str, lo: u16, hi: u16) -> Result<()> {
 
 /// `add-vcc`
 pub async fn add(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
+    check_vcc(d, name, lo, hi)?;
     let _t = d.table();
     let rows = d.db.vccs()?;
     if rows.iter().any(|r| r.name == name) {
@@ -70,6 +111,7 @@ pub async fn add(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
 
 /// `set-vcc`
 pub async fn set(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
+    check_vcc(d, name, lo, hi)?;
     let t = d.table();
     let rows = d.db.vccs()?;
     let old = rows

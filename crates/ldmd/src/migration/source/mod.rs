@@ -42,7 +42,7 @@ pub fn tuning(
         max_bandwidth_bytes: m
             .bandwidth_mib
             .or(prefs.bandwidth_mib)
-            .map(|b| b * 1024 * 1024)
+            .map(|b| b.saturating_mul(1024 * 1024))
             .unwrap_or(0),
         downtime_limit_ms: m
             .downtime_ms
@@ -65,6 +65,18 @@ pub(crate) fn paused_copy_advice(target_host: &str, target_name: &str, name: &st
     )
 }
 
+/// The command's tuning values, in range before anything is claimed.
+fn check_tuning_request(m: &MigrateRequest) -> Result<()> {
+    let bad = |e| refuse(ErrorKind::BadRequest, e);
+    if let Some(ms) = m.downtime_ms {
+        ldm_api::limits::check_downtime_ms(ms).map_err(bad)?;
+    }
+    if let Some(mib) = m.bandwidth_mib {
+        ldm_api::limits::check_bandwidth_mib(mib).map_err(bad)?;
+    }
+    Ok(())
+}
+
 fn fail(msg: impl Into<String>) -> crate::error::Error {
     refuse(ErrorKind::Migration, msg)
 }
@@ -79,6 +91,7 @@ pub async fn migrate(
     let t0 = Instant::now();
     let target_name = m.new_name.clone().unwrap_or_else(|| m.name.clone());
     check_domain_name(&target_name).map_err(|e| refuse(ErrorKind::BadRequest, e))?;
+    check_tuning_request(&m)?;
     // Phase 1 on this host.
     let mut local_failures = Vec::new();
     let (offer, started_at, prefs, qemu) = {
