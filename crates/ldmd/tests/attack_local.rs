@@ -56,8 +56,10 @@ fn raw(sock: &PathBuf, bytes: &[u8]) -> String {
 }
 
 fn request(req: &Request) -> Vec<u8> {
-    let mut v = serde_json::to_vec(req).unwrap();
-    v.push(b'\n');
+    let mut v = ldm_api::wire::encode_request(req).unwrap().into_bytes();
+    if v.last() != Some(&b'\n') {
+        v.push(b'\n');
+    }
     v
 }
 
