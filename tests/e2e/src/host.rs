@@ -36,12 +36,19 @@ pub struct HostOpts {
     pub env: Vec<(String, String)>,
     /// A network namespace to run ldmd and `ldm` in (a lab host).
     pub netns: Option<String>,
+    /// `--metrics 127.0.0.1:PORT` on a port of the host's slot.
+    pub metrics: bool,
 }
 
 impl HostOpts {
     /// `--listen IP` (with this host's peer port) or `--listen IP:PORT`.
     pub fn listen(mut self, addr: &str) -> Self {
         self.listen = Some(addr.into());
+        self
+    }
+    /// Serve Prometheus metrics (see [`Host::metrics_addr`]).
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
         self
     }
     /// `--vcpus N`.
@@ -90,6 +97,7 @@ pub struct Host {
     listen: Option<String>,
     console_addr: IpAddr,
     console_range: (u16, u16),
+    metrics: Option<std::net::SocketAddr>,
     child: Option<Child>,
 }
 
@@ -141,6 +149,12 @@ impl Host {
         if let Some(h) = &opts.hostname {
             args.extend(["--hostname".into(), h.clone()]);
         }
+        let metrics = opts
+            .metrics
+            .then(|| std::net::SocketAddr::from(([127, 0, 0, 1], slot.spare_range().1)));
+        if let Some(m) = metrics {
+            args.extend(["--metrics".into(), m.to_string()]);
+        }
         let mut host = Host {
             dir,
             slot,
@@ -150,10 +164,16 @@ impl Host {
             listen,
             console_addr,
             console_range,
+            metrics,
             child: None,
         };
         host.start_daemon();
         host
+    }
+
+    /// Where ldmd serves metrics, if started with [`HostOpts::metrics`].
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics
     }
 
     /// The root directory (`--root`, `LDM_ROOT`).
