@@ -2,6 +2,7 @@
 
 use super::protocol::DomainOffer;
 use super::validate::offer_problems;
+use super::volumes::VolumeFact;
 use crate::access::{readable_by, Who};
 use crate::daemon::{Daemon, Table};
 use crate::resources::{has_free_port, usage};
@@ -41,6 +42,11 @@ pub struct TargetFacts<'a> {
     pub uuid_taken: bool,
     /// The machine types and CPU models this host's QEMU offers.
     pub offered: &'a ldm_qemu::Offered,
+    /// This host's side of each offered volume (filled by the caller,
+    /// which reads the back ends without the table).
+    pub volumes: Vec<VolumeFact>,
+    /// The source, as messages name it.
+    pub source: String,
 }
 
 /// Gathers the facts of this host for an offer.
@@ -62,6 +68,8 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'
         name_taken: t.contains_key(&offer.spec.name),
         uuid_taken: t.values().any(|dom| dom.rec.spec.uuid == offer.spec.uuid),
         offered: &d.inv.offered,
+        volumes: Vec::new(),
+        source: String::new(),
     }
 }
 
@@ -159,6 +167,24 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
             }
         }
     }
+    let covered = offer.volumes.len() == spec.disks.len()
+        && offer
+            .volumes
+            .iter()
+            .zip(&spec.disks)
+            .all(|(v, k)| v.volume == k.volume && v.service == k.service);
+    if !covered {
+        v.failures.push(format!(
+            "The offer for {name} does not give the volume of each of its disks"
+        ));
+    } else {
+        v.failures.extend(super::volumes::check(
+            &offer.volumes,
+            &f.volumes,
+            host,
+            &f.source,
+        ));
+    }
     v
 }
 
@@ -189,6 +215,7 @@ mod tests {
             source_accel: "tcg".into(),
             source_cpu: "EPYC".into(),
             source_qemu: Some("10.0.2".into()),
+            volumes: Vec::new(),
         }
     }
 
@@ -205,6 +232,8 @@ mod tests {
             name_taken: false,
             uuid_taken: false,
             offered: &OFFERED,
+            volumes: Vec::new(),
+            source: "a".into(),
         }
     }
 

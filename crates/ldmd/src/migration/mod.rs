@@ -10,3 +10,4 @@ pub mod source;
 pub mod target;
 pub mod tunnel;
 pub mod validate;
+pub mod volumes;

@@ -66,6 +66,10 @@ pub struct DomainOffer {
     pub source_cpu: String,
     /// QEMU version on the source.
     pub source_qemu: Option<String>,
+    /// The volume of each disk, in the disks' order, with the proof of
+    /// its storage.
+    #[serde(default)]
+    pub volumes: Vec<super::volumes::VolumeOffer>,
 }
 
 /// Source → target.

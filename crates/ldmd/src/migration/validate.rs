@@ -57,6 +57,7 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
         push(check_printable("boot-args", args, MAX_BOOT_ARGS_LEN));
     }
     push(disks(&spec.disks));
+    push(volumes(&offer.volumes));
     for (what, fact) in [
         ("the source's accelerator", Some(&offer.source_accel)),
         ("the source's CPU", Some(&offer.source_cpu)),
@@ -101,6 +102,22 @@ fn disks(disks: &[ldm_api::storage::VdiskSpec]) -> Result<(), String> {
         if disks[..i].iter().any(|o| o.name == k.name) {
             return Err(format!("disk {} appears twice", k.name));
         }
+    }
+    Ok(())
+}
+
+/// Offered volumes: as many as a domain may have disks, valid names, a
+/// printable proof of bounded length.
+fn volumes(vols: &[super::volumes::VolumeOffer]) -> Result<(), String> {
+    if vols.len() > ldm_api::storage::MAX_DISKS {
+        return Err("the offer has more volumes than a domain may have disks".into());
+    }
+    for (i, v) in vols.iter().enumerate() {
+        for (what, n) in [("volume", &v.volume), ("service", &v.service)] {
+            ldm_api::storage::check_name(what, n)
+                .map_err(|_| format!("volume {i} has an invalid {what} name"))?;
+        }
+        check_printable("a volume's proof", &v.proof, crate::proof::MAX_PROOF_LEN)?;
     }
     Ok(())
 }
@@ -180,6 +197,7 @@ mod tests {
             source_accel: "tcg".into(),
             source_cpu: "EPYC".into(),
             source_qemu: Some("10.0.2".into()),
+            volumes: Vec::new(),
         }
     }
 

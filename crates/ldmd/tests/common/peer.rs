@@ -91,5 +91,6 @@ pub async fn offer(
         source_accel: h.accel,
         source_cpu: h.cpu_model,
         source_qemu: h.qemu_version,
+        volumes: Vec::new(),
     }
 }

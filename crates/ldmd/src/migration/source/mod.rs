@@ -94,7 +94,7 @@ pub async fn migrate(
     check_tuning_request(&m)?;
     // Phase 1 on this host.
     let mut local_failures = Vec::new();
-    let (offer, started_at, prefs, qemu) = {
+    let (mut offer, started_at, prefs, qemu) = {
         let t = d.table();
         let dom = get(&t, &m.name)?;
         if dom.claim.is_some() {
@@ -131,6 +131,7 @@ pub async fn migrate(
                     .unwrap_or_else(|| d.inv.accel.to_string()),
                 source_cpu: d.inv.cpu_model.clone(),
                 source_qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
+                volumes: Vec::new(),
             },
             dom.rec.started_at,
             dom.rec.spec.migration,
@@ -140,6 +141,10 @@ pub async fn migrate(
                 .map(|rt| (rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid))),
         )
     };
+    // Each disk's volume, marked for the target's storage check.
+    let (volumes, mut volume_failures) = super::volumes::offer(d, &offer.spec.disks);
+    offer.volumes = volumes;
+    local_failures.append(&mut volume_failures);
     // Not while another operation (a migration) legitimately uses QEMU's
     // migration state: that is already a failure above.
     if let Some((qmp, socket)) = qemu.as_ref().filter(|_| local_failures.is_empty()) {

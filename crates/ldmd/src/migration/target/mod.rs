@@ -74,8 +74,13 @@ where
         };
         let reply = match msg {
             ToTarget::Check(offer) => {
+                // The back ends are read before the table is taken.
+                let volumes = super::volumes::facts(&d, &offer.volumes);
                 let t = d.table();
-                let v = check(&offer, &facts(&d, &t, &offer));
+                let mut f = facts(&d, &t, &offer);
+                f.volumes = volumes;
+                f.source = source.clone();
+                let v = check(&offer, &f);
                 ToSource::Checked {
                     failures: v.failures,
                     warnings: v.warnings,
@@ -191,9 +196,13 @@ async fn prepare(
 ) -> Result<(ToSource, Option<Tunnel>, ClaimGuard)> {
     let live = offer.state == DomainState::Active;
     let name = offer.spec.name.clone();
+    let volumes = super::volumes::facts(d, &offer.volumes);
     let (rec, claim) = {
         let mut t = d.table();
-        let mut v = check(&offer, &facts(d, &t, &offer));
+        let mut f = facts(d, &t, &offer);
+        f.volumes = volumes;
+        f.source = source.to_string();
+        let mut v = check(&offer, &f);
         v.failures.extend(super::validate::tuning_problems(&tuning));
         if !v.failures.is_empty() {
             return Err(refuse(ErrorKind::Migration, v.failures.join("; ")));

@@ -1,0 +1,188 @@
+//! The disks of a migrating domain: what the source offers for each volume
+//! (size, format, the proof of its storage) and the target's check that it
+//! has each volume under the same name, the same size, on the same storage.
+
+use crate::daemon::Daemon;
+use ldm_api::storage::{ImageFormat, VdiskSpec};
+use serde::{Deserialize, Serialize};
+
+/// One volume as the source offers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeOffer {
+    /// Volume name.
+    pub volume: String,
+    /// Service name.
+    pub service: String,
+    /// Size the guest sees, bytes.
+    pub size_bytes: u64,
+    /// Image format.
+    pub format: ImageFormat,
+    /// What the target's back end must show (see `proof.rs`).
+    pub proof: String,
+}
+
+/// The target's side of one offered volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeFact {
+    /// No vds of that name here.
+    NoService,
+    /// The vds has no volume of that name.
+    NoVolume,
+    /// The back end cannot be used here.
+    Unusable(String),
+    /// The back end here.
+    Present {
+        /// Size, bytes.
+        size_bytes: u64,
+        /// Format.
+        format: ImageFormat,
+        /// Its proof as read here.
+        proof: String,
+    },
+}
+
+/// The source's offer for each disk; failures name each volume that
+/// cannot be offered.
+pub fn offer(d: &Daemon, disks: &[VdiskSpec]) -> (Vec<VolumeOffer>, Vec<String>) {
+    let (mut out, mut failures) = (Vec::new(), Vec::new());
+    for k in disks {
+        let vol = k.volume_ref();
+        let row = match d.db.vdsdev(&k.volume, &k.service) {
+            Ok(Some(r)) => r,
+            _ => {
+                failures.push(format!(
+                    "Volume {vol} of disk {} does not exist on this host",
+                    k.name
+                ));
+                continue;
+            }
+        };
+        let b = crate::backend::probe(&row.backend, row.readonly);
+        match b.and_then(|b| crate::proof::stamp(&row.backend).map(|p| (b, p))) {
+            Ok((b, proof)) => out.push(VolumeOffer {
+                volume: k.volume.clone(),
+                service: k.service.clone(),
+                size_bytes: b.size_bytes,
+                format: b.format,
+                proof,
+            }),
+            Err(m) => failures.push(format!("Volume {vol}: {m}")),
+        }
+    }
+    (out, failures)
+}
+
+/// The target's facts for each offered volume (reads each back end).
+pub fn facts(d: &Daemon, offered: &[VolumeOffer]) -> Vec<VolumeFact> {
+    let services = d.db.vdss().unwrap_or_default();
+    offered
+        .iter()
+        .map(|v| {
+            if !services.contains(&v.service) {
+                return VolumeFact::NoService;
+            }
+            let Ok(Some(row)) = d.db.vdsdev(&v.volume, &v.service) else {
+                return VolumeFact::NoVolume;
+            };
+            let probed = crate::backend::probe(&row.backend, row.readonly)
+                .and_then(|b| crate::proof::read(&row.backend).map(|p| (b, p)));
+            match probed {
+                Ok((b, proof)) => VolumeFact::Present {
+                    size_bytes: b.size_bytes,
+                    format: b.format,
+                    proof,
+                },
+                Err(m) => VolumeFact::Unusable(m),
+            }
+        })
+        .collect()
+}
+
+/// Every failure of the offered volumes against the target's facts. Pure.
+pub fn check(
+    offered: &[VolumeOffer],
+    facts: &[VolumeFact],
+    target: &str,
+    source: &str,
+) -> Vec<String> {
+    let mut f = Vec::new();
+    for (v, fact) in offered.iter().zip(facts) {
+        let vol = format!("{}@{}", v.volume, v.service);
+        match fact {
+            VolumeFact::NoService => f.push(format!(
+                "Virtual disk service {} does not exist on {target}: add it there with `ldm add-vds {} primary` and export volume {vol}",
+                v.service, v.service
+            )),
+            VolumeFact::NoVolume => f.push(format!(
+                "Volume {vol} does not exist on {target}: export the same storage there with `ldm add-vdsdev BACKEND {vol}`"
+            )),
+            VolumeFact::Unusable(m) => f.push(format!("Volume {vol} on {target} cannot be used: {m}")),
+            VolumeFact::Present { size_bytes, format, proof } => {
+                if *size_bytes != v.size_bytes || *format != v.format {
+                    f.push(format!(
+                        "Volume {vol} on {target} is {} bytes ({}), on {source} {} bytes ({}): they must be the same storage",
+                        size_bytes,
+                        format.as_str(),
+                        v.size_bytes,
+                        v.format.as_str()
+                    ));
+                } else if *proof != v.proof {
+                    f.push(format!(
+                        "volume {vol} on {target} is backed by different storage than on {source}"
+                    ));
+                }
+            }
+        }
+    }
+    if facts.len() != offered.len() {
+        f.push("the volume facts do not match the offer".into());
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vo(vol: &str) -> VolumeOffer {
+        VolumeOffer {
+            volume: vol.into(),
+            service: "primary-vds0".into(),
+            size_bytes: 1 << 30,
+            format: ImageFormat::Raw,
+            proof: "token:1".into(),
+        }
+    }
+
+    fn present(size: u64, proof: &str) -> VolumeFact {
+        VolumeFact::Present {
+            size_bytes: size,
+            format: ImageFormat::Raw,
+            proof: proof.into(),
+        }
+    }
+
+    #[test]
+    fn each_missing_or_different_volume_is_named() {
+        let offered = [vo("vol1"), vo("vol2"), vo("vol3"), vo("vol4"), vo("vol5")];
+        let facts = [
+            present(1 << 30, "token:1"),
+            VolumeFact::NoService,
+            VolumeFact::NoVolume,
+            present(1 << 29, "token:1"),
+            present(1 << 30, "token:2"),
+        ];
+        let f = check(&offered, &facts, "hostB", "hostA");
+        assert_eq!(f.len(), 4, "{f:?}");
+        assert!(
+            f[0].contains("primary-vds0 does not exist on hostB")
+                && f[0].contains("vol2@primary-vds0")
+        );
+        assert!(f[1].contains("Volume vol3@primary-vds0 does not exist on hostB"));
+        assert!(f[2].contains("vol4@primary-vds0 on hostB is 536870912 bytes"));
+        assert_eq!(
+            f[3],
+            "volume vol5@primary-vds0 on hostB is backed by different storage than on hostA"
+        );
+    }
+}
