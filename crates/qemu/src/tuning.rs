@@ -115,6 +115,10 @@ impl MigrationTuning {
             ("events", true),
             ("auto-converge", self.auto_converge),
             ("pause-before-switchover", self.pause_before_switchover),
+            // The incoming side activates its disks only when it resumes
+            // (at the hand-off), never while the source may still resume
+            // them after a failure.
+            ("late-block-activate", true),
         ]
     }
 
