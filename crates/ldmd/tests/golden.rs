@@ -50,6 +50,13 @@ pub fn offer(state: DomainState) -> DomainOffer {
         source_accel: "tcg".into(),
         source_cpu: "Example CPU".into(),
         source_qemu: Some("10.0.2".into()),
+        volumes: vec![ldmd::migration::volumes::VolumeOffer {
+            volume: "vol1".into(),
+            service: "primary-vds0".into(),
+            size_bytes: 1 << 30,
+            format: ldm_api::storage::ImageFormat::Raw,
+            proof: "token:00112233445566778899aabbccddeeff".into(),
+        }],
     }
 }
 
@@ -213,6 +220,7 @@ fn peer_messages_are_pinned() {
         let mut o = offer(state);
         o.spec.name = "ldg-old".into();
         o.spec.disks.clear();
+        o.volumes.clear();
         o.spec.vars = BootVars::default();
         o.machine_type = None;
         o.cpu_model = None;
