@@ -259,6 +259,8 @@ impl Host {
             .arg("--root")
             .arg(self.root())
             .args(&self.args)
+            // Plain log lines: they end up in test failure messages.
+            .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("LDM_ROOT")
             .stdin(Stdio::null())
