@@ -122,9 +122,25 @@ async fn only_the_same_storage_under_the_same_names_is_accepted() {
     );
     assert_eq!((src.list().await, dst.list().await), before);
 
-    // The shared file itself: accepted, and the domain moves with its disk.
+    // The shared file itself, but a domain of the target has it as a disk.
     unexport(&dst).await;
     export(&dst, &shared).await;
+    dst.add_domain("other", 1, 256, false).await;
+    dst.ok(Request::AddVdisk {
+        disk: "d1".into(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+        domain: "other".into(),
+    })
+    .await;
+    let f = dry_run(&src, &dst).await;
+    assert!(f[0].contains("already disk d1 of domain other"), "{f:?}");
+    dst.ok(Request::RemoveDomain {
+        name: "other".into(),
+    })
+    .await;
+
+    // Free: accepted, and the domain moves with its disk.
     assert_eq!(dry_run(&src, &dst).await, Vec::<String>::new());
     let m = src.migrate_request(&dst, "ldg1", "admin").await;
     src.ok(Request::Migrate(m)).await;

@@ -30,6 +30,8 @@ pub enum VolumeFact {
     NoVolume,
     /// The back end cannot be used here.
     Unusable(String),
+    /// A domain here already has a disk on the volume: `(domain, disk)`.
+    InUse(String, String),
     /// The back end here.
     Present {
         /// Size, bytes.
@@ -98,6 +100,19 @@ pub fn facts(d: &Daemon, offered: &[VolumeOffer]) -> Vec<VolumeFact> {
         .collect()
 }
 
+/// Marks the volumes a domain of this host already uses (`t` is the
+/// table, taken by the caller after [`facts`] read the back ends).
+pub fn mark_in_use(facts: &mut [VolumeFact], offered: &[VolumeOffer], t: &crate::daemon::Table) {
+    for (f, v) in facts.iter_mut().zip(offered) {
+        if let Some((dom, disk, _)) = crate::ops::storage::users(t, &v.volume, &v.service)
+            .into_iter()
+            .next()
+        {
+            *f = VolumeFact::InUse(dom, disk);
+        }
+    }
+}
+
 /// Every failure of the offered volumes against the target's facts. Pure.
 pub fn check(
     offered: &[VolumeOffer],
@@ -117,6 +132,9 @@ pub fn check(
                 "Volume {vol} does not exist on {target}: export the same storage there with `ldm add-vdsdev BACKEND {vol}`"
             )),
             VolumeFact::Unusable(m) => f.push(format!("Volume {vol} on {target} cannot be used: {m}")),
+            VolumeFact::InUse(dom, disk) => f.push(format!(
+                "Volume {vol} on {target} is already disk {disk} of domain {dom} there: two domains must not write one disk"
+            )),
             VolumeFact::Present { size_bytes, format, proof } => {
                 if *size_bytes != v.size_bytes || *format != v.format {
                     f.push(format!(
@@ -164,16 +182,25 @@ mod tests {
 
     #[test]
     fn each_missing_or_different_volume_is_named() {
-        let offered = [vo("vol1"), vo("vol2"), vo("vol3"), vo("vol4"), vo("vol5")];
+        let offered = [
+            vo("vol1"),
+            vo("vol2"),
+            vo("vol3"),
+            vo("vol4"),
+            vo("vol5"),
+            vo("vol6"),
+        ];
         let facts = [
             present(1 << 30, "token:1"),
             VolumeFact::NoService,
             VolumeFact::NoVolume,
             present(1 << 29, "token:1"),
             present(1 << 30, "token:2"),
+            VolumeFact::InUse("ldg9".into(), "d1".into()),
         ];
         let f = check(&offered, &facts, "hostB", "hostA");
-        assert_eq!(f.len(), 4, "{f:?}");
+        assert_eq!(f.len(), 5, "{f:?}");
+        assert!(f[4].contains("already disk d1 of domain ldg9"), "{f:?}");
         assert!(
             f[0].contains("primary-vds0 does not exist on hostB")
                 && f[0].contains("vol2@primary-vds0")

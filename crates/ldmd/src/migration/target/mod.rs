@@ -79,6 +79,7 @@ where
                 let t = d.table();
                 let mut f = facts(&d, &t, &offer);
                 f.volumes = volumes;
+                super::volumes::mark_in_use(&mut f.volumes, &offer.volumes, &t);
                 f.source = source.clone();
                 let v = check(&offer, &f);
                 ToSource::Checked {
@@ -201,6 +202,7 @@ async fn prepare(
         let mut t = d.table();
         let mut f = facts(d, &t, &offer);
         f.volumes = volumes;
+        super::volumes::mark_in_use(&mut f.volumes, &offer.volumes, &t);
         f.source = source.to_string();
         let mut v = check(&offer, &f);
         v.failures.extend(super::validate::tuning_problems(&tuning));
