@@ -8,7 +8,8 @@
 //! copy, however exact, was made before the token existed.
 //!
 //! Block devices: the identity the storage gives the device (WWN/WWID,
-//! device-mapper UUID or serial, from sysfs), compared as read on each host.
+//! device-mapper UUID or serial, from sysfs), compared as read on each host;
+//! a loop device without one is proven by its backing file's token.
 
 use ldm_api::storage::BackendKind;
 use std::ffi::CString;
@@ -27,7 +28,10 @@ fn cpath(path: &str) -> Result<CString, String> {
 /// target must find on its own back end.
 pub fn stamp(path: &str) -> Result<String, String> {
     if kind(path)? == BackendKind::Block {
-        return device_identity(path);
+        return match loop_backing_file(path) {
+            Some(f) if sysfs_identity(path).is_none() => stamp(&f),
+            _ => device_identity(path),
+        };
     }
     let token = format!("token:{:032x}", rand::random::<u128>());
     let p = cpath(path)?;
@@ -55,7 +59,10 @@ pub fn stamp(path: &str) -> Result<String, String> {
 /// What the back end at `path` shows as its proof on this host.
 pub fn read(path: &str) -> Result<String, String> {
     if kind(path)? == BackendKind::Block {
-        return device_identity(path);
+        return match loop_backing_file(path) {
+            Some(f) if sysfs_identity(path).is_none() => read(&f),
+            _ => device_identity(path),
+        };
     }
     let p = cpath(path)?;
     let name = CString::new(XATTR).expect("no NUL");
@@ -84,12 +91,29 @@ fn kind(path: &str) -> Result<BackendKind, String> {
     })
 }
 
+fn sysfs_dir(path: &str) -> Option<String> {
+    let m = std::fs::metadata(path).ok()?;
+    let (maj, min) = (libc::major(m.rdev()), libc::minor(m.rdev()));
+    Some(format!("/sys/dev/block/{maj}:{min}"))
+}
+
+/// The file behind a loop device: the proof is then that file's token.
+fn loop_backing_file(path: &str) -> Option<String> {
+    let f = std::fs::read_to_string(format!("{}/loop/backing_file", sysfs_dir(path)?)).ok()?;
+    let f = f.trim();
+    (!f.is_empty() && !f.ends_with("(deleted)")).then(|| f.to_string())
+}
+
+fn device_identity(path: &str) -> Result<String, String> {
+    sysfs_identity(path).ok_or_else(|| format!(
+        "block device {path} has no WWID, device-mapper UUID or serial: ldm cannot prove another host sees the same device"
+    ))
+}
+
 /// A block device's identity from sysfs: WWID, device-mapper UUID, or
 /// serial, whichever the device has first.
-fn device_identity(path: &str) -> Result<String, String> {
-    let m = std::fs::metadata(path).map_err(|e| format!("back end {path}: {e}"))?;
-    let (maj, min) = (libc::major(m.rdev()), libc::minor(m.rdev()));
-    let base = format!("/sys/dev/block/{maj}:{min}");
+fn sysfs_identity(path: &str) -> Option<String> {
+    let base = sysfs_dir(path)?;
     for (what, f) in [
         ("wwid", "wwid"),
         ("wwid", "device/wwid"),
@@ -100,13 +124,11 @@ fn device_identity(path: &str) -> Result<String, String> {
         if let Ok(v) = std::fs::read_to_string(format!("{base}/{f}")) {
             let v = v.trim();
             if !v.is_empty() {
-                return Ok(format!("{what}:{v}"));
+                return Some(format!("{what}:{v}"));
             }
         }
     }
-    Err(format!(
-        "block device {path} has no WWID, device-mapper UUID or serial: ldm cannot prove another host sees the same device"
-    ))
+    None
 }
 
 #[cfg(test)]
