@@ -263,7 +263,15 @@ mod tests {
         );
     }
 
-    const OPTS_OPTIONS: [&str; 5] = ["-name", "-machine", "-cpu", "-chardev", "-mon"];
+    const OPTS_OPTIONS: [&str; 7] = [
+        "-name",
+        "-machine",
+        "-cpu",
+        "-chardev",
+        "-mon",
+        "-blockdev",
+        "-device",
+    ];
 
     #[test]
     fn no_field_can_add_an_option_or_a_property() {
@@ -281,8 +289,22 @@ mod tests {
         evil.console_log = Some(format!("/r/l{inject}").into());
         evil.pidfile = format!("/r/p{inject}").into();
         evil.log_file = format!("/r/d{inject}").into();
+        evil.disks = vec![crate::disks::DiskConfig {
+            serial: format!("d{inject}"),
+            path: format!("/v{inject}").into(),
+            block_device: false,
+            format: format!("qcow2{inject}"),
+            read_only: false,
+        }];
         let mut base_logged = base.clone();
         base_logged.console_log = Some("/r/l".into());
+        base_logged.disks = vec![crate::disks::DiskConfig {
+            serial: "d".into(),
+            path: "/v".into(),
+            block_device: false,
+            format: "raw".into(),
+            read_only: false,
+        }];
         let (a, b) = (base_logged.args(None), evil.args(None));
         // The same options at the same places: no argument was added.
         assert_eq!(a.len(), b.len(), "{b:?}");
