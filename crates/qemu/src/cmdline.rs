@@ -34,8 +34,16 @@ impl MachineConfig {
         push(&["-uuid", &self.uuid.hyphenated().to_string()]);
         push(&[
             "-machine",
-            &format!("{},accel={}", escape_opt(&self.machine_type), self.accel),
+            // The type under its own key: an implied first value ending
+            // at `=` would be read as a property name.
+            &format!(
+                "type={},accel={}",
+                escape_opt(&self.machine_type),
+                self.accel
+            ),
         ]);
+        // -cpu is split at its first comma with no escape: the model is
+        // safe only as a model name, which validate() requires.
         push(&["-cpu", &escape_opt(&self.cpu_model)]);
         push(&["-smp", &self.vcpus.to_string()]);
         push(&["-m", &format!("{}M", self.memory_mib)]);
@@ -135,7 +143,7 @@ mod tests {
             "-uuid",
             "6f1c0a4e-2b7d-4c1e-9a53-0d8f7e6b5a41",
             "-machine",
-            "pc-i440fx-10.0,accel=tcg",
+            "type=pc-i440fx-10.0,accel=tcg",
             "-cpu",
             "max",
             "-smp",
@@ -202,7 +210,7 @@ mod tests {
         c.start_paused = true;
         c.extra_args = vec!["-device".into(), "virtio-rng-pci".into()];
         let args = c.args(None);
-        assert!(args.contains(&"pc-i440fx-10.0,accel=kvm".to_string()));
+        assert!(args.contains(&"type=pc-i440fx-10.0,accel=kvm".to_string()));
         assert!(!args.iter().any(|a| a == "-kernel" || a == "-append"));
         assert!(args.contains(
             &"socket,id=ser0,path=/run/a,,b/web1.console,server=on,wait=off,\
@@ -218,6 +226,9 @@ mod tests {
     /// to the first `,` not doubled (`,,` is a comma inside it). A first
     /// part without `=` is the implied value ("(implied)").
     fn opt_keys(value: &str) -> Vec<String> {
+        if value.is_empty() {
+            return vec!["(implied)".to_string()];
+        }
         let b = value.as_bytes();
         let mut keys = Vec::new();
         let mut i = 0;
@@ -255,6 +266,9 @@ mod tests {
     #[test]
     fn the_option_model_reads_escaped_commas_as_qemu_does() {
         assert_eq!(opt_keys("pc,accel=tcg"), ["(implied)", "accel"]);
+        // Found by the qemu_cmdline fuzz target: an empty CPU model is an
+        // empty implied value, not an option less.
+        assert_eq!(opt_keys(""), ["(implied)"]);
         assert_eq!(opt_keys("pc,,firmware=x,accel=tcg"), ["(implied)", "accel"]);
         assert_eq!(opt_keys("pc,firmware=x"), ["(implied)", "firmware"]);
         assert_eq!(
@@ -280,6 +294,13 @@ mod tests {
         let inject = ",firmware=/etc/shadow,accel=kvm,,x";
         evil.name = format!("web1{inject}");
         evil.machine_type = format!("pc-i440fx-10.0{inject}");
+        // Found by the qemu_cmdline fuzz target: a machine type with `=`
+        // and no comma, read as a property when the type was implied.
+        let mut eq = base.clone();
+        eq.machine_type = "firmware=/etc/shadow".into();
+        let m = eq.args(None);
+        let machine = &m[m.iter().position(|x| x == "-machine").unwrap() + 1];
+        assert_eq!(opt_keys(machine), ["type", "accel"]);
         evil.cpu_model = format!("max{inject},+vmx");
         evil.kernel = Some(format!("/k{inject} -drive file=/etc/shadow").into());
         evil.initrd = Some(format!("/i{inject}").into());
@@ -320,9 +341,17 @@ mod tests {
         }
         // And the values survive whole: QEMU reads back what was meant.
         let machine = &b[b.iter().position(|x| x == "-machine").unwrap() + 1];
-        assert!(machine.starts_with("pc-i440fx-10.0,,firmware=/etc/shadow,,accel=kvm,,,,x,accel="));
+        assert!(
+            machine.starts_with("type=pc-i440fx-10.0,,firmware=/etc/shadow,,accel=kvm,,,,x,accel=")
+        );
         // validate() refuses such model names before any launch.
         assert!(evil.validate().is_err());
+        // Found by the qemu_cmdline fuzz target: an empty model adds no
+        // argument either, and validate() refuses it.
+        let mut empty = base_logged.clone();
+        empty.cpu_model.clear();
+        assert_eq!(empty.args(None).len(), a.len());
+        assert!(empty.validate().is_err());
     }
 
     #[test]
