@@ -56,6 +56,7 @@ pub fn offer(state: DomainState) -> DomainOffer {
             size_bytes: 1 << 30,
             format: ldm_api::storage::ImageFormat::Raw,
             proof: "token:00112233445566778899aabbccddeeff".into(),
+            readonly: false,
         }],
     }
 }

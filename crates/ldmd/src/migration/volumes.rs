@@ -19,6 +19,9 @@ pub struct VolumeOffer {
     pub format: ImageFormat,
     /// What the target's back end must show (see `proof.rs`).
     pub proof: String,
+    /// Exported read-only on the source (`options=ro`).
+    #[serde(default)]
+    pub readonly: bool,
 }
 
 /// The target's side of one offered volume.
@@ -40,6 +43,8 @@ pub enum VolumeFact {
         format: ImageFormat,
         /// Its proof as read here.
         proof: String,
+        /// Exported read-only here.
+        readonly: bool,
     },
 }
 
@@ -67,6 +72,7 @@ pub fn offer(d: &Daemon, disks: &[VdiskSpec]) -> (Vec<VolumeOffer>, Vec<String>)
                 size_bytes: b.size_bytes,
                 format: b.format,
                 proof,
+                readonly: row.readonly,
             }),
             Err(m) => failures.push(format!("Volume {vol}: {m}")),
         }
@@ -93,6 +99,7 @@ pub fn facts(d: &Daemon, offered: &[VolumeOffer]) -> Vec<VolumeFact> {
                     size_bytes: b.size_bytes,
                     format: b.format,
                     proof,
+                    readonly: row.readonly,
                 },
                 Err(m) => VolumeFact::Unusable(m),
             }
@@ -135,7 +142,12 @@ pub fn check(
             VolumeFact::InUse(dom, disk) => f.push(format!(
                 "Volume {vol} on {target} is already disk {disk} of domain {dom} there: two domains must not write one disk"
             )),
-            VolumeFact::Present { size_bytes, format, proof } => {
+            VolumeFact::Present {
+                size_bytes,
+                format,
+                proof,
+                readonly,
+            } => {
                 if *size_bytes != v.size_bytes || *format != v.format {
                     f.push(format!(
                         "Volume {vol} on {target} is {} bytes ({}), on {source} {} bytes ({}): they must be the same storage",
@@ -143,6 +155,13 @@ pub fn check(
                         format.as_str(),
                         v.size_bytes,
                         v.format.as_str()
+                    ));
+                } else if *readonly != v.readonly {
+                    let ro = |b: bool| if b { "read-only (options=ro)" } else { "writable" };
+                    f.push(format!(
+                        "Volume {vol} is {} on {target} but {} on {source}: set the same options with `ldm set-vdsdev` there",
+                        ro(*readonly),
+                        ro(v.readonly)
                     ));
                 } else if *proof != v.proof {
                     f.push(format!(
@@ -169,6 +188,7 @@ mod tests {
             size_bytes: 1 << 30,
             format: ImageFormat::Raw,
             proof: "token:1".into(),
+            readonly: false,
         }
     }
 
@@ -177,6 +197,7 @@ mod tests {
             size_bytes: size,
             format: ImageFormat::Raw,
             proof: proof.into(),
+            readonly: false,
         }
     }
 
@@ -189,6 +210,7 @@ mod tests {
             vo("vol4"),
             vo("vol5"),
             vo("vol6"),
+            vo("vol7"),
         ];
         let facts = [
             present(1 << 30, "token:1"),
@@ -197,9 +219,21 @@ mod tests {
             present(1 << 29, "token:1"),
             present(1 << 30, "token:2"),
             VolumeFact::InUse("ldg9".into(), "d1".into()),
+            VolumeFact::Present {
+                size_bytes: 1 << 30,
+                format: ImageFormat::Raw,
+                proof: "token:1".into(),
+                readonly: true,
+            },
         ];
         let f = check(&offered, &facts, "hostB", "hostA");
-        assert_eq!(f.len(), 5, "{f:?}");
+        assert_eq!(f.len(), 6, "{f:?}");
+        assert!(
+            f[5].contains(
+                "vol7@primary-vds0 is read-only (options=ro) on hostB but writable on hostA"
+            ),
+            "{f:?}"
+        );
         assert!(f[4].contains("already disk d1 of domain ldg9"), "{f:?}");
         assert!(
             f[0].contains("primary-vds0 does not exist on hostB")
