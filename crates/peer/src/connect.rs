@@ -104,8 +104,8 @@ pub async fn accept_bulk(
     server_handshake(acceptor, &host, io).await
 }
 
-/// Names the peer of an accepted connection for messages and turns off
-/// Nagle's algorithm on it.
+/// Names the peer of an accepted connection for messages, turns off
+/// Nagle's algorithm on it and turns on keepalive.
 fn accepted_peer(tcp: &TcpStream) -> String {
     let host = match tcp.peer_addr() {
         Ok(a) => a.to_string(),
@@ -114,7 +114,27 @@ fn accepted_peer(tcp: &TcpStream) -> String {
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(peer = %host, error = %e, "cannot set TCP_NODELAY");
     }
+    keepalive(tcp, &host);
     host
+}
+
+/// Idle time before the first keepalive probe, the time between probes,
+/// and how many unanswered probes end the connection: a peer that
+/// vanished (host down, link cut) is noticed within about 25 s even on a
+/// connection where nothing is being sent.
+pub const KEEPALIVE: (Duration, Duration, u32) =
+    (Duration::from_secs(10), Duration::from_secs(5), 3);
+
+/// Turns on TCP keepalive with [`KEEPALIVE`].
+fn keepalive(tcp: &TcpStream, host: &str) {
+    let (idle, interval, probes) = KEEPALIVE;
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval(interval)
+        .with_retries(probes);
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_keepalive(&ka) {
+        tracing::debug!(peer = %host, error = %e, "cannot turn on TCP keepalive");
+    }
 }
 
 /// The server side of the TLS handshake on an accepted connection `io`;
@@ -197,6 +217,7 @@ async fn tcp_connect(host: &str, addr: SocketAddr) -> Result<TcpStream> {
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(%host, error = %e, "cannot set TCP_NODELAY");
     }
+    keepalive(&tcp, host);
     Ok(tcp)
 }
 
