@@ -6,7 +6,9 @@
 use crate::daemon::{commit, Daemon};
 use crate::error::Result;
 use crate::lifecycle::transition;
+use crate::migration::target::restart::Settled;
 use crate::ops::machine::{reattach, QmpGuard};
+use crate::record::MachineState;
 use ldm_api::migration::Role;
 use ldm_api::state::Transition;
 use ldm_api::DomainState;
@@ -19,6 +21,18 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
     for name in names {
         adopt_one(d, &name).await?;
         settle_interrupted_source(d, &name).await?;
+        let unconfirmed = d.table().get(&name).is_some_and(|dom| {
+            dom.rec
+                .migration
+                .as_ref()
+                .is_some_and(crate::migration::source::resolve::resolvable)
+        });
+        if unconfirmed {
+            // Ask the target what became of a hand-off this ldmd did not
+            // see end.
+            tracing::warn!(domain = %name, "asking the target about an unconfirmed migration");
+            crate::migration::source::resolve::spawn(d.clone(), name);
+        }
     }
     Ok(())
 }
@@ -29,23 +43,22 @@ async fn adopt_one(d: &Arc<Daemon>, name: &str) -> Result<()> {
     };
     let pid = ldm_qemu::read_pidfile(&d.paths.pidfile(&rec.spec.uuid))
         .filter(|p| ldm_qemu::pid_alive(*p) && ldm_qemu::process_matches(*p, &rec.spec.uuid));
-    // A target copy whose migration never completed (bound for a live
-    // or cold move, inactive for a cold one): it was never the master,
-    // so it goes (the source still has the domain).
-    if matches!(rec.state, DomainState::Bound | DomainState::Inactive)
-        && rec
-            .migration
-            .as_ref()
-            .is_some_and(|m| m.role == Role::Target && m.error.is_none())
-    {
-        if let Some(p) = pid {
-            let _ = ldm_qemu::kill(p, libc::SIGKILL);
+    // A target copy whose migration did not finish (bound for a live or
+    // cold move, inactive for a cold one): settled from the stored state
+    // (see migration/target/restart.rs).
+    let rec = match crate::migration::target::restart::settle(d, &rec, pid).await? {
+        Settled::NotOurs => rec,
+        Settled::Removed => {
+            d.table().remove(name);
+            return Ok(());
         }
-        tracing::warn!(domain = %name, "removing the unfinished target copy of a migration");
-        d.db.delete_domain(name)?;
-        d.table().remove(name);
-        return Ok(());
-    }
+        Settled::Kept(r) => {
+            if let Some(dom) = d.table().get_mut(name) {
+                dom.rec = (*r).clone();
+            }
+            *r
+        }
+    };
     match (rec.state.has_process(), pid) {
         (true, Some(p)) => match reattach(d, &rec, p).await {
             Ok(rt) => {
@@ -73,10 +86,12 @@ async fn adopt_one(d: &Arc<Daemon>, name: &str) -> Result<()> {
 
 /// A domain this host was migrating away when ldmd stopped. If it has no
 /// QEMU, or its QEMU still runs the guest, the migration simply failed (the
-/// target destroys a copy it never resumed): forget it. If QEMU is paused,
-/// the final state may have gone out and the target may run the domain:
-/// leave it paused in the error state for the administrator, as after a
-/// lost hand-off.
+/// target destroys a copy it never resumed): forget it. If QEMU is paused
+/// and the stored state says `Commit` never left (it is recorded before it
+/// is sent), the target never resumes its copy: resume this one. If
+/// `Commit` may have left (or an older record does not say), the target
+/// may run the domain: leave it paused in the error state and ask the
+/// target (see migration/source/resolve.rs).
 async fn settle_interrupted_source(d: &Arc<Daemon>, name: &str) -> Result<()> {
     let (mark, qmp, uuid) = {
         let t = d.table();
@@ -95,10 +110,23 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, name: &str) -> Result<()> {
     if mark.role != Role::Source || mark.error.is_some() {
         return Ok(());
     }
-    let running = match &qmp {
+    let commit_may_have_left = match &mark.state {
+        Some(MachineState::Source(s)) => s.past_point_of_no_return(),
+        _ => true,
+    };
+    let mut running = match &qmp {
         None => true,
         Some(qmp) => still_running(d, name, qmp, &uuid).await,
     };
+    if let (false, false, Some(qmp)) = (running, commit_may_have_left, &qmp) {
+        tracing::warn!(domain = %name, state = ?mark.state, "the migration stopped before Commit was sent: resuming the source");
+        if let Ok(mut g) = QmpGuard::lock(qmp, &d.paths.qmp_socket(&uuid)).await {
+            if let Err(e) = g.q().cont().await {
+                tracing::error!(domain = %name, "cannot resume the source: {e}");
+            }
+        }
+        running = still_running(d, name, qmp, &uuid).await;
+    }
     let mut t = d.table();
     let Some(dom) = t.get_mut(name) else {
         return Ok(());

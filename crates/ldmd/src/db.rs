@@ -17,7 +17,22 @@ CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, has
 CREATE TABLE IF NOT EXISTS trust (host TEXT NOT NULL, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (host, kind));
 CREATE TABLE IF NOT EXISTS vds (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS vdsdev (service TEXT NOT NULL REFERENCES vds(name), volume TEXT NOT NULL, backend TEXT NOT NULL, readonly INTEGER NOT NULL, PRIMARY KEY (service, volume));
+CREATE TABLE IF NOT EXISTS migration_outcomes (id TEXT PRIMARY KEY, domain TEXT NOT NULL, outcome TEXT NOT NULL, secret TEXT NOT NULL, at INTEGER NOT NULL);
 ";
+
+/// What a target keeps about one incoming migration, so that a source
+/// that lost the answer can ask later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRow {
+    /// The migration's id.
+    pub id: String,
+    /// The domain's name here.
+    pub domain: String,
+    /// `prepared`, `committing`, `committed` or `rolled-back`.
+    pub outcome: String,
+    /// The secret the source must present to ask.
+    pub secret: String,
+}
 
 /// Schema version written in `meta`.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -82,6 +97,36 @@ impl Db {
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut c)
+    }
+
+    /// Records (or updates) the outcome of an incoming migration.
+    pub fn put_outcome(&self, row: &OutcomeRow) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO migration_outcomes (id, domain, outcome, secret, at) VALUES (?1, ?2, ?3, ?4, strftime('%s','now')) ON CONFLICT(id) DO UPDATE SET outcome = excluded.outcome, at = excluded.at",
+                params![row.id, row.domain, row.outcome, row.secret],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The stored outcome of an incoming migration.
+    pub fn outcome(&self, id: &str) -> Result<Option<OutcomeRow>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT id, domain, outcome, secret FROM migration_outcomes WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(OutcomeRow {
+                        id: r.get(0)?,
+                        domain: r.get(1)?,
+                        outcome: r.get(2)?,
+                        secret: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+        })
     }
 
     /// A meta value.
@@ -311,6 +356,23 @@ mod tests {
                 .mode();
             assert_eq!(m & 0o777, 0o600, "{f}");
         }
+    }
+
+    #[test]
+    fn migration_outcomes_are_kept_and_updated() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("ldm.db")).unwrap();
+        let mut row = OutcomeRow {
+            id: "m1".into(),
+            domain: "ldg1".into(),
+            outcome: "prepared".into(),
+            secret: "s".into(),
+        };
+        db.put_outcome(&row).unwrap();
+        row.outcome = "committed".into();
+        db.put_outcome(&row).unwrap();
+        assert_eq!(db.outcome("m1").unwrap(), Some(row));
+        assert_eq!(db.outcome("m2").unwrap(), None);
     }
 
     #[test]

@@ -197,11 +197,9 @@ mod tests {
     fn stopping_clears_uptime_and_migration_and_keeps_the_binding() {
         let (_dir, db) = db();
         let mut dom = domain(DomainState::Suspended);
-        dom.rec.migration = Some(MigrationMark {
-            role: Role::Source,
-            peer: "h:1".into(),
-            error: Some("unconfirmed".into()),
-        });
+        let mut mark = MigrationMark::new(Role::Source, "h:1", "m1");
+        mark.error = Some("unconfirmed".into());
+        dom.rec.migration = Some(mark);
         assert!(matches!(
             dom.lifecycle(),
             Lifecycle::Suspended {
@@ -237,25 +235,13 @@ mod tests {
     #[test]
     fn migration_marks_show_as_incoming_and_outgoing() {
         let mut dom = domain(DomainState::Active);
-        dom.rec.migration = Some(MigrationMark {
-            role: Role::Source,
-            peer: "h:1".into(),
-            error: None,
-        });
+        dom.rec.migration = Some(MigrationMark::new(Role::Source, "h:1", "m1"));
         assert!(matches!(dom.lifecycle(), Lifecycle::Outgoing { .. }));
         let mut dom = domain(DomainState::Bound);
-        dom.rec.migration = Some(MigrationMark {
-            role: Role::Target,
-            peer: "h".into(),
-            error: None,
-        });
+        dom.rec.migration = Some(MigrationMark::new(Role::Target, "h", "m1"));
         assert!(matches!(dom.lifecycle(), Lifecycle::Incoming { .. }));
         let mut dom = domain(DomainState::Inactive);
-        dom.rec.migration = Some(MigrationMark {
-            role: Role::Target,
-            peer: "h".into(),
-            error: None,
-        });
+        dom.rec.migration = Some(MigrationMark::new(Role::Target, "h", "m1"));
         assert!(matches!(
             dom.lifecycle(),
             Lifecycle::Incoming { binding: None, .. }

@@ -18,7 +18,7 @@ pub struct Binding {
 }
 
 /// A migration this host takes part in, persisted so that a restarted ldmd
-/// knows the domain's situation.
+/// knows the domain's situation and settles it from the stored state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MigrationMark {
     /// Source or target.
@@ -27,6 +27,41 @@ pub struct MigrationMark {
     pub peer: String,
     /// Set when the migration ended in a state the administrator must settle.
     pub error: Option<String>,
+    /// The migration's id, shared by both hosts (empty in records written
+    /// before ids existed).
+    #[serde(default)]
+    pub id: String,
+    /// Where the migration's state machine is (absent in older records).
+    #[serde(default)]
+    pub state: Option<MachineState>,
+    /// The secret that lets the source ask the target for the outcome of
+    /// this migration (kept on both hosts).
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+impl MigrationMark {
+    /// A mark for a new migration `id` with `peer`.
+    pub fn new(role: Role, peer: impl Into<String>, id: impl Into<String>) -> Self {
+        MigrationMark {
+            role,
+            peer: peer.into(),
+            error: None,
+            id: id.into(),
+            state: None,
+            secret: None,
+        }
+    }
+}
+
+/// The state of either side's migration machine, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "side", content = "at", rename_all = "kebab-case")]
+pub enum MachineState {
+    /// `migration::source::machine::State`.
+    Source(crate::migration::source::machine::State),
+    /// `migration::target::machine::State`.
+    Target(crate::migration::target::machine::State),
 }
 
 /// One domain as stored.

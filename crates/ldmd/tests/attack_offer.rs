@@ -19,6 +19,7 @@ async fn refused(dst: &Host, o: DomainOffer, tuning: ldm_qemu::MigrationTuning) 
         offer: o,
         started_at: None,
         tuning,
+        id: String::new(),
     })
     .await;
     match p.recv().await {

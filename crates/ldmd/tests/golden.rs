@@ -12,8 +12,14 @@ use ldm_api::request::UserRole;
 use ldm_api::storage::VdiskSpec;
 use ldm_api::{BootVars, CpuArch, DomainSpec, DomainState};
 use ldmd::migration::protocol::{DomainOffer, ToSource, ToTarget, PROTOCOL_VERSION};
+use ldmd::migration::source::machine::{Outcome, State as SourceState};
+use ldmd::migration::target::machine::State as TargetState;
 use ldmd::migration::tunnel::Endpoint;
-use ldmd::record::{Binding, DomainRecord, MigrationMark};
+use ldmd::record::{Binding, DomainRecord, MachineState, MigrationMark};
+
+/// A migration's id and secret in the samples.
+const MIGRATION_ID: &str = "0b5c2f7e-0000-4000-8000-000000000002";
+const SECRET: &str = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7";
 use std::collections::BTreeSet;
 
 fn spec() -> DomainSpec {
@@ -102,6 +108,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
                 offer: offer(DomainState::Active),
                 started_at: Some(1_700_000_000),
                 tuning,
+                id: MIGRATION_ID.into(),
             },
         ),
         (
@@ -123,6 +130,13 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
                 reason: "cancelled".into(),
             },
         ),
+        (
+            "resolve",
+            ToTarget::Resolve {
+                id: MIGRATION_ID.into(),
+                secret: SECRET.into(),
+            },
+        ),
     ];
     for (_, m) in &all {
         // A new message is a compile error here until it has a sample.
@@ -133,7 +147,8 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             | ToTarget::Prepare { .. }
             | ToTarget::Progress { .. }
             | ToTarget::Commit { .. }
-            | ToTarget::Abort { .. } => {}
+            | ToTarget::Abort { .. }
+            | ToTarget::Resolve { .. } => {}
         }
     }
     all
@@ -161,7 +176,13 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                 warnings: vec!["a warning".into()],
             },
         ),
-        ("prepared-cold", ToSource::Prepared { data: None }),
+        (
+            "prepared-cold",
+            ToSource::Prepared {
+                data: None,
+                secret: Some(SECRET.into()),
+            },
+        ),
         (
             "prepared-live",
             ToSource::Prepared {
@@ -170,6 +191,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     fingerprint: fingerprint(),
                     token: [7u8; ldmd::migration::tunnel::TOKEN_LEN],
                 }),
+                secret: Some(SECRET.into()),
             },
         ),
         (
@@ -179,6 +201,12 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             },
         ),
         ("aborted", ToSource::Aborted),
+        (
+            "outcome",
+            ToSource::Outcome {
+                outcome: Outcome::Committed,
+            },
+        ),
         (
             "error",
             ToSource::Error {
@@ -194,6 +222,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             | ToSource::Prepared { .. }
             | ToSource::Committed { .. }
             | ToSource::Aborted
+            | ToSource::Outcome { .. }
             | ToSource::Error { .. } => {}
         }
     }
@@ -233,6 +262,7 @@ fn peer_messages_are_pinned() {
                 offer: o,
                 started_at: None,
                 tuning: Default::default(),
+                id: String::new(),
             },
         );
         names.insert(n);
@@ -261,26 +291,28 @@ fn database_records_are_pinned() {
     };
     let outgoing = DomainRecord {
         migration: Some(MigrationMark {
-            role: Role::Source,
-            peer: "192.0.2.20:8101".into(),
-            error: None,
+            state: Some(MachineState::Source(SourceState::Copying)),
+            ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
         }),
         ..active.clone()
     };
     let unsettled = DomainRecord {
         state: DomainState::Suspended,
         migration: Some(MigrationMark {
-            role: Role::Source,
-            peer: "192.0.2.20:8101".into(),
             error: Some("what to do".into()),
+            state: Some(MachineState::Source(SourceState::Unconfirmed {
+                facts: "the target did not confirm".into(),
+            })),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
         }),
         ..active.clone()
     };
     let incoming = DomainRecord {
         migration: Some(MigrationMark {
-            role: Role::Target,
-            peer: "src (192.0.2.10)".into(),
-            error: None,
+            state: Some(MachineState::Target(TargetState::Receiving)),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Target, "src (192.0.2.10)", MIGRATION_ID)
         }),
         ..bound.clone()
     };

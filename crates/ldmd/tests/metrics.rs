@@ -144,6 +144,7 @@ async fn metrics_follow_domains_migrations_and_logins() {
         offer: offer(&dst, "ldg9", DomainState::Bound, 1, 256).await,
         started_at: None,
         tuning: Default::default(),
+        id: String::new(),
     })
     .await;
     assert!(matches!(p.recv().await, Some(ToSource::Prepared { .. })));

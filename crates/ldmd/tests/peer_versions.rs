@@ -82,7 +82,7 @@ async fn a_previous_version_source_migrates_to_this_target() {
         p.ch.send(&old(file)).await.unwrap();
         assert!(matches!(
             p.recv().await,
-            Some(ToSource::Prepared { data: None })
+            Some(ToSource::Prepared { data: None, .. })
         ));
         p.ch.send(&old("to-target-commit")).await.unwrap();
         assert!(matches!(p.recv().await, Some(ToSource::Committed { .. })));

@@ -14,11 +14,9 @@ use ldmd::record::MigrationMark;
 /// would have left it.
 fn mark(h: &Host, name: &str, role: Role, error: Option<&str>) {
     let mut rec = h.record(name).expect("stored");
-    rec.migration = Some(MigrationMark {
-        role,
-        peer: "peer.example:8101".into(),
-        error: error.map(str::to_string),
-    });
+    let mut m = MigrationMark::new(role, "peer.example:8101", "");
+    m.error = error.map(str::to_string);
+    rec.migration = Some(m);
     h.db().put_domain(&rec).expect("store the mark");
 }
 

@@ -20,10 +20,11 @@ async fn prepared(dst: &Host, name: &str) -> RawPeer {
         offer: o,
         started_at: None,
         tuning: Default::default(),
+        id: String::new(),
     })
     .await;
     match p.recv().await {
-        Some(ToSource::Prepared { data: None }) => {}
+        Some(ToSource::Prepared { data: None, .. }) => {}
         other => panic!("Prepare answered {other:?}"),
     }
     let v = dst

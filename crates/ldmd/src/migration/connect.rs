@@ -18,13 +18,51 @@ pub struct Peer {
 /// Connects, checks the target's certificate against the pinned one (or the
 /// one just accepted by the administrator), and authenticates.
 pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
+    let with_cert = matches!(m.auth, Auth::Certificate);
+    let mut ch = open(d, &m.host, m.port, m.accept_fingerprint.clone(), with_cert).await?;
     let key = target_key(&m.host, m.port);
+    let lost = |e: ldm_peer::Error| {
+        refuse(
+            ErrorKind::Peer,
+            format!("lost the connection to {key}: {e}"),
+        )
+    };
+    ch.send(&ToTarget::Auth {
+        user: m.user.clone(),
+        password: match &m.auth {
+            Auth::Password(p) => Some(p.clone()),
+            Auth::Certificate => None,
+        },
+    })
+    .await
+    .map_err(lost)?;
+    match ch.recv::<ToSource>().await.map_err(lost)? {
+        Some(ToSource::AuthOk { .. }) => Ok(Peer { ch }),
+        Some(ToSource::Error { message }) => Err(refuse(ErrorKind::Denied, message)),
+        _ => Err(refuse(
+            ErrorKind::Peer,
+            format!("{key} closed the connection during authentication"),
+        )),
+    }
+}
+
+/// Opens a connection to the target's ldmd: pinned TLS (the pinned
+/// fingerprint, or `accept` just accepted by the administrator, which is
+/// then pinned), with this host's certificate if `with_cert`, and Hello.
+pub async fn open(
+    d: &Daemon,
+    host: &str,
+    port: u16,
+    accept: Option<String>,
+    with_cert: bool,
+) -> Result<Framed<ClientStream>> {
+    let key = target_key(host, port);
     let pinned = d.db.trust(&key, "target")?;
     let parse = |s: &str| {
         s.parse::<Fingerprint>()
             .map_err(|e| refuse(ErrorKind::BadRequest, e.to_string()))
     };
-    let expected = match (&pinned, &m.accept_fingerprint) {
+    let expected = match (&pinned, &accept) {
         (Some(p), Some(a)) if parse(p)? != parse(a)? => {
             return Err(refuse(
                 ErrorKind::Denied,
@@ -42,8 +80,7 @@ pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
             ))
         }
     };
-    let addr = resolve(&m.host, m.port).await?;
-    let with_cert = matches!(m.auth, Auth::Certificate);
+    let addr = resolve(host, port).await?;
     let cfg = ldm_peer::client_config(with_cert.then_some(&d.identity), expected)?;
     let stream = ldm_peer::connect_named(&key, addr, cfg)
         .await
@@ -85,21 +122,5 @@ pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
             ))
         }
     };
-    ch.send(&ToTarget::Auth {
-        user: m.user.clone(),
-        password: match &m.auth {
-            Auth::Password(p) => Some(p.clone()),
-            Auth::Certificate => None,
-        },
-    })
-    .await
-    .map_err(lost)?;
-    match ch.recv::<ToSource>().await.map_err(lost)? {
-        Some(ToSource::AuthOk { .. }) => Ok(Peer { ch }),
-        Some(ToSource::Error { message }) => Err(refuse(ErrorKind::Denied, message)),
-        _ => Err(refuse(
-            ErrorKind::Peer,
-            format!("{key} closed the connection during authentication"),
-        )),
-    }
+    Ok(ch)
 }

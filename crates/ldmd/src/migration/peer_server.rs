@@ -123,6 +123,12 @@ async fn admit(
     let source = hello(d, &mut ch).await?;
     let (user, password) = match ch.recv::<ToTarget>().await {
         Ok(Some(ToTarget::Auth { user, password })) => (user, password),
+        // A source asking what became of a migration it lost track of:
+        // the secret of that migration is its credential.
+        Ok(Some(ToTarget::Resolve { id, secret })) => {
+            super::target::outcome::serve(d, &mut ch, &id, &secret).await;
+            return None;
+        }
         _ => return None,
     };
     let refusal = match authenticate(d, peer, &user, password, client_fp).await {

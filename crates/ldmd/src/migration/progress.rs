@@ -18,6 +18,20 @@ pub fn percent(info: &MigrationInfo) -> u8 {
     }
 }
 
+/// A percent that never goes backwards: when QEMU's remaining bytes grow
+/// (the guest dirtied memory faster than it was sent), the percent holds
+/// and the pass number and rate tell the story.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Monotonic(u8);
+
+impl Monotonic {
+    /// The percent to show for a new sample.
+    pub fn next(&mut self, sample: u8) -> u8 {
+        self.0 = self.0.max(sample);
+        self.0
+    }
+}
+
 /// The phase a QEMU status belongs to.
 pub fn phase(status: MigrationStatus) -> Phase {
     match status {
@@ -92,6 +106,13 @@ mod tests {
         assert!((rate_mib_s(&i) - 1.0).abs() < 1e-9);
         assert_eq!(phase(MigrationStatus::Device), Phase::Suspend);
         assert_eq!(phase(MigrationStatus::Active), Phase::Precopy);
+    }
+
+    #[test]
+    fn shown_percent_never_falls() {
+        let mut m = Monotonic::default();
+        let shown: Vec<u8> = [10, 91, 76, 95, 100].iter().map(|p| m.next(*p)).collect();
+        assert_eq!(shown, [10, 91, 91, 95, 100]);
     }
 
     #[test]

@@ -14,10 +14,11 @@
 //! 1 Check{domain, machine}        ─────▶                    name, resources, CPU, console port, files
 //!                                 ◀─────   Checked{failures, warnings}
 //!   (dry run: Abort, end)
-//! 2 Prepare{domain, tuning, …}    ─────▶                    domain created bound (flag t);
+//! 2 Prepare{domain, tuning, id}   ─────▶                    domain created bound (flag t);
 //!                                                           live: incoming QEMU paused; a data
 //!                                 ◀─────   Prepared{addr,       listener with a certificate and
-//!                                           cert, token}        token made for this migration
+//!                                           cert, token,        token made for this migration;
+//!                                           secret}             outcome `prepared` stored
 //! 3 (QEMU → QEMU: pre-copy on multifd channels, each carried over its own
 //!    TLS connection between the two ldmd: see `tunnel.rs`)
 //!   Progress{phase,percent}       ─────▶   (no reply; shown by `ldm list -o status`)
@@ -31,9 +32,21 @@
 //!
 //! Until the target sends `Committed` the source is the master copy. If the
 //! connection breaks before the source sent `Commit`, the target destroys its
-//! copy and the source resumes. If it breaks after `Commit` was sent but
-//! before `Committed` arrived, nobody can know whether the target resumed:
-//! the source stays paused in an error state for the administrator.
+//! copy (also when the source falls silent: `Progress` comes at least once a
+//! second) and the source resumes. If it breaks after `Commit` was sent but
+//! before `Committed` arrived, the source stays paused in an error state and
+//! asks the target later, on a new connection:
+//!
+//! ```text
+//!   Hello{version,host}           ─────▶
+//!                                 ◀─────   Hello{version,host}
+//!   Resolve{id, secret}           ─────▶                    (in place of Auth)
+//!                                 ◀─────   Outcome{committed|rolled-back|unknown}
+//! ```
+//!
+//! Both state machines, their deadlines and the resolution are described in
+//! docs/protocol.md and decided in `source/machine.rs` and
+//! `target/machine.rs`.
 
 use super::tunnel::Endpoint;
 use ldm_api::migration::Phase;
@@ -42,7 +55,7 @@ use ldm_api::{DomainSpec, DomainState};
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol. A peer one release apart is accepted.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Whether two protocol versions can talk: the same, or one release apart.
 pub fn compatible(ours: u32, theirs: u32) -> bool {
@@ -100,6 +113,10 @@ pub enum ToTarget {
         started_at: Option<u64>,
         /// Migration settings both QEMUs must share.
         tuning: ldm_qemu::MigrationTuning,
+        /// The migration's id, under which the target keeps its outcome
+        /// (absent from a release-1 source).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        id: String,
     },
     /// Progress report for the target's listings.
     Progress {
@@ -118,6 +135,15 @@ pub enum ToTarget {
     Abort {
         /// Why.
         reason: String,
+    },
+    /// In place of `Auth`: what became of migration `id`? The source
+    /// proves it is that migration's source with the secret from
+    /// `Prepared` (protocol 2).
+    Resolve {
+        /// The migration's id.
+        id: String,
+        /// The secret the target handed over in `Prepared`.
+        secret: String,
     },
 }
 
@@ -149,6 +175,11 @@ pub enum ToSource {
         /// Where the migration channels go (live migrations): address, the
         /// certificate made for them and the token each presents first.
         data: Option<Endpoint>,
+        /// A secret made for this migration: with it, and the id, the
+        /// source may later ask for the outcome without a password (absent
+        /// from a release-1 target).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secret: Option<String>,
     },
     /// The target runs the domain and is the master copy.
     Committed {
@@ -157,6 +188,11 @@ pub enum ToSource {
     },
     /// The target copy is gone.
     Aborted,
+    /// Answer to `Resolve`: the stored outcome of the migration.
+    Outcome {
+        /// Committed, rolled back, or not known (yet).
+        outcome: super::source::machine::Outcome,
+    },
     /// A refusal or failure.
     Error {
         /// For the administrator.

@@ -1,287 +1,376 @@
-//! The live move of an active domain: QEMU copies memory through the
-//! encrypted channels while ldm follows it, then the hand-off.
+//! QEMU's side of a live move: start the copy through the encrypted
+//! channels, follow it through QEMU's events, stop it on rollback.
+//!
+//! The copy is followed through QMP events (`MIGRATION`, `STOP`,
+//! `RESUME`), not through queries: while QEMU sends the final state it
+//! may not answer commands, and a query that times out there is "no
+//! news", never a conclusion. Statistics are read once a second while the
+//! guest runs, and once more when QEMU reports completion.
 
-use super::run::Run;
-use super::{fail, lost, unexpected};
-use crate::daemon::get;
-use crate::error::{refuse, Result};
-use crate::migration::connect::Peer;
-use crate::migration::progress;
-use crate::migration::protocol::{DomainOffer, ToSource, ToTarget};
-use crate::migration::tunnel;
-use crate::ops::machine::{kill_qemu, QmpGuard};
-use ldm_api::{ErrorKind, Reply};
-use ldm_qemu::{MigrationStatus, MigrationTuning};
+use super::driver::Driver;
+use super::fail;
+use super::machine::Event;
+use crate::error::Result;
+use crate::migration::deadline::{Wait, HEARTBEAT};
+use crate::migration::progress::{self, Monotonic};
+use crate::migration::protocol::ToTarget;
+use crate::migration::tunnel::{self, Tunnel};
+use crate::ops::machine::QmpGuard;
+use ldm_api::migration::Phase;
+use ldm_qemu::{MigrationInfo, MigrationStatus, Qmp, QmpEvent};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
-/// A migration whose remaining memory has not shrunk for this many progress
-/// samples (one a second) is given up.
+/// A migration whose remaining memory has not shrunk for this many
+/// statistics samples (one a second) does not converge and is given up.
 const STALL_SAMPLES: usize = 120;
 
-impl Run<'_> {
-    /// An active domain: phases 2 to 5 with QEMU moving the memory.
-    pub(super) async fn live(
-        &self,
-        peer: &mut Peer,
-        offer: DomainOffer,
-        started_at: Option<u64>,
-        tuning: MigrationTuning,
-    ) -> Result<Reply> {
-        let d = &self.d;
-        let name = &self.m.name;
-        let (qmp, uuid) = {
-            let t = d.table();
-            let dom = get(&t, name)?;
-            let rt = dom
-                .rt
-                .as_ref()
-                .ok_or_else(|| fail("the domain's QEMU is not attached"))?;
-            (rt.qmp.clone(), dom.rec.spec.uuid)
+/// The domain's QMP connection and socket.
+pub(super) type QemuHandle = (Arc<Mutex<Option<Qmp>>>, PathBuf);
+
+/// What the source knows about QEMU's copy.
+#[derive(Default)]
+pub(super) struct Copy {
+    /// QMP of the domain and the migration's directory, once started.
+    qemu: Option<(QemuHandle, PathBuf)>,
+    tunnel: Option<Tunnel>,
+    /// QEMU's latest statistics.
+    pub(super) info: MigrationInfo,
+    /// When QEMU paused the source for the last pages.
+    paused_at: Option<Instant>,
+    /// When QEMU reported completion.
+    completed_at: Option<Instant>,
+    percent: Monotonic,
+    /// Bytes sent at the last sample that showed headway, and when.
+    headway: Option<(u64, Instant)>,
+    remaining: Vec<u64>,
+    last_beat: Option<Instant>,
+    /// Why the source could not be resumed after a rollback.
+    pub(super) resume_problem: Option<String>,
+}
+
+impl Copy {
+    /// The guest's pause: QEMU's downtime (source stopped to stream
+    /// complete), then until Commit left, then until the target resumed.
+    pub(super) fn downtime_ms(&self, commit_sent: Option<Instant>, resumed_after_ms: u64) -> u64 {
+        let to_commit = match (self.completed_at, commit_sent) {
+            (Some(done), Some(sent)) => sent.saturating_duration_since(done).as_millis() as u64,
+            _ => 0,
         };
-        let socket = d.paths.qmp_socket(&uuid);
-        // Now that the domain is claimed, clear what an earlier migration
-        // may have left in QEMU (the checks only looked).
-        if let Some(failure) = super::leftover::check_released(name, &qmp, &socket, true).await {
-            let _ = peer
-                .ch
-                .send(&ToTarget::Abort {
-                    reason: failure.clone(),
-                })
-                .await;
-            return Err(fail(failure));
-        }
-        self.info(format!(
-            "Phase 2: preparing {} on the target ({} channels, downtime target {} ms{})",
-            offer.spec.name,
-            tuning.multifd_channels,
-            tuning.downtime_limit_ms,
-            if tuning.max_bandwidth_bytes > 0 {
-                format!(", {} MiB/s cap", tuning.max_bandwidth_bytes >> 20)
-            } else {
-                String::new()
-            }
-        ))
-        .await;
-        peer.ch
-            .send(&ToTarget::Prepare {
-                offer,
-                started_at,
-                tuning: tuning.clone(),
-            })
+        self.info.downtime.unwrap_or(0) + to_commit + resumed_after_ms
+    }
+
+    pub(super) fn log_done(&self, name: &str, downtime_ms: u64) {
+        let info = &self.info;
+        let ram = info.ram.clone().unwrap_or_default();
+        tracing::info!(
+            domain = %name,
+            qemu_total_ms = info.total_time.unwrap_or(0),
+            setup_ms = info.setup_time.unwrap_or(0),
+            qemu_downtime_ms = info.downtime.unwrap_or(0),
+            downtime_ms,
+            transferred = ram.transferred,
+            zero_pages = ram.duplicate,
+            passes = ram.dirty_sync_count,
+            "migration complete; source copy destroyed"
+        );
+    }
+}
+
+impl Driver<'_> {
+    /// The domain's QMP, if it runs.
+    pub(super) async fn qemu_handle(&self) -> Option<QemuHandle> {
+        let d = &self.run.d;
+        let t = d.table();
+        let dom = t.get(&self.run.m.name)?;
+        let rt = dom.rt.as_ref()?;
+        Some((rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid)))
+    }
+
+    /// Opens the data channels and starts QEMU's `migrate`.
+    pub(super) async fn start_copy(&mut self) -> Result<()> {
+        let (qmp, socket) = self
+            .qemu_handle()
             .await
-            .map_err(lost)?;
-        let endpoint = match peer.ch.recv::<ToSource>().await.map_err(lost)? {
-            Some(ToSource::Prepared { data: Some(ep) }) => ep,
-            other => return Err(unexpected(other)),
+            .ok_or_else(|| fail("the domain's QEMU is not attached"))?;
+        let endpoint = self
+            .endpoint
+            .take()
+            .ok_or_else(|| fail("no data channel from the target"))?;
+        let dir = {
+            let t = self.run.d.table();
+            let uuid = t.get(&self.run.m.name).map(|dom| dom.rec.spec.uuid);
+            self.run.d.paths.migration_dir(&uuid.unwrap_or_default())
         };
-        crate::testhook::hold("source-prepared").await;
-        let dir = d.paths.migration_dir(&uuid);
         let out = dir.join("out.sock");
-        let target_addr = endpoint.addr;
-        let started = async {
-            let tunnel = tunnel::connect(&out, endpoint).await?;
-            let mut g = QmpGuard::lock(&qmp, &socket).await?;
-            tuning.apply(g.q()).await?;
-            g.q().migrate(&format!("unix:{}", out.display())).await?;
-            Ok::<_, crate::error::Error>(tunnel)
-        }
-        .await;
-        let _tunnel = match started {
-            Ok(t) => t,
-            Err(e) => {
-                self.abort(peer, &qmp, &socket, &format!("{e}")).await;
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
-        self.info(format!(
-            "Phase 3: copying memory to {target_addr} ({} encrypted channels)",
-            tuning.multifd_channels as u32 + 1
-        ))
-        .await;
-        crate::testhook::hold("source-copying").await;
-        let outcome = self.watch(peer, &qmp, &socket).await;
-        let _ = std::fs::remove_dir_all(&dir);
-        let (info, t_done) = match outcome {
-            Ok(x) => x,
-            Err(e) => {
-                self.abort(peer, &qmp, &socket, &e.to_string()).await;
-                return Err(e);
-            }
-        };
-        // Phase 5: from here on the source never resumes by itself.
-        crate::testhook::hold("source-switchover").await;
-        let console_tail = {
-            let t = d.table();
-            t.get(name)
-                .and_then(|dom| dom.rt.as_ref())
-                .map(|rt| String::from_utf8_lossy(&rt.console.dump()).into_owned())
-                .unwrap_or_default()
-        };
-        let sent = peer
-            .ch
-            .send(&ToTarget::Commit { console_tail })
+        let addr = endpoint.addr;
+        self.copy.qemu = Some(((qmp.clone(), socket.clone()), dir));
+        let tunnel = tokio::time::timeout(Wait::PeerReply.get(), tunnel::connect(&out, endpoint))
             .await
-            .is_ok();
-        let commit_sent_ms = t_done.elapsed().as_millis() as u64;
-        crate::testhook::hold("source-commit-sent").await;
-        self.report(progress::progress(&info)).await;
-        let reply = self.confirmation(peer, sent).await;
-        let handoff_ms = t_done.elapsed().as_millis() as u64;
-        match reply {
-            Some(ToSource::Committed { resumed_after_ms }) => {
-                // The guest's pause: QEMU's downtime (source stopped to
-                // stream complete), then until Commit left, then until the
-                // target had resumed it.
-                let downtime_ms = info.downtime.unwrap_or(0) + commit_sent_ms + resumed_after_ms;
-                if let Some(pid) = self.drop_source_copy().await? {
-                    kill_qemu(&qmp, &socket, pid).await;
+            .map_err(|_| fail(format!("the data channel to {addr} did not open in time")))??;
+        self.copy.tunnel = Some(tunnel);
+        let mut g = QmpGuard::lock(&qmp, &socket).await?;
+        // Events of an earlier migration (this QEMU may have come in by
+        // one) must not be read as this one's.
+        g.q().take_events();
+        self.tuning.apply(g.q()).await?;
+        g.q().migrate(&format!("unix:{}", out.display())).await?;
+        self.run.info(format!(
+            "Phase 3: copying memory to {addr} ({} encrypted channels)",
+            self.tuning.multifd_channels as u32 + 1
+        ));
+        Ok(())
+    }
+
+    /// Follows the copy until something happens that the machine must
+    /// decide: QEMU paused the source, completed or failed; cancel; the
+    /// target's news; a deadline.
+    pub(super) async fn follow_copy(&mut self) -> Event {
+        let Some(((qmp, socket), _)) = self.copy.qemu.clone() else {
+            return Event::Failed("no QEMU copy to follow".into());
+        };
+        let mut g = match QmpGuard::lock(&qmp, &socket).await {
+            Ok(g) => g,
+            Err(e) => return Event::Failed(format!("the domain's QEMU does not answer: {e}")),
+        };
+        let usual = g.q().timeout();
+        g.q().set_timeout(Wait::QemuCommand.get());
+        let ev = self.follow(g.q()).await;
+        g.q().set_timeout(usual);
+        ev
+    }
+
+    async fn follow(&mut self, q: &mut Qmp) -> Event {
+        loop {
+            if self.run.cancelled() {
+                return Event::Cancel;
+            }
+            if let Some(ev) = self.peer_news().await {
+                return ev;
+            }
+            match q.next_event(Duration::from_millis(100)).await {
+                Ok(Some(e)) => {
+                    if let Some(ev) = self.qemu_event(&e, q).await {
+                        return ev;
+                    }
                 }
-                let ram = info.ram.clone().unwrap_or_default();
-                tracing::info!(
-                    domain = %name,
-                    qemu_total_ms = info.total_time.unwrap_or(0),
-                    setup_ms = info.setup_time.unwrap_or(0),
-                    qemu_downtime_ms = info.downtime.unwrap_or(0),
-                    handoff_ms,
-                    downtime_ms,
-                    transferred = ram.transferred,
-                    zero_pages = ram.duplicate,
-                    passes = ram.dirty_sync_count,
-                    "migration complete; source copy destroyed"
-                );
-                Ok(self.summary(Some((&info, downtime_ms, tuning.multifd_channels as u32))))
+                Ok(None) => {}
+                Err(e) => return Event::Failed(format!("lost the domain's QEMU: {e}")),
             }
-            Some(ToSource::Error { message }) => {
-                // The target destroyed its copy: this one is still the master.
-                let mut g = QmpGuard::lock(&qmp, &socket).await?;
-                g.q().cont().await?;
-                Err(fail(format!("{message}; the domain keeps running here")))
+            if self
+                .copy
+                .paused_at
+                .is_some_and(|t| t.elapsed() > Wait::Switchover.get())
+            {
+                return Event::Deadline;
             }
-            _ => {
-                let note = format!(
-                    "The migration to {} lost its connection after the final state was sent, before the target confirmed. {}",
-                    self.target_label(),
-                    super::paused_copy_advice(&self.m.host, &self.target_name(), name)
-                );
-                tracing::error!(domain = %name, "hand-off unconfirmed: domain left paused in error state");
-                self.mark_error(&note, true).await?;
-                Err(fail(note))
+            if self.copy.last_beat.is_none_or(|t| t.elapsed() >= HEARTBEAT) {
+                self.copy.last_beat = Some(Instant::now());
+                if let Some(ev) = self.sample(q).await {
+                    return ev;
+                }
+                let phase = if self.copy.paused_at.is_some() {
+                    Phase::Suspend
+                } else {
+                    progress::phase(self.copy.info.status)
+                };
+                if let Err(ev) = self.heartbeat(phase).await {
+                    return ev;
+                }
             }
         }
     }
 
-    /// Follows the migration until QEMU completes it; cancels on request.
-    async fn watch(
-        &self,
-        peer: &mut Peer,
-        qmp: &Arc<tokio::sync::Mutex<Option<ldm_qemu::Qmp>>>,
-        socket: &std::path::Path,
-    ) -> Result<(ldm_qemu::MigrationInfo, Instant)> {
-        let mut g = QmpGuard::lock(qmp, socket).await?;
-        let mut last_report = Instant::now() - Duration::from_secs(1);
-        let mut last_sample = Instant::now();
-        let mut remaining_history: Vec<u64> = Vec::new();
-        loop {
-            if self.cancelled() {
-                return Err(refuse(
-                    ErrorKind::Cancelled,
-                    format!(
-                        "migration of {} cancelled; the domain keeps running here",
-                        self.m.name
-                    ),
+    /// A message from the target during the copy, without waiting.
+    async fn peer_news(&mut self) -> Option<Event> {
+        let r = tokio::time::timeout(
+            Duration::ZERO,
+            self.peer.ch.recv::<crate::migration::protocol::ToSource>(),
+        )
+        .await;
+        match r {
+            Err(_) => None,
+            Ok(Ok(Some(crate::migration::protocol::ToSource::Error { message }))) => {
+                Some(Event::TargetRefused(message))
+            }
+            Ok(Ok(Some(other))) => Some(Event::PeerLost(format!(
+                "the target sent {other:?} during the copy"
+            ))),
+            Ok(Ok(None)) => Some(Event::PeerLost("the target closed the connection".into())),
+            Ok(Err(e)) => Some(Event::PeerLost(e.to_string())),
+        }
+    }
+
+    /// What a QMP event means for the copy.
+    async fn qemu_event(&mut self, e: &QmpEvent, q: &mut Qmp) -> Option<Event> {
+        match e.event.as_str() {
+            "MIGRATION" => {
+                let status: MigrationStatus = e
+                    .data
+                    .get("status")
+                    .and_then(|s| serde_json::from_value(s.clone()).ok())
+                    .unwrap_or(MigrationStatus::Unknown);
+                tracing::debug!(domain = %self.run.m.name, %status, "QEMU migration status");
+                match status {
+                    MigrationStatus::Completed => {
+                        // Confirmed by QEMU's own report when it answers.
+                        match q.query_migrate().await {
+                            Ok(info) if info.status != MigrationStatus::Completed => {
+                                tracing::warn!(domain = %self.run.m.name, status = %info.status, "ignoring a completion event QEMU does not confirm");
+                                return None;
+                            }
+                            Ok(info) => self.copy.info = info,
+                            Err(_) => {}
+                        }
+                        self.copy.completed_at = Some(Instant::now());
+                        Some(Event::QemuCompleted)
+                    }
+                    MigrationStatus::Failed | MigrationStatus::Cancelled => {
+                        Some(Event::Failed(self.stream_failure(q).await))
+                    }
+                    MigrationStatus::Device | MigrationStatus::PreSwitchover => self.paused(),
+                    _ => None,
+                }
+            }
+            "STOP" => self.paused(),
+            "RESUME" => {
+                self.copy.paused_at = None;
+                None
+            }
+            "SHUTDOWN" => Some(Event::Failed(
+                "the domain's QEMU shut down during the migration".into(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn paused(&mut self) -> Option<Event> {
+        if self.copy.paused_at.is_some() {
+            return None;
+        }
+        self.copy.paused_at = Some(Instant::now());
+        Some(Event::QemuPaused)
+    }
+
+    async fn stream_failure(&self, q: &mut Qmp) -> String {
+        let desc = q
+            .query_migrate()
+            .await
+            .ok()
+            .and_then(|i| i.error_desc)
+            .unwrap_or_else(|| "no reason given".into());
+        format!("the migration stream failed: {desc}")
+    }
+
+    /// Reads QEMU's statistics while the guest runs (a busy QEMU is no
+    /// news) and checks headway and convergence.
+    async fn sample(&mut self, q: &mut Qmp) -> Option<Event> {
+        if self.copy.paused_at.is_some() {
+            return None;
+        }
+        let info = match q.query_migrate().await {
+            Ok(i) => i,
+            Err(ldm_qemu::Error::QmpTimeout { .. }) => return None,
+            Err(e) => return Some(Event::Failed(format!("lost the domain's QEMU: {e}"))),
+        };
+        match info.status {
+            MigrationStatus::Completed => {
+                self.copy.completed_at = Some(Instant::now());
+                self.copy.info = info;
+                return Some(Event::QemuCompleted);
+            }
+            MigrationStatus::Failed | MigrationStatus::Cancelled => {
+                return Some(Event::Failed(self.stream_failure(q).await))
+            }
+            _ => {}
+        }
+        let ram = info.ram.clone().unwrap_or_default();
+        self.copy.info = info;
+        let now = Instant::now();
+        match self.copy.headway {
+            Some((sent, _)) if ram.transferred > sent => {
+                self.copy.headway = Some((ram.transferred, now))
+            }
+            Some((_, since)) if now.duration_since(since) > Wait::CopyHeadway.get() => {
+                return Some(Event::Deadline)
+            }
+            Some(_) => {}
+            None => self.copy.headway = Some((ram.transferred, now)),
+        }
+        self.copy.remaining.push(ram.remaining);
+        if self.copy.remaining.len() > STALL_SAMPLES {
+            self.copy.remaining.remove(0);
+            if progress::stalled(&self.copy.remaining) {
+                return Some(Event::Failed(
+                    "the migration does not converge: the guest dirties memory faster than it can be sent. Raise the downtime target (--downtime-limit) or the bandwidth cap, or lower the guest's load".into(),
                 ));
             }
-            // Wake on QEMU's MIGRATION events, so completion is seen at once.
-            let ev = g.q().next_event(Duration::from_millis(25)).await?;
-            let migration_event = ev.is_some_and(|e| e.event == "MIGRATION");
-            let due = last_report.elapsed() >= Duration::from_millis(250);
-            if !migration_event && !due {
-                continue;
-            }
-            let info = g.q().query_migrate().await?;
-            match info.status {
-                MigrationStatus::Completed => return Ok((info, Instant::now())),
-                MigrationStatus::Failed | MigrationStatus::Cancelled => {
-                    return Err(fail(format!(
-                        "the migration stream failed: {}; the domain keeps running here",
-                        info.error_desc
-                            .clone()
-                            .unwrap_or_else(|| "no reason given".into())
-                    )))
-                }
-                _ => {}
-            }
-            if due {
-                last_report = Instant::now();
-                let p = progress::progress(&info);
-                // The target's listings show the same progress. A lost
-                // connection shows up when the hand-off is sent.
-                let _ = peer
-                    .ch
-                    .send(&ToTarget::Progress {
-                        phase: p.phase,
-                        percent: p.percent,
-                    })
-                    .await;
-                self.report(p).await;
-                if last_sample.elapsed() >= Duration::from_secs(1) {
-                    last_sample = Instant::now();
-                    if let Some(r) = &info.ram {
-                        remaining_history.push(r.remaining);
-                        if remaining_history.len() > STALL_SAMPLES {
-                            remaining_history.remove(0);
-                            if progress::stalled(&remaining_history) {
-                                return Err(fail(
-                                    "the migration does not converge: the guest dirties memory faster than it can be sent. Raise the downtime target (--downtime-limit) or the bandwidth cap, or lower the guest's load; the domain keeps running here"
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
         }
+        None
     }
 
-    /// Stops the QEMU migration if it runs, makes sure the guest runs here,
-    /// and has the target destroy its copy.
-    async fn abort(
-        &self,
-        peer: &mut Peer,
-        qmp: &Arc<tokio::sync::Mutex<Option<ldm_qemu::Qmp>>>,
-        socket: &std::path::Path,
-        reason: &str,
-    ) {
-        if let Ok(mut g) = QmpGuard::lock(qmp, socket).await {
-            let _ = g.q().migrate_cancel().await;
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                match g.q().query_migrate().await {
-                    Ok(i) if i.status.is_under_way() => {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                    _ => break,
-                }
-            }
-            if let Ok(st) = g.q().query_status().await {
-                if !st.running {
-                    if let Err(e) = g.q().cont().await {
-                        tracing::error!("cannot resume the source after a failed migration: {e}");
-                    }
-                }
-            }
-        }
-        tracing::warn!(domain = %self.m.name, reason, "migration aborted; domain runs on the source");
-        if peer
-            .ch
-            .send(&ToTarget::Abort {
-                reason: reason.to_string(),
-            })
+    /// Shows progress here and sends it to the target (its heartbeat).
+    pub(super) async fn heartbeat(&mut self, phase: Phase) -> std::result::Result<(), Event> {
+        let mut p = progress::progress(&self.copy.info);
+        p.phase = phase;
+        p.percent = self.copy.percent.next(p.percent);
+        let msg = ToTarget::Progress {
+            phase: p.phase,
+            percent: p.percent,
+        };
+        self.run.report(p);
+        self.send(&msg).await
+    }
+
+    /// Rollback before the point of no return: cancels QEMU's migration
+    /// (yanking its channels if cancel is refused), waits for it to end,
+    /// and resumes the guest if it is paused. A QEMU that does not answer
+    /// leaves the domain suspended with `e`, never listed as running.
+    pub(super) async fn stop_copy_and_resume(&mut self) {
+        let Some(((qmp, socket), dir)) = self.copy.qemu.take() else {
+            return;
+        };
+        let r = async {
+            let mut g = QmpGuard::lock(&qmp, &socket).await?;
+            let usual = g.q().timeout();
+            g.q().set_timeout(Wait::QemuCommand.get());
+            let r = stop_and_resume(g.q()).await;
+            g.q().set_timeout(usual);
+            r
+        };
+        let r = tokio::time::timeout(Wait::Release.get() * 2, r)
             .await
-            .is_ok()
-        {
-            let _ = tokio::time::timeout(Duration::from_secs(10), peer.ch.recv::<ToSource>()).await;
+            .unwrap_or_else(|_| Err(fail("QEMU did not answer in time")));
+        self.copy.tunnel = None;
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = r {
+            let name = &self.run.m.name;
+            let note = format!(
+                "The migration to {} was rolled back (the target was told to destroy its copy), but this domain's QEMU did not resume ({e}). Resume it with `ldm cancel-operation migration {name}`, or stop it with `ldm stop-domain -f {name}`.",
+                self.run.target_label()
+            );
+            tracing::error!(domain = %name, "{note}");
+            let _ = self.run.mark_error(&note, true).await;
+            self.copy.resume_problem = Some(e.to_string());
         }
     }
+}
+
+async fn stop_and_resume(q: &mut Qmp) -> Result<()> {
+    if q.migrate_cancel().await.is_err() {
+        let _ = q.yank_migration().await;
+    }
+    let until = Instant::now() + Wait::Release.get();
+    while Instant::now() < until {
+        match q.query_migrate().await {
+            Ok(i) if i.status.is_under_way() => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => break,
+        }
+    }
+    if !q.query_status().await?.running {
+        q.cont().await?;
+    }
+    Ok(())
 }

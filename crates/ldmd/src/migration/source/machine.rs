@@ -1,7 +1,7 @@
 //! The source's migration as a state machine, without I/O.
 //!
 //! [`step`] is the one place that decides what happens next: the driver
-//! (`run.rs`, `live.rs`) turns peer messages, QEMU events, cancel, the
+//! (`driver.rs`, `live.rs`) turns peer messages, QEMU events, cancel, the
 //! client going away and deadlines into [`Event`]s, persists each new
 //! state before it carries out the [`Action`]s, and feeds back what the
 //! actions produced.
@@ -80,8 +80,8 @@ pub enum Event {
     QemuPaused,
     /// QEMU reports the migration complete (the source is paused).
     QemuCompleted,
-    /// QEMU's migration failed or could not start.
-    QemuFailed(String),
+    /// A step on this host failed (QEMU, the data channels, the database).
+    Failed(String),
     /// Ready to send `Commit` (the console tail is collected).
     CommitReady,
     /// The target's `Committed`.
@@ -173,7 +173,7 @@ fn why(ev: &Event, state: &State) -> String {
         Event::Cancel => "migration cancelled".into(),
         Event::Deadline => format!("no answer in time while {}", state.name()),
         Event::PeerLost(m) => format!("lost the connection to the target: {m}"),
-        Event::TargetRefused(m) | Event::QemuFailed(m) | Event::ClaimFailed(m) => m.clone(),
+        Event::TargetRefused(m) | Event::Failed(m) | Event::ClaimFailed(m) => m.clone(),
         Event::Checked { .. } => "the checks failed".into(),
         other => format!("unexpected {other:?} while {}", state.name()),
     }

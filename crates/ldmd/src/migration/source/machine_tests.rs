@@ -26,7 +26,7 @@ fn events() -> Vec<Event> {
         Event::Prepared { live: false },
         Event::QemuPaused,
         Event::QemuCompleted,
-        Event::QemuFailed("qemu".into()),
+        Event::Failed("failed".into()),
         Event::CommitReady,
         Event::Committed,
         Event::TargetRefused("no".into()),

@@ -1,26 +1,28 @@
 //! The source side of a migration: `ldm migrate-domain` and
 //! `ldm cancel-operation migration`. See [`super::protocol`] for the phases.
 //!
-//! `mod.rs` checks and claims the domain; `leftover.rs` makes sure its
-//! QEMU holds nothing of an earlier migration; `run.rs` follows one
-//! migration (cold moves of bound or inactive domains there too);
-//! `live.rs` drives QEMU for an active domain.
+//! `mod.rs` runs phase 1 and claims the domain; `machine.rs` decides
+//! every transition; `driver.rs` turns the peer, QEMU, cancel and
+//! deadlines into its events and carries out its actions; `leftover.rs`
+//! makes sure QEMU holds nothing of an earlier migration; `run.rs` holds
+//! one migration's reporting and record keeping; `live.rs` drives QEMU.
 
+mod driver;
 pub(crate) mod leftover;
 mod live;
 pub mod machine;
+pub(crate) mod resolve;
 mod run;
+pub(crate) mod settle;
 
 use super::connect::connect;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
 use crate::daemon::{get, get_mut_idle, Busy, ClaimGuard, ClaimKind, Daemon};
 use crate::error::{refuse, Result};
-use crate::lifecycle::transition;
-use crate::ops::machine::QmpGuard;
-use crate::record::MigrationMark;
+use crate::migration::deadline::Wait;
+use crate::record::{MachineState, MigrationMark};
 use ldm_api::domain::check_domain_name;
 use ldm_api::migration::{DryRun, MigrateRequest, OperationView, Phase, Role};
-use ldm_api::state::Transition;
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
 use ldm_qemu::MigrationTuning;
 use run::Run;
@@ -150,95 +152,102 @@ pub async fn migrate(
     if let Some((qmp, socket)) = qemu.as_ref().filter(|_| local_failures.is_empty()) {
         local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
     }
-    let _ = tx
-        .send(Response::Event(Event::Info {
-            message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
-        }))
-        .await;
-    let mut peer = connect(d, &m).await?;
-    peer.ch
-        .send(&ToTarget::Check(offer.clone()))
-        .await
-        .map_err(lost)?;
-    let (mut failures, warnings) = match peer.ch.recv::<ToSource>().await.map_err(lost)? {
-        Some(ToSource::Checked { failures, warnings }) => (failures, warnings),
-        other => return Err(unexpected(other)),
+    let _ = tx.try_send(Response::Event(Event::Info {
+        message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
+    }));
+    let mut gone_wait = gone.clone();
+    let phase1 = async {
+        let mut peer = connect(d, &m).await?;
+        peer.ch
+            .send(&ToTarget::Check(offer.clone()))
+            .await
+            .map_err(lost)?;
+        match peer.ch.recv::<ToSource>().await.map_err(lost)? {
+            Some(ToSource::Checked { failures, warnings }) => Ok((peer, failures, warnings)),
+            other => Err(unexpected(other)),
+        }
+    };
+    let (mut peer, mut failures, warnings) = tokio::select! {
+        r = tokio::time::timeout(Wait::PeerReply.get(), phase1) => r.map_err(|_| fail(format!(
+            "{}:{} did not answer the checks within {} s; nothing changed",
+            m.host, m.port, Wait::PeerReply.get().as_secs()
+        )))??,
+        _ = driver::client_gone(&mut gone_wait) => {
+            return Err(refuse(ErrorKind::Cancelled, "migration cancelled during the checks; nothing changed"));
+        }
     };
     local_failures.append(&mut failures);
     let failures = local_failures;
-    if m.dry_run {
-        let _ = peer
-            .ch
-            .send(&ToTarget::Abort {
-                reason: "dry run".into(),
-            })
-            .await;
-        return Ok(Reply::DryRun(DryRun { failures, warnings }));
-    }
-    if !failures.is_empty() {
-        let _ = peer
-            .ch
-            .send(&ToTarget::Abort {
-                reason: "checks failed".into(),
-            })
-            .await;
+    if m.dry_run || !failures.is_empty() {
+        let reason = if m.dry_run {
+            "dry run"
+        } else {
+            "checks failed"
+        };
+        driver::send_abort(&mut peer, reason).await;
+        if m.dry_run {
+            return Ok(Reply::DryRun(DryRun { failures, warnings }));
+        }
         return Err(fail(failures.join("\n")));
     }
     crate::testhook::hold("source-checked").await;
-    // Claim the domain for the rest of the migration.
-    let (cancel_rx, view, claim) = {
-        let mut t = d.table();
-        let dom = get_mut_idle(&mut t, &m.name)?;
-        if dom.rec.state != offer.state {
-            return Err(fail(format!(
-                "Domain {} changed state during the checks; try again",
-                m.name
-            )));
-        }
-        let mut rec = dom.rec.clone();
-        let (cancel, rx) = watch::channel(false);
-        let peer = format!("{}:{}", m.host, m.port);
-        let view = Arc::new(std::sync::Mutex::new(OperationView {
-            kind: "migration".into(),
-            role: Role::Source,
-            peer: peer.clone(),
-            phase: Phase::Prepare,
-            progress: 0,
-        }));
-        // Persisted, so that an ldmd restarted mid-migration knows this
-        // domain was leaving (see adopt.rs).
-        rec.migration = Some(MigrationMark {
-            role: Role::Source,
-            peer,
-            error: None,
-        });
-        crate::daemon::commit(&d.db, dom, rec)?;
-        let busy = Busy {
-            view: view.clone(),
-            cancel,
-        };
-        let claim = ClaimGuard::claim(&d.table, &mut t, &m.name, ClaimKind::Migration(busy))?;
-        (rx, view, claim)
-    };
     let run = Run {
         d: d.clone(),
         m: &m,
         tx,
-        view,
-        cancel: cancel_rx,
+        view: Arc::new(std::sync::Mutex::new(OperationView {
+            kind: "migration".into(),
+            role: Role::Source,
+            peer: format!("{}:{}", m.host, m.port),
+            phase: Phase::Prepare,
+            progress: 0,
+        })),
+        cancel: watch::channel(false).1,
         gone,
         t0,
         warnings,
+        id: uuid::Uuid::new_v4().to_string(),
     };
-    let result = if offer.state == DomainState::Active {
-        run.live(&mut peer, offer, started_at, tuning(d, &m, prefs))
-            .await
-    } else {
-        run.cold(&mut peer, offer).await
-    };
+    let live = offer.state == DomainState::Active;
+    let drv = driver::Driver::new(run, peer, offer, started_at, tuning(d, &m, prefs), live);
+    drv.drive(machine::Event::Checked { passed: true }).await
+}
+
+/// Claims the domain for this migration: refused if another operation
+/// holds it or its state changed since the checks; persists the mark
+/// (state `claimed`) and returns the cancel signal and the claim.
+fn claim(run: &Run<'_>, state: DomainState) -> Result<(watch::Receiver<bool>, ClaimGuard)> {
+    let d = &run.d;
+    let name = &run.m.name;
     let mut t = d.table();
-    if let Some(dom) = t.get_mut(&m.name).filter(|dom| claim.holds(dom)) {
-        // A migration that ended without an unsettled error leaves no mark.
+    let dom = get_mut_idle(&mut t, name)?;
+    if dom.rec.state != state {
+        return Err(fail(format!(
+            "Domain {name} changed state during the checks; try again"
+        )));
+    }
+    let (cancel, rx) = watch::channel(false);
+    let mut rec = dom.rec.clone();
+    let mut mark = MigrationMark::new(Role::Source, run.target_label(), run.id.clone());
+    mark.state = Some(MachineState::Source(machine::State::Claimed));
+    rec.migration = Some(mark);
+    crate::daemon::commit(&d.db, dom, rec)?;
+    let busy = Busy {
+        view: run.view.clone(),
+        cancel,
+    };
+    let guard = ClaimGuard::claim(&d.table, &mut t, name, ClaimKind::Migration(busy))?;
+    Ok((rx, guard))
+}
+
+/// Gives the domain back once the migration is over; a migration that
+/// ended without an unsettled error leaves no mark.
+fn release(d: &Daemon, name: &str, claim: Option<ClaimGuard>) {
+    let mut t = d.table();
+    if let Some(dom) = t
+        .get_mut(name)
+        .filter(|dom| claim.as_ref().is_some_and(|c| c.holds(dom)))
+    {
         if dom
             .rec
             .migration
@@ -248,13 +257,28 @@ pub async fn migrate(
             let mut rec = dom.rec.clone();
             rec.migration = None;
             if let Err(e) = crate::daemon::commit(&d.db, dom, rec) {
-                tracing::error!(domain = %m.name, "cannot clear the migration mark: {e}");
+                tracing::error!(domain = %name, "cannot clear the migration mark: {e}");
             }
         }
     }
     drop(t);
     drop(claim);
-    result
+}
+
+/// A claim for settling an unconfirmed migration of `name` (the
+/// administrator's `cancel-operation`, the background resolver).
+pub(crate) fn settle_claim(d: &Daemon, name: &str) -> Result<ClaimGuard> {
+    let busy = Busy {
+        view: Arc::new(std::sync::Mutex::new(OperationView {
+            kind: "migration".into(),
+            role: Role::Source,
+            peer: String::new(),
+            phase: Phase::Handoff,
+            progress: 100,
+        })),
+        cancel: watch::channel(false).0,
+    };
+    d.claim(name, ClaimKind::Migration(busy))
 }
 
 fn lost(e: ldm_peer::Error) -> crate::error::Error {
@@ -273,15 +297,24 @@ fn unexpected(m: Option<ToSource>) -> crate::error::Error {
 /// migration (the source keeps running); on a source left paused by a lost
 /// hand-off, resumes it.
 pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
-    let unconfirmed = {
+    let resume = {
         let t = d.table();
-        let dom = crate::daemon::get(&t, name)?;
+        let dom = t.get(name).ok_or_else(|| crate::daemon::not_found(name))?;
+        let past = dom.rec.migration.as_ref().is_some_and(
+            |m| matches!(&m.state, Some(MachineState::Source(s)) if s.past_point_of_no_return()),
+        );
         if let Some(b) = dom.migration() {
             let role = b.view.lock().unwrap_or_else(|p| p.into_inner()).role;
             if role == Role::Target {
                 return Err(refuse(
                     ErrorKind::State,
                     format!("this host is the target of the migration of {name}: only the source host can cancel it"),
+                ));
+            }
+            if past {
+                return Err(refuse(
+                    ErrorKind::State,
+                    format!("the migration of {name} has handed over its final state and can no longer be cancelled: wait for the target's confirmation"),
                 ));
             }
             let _ = b.cancel.send(true);
@@ -300,8 +333,13 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
             ));
         }
     };
-    if unconfirmed {
-        return resume_unconfirmed(d, name).await;
+    if resume {
+        // The administrator's way out of `e`: the source runs again.
+        let claim = settle_claim(d, name)?;
+        settle::resume(d, name, true).await?;
+        drop(claim);
+        tracing::info!(domain = name, "source copy resumed by the administrator");
+        return Ok(());
     }
     // Wait for the migration to wind down, so the caller sees the result.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -316,44 +354,4 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
         ErrorKind::Internal,
         format!("the migration of {name} did not stop within 60 s"),
     ))
-}
-
-/// Resumes a source copy left paused (or marked) by a migration whose
-/// outcome was unknown, on the administrator's word. The domain is claimed
-/// while QEMU is asked to continue.
-async fn resume_unconfirmed(d: &Daemon, name: &str) -> Result<()> {
-    let busy = Busy {
-        view: Arc::new(std::sync::Mutex::new(OperationView {
-            kind: "migration".into(),
-            role: Role::Source,
-            peer: String::new(),
-            phase: Phase::Handoff,
-            progress: 100,
-        })),
-        cancel: watch::channel(false).0,
-    };
-    let claim = d.claim(name, ClaimKind::Migration(busy))?;
-    let (qmp, uuid) = {
-        let t = d.table();
-        let dom = &t[claim.name()];
-        (dom.rt.as_ref().map(|rt| rt.qmp.clone()), dom.rec.spec.uuid)
-    };
-    if let Some(qmp) = &qmp {
-        let mut g = QmpGuard::lock(qmp, &d.paths.qmp_socket(&uuid)).await?;
-        g.q().cont().await?;
-    }
-    let mut t = d.table();
-    let dom = t
-        .get_mut(name)
-        .filter(|dom| claim.holds(dom))
-        .ok_or_else(|| crate::daemon::not_found(name))?;
-    if qmp.is_some() && dom.rec.state == DomainState::Suspended {
-        transition(&d.db, dom, Transition::Resume, |rec| rec.migration = None)?;
-    } else {
-        let mut rec = dom.rec.clone();
-        rec.migration = None;
-        crate::daemon::commit(&d.db, dom, rec)?;
-    }
-    tracing::info!(domain = name, "source copy resumed by the administrator");
-    Ok(())
 }

@@ -1,21 +1,16 @@
-//! One migration in progress on the source: reporting, the summary, the
-//! error state, and the cold move of a bound or inactive domain.
+//! One migration on the source: what it reports to the client and to
+//! `ldm list`, what it records, and the summary.
 
-use super::{fail, lost, unexpected};
 use crate::daemon::Daemon;
-use crate::error::{refuse, Result};
-use crate::migration::connect::Peer;
-use crate::migration::protocol::{DomainOffer, ToSource, ToTarget};
-use crate::record::MigrationMark;
-use ldm_api::migration::{MigrateRequest, OperationView, Role, Summary};
-use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
-use ldm_qemu::{MigrationInfo, MigrationTuning};
+use crate::error::Result;
+use crate::migration::source::machine::State;
+use crate::record::MachineState;
+use ldm_api::migration::{MigrateRequest, OperationView, Phase, Summary};
+use ldm_api::{DomainState, Event, Reply, Response};
+use ldm_qemu::MigrationInfo;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{mpsc, watch};
-
-/// How long the source waits for the target's confirmation.
-const COMMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(super) struct Run<'a> {
     pub(super) d: Arc<Daemon>,
@@ -26,45 +21,35 @@ pub(super) struct Run<'a> {
     pub(super) gone: watch::Receiver<bool>,
     pub(super) t0: Instant,
     pub(super) warnings: Vec<String>,
+    /// The migration's id, shared with the target.
+    pub(super) id: String,
 }
 
 impl Run<'_> {
+    /// `cancel-operation`, or the client went away.
     pub(super) fn cancelled(&self) -> bool {
         *self.cancel.borrow() || *self.gone.borrow()
     }
 
-    pub(super) async fn report(&self, p: ldm_api::migration::Progress) {
+    /// Shows progress in `ldm list -o status` and to the client. A client
+    /// that does not read loses events: the migration never waits for it.
+    pub(super) fn report(&self, p: ldm_api::migration::Progress) {
         {
             let mut v = self.view.lock().unwrap_or_else(|e| e.into_inner());
             v.phase = p.phase;
             v.progress = p.percent;
         }
-        let _ = self.tx.send(Response::Event(Event::Progress(p))).await;
+        let _ = self.tx.try_send(Response::Event(Event::Progress(p)));
     }
 
-    /// Phase 5: the target's answer to `Commit`, if it was `sent` and the
-    /// answer came within [`COMMIT_TIMEOUT`]; `None` means the hand-off is
-    /// unconfirmed.
-    pub(super) async fn confirmation(&self, peer: &mut Peer, sent: bool) -> Option<ToSource> {
-        if !sent {
-            return None;
-        }
-        match tokio::time::timeout(COMMIT_TIMEOUT, peer.ch.recv::<ToSource>()).await {
-            Ok(Ok(answer)) => answer,
-            _ => None,
-        }
+    /// Shows a phase in `ldm list -o status`.
+    pub(super) fn show_phase(&self, phase: Phase) {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).phase = phase;
     }
 
-    /// Forgets the source copy once the target confirmed: removes it from
-    /// the database and the table; returns its QEMU's pid, if it had one.
-    pub(super) async fn drop_source_copy(&self) -> Result<Option<u32>> {
-        let mut t = self.d.table();
-        self.d.db.delete_domain(&self.m.name)?;
-        Ok(t.remove(&self.m.name).and_then(|dom| dom.rt.map(|r| r.pid)))
-    }
-
-    pub(super) async fn info(&self, message: String) {
-        let _ = self.tx.send(Response::Event(Event::Info { message })).await;
+    /// A line for the client (dropped if it does not read).
+    pub(super) fn info(&self, message: String) {
+        let _ = self.tx.try_send(Response::Event(Event::Info { message }));
     }
 
     /// The domain's name on the target.
@@ -78,6 +63,66 @@ impl Run<'_> {
     /// `host:port` of the target, as listings show it.
     pub(super) fn target_label(&self) -> String {
         format!("{}:{}", self.m.host, self.m.port)
+    }
+
+    /// Records the machine's state in the domain's migration mark.
+    pub(super) async fn persist(&self, state: &State) -> Result<()> {
+        let mut t = self.d.table();
+        let Some(dom) = t.get_mut(&self.m.name) else {
+            return Ok(());
+        };
+        let mut rec = dom.rec.clone();
+        let Some(mark) = rec.migration.as_mut() else {
+            return Ok(());
+        };
+        mark.state = Some(MachineState::Source(state.clone()));
+        crate::daemon::commit(&self.d.db, dom, rec)
+    }
+
+    /// Records the secret the target handed over for asking about the
+    /// outcome later.
+    pub(super) async fn store_secret(&self, secret: Option<String>) -> Result<()> {
+        let mut t = self.d.table();
+        let Some(dom) = t.get_mut(&self.m.name) else {
+            return Ok(());
+        };
+        let mut rec = dom.rec.clone();
+        if let Some(mark) = rec.migration.as_mut() {
+            mark.secret = secret;
+        }
+        crate::daemon::commit(&self.d.db, dom, rec)
+    }
+
+    /// Leaves the domain for the administrator: the unsettled error `note`
+    /// (flag `e`), and with `suspended` the state of a paused copy.
+    pub(super) async fn mark_error(&self, note: &str, suspended: bool) -> Result<()> {
+        let mut t = self.d.table();
+        let Some(dom) = t.get_mut(&self.m.name) else {
+            return Ok(());
+        };
+        let edit = |rec: &mut crate::record::DomainRecord| {
+            if let Some(mark) = rec.migration.as_mut() {
+                mark.error = Some(note.to_string());
+            }
+        };
+        if suspended && dom.rec.state == DomainState::Active {
+            let suspend = ldm_api::state::Transition::Suspend;
+            crate::lifecycle::transition(&self.d.db, dom, suspend, edit)
+        } else {
+            let mut rec = dom.rec.clone();
+            edit(&mut rec);
+            crate::daemon::commit(&self.d.db, dom, rec)
+        }
+    }
+
+    /// The target runs the domain: the source copy goes.
+    pub(super) async fn destroy_source(&self) {
+        super::settle::destroy(&self.d, &self.m.name).await
+    }
+
+    /// The target has no copy: the source runs on.
+    pub(super) async fn resume(&self) -> Result<()> {
+        super::settle::resume(&self.d, &self.m.name, false).await
     }
 
     /// What the administrator is told at the end; `copy` is QEMU's final
@@ -113,81 +158,5 @@ impl Run<'_> {
             },
             warnings: self.warnings.clone(),
         })
-    }
-
-    /// A bound or inactive domain: only its definition and binding move.
-    pub(super) async fn cold(&self, peer: &mut Peer, offer: DomainOffer) -> Result<Reply> {
-        self.info(format!(
-            "Phase 2: creating {} on the target",
-            offer.spec.name
-        ))
-        .await;
-        peer.ch
-            .send(&ToTarget::Prepare {
-                offer,
-                started_at: None,
-                tuning: MigrationTuning::default(),
-            })
-            .await
-            .map_err(lost)?;
-        match peer.ch.recv::<ToSource>().await.map_err(lost)? {
-            Some(ToSource::Prepared { .. }) => {}
-            other => return Err(unexpected(other)),
-        }
-        crate::testhook::hold("source-prepared").await;
-        if self.cancelled() {
-            let _ = peer
-                .ch
-                .send(&ToTarget::Abort {
-                    reason: "cancelled".into(),
-                })
-                .await;
-            return Err(refuse(ErrorKind::Cancelled, "migration cancelled"));
-        }
-        self.info("Phase 5: handing over".into()).await;
-        let sent = peer
-            .ch
-            .send(&ToTarget::Commit {
-                console_tail: String::new(),
-            })
-            .await
-            .is_ok();
-        crate::testhook::hold("source-commit-sent").await;
-        match self.confirmation(peer, sent).await {
-            Some(ToSource::Committed { .. }) => {
-                self.drop_source_copy().await?;
-                Ok(self.summary(None))
-            }
-            Some(ToSource::Error { message }) => Err(fail(message)),
-            _ => {
-                let note = format!(
-                    "The migration to {} lost its connection while handing over. If `ldm list` on {} shows this domain, remove it here (`ldm unbind-domain` if bound, then `ldm remove-domain {}`); otherwise clear this state with `ldm cancel-operation migration {}`.",
-                    self.target_label(), self.m.host, self.m.name, self.m.name
-                );
-                self.mark_error(&note, false).await?;
-                Err(fail(note))
-            }
-        }
-    }
-
-    pub(super) async fn mark_error(&self, note: &str, suspended: bool) -> Result<()> {
-        let mut t = self.d.table();
-        let Some(dom) = t.get_mut(&self.m.name) else {
-            return Ok(());
-        };
-        let mark = MigrationMark {
-            role: Role::Source,
-            peer: self.target_label(),
-            error: Some(note.to_string()),
-        };
-        if suspended && dom.rec.state == DomainState::Active {
-            let suspend = ldm_api::state::Transition::Suspend;
-            return crate::lifecycle::transition(&self.d.db, dom, suspend, |rec| {
-                rec.migration = Some(mark)
-            });
-        }
-        let mut rec = dom.rec.clone();
-        rec.migration = Some(mark);
-        crate::daemon::commit(&self.d.db, dom, rec)
     }
 }

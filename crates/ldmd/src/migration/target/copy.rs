@@ -1,0 +1,268 @@
+//! The target copy of a migration: phase 2 (the domain created bound, a
+//! live one with an incoming QEMU that stays paused and a data listener),
+//! the resume on `Commit`, and its destruction on rollback.
+
+use crate::daemon::{Busy, ClaimGuard, ClaimKind, Daemon, Domain};
+use crate::error::{refuse, Result};
+use crate::migration::checks::{check, facts};
+use crate::migration::deadline::Wait;
+use crate::migration::protocol::DomainOffer;
+use crate::migration::tunnel::{self, Endpoint, Tunnel};
+use crate::ops::machine::{kill_qemu, launch, QmpGuard};
+use crate::record::{Binding, DomainRecord, MigrationMark};
+use crate::resources::pick_port;
+use ldm_api::migration::{OperationView, Phase, Role};
+use ldm_api::{DomainState, ErrorKind};
+use ldm_qemu::{MigrationTuning, RunState};
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The copy this session made.
+pub(super) struct Created {
+    pub(super) name: String,
+    /// Holds the target copy until it is committed or the session ends.
+    pub(super) claim: Option<ClaimGuard>,
+    /// The encrypted channels of a live migration, open until the end.
+    pub(super) _tunnel: Option<Tunnel>,
+    pub(super) state: DomainState,
+    pub(super) started_at: Option<u64>,
+}
+
+impl Created {
+    /// Whether the domain runs (a live migration with an incoming QEMU).
+    fn live(&self) -> bool {
+        self.state == DomainState::Active
+    }
+}
+
+/// Phase 2: create the domain bound and, for a live migration, an incoming
+/// QEMU listening for this migration only, with fresh TLS credentials.
+pub(super) async fn prepare(
+    d: &Arc<Daemon>,
+    offer: DomainOffer,
+    tuning: MigrationTuning,
+    source: &str,
+    local_ip: IpAddr,
+    mark: MigrationMark,
+) -> Result<(Option<Endpoint>, Option<Tunnel>, ClaimGuard)> {
+    let live = offer.state == DomainState::Active;
+    let name = offer.spec.name.clone();
+    let volumes = crate::migration::volumes::facts(d, &offer.volumes);
+    let (rec, claim) = {
+        let mut t = d.table();
+        let mut f = facts(d, &t, &offer);
+        f.volumes = volumes;
+        crate::migration::volumes::mark_in_use(&mut f.volumes, &offer.volumes, &t);
+        f.source = source.to_string();
+        let mut v = check(&offer, &f);
+        v.failures
+            .extend(crate::migration::validate::tuning_problems(&tuning));
+        if !v.failures.is_empty() {
+            return Err(refuse(ErrorKind::Migration, v.failures.join("; ")));
+        }
+        let binding = if offer.state == DomainState::Inactive {
+            None
+        } else {
+            Some(Binding {
+                console_port: pick_port(&t, &d.db.vccs()?, d.cfg.console_addr)?,
+                machine_type: offer
+                    .machine_type
+                    .clone()
+                    .unwrap_or_else(|| crate::ops::machine::MACHINE_TYPE.into()),
+                cpu_model: offer
+                    .cpu_model
+                    .clone()
+                    .unwrap_or_else(|| d.inv.cpu_model_for(offer.spec.cpu_arch)),
+                accel: d.inv.accel.to_string(),
+            })
+        };
+        let rec = DomainRecord {
+            spec: offer.spec.clone(),
+            state: if offer.state == DomainState::Inactive {
+                DomainState::Inactive
+            } else {
+                DomainState::Bound
+            },
+            binding,
+            started_at: None,
+            migration: Some(mark),
+        };
+        d.db.put_domain(&rec)?;
+        let (cancel, _) = watch::channel(false);
+        let busy = Busy {
+            view: Arc::new(std::sync::Mutex::new(OperationView {
+                kind: "migration".into(),
+                role: Role::Target,
+                peer: source.to_string(),
+                phase: Phase::Prepare,
+                progress: 0,
+            })),
+            cancel,
+        };
+        let claim = ClaimGuard::insert(
+            &d.table,
+            &mut t,
+            Domain::new(rec.clone()),
+            ClaimKind::Migration(busy),
+        );
+        (rec, claim)
+    };
+    if !live {
+        return Ok((None, None, claim));
+    }
+    // On failure the session rolls the copy back while the claim still
+    // holds it.
+    match start_incoming(d, &rec, &tuning, local_ip).await {
+        Ok((ep, tunnel)) => Ok((Some(ep), Some(tunnel), claim)),
+        Err(e) => {
+            rollback(d, &name).await;
+            drop(claim);
+            Err(e)
+        }
+    }
+}
+
+/// The incoming QEMU of a live migration, listening for this migration
+/// only, and the encrypted data listener in front of it.
+async fn start_incoming(
+    d: &Arc<Daemon>,
+    rec: &DomainRecord,
+    tuning: &MigrationTuning,
+    local_ip: IpAddr,
+) -> Result<(Endpoint, Tunnel)> {
+    let name = rec.spec.name.clone();
+    let _ = std::fs::remove_file(d.paths.console_log(&rec.spec.uuid));
+    let rt = launch(d, rec, true).await?;
+    let qmp = rt.qmp.clone();
+    {
+        let mut t = d.table();
+        if let Some(dom) = t.get_mut(&name) {
+            dom.rt = Some(rt);
+        }
+    }
+    let dir = d.paths.migration_dir(&rec.spec.uuid);
+    std::fs::create_dir_all(&dir).map_err(|e| crate::error::Error::io("migration directory", e))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| crate::error::Error::io("migration directory", e))?;
+    let incoming = dir.join("in.sock");
+    let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&rec.spec.uuid)).await?;
+    tuning.apply(g.q()).await?;
+    g.q()
+        .migrate_incoming(&format!("unix:{}", incoming.display()), false)
+        .await?;
+    let (tunnel, ep) = tunnel::listen(local_ip, incoming).await?;
+    tracing::info!(domain = %name, addr = %ep.addr, "incoming migration listening");
+    Ok((ep, tunnel))
+}
+
+/// Phase 5 on the target: wait until the incoming QEMU has everything and
+/// resume it; returns the time from `Commit` to the guest running.
+pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64> {
+    let received = Instant::now();
+    let (qmp, uuid) = {
+        let t = d.table();
+        let dom = t
+            .get(&c.name)
+            .ok_or_else(|| crate::daemon::not_found(&c.name))?;
+        if let Some(rt) = &dom.rt {
+            // The console continues where the source's stopped.
+            rt.console.preload(console_tail.as_bytes());
+            let _ = std::fs::write(
+                d.paths.console_log(&dom.rec.spec.uuid),
+                console_tail.as_bytes(),
+            );
+        }
+        (dom.rt.as_ref().map(|r| r.qmp.clone()), dom.rec.spec.uuid)
+    };
+    if c.live() {
+        let qmp = qmp.ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
+        let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&uuid)).await?;
+        let st = g
+            .q()
+            .wait_incoming(Duration::from_millis(2), Wait::IncomingLoad.get())
+            .await?;
+        match st.status {
+            RunState::Paused | RunState::Prelaunch | RunState::Running => {}
+            other => {
+                return Err(refuse(
+                    ErrorKind::Hypervisor,
+                    format!("the incoming QEMU is {other}, not ready to resume"),
+                ))
+            }
+        }
+        g.q().cont().await?;
+    }
+    Ok(received.elapsed().as_millis() as u64)
+}
+
+/// Records the domain as this host's: running with the UPTIME it had on
+/// the source (a live move), or as it was (a cold one); no migration. The
+/// claim goes with it.
+pub(super) async fn record_master(d: &Arc<Daemon>, c: &mut Created) -> Result<()> {
+    let claim = c.claim.take();
+    let mut t = d.table();
+    let dom = t
+        .get_mut(&c.name)
+        .ok_or_else(|| crate::daemon::not_found(&c.name))?;
+    let stored = if c.live() {
+        let arrive = ldm_api::state::Transition::Arrive;
+        crate::lifecycle::transition(&d.db, dom, arrive, |rec| {
+            rec.started_at = c.started_at;
+            rec.migration = None;
+        })
+    } else {
+        let mut rec = dom.rec.clone();
+        rec.migration = None;
+        crate::daemon::commit(&d.db, dom, rec)
+    };
+    drop(t);
+    drop(claim);
+    tracing::info!(domain = %c.name, "migration committed: this host now runs the domain");
+    stored
+}
+
+/// Removes this migration's runtime files once the domain runs here.
+pub(super) async fn cleanup_migration_files(d: &Arc<Daemon>, name: &str) {
+    let uuid = {
+        let t = d.table();
+        t.get(name).map(|dom| dom.rec.spec.uuid)
+    };
+    if let Some(uuid) = uuid {
+        let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    }
+}
+
+/// Destroys the target copy of an unfinished migration.
+pub async fn rollback(d: &Arc<Daemon>, name: &str) {
+    let taken = {
+        let mut t = d.table();
+        let ours = t.get(name).is_some_and(|dom| {
+            dom.rec
+                .migration
+                .as_ref()
+                .is_some_and(|m| m.role == Role::Target)
+        });
+        if !ours {
+            return;
+        }
+        let dom = t.remove(name).expect("checked above");
+        if let Err(e) = d.db.delete_domain(name) {
+            tracing::error!(
+                domain = name,
+                "cannot delete the target copy from the database: {e}"
+            );
+        }
+        dom
+    };
+    let uuid = taken.rec.spec.uuid;
+    if let Some(rt) = taken.rt {
+        kill_qemu(&rt.qmp, &d.paths.qmp_socket(&uuid), rt.pid).await;
+    }
+    let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    d.metrics
+        .migration(Role::Target, crate::metrics::Outcome::RolledBack, None);
+    tracing::info!(domain = name, "target copy destroyed");
+}
