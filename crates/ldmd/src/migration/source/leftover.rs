@@ -16,8 +16,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a claimed migration waits for QEMU to release an earlier one.
-const RELEASE_WAIT: Duration = Duration::from_secs(5);
 /// How long the checks of phase 1 wait (they only look).
 const LOOK_WAIT: Duration = Duration::from_secs(2);
 
@@ -36,7 +34,7 @@ pub(crate) async fn check_released(
         Err(e) => return Some(format!("Domain {name}: its QEMU does not answer: {e}")),
     };
     let outcome = if act {
-        g.q().release_outgoing_migration(RELEASE_WAIT)
+        g.q().release_outgoing_migration(crate::migration::deadline::Wait::Release.get())
             .await
             .map(|r| {
                 if r.cancelled || r.yanked {
