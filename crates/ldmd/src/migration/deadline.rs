@@ -88,8 +88,15 @@ fn capped(base: Duration, cap: Option<Duration>) -> Duration {
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// First and longest pause between resolution attempts of an unconfirmed
-/// hand-off (doubling in between).
+/// hand-off (doubling in between); the longest is capped by the test
+/// override like the deadlines (see [`resolve_backoff`]).
 pub const RESOLVE_BACKOFF: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(60));
+
+/// [`RESOLVE_BACKOFF`] with its longest pause capped by the test override.
+pub fn resolve_backoff() -> (Duration, Duration) {
+    let (first, longest) = RESOLVE_BACKOFF;
+    (first, capped(longest, test_cap()).max(first))
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@ use super::machine::{step, Action, Event, Outcome, State};
 use crate::daemon::Daemon;
 use crate::error::{refuse, Result};
 use crate::migration::connect::open;
-use crate::migration::deadline::{Wait, RESOLVE_BACKOFF};
+use crate::migration::deadline::{resolve_backoff, Wait};
 use crate::migration::protocol::{ToSource, ToTarget};
 use crate::record::{MachineState, MigrationMark};
 use ldm_api::migration::Role;
@@ -24,7 +24,8 @@ pub(crate) fn spawn(d: Arc<Daemon>, name: String) {
 }
 
 async fn run(d: Arc<Daemon>, name: String) {
-    let mut pause = RESOLVE_BACKOFF.0;
+    let (first, longest) = resolve_backoff();
+    let mut pause = first;
     loop {
         tokio::time::sleep(pause).await;
         let Some(mark) = unsettled(&d, &name).await else {
@@ -52,7 +53,7 @@ async fn run(d: Arc<Daemon>, name: String) {
             (false, Ok(c)) => Some(c),
             (false, Err(e)) => {
                 tracing::warn!(domain = %name, "cannot settle yet: {e}");
-                pause = (pause * 2).min(RESOLVE_BACKOFF.1);
+                pause = (pause * 2).min(longest);
                 continue;
             }
         };
@@ -80,7 +81,7 @@ async fn run(d: Arc<Daemon>, name: String) {
                 _ => {}
             }
         }
-        pause = (pause * 2).min(RESOLVE_BACKOFF.1);
+        pause = (pause * 2).min(longest);
     }
 }
 
