@@ -73,22 +73,32 @@ pub fn assert_settled_in_outage(lab: &Lab, fault: Fault, i: usize, settled: bool
     );
 }
 
-/// Waits until neither host shows the migration in progress and reads
-/// the outcome; never two running copies on the way.
+/// Waits until neither host shows the migration in progress, each host
+/// listing the domain running has its QEMU, and the source is not waiting
+/// in `e` for the target's answer (it asks by itself); reads the outcome;
+/// never two running copies on the way. A source still in `e` after
+/// [`SETTLE`] (its target never answered) is the `Waits` outcome.
 fn settle(lab: &Lab) -> Outcome {
-    let (a, b) = poll(SETTLE, Duration::from_millis(250), || {
+    let rows = |done: &dyn Fn(&Option<Row>, &Option<Row>) -> bool| {
         let (a, b) = (row(lab, A), row(lab, B));
         assert!(
             !(running(&a) && running(&b)),
             "two running copies:\n{}",
             describe(lab)
         );
-        // A host that lists the domain running must have its QEMU: ldmd
-        // may take a moment to notice one that died.
-        let truthful = |i: usize, r: &Option<Row>| !running(r) || !lab.host(i).qemu_pids().is_empty();
-        (!in_progress(&a) && !in_progress(&b) && truthful(A, &a) && truthful(B, &b))
-            .then_some((a, b))
+        done(&a, &b).then_some((a, b))
+    };
+    // A host that lists the domain running must have its QEMU: ldmd may
+    // take a moment to notice one that died.
+    let truthful = |i: usize, r: &Option<Row>| !running(r) || !lab.host(i).qemu_pids().is_empty();
+    let quiet = |a: &Option<Row>, b: &Option<Row>| {
+        !in_progress(a) && !in_progress(b) && truthful(A, a) && truthful(B, b)
+    };
+    let waiting = |r: &Option<Row>| r.as_ref().is_some_and(|r| mark(r) == 'e');
+    let (a, b) = poll(SETTLE, Duration::from_millis(250), || {
+        rows(&|a, b| quiet(a, b) && !waiting(a))
     })
+    .or_else(|| rows(&|a, b| quiet(a, b)))
     .unwrap_or_else(|| {
         panic!(
             "within {SETTLE:?}, the migration did not settle or a host kept listing the domain active without a QEMU:\n{}",
