@@ -81,6 +81,7 @@ impl Console {
         port: u16,
         qemu_socket: PathBuf,
         log: PathBuf,
+        gate: Gate,
     ) -> Result<Console> {
         let listener = TcpListener::bind(SocketAddr::new(addr, port)).await.map_err(|e| {
             Error::io(
@@ -94,7 +95,13 @@ impl Console {
         let (out_tx, _) = broadcast::channel::<Arc<Vec<u8>>>(1024);
         let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(64);
         let pump = tokio::spawn(pump(qemu_socket, ring.clone(), out_tx.clone(), in_rx));
-        let accept = tokio::spawn(accept_loop(listener, ring.clone(), out_tx.clone(), in_tx));
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            ring.clone(),
+            out_tx.clone(),
+            in_tx,
+            gate,
+        ));
         Ok(Console {
             port,
             ring,
@@ -164,17 +171,53 @@ async fn pump(
     }
 }
 
+/// Who may use a console port: given the uid owning the connecting
+/// socket, `Ok` or why not.
+pub type Gate = Arc<dyn Fn(u32) -> std::result::Result<(), String> + Send + Sync>;
+
+/// Whether the connecting client may use the console: only a client of
+/// this host whose uid the gate admits (identified as identd does).
+fn admitted(
+    tcp: &tokio::net::TcpStream,
+    peer: SocketAddr,
+    gate: &Gate,
+) -> std::result::Result<u32, String> {
+    let local = tcp.local_addr().map_err(|e| e.to_string())?;
+    let uid = crate::peeruid::tcp_peer_uid(peer, local)
+        .ok_or("the client is not on this host, so its user is unknown")?;
+    gate(uid).map(|_| uid)
+}
+
 async fn accept_loop(
     listener: TcpListener,
     ring: Arc<Mutex<Ring>>,
     out: broadcast::Sender<Arc<Vec<u8>>>,
     input: mpsc::Sender<Vec<u8>>,
+    gate: Gate,
 ) {
+    let mut backoff = crate::limits::Backoff::new();
     loop {
-        let Ok((tcp, peer)) = listener.accept().await else {
-            continue;
+        let (mut tcp, peer) = match listener.accept().await {
+            Ok(x) => {
+                backoff.succeeded();
+                x
+            }
+            Err(_) => {
+                // Out of descriptors, typically: never spin.
+                tokio::time::sleep(backoff.failed()).await;
+                continue;
+            }
         };
-        tracing::info!(%peer, "console client connected");
+        match admitted(&tcp, peer, &gate) {
+            Ok(uid) => tracing::info!(%peer, uid, "console client connected"),
+            Err(why) => {
+                tracing::info!(%peer, "console client refused: {why}");
+                let msg = format!("ldm: console refused: {why}\r\n");
+                let _ = tokio::time::timeout(Duration::from_secs(1), tcp.write_all(msg.as_bytes()))
+                    .await;
+                continue;
+            }
+        }
         let replay = ring.lock().unwrap_or_else(|p| p.into_inner()).snapshot();
         let mut rx = out.subscribe();
         let input = input.clone();
@@ -236,9 +279,16 @@ mod tests {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = probe.local_addr().unwrap().port();
         drop(probe);
-        let con = Console::start("127.0.0.1".parse().unwrap(), port, sock, log.clone())
-            .await
-            .unwrap();
+        let allow_all: Gate = Arc::new(|_| Ok(()));
+        let con = Console::start(
+            "127.0.0.1".parse().unwrap(),
+            port,
+            sock,
+            log.clone(),
+            allow_all,
+        )
+        .await
+        .unwrap();
         let (mut q, _) = qemu_side.accept().await.unwrap();
         q.write_all(b"hello from guest\n").await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -253,5 +303,41 @@ mod tests {
         let mut got = [0u8; 3];
         q.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"ls\n");
+    }
+
+    #[tokio::test]
+    async fn a_client_the_gate_refuses_sees_no_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("ser.sock");
+        let log = dir.path().join("con.log");
+        std::fs::write(&log, b"secret console output\n").unwrap();
+        let _qemu_side = tokio::net::UnixListener::bind(&sock).unwrap();
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        let seen = Arc::new(Mutex::new(None));
+        let seen2 = seen.clone();
+        let refuse: Gate = Arc::new(move |uid| {
+            *seen2.lock().unwrap() = Some(uid);
+            Err("user x has the review role".into())
+        });
+        let _con = Console::start("127.0.0.1".parse().unwrap(), port, sock, log, refuse)
+            .await
+            .unwrap();
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got).await;
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.contains("console refused: user x has the review role"),
+            "{text}"
+        );
+        assert!(!text.contains("secret"), "{text}");
+        // The gate was asked about this process's own uid.
+        assert_eq!(*seen.lock().unwrap(), Some(me));
     }
 }

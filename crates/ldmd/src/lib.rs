@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod migration;
 pub mod ops;
 pub mod paths;
+pub mod peeruid;
 pub mod proof;
 pub mod record;
 pub mod resources;

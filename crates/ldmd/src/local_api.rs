@@ -79,7 +79,8 @@ fn admit(caps: &ConnCap<u32>, stream: &UnixStream) -> Option<Option<Permit<u32>>
     }
 }
 
-fn user_name(uid: u32) -> Option<String> {
+/// The name of local user `uid`, from /etc/passwd.
+pub(crate) fn user_name(uid: u32) -> Option<String> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();

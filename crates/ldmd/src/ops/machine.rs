@@ -100,8 +100,32 @@ async fn serve_console(d: &Daemon, rec: &DomainRecord) -> Result<Console> {
         port,
         d.paths.console_socket(&rec.spec.uuid),
         d.paths.console_log(&rec.spec.uuid),
+        console_gate(d)?,
     )
     .await
+}
+
+/// The console role on a TCP console port: root and ldmd's own user, and
+/// local users whose ldm account has the console or management role. The
+/// gate reads the accounts through a connection of its own.
+fn console_gate(d: &Daemon) -> Result<crate::console::Gate> {
+    let db = crate::db::Db::open(&d.paths.database())?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    Ok(Arc::new(move |uid| {
+        if uid == 0 || uid == me {
+            return Ok(());
+        }
+        let name = crate::local_api::user_name(uid).unwrap_or_else(|| uid.to_string());
+        match db.user(&name) {
+            Ok(Some((role, _))) if role >= ldm_api::request::UserRole::Console => Ok(()),
+            Ok(Some((role, _))) => Err(format!(
+                "user {name} has the {} role; the console needs the console role",
+                role.as_str()
+            )),
+            _ => Err(format!("local user {name} has no ldm account")),
+        }
+    }))
 }
 
 fn runtime(pid: u32, console: Console) -> Runtime {
