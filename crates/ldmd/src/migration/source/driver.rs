@@ -127,6 +127,10 @@ impl<'a> Driver<'a> {
             }
             Action::PrepareCommit => {
                 crate::testhook::hold("source-switchover").await;
+                // The last moment a cancel is honoured: Commit not sent.
+                if self.run.cancelled() {
+                    return Some(Event::Cancel);
+                }
                 self.console_tail = self.console_tail().await;
                 self.run.show_phase(Phase::Handoff);
                 Some(Event::CommitReady)
