@@ -74,9 +74,7 @@ matrix! {
     guest_fault_copy_kill_source_ldmd: Copy, KillLdmd(Source);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_copy_kill_target_ldmd: Copy, KillLdmd(Target);
-    #[ignore = "engine (issue 7): the target waits for a silent source without a deadline"]
     guest_fault_copy_freeze_source: Copy, Freeze(Source);
-    #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
     guest_fault_copy_freeze_target: Copy, Freeze(Target);
     #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
     guest_fault_copy_cut: Copy, Cut;
@@ -94,11 +92,10 @@ matrix! {
     guest_fault_switchover_freeze_source: Switchover, Freeze(Source);
     #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
     guest_fault_switchover_freeze_target: Switchover, Freeze(Target);
-    #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
     guest_fault_switchover_cut: Switchover, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_slow: Switchover, Slow;
-    #[ignore = "engine (issue 7): a cancel once QEMU completed is ignored and Commit sent"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_cancel: Switchover, Cancel;
     guest_fault_handoff_kill_source_qemu: Handoff, KillQemu(Source);
     #[ignore = "full matrix: scripts/faults"]
