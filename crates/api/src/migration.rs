@@ -139,6 +139,19 @@ pub struct DryRun {
     pub failures: Vec<String>,
     /// Things the administrator should know that don't stop the migration.
     pub warnings: Vec<String>,
+    /// The target's free room when it checked (absent from older targets);
+    /// `ldm evacuate` balances with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Room>,
+}
+
+/// A host's free resources, as its checks saw them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// vCPUs not given to bound or active domains.
+    pub free_vcpus: u32,
+    /// Memory not given to bound or active domains, MiB.
+    pub free_mib: u64,
 }
 
 /// An operation in progress on a domain, as `ldm list -o status` shows it.

@@ -433,6 +433,18 @@ fn replies() -> Vec<(&'static str, Reply)> {
             Reply::DryRun(DryRun {
                 failures: vec!["a failure".into()],
                 warnings: vec![],
+                room: None,
+            }),
+        ),
+        (
+            "dry-run-room",
+            Reply::DryRun(DryRun {
+                failures: vec![],
+                warnings: vec![],
+                room: Some(ldm_api::migration::Room {
+                    free_vcpus: 6,
+                    free_mib: 7168,
+                }),
             }),
         ),
         ("migrated", Reply::Migrated(summary())),

@@ -174,6 +174,18 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             ToSource::Checked {
                 failures: vec!["a failure".into()],
                 warnings: vec!["a warning".into()],
+                room: None,
+            },
+        ),
+        (
+            "checked-room",
+            ToSource::Checked {
+                failures: vec![],
+                warnings: vec![],
+                room: Some(ldm_api::migration::Room {
+                    free_vcpus: 6,
+                    free_mib: 7168,
+                }),
             },
         ),
         (

@@ -169,6 +169,9 @@ pub enum ToSource {
         failures: Vec<String>,
         /// Things to know.
         warnings: Vec<String>,
+        /// The target's free room (absent from older targets).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<ldm_api::migration::Room>,
     },
     /// Phase 2 done.
     Prepared {

@@ -163,11 +163,15 @@ pub async fn migrate(
             .await
             .map_err(lost)?;
         match peer.ch.recv::<ToSource>().await.map_err(lost)? {
-            Some(ToSource::Checked { failures, warnings }) => Ok((peer, failures, warnings)),
+            Some(ToSource::Checked {
+                failures,
+                warnings,
+                room,
+            }) => Ok((peer, failures, warnings, room)),
             other => Err(unexpected(other)),
         }
     };
-    let (mut peer, mut failures, warnings) = tokio::select! {
+    let (mut peer, mut failures, warnings, room) = tokio::select! {
         r = tokio::time::timeout(Wait::PeerReply.get(), phase1) => r.map_err(|_| fail(format!(
             "{}:{} did not answer the checks within {} s; nothing changed",
             m.host, m.port, Wait::PeerReply.get().as_secs()
@@ -186,7 +190,11 @@ pub async fn migrate(
         };
         driver::send_abort(&mut peer, reason).await;
         if m.dry_run {
-            return Ok(Reply::DryRun(DryRun { failures, warnings }));
+            return Ok(Reply::DryRun(DryRun {
+                failures,
+                warnings,
+                room,
+            }));
         }
         return Err(fail(failures.join("\n")));
     }

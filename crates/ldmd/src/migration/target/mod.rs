@@ -201,6 +201,10 @@ where
                     ToSource::Checked {
                         failures: v.failures,
                         warnings: v.warnings,
+                        room: Some(ldm_api::migration::Room {
+                            free_vcpus: f.free_vcpus,
+                            free_mib: f.free_mib,
+                        }),
                     }
                 };
                 self.reply(&reply).await
