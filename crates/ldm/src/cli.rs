@@ -329,6 +329,48 @@ pub enum Cmd {
         /// [USER@]HOST[:PORT][:NEWNAME]
         target: String,
     },
+    /// Move every bound and active domain off this host: --targets H1[:PORT],H2,… [USER@].
+    ///
+    /// Each domain is dry-run against every target; it goes to the target
+    /// that passes every migration check and has the most memory left once
+    /// the domains planned before it are counted (largest domains first).
+    /// Each move is an ordinary migrate-domain, progress per domain, then a
+    /// table: DOMAIN TARGET OUTCOME TIME DOWNTIME. A domain that fails to
+    /// move stays here, running, and the others go on. Every target must be
+    /// trusted already (`ldm add-trust HOST:PORT`); USER and the password or
+    /// certificate are the same for all. The plan is made from the current
+    /// state, so re-running after an interruption moves what is left.
+    ///
+    /// Ctrl-C once: no new moves start, running ones finish. Ctrl-C again:
+    /// the running ones are cancelled; they roll back and stay here.
+    /// `ldm cancel-operation migration NAME` on a domain being moved
+    /// cancels that move and, like the first Ctrl-C, stops new ones.
+    /// Exit status 0 when every domain moved, 1 otherwise.
+    #[command(verbatim_doc_comment)]
+    Evacuate {
+        /// Dry run: print the plan and every domain that fits nowhere, with
+        /// each target's reasons; change nothing.
+        #[arg(short = 'n')]
+        dry_run: bool,
+        /// Target hosts, comma-separated: HOST[:PORT],HOST[:PORT],…
+        #[arg(long, required = true, value_name = "H1[:PORT],H2,…")]
+        targets: String,
+        /// Most migrations at once. Default 2: one move's checks, set-up and
+        /// hand-off overlap another's memory copy, while each copy still gets
+        /// half the link; more only splits the bandwidth further and makes
+        /// each guest's pre-copy (and its dirtying) last longer.
+        #[arg(long, value_name = "N", default_value_t = crate::evacuate::DEFAULT_PARALLEL)]
+        max_parallel: usize,
+        /// Read the targets' password from FILE (mode 0600 or stricter).
+        #[arg(short = 'p', value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Authenticate with this host's certificate (every target must trust it).
+        #[arg(short = 'c')]
+        cert: bool,
+        /// USER or USER@: the account on every target (default: yours).
+        #[arg(value_name = "USER@")]
+        user: Option<String>,
+    },
     /// Cancel an operation: `cancel-operation migration NAME` (on the source).
     #[command(name = "cancel-operation")]
     CancelOperation {

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod client;
 pub mod console;
+pub mod evacuate;
 pub mod format;
 pub mod migrate;
 pub mod prompt;
@@ -426,6 +427,27 @@ async fn run(cli: Cli) -> Result<i32, String> {
                     accept_fingerprint,
                     name,
                     target,
+                },
+            )
+            .await
+        }
+        Cmd::Evacuate {
+            dry_run,
+            targets,
+            max_parallel,
+            password_file,
+            cert,
+            user,
+        } => {
+            evacuate::cli(
+                &client,
+                evacuate::Args {
+                    dry_run,
+                    targets,
+                    max_parallel,
+                    password_file,
+                    cert,
+                    user,
                 },
             )
             .await

@@ -31,7 +31,8 @@ pub struct MigrateArgs {
     pub target: String,
 }
 
-fn invoking_user() -> String {
+/// The local account name, the default account on targets.
+pub fn invoking_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "root".into())
