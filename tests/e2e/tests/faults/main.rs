@@ -41,9 +41,9 @@ matrix! {
     guest_fault_checks_kill_target_ldmd: Checks, KillLdmd(Target);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_freeze_source: Checks, Freeze(Source);
-    #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_freeze_target: Checks, Freeze(Target);
-    #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_cut: Checks, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_slow: Checks, Slow;
@@ -56,11 +56,11 @@ matrix! {
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_kill_source_ldmd: Prepare, KillLdmd(Source);
     guest_fault_prepare_kill_target_ldmd: Prepare, KillLdmd(Target);
-    #[ignore = "engine (issue 7): the target waits for a silent source without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_freeze_source: Prepare, Freeze(Source);
-    #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_freeze_target: Prepare, Freeze(Target);
-    #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_cut: Prepare, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_slow: Prepare, Slow;
@@ -76,7 +76,7 @@ matrix! {
     guest_fault_copy_kill_target_ldmd: Copy, KillLdmd(Target);
     guest_fault_copy_freeze_source: Copy, Freeze(Source);
     guest_fault_copy_freeze_target: Copy, Freeze(Target);
-    #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_copy_cut: Copy, Cut;
     guest_fault_copy_slow: Copy, Slow;
     guest_fault_copy_cancel: Copy, Cancel;
@@ -88,9 +88,9 @@ matrix! {
     guest_fault_switchover_kill_source_ldmd: Switchover, KillLdmd(Source);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_kill_target_ldmd: Switchover, KillLdmd(Target);
-    #[ignore = "engine (issue 7): the target waits for a silent source without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_freeze_source: Switchover, Freeze(Source);
-    #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_switchover_freeze_target: Switchover, Freeze(Target);
     guest_fault_switchover_cut: Switchover, Cut;
     #[ignore = "full matrix: scripts/faults"]
@@ -106,9 +106,9 @@ matrix! {
     guest_fault_handoff_kill_target_ldmd: Handoff, KillLdmd(Target);
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_handoff_freeze_source: Handoff, Freeze(Source);
-    #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_handoff_freeze_target: Handoff, Freeze(Target);
-    #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_handoff_cut: Handoff, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_handoff_slow: Handoff, Slow;
@@ -121,9 +121,9 @@ matrix! {
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_committed_kill_target_ldmd: Committed, KillLdmd(Target);
     guest_fault_committed_freeze_source: Committed, Freeze(Source);
-    #[ignore = "engine (issue 7): the source waits for a frozen target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_committed_freeze_target: Committed, Freeze(Target);
-    #[ignore = "engine (issue 7): the source waits for an unreachable target without a deadline"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_committed_cut: Committed, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_committed_slow: Committed, Slow;
