@@ -98,3 +98,34 @@ async fn target_copy_refuses_local_changes_while_prepared() {
         .expect_err("only the source cancels");
     assert!(e.message.contains("only the source host"), "{}", e.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_session_preparing_the_same_name_leaves_the_first_copy_alone() {
+    let dst = Host::start("dst").await;
+    dst.add_user("admin", UserRole::Management).await;
+    let _first = prepared(&dst, "ldg1").await;
+    let mut second = RawPeer::authenticate(&dst, "admin").await;
+    let o = offer(&dst, "ldg1", DomainState::Bound, 2, 512).await;
+    second
+        .send(&ToTarget::Prepare {
+            offer: o,
+            started_at: None,
+            tuning: Default::default(),
+            id: String::new(),
+        })
+        .await;
+    match second.recv().await {
+        Some(ToSource::Error { message }) => assert!(message.contains("ldg1"), "{message}"),
+        other => panic!("a clashing Prepare answered {other:?}"),
+    }
+    drop(second);
+    // The refused session ends; the first session's copy must not go with it.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let v = dst
+        .domain("ldg1")
+        .await
+        .expect("the first session's copy is still listed");
+    assert_eq!(v.operation.expect("still incoming").role, Role::Target);
+    assert!(dst.record("ldg1").is_some(), "still in the database");
+    assert_eq!(dst.host_view().await.vcpus_free, 8 - 2);
+}

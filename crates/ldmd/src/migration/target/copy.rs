@@ -118,7 +118,15 @@ pub(super) async fn prepare(
     match start_incoming(d, &rec, &tuning, local_ip).await {
         Ok((ep, tunnel)) => Ok((Some(ep), Some(tunnel), claim)),
         Err(e) => {
-            rollback(d, &name).await;
+            rollback(
+                d,
+                &name,
+                &rec.migration
+                    .as_ref()
+                    .map(|m| m.id.clone())
+                    .unwrap_or_default(),
+            )
+            .await;
             drop(claim);
             Err(e)
         }
@@ -235,15 +243,21 @@ pub(super) async fn cleanup_migration_files(d: &Arc<Daemon>, name: &str) {
     }
 }
 
-/// Destroys the target copy of an unfinished migration.
-pub async fn rollback(d: &Arc<Daemon>, name: &str) {
+/// Destroys the target copy that migration `id` made under `name`. Only
+/// that copy: a domain of the same name that is not the target copy of
+/// this very migration (a local domain, or another session's copy) is
+/// left alone, whatever a session that failed to prepare asks.
+pub async fn rollback(d: &Arc<Daemon>, name: &str, id: &str) {
+    if id.is_empty() {
+        return;
+    }
     let taken = {
         let mut t = d.table();
         let ours = t.get(name).is_some_and(|dom| {
             dom.rec
                 .migration
                 .as_ref()
-                .is_some_and(|m| m.role == Role::Target)
+                .is_some_and(|m| m.role == Role::Target && m.id == id)
         });
         if !ours {
             return;

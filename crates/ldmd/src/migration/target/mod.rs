@@ -266,10 +266,10 @@ where
             Action::Destroy => {
                 if let Some(c) = self.created.take() {
                     tracing::warn!(domain = %c.name, "destroying the target copy");
-                    rollback(&self.d, &c.name).await;
+                    rollback(&self.d, &c.name, &self.id).await;
                 } else if let Some((offer, ..)) = &self.inbox.prepare {
                     // A prepare that failed half-way.
-                    rollback(&self.d, &offer.spec.name).await;
+                    rollback(&self.d, &offer.spec.name, &self.id).await;
                 }
                 None
             }
