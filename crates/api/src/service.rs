@@ -17,7 +17,15 @@ pub struct VccView {
     pub address: String,
     /// Ports in use and the domain holding each.
     pub in_use: Vec<(u16, String)>,
+    /// Who the TCP console ports admit (`role`: local users identified
+    /// per connection and holding the console or management role).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub access: String,
 }
+
+/// [`VccView::access`] of ports that identify each connecting local user
+/// and admit only the console and management roles.
+pub const VCC_ACCESS_ROLE: &str = "role";
 
 /// Parses `port-range=A-B` values.
 pub fn parse_port_range(text: &str) -> Result<(u16, u16), String> {

@@ -372,6 +372,7 @@ fn replies() -> Vec<(&'static str, Reply)> {
                     port_hi: 5099,
                     address: "127.0.0.1".into(),
                     in_use: vec![(5000, "ldg1".into())],
+                    access: "role".into(),
                 }],
                 vds: vec![VdsView {
                     name: "primary-vds0".into(),

@@ -49,7 +49,19 @@ fn disks_show_in_every_listing_and_survive_restarts() {
         line.contains("64M") && line.contains("raw") && line.contains(&img),
         "{line}"
     );
+    // The console ports say who they admit.
+    assert!(
+        s.stdout
+            .contains("admit the console and management roles only"),
+        "{}",
+        s.stdout
+    );
     let p = host.ldm(&["list-services", "-p"]);
+    assert!(
+        p.stdout.contains("|access=role"),
+        "the VCC line says who its ports admit: {}",
+        p.stdout
+    );
     assert!(
         p.stdout
             .contains("VDS|name=primary-vds0|ldom=primary|nvol=1"),

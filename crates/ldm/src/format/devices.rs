@@ -76,8 +76,8 @@ pub fn services(vccs: &[VccView], parseable: bool) -> String {
         for v in vccs {
             let _ = writeln!(
                 s,
-                "VCC|name={}|ldom={}|port-range={}-{}|address={}",
-                v.name, v.ldom, v.port_lo, v.port_hi, v.address
+                "VCC|name={}|ldom={}|port-range={}-{}|address={}|access={}",
+                v.name, v.ldom, v.port_lo, v.port_hi, v.address, v.access
             );
         }
         return s;
@@ -96,6 +96,15 @@ pub fn services(vccs: &[VccView], parseable: bool) -> String {
             format!("{}-{}", v.port_lo, v.port_hi),
             v.address,
             used.join(",")
+        );
+    }
+    if vccs
+        .iter()
+        .any(|v| v.access == ldm_api::service::VCC_ACCESS_ROLE)
+    {
+        let _ = writeln!(
+            s,
+            "    (console ports identify each local client and admit the console and management roles only)"
         );
     }
     s

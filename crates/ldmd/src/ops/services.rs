@@ -30,6 +30,7 @@ pub async fn list(d: &Daemon) -> Result<Vec<VccView>> {
                 port_hi: v.port_hi,
                 address: d.cfg.console_addr.to_string(),
                 in_use,
+                access: ldm_api::service::VCC_ACCESS_ROLE.into(),
             }
         })
         .collect())
