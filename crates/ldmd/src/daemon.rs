@@ -99,6 +99,8 @@ pub struct Daemon {
     pub identity: ldm_peer::HostIdentity,
     /// Slows down repeated authentication failures.
     pub throttle: ldm_peer::AuthThrottle,
+    /// Migrations in their checks, before they claim a domain.
+    pub checking: crate::migration::source::checking::Checking,
     /// Counters, histograms and gauges for `--metrics`.
     pub metrics: crate::metrics::Metrics,
 }
@@ -134,6 +136,7 @@ impl Daemon {
             started: Instant::now(),
             identity,
             throttle: ldm_peer::AuthThrottle::new(),
+            checking: Default::default(),
             metrics: crate::metrics::Metrics::new(),
         });
         crate::adopt::adopt_all(&d).await?;

@@ -47,7 +47,7 @@ matrix! {
     guest_fault_checks_cut: Checks, Cut;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_slow: Checks, Slow;
-    #[ignore = "engine (issue 7): cancel-operation is refused before the domain is claimed"]
+    #[ignore = "full matrix: scripts/faults"]
     guest_fault_checks_cancel: Checks, Cancel;
     #[ignore = "full matrix: scripts/faults"]
     guest_fault_prepare_kill_source_qemu: Prepare, KillQemu(Source);

@@ -7,6 +7,7 @@
 //! makes sure QEMU holds nothing of an earlier migration; `run.rs` holds
 //! one migration's reporting and record keeping; `live.rs` drives QEMU.
 
+pub mod checking;
 mod driver;
 pub(crate) mod leftover;
 mod live;
@@ -155,7 +156,12 @@ pub async fn migrate(
     let _ = tx.try_send(Response::Event(Event::Info {
         message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
     }));
+    // From here a real migration can be cancelled: the signal is found by
+    // name until the domain is claimed, then through the claim.
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let _checking = (!m.dry_run).then(|| d.checking.register(&m.name, cancel_tx.clone()));
     let mut gone_wait = gone.clone();
+    let mut cancel_wait = cancel_rx.clone();
     let phase1 = async {
         let mut peer = connect(d, &m).await?;
         peer.ch
@@ -177,6 +183,9 @@ pub async fn migrate(
             m.host, m.port, Wait::PeerReply.get().as_secs()
         )))??,
         _ = driver::client_gone(&mut gone_wait) => {
+            return Err(refuse(ErrorKind::Cancelled, "migration cancelled during the checks; nothing changed"));
+        }
+        _ = cancel_wait.wait_for(|c| *c) => {
             return Err(refuse(ErrorKind::Cancelled, "migration cancelled during the checks; nothing changed"));
         }
     };
@@ -210,7 +219,8 @@ pub async fn migrate(
             phase: Phase::Prepare,
             progress: 0,
         })),
-        cancel: watch::channel(false).1,
+        cancel: cancel_rx,
+        cancel_tx,
         gone,
         t0,
         warnings,
@@ -234,7 +244,7 @@ fn claim(run: &Run<'_>, state: DomainState) -> Result<(watch::Receiver<bool>, Cl
             "Domain {name} changed state during the checks; try again"
         )));
     }
-    let (cancel, rx) = watch::channel(false);
+    let (cancel, rx) = (run.cancel_tx.clone(), run.cancel.clone());
     let mut rec = dom.rec.clone();
     let mut mark = MigrationMark::new(Role::Source, run.target_label(), run.id.clone());
     mark.state = Some(MachineState::Source(machine::State::Claimed));
@@ -334,6 +344,9 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
             .is_some_and(|m| m.error.is_some())
         {
             true
+        } else if d.checking.cancel(name) {
+            // Still in its checks: it ends before claiming anything.
+            false
         } else {
             return Err(refuse(
                 ErrorKind::State,
@@ -354,7 +367,7 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let t = d.table();
-        if t.get(name).is_none_or(|dom| dom.migration().is_none()) {
+        if t.get(name).is_none_or(|dom| dom.migration().is_none()) && !d.checking.contains(name) {
             return Ok(());
         }
     }

@@ -18,6 +18,9 @@ pub(super) struct Run<'a> {
     pub(super) tx: &'a mpsc::Sender<Response>,
     pub(super) view: Arc<std::sync::Mutex<OperationView>>,
     pub(super) cancel: watch::Receiver<bool>,
+    /// The sending end of [`Self::cancel`], handed to the claim so that
+    /// `cancel-operation` reaches the migration once it holds the domain.
+    pub(super) cancel_tx: watch::Sender<bool>,
     pub(super) gone: watch::Receiver<bool>,
     pub(super) t0: Instant,
     pub(super) warnings: Vec<String>,
