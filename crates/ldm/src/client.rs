@@ -22,13 +22,19 @@ impl Client {
     async fn connect(&self) -> Result<UnixStream, ApiError> {
         UnixStream::connect(&self.socket).await.map_err(|e| {
             let root = self.socket.parent().map(|p| p.display().to_string()).unwrap_or_default();
-            ApiError::new(
-                ErrorKind::Internal,
+            let message = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                // ldmd's root is 0700 (0750 when a group `ldm` exists).
+                format!(
+                    "you may not use ldmd's socket {} ({e}): ldm accounts other than root need membership of the group `ldm` on this host (ask an administrator: `groupadd ldm`, `usermod -aG ldm USER`, then restart ldmd on a new root or `chgrp ldm {root}; chmod 750 {root}`)",
+                    self.socket.display()
+                )
+            } else {
                 format!(
                     "cannot reach ldmd at {} ({e}): is ldmd running? Start it with `ldmd --root {root}`, or point ldm at it with --root or LDM_ROOT",
                     self.socket.display()
-                ),
-            )
+                )
+            };
+            ApiError::new(ErrorKind::Internal, message)
         })
     }
 
