@@ -105,11 +105,8 @@ impl Lab {
     #[track_caller]
     pub fn start(opts: LabOpts) -> Lab {
         // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "the lab needs root (network namespaces)"
-        );
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(euid, 0, "the lab needs root (network namespaces)");
         netns::sweep_stale();
         let mut lab = Lab {
             prefix: netns::unique_prefix(),
