@@ -40,6 +40,25 @@ pub struct Busy {
     pub cancel: watch::Sender<bool>,
 }
 
+impl Busy {
+    /// What `ldm list -o status` shows for a migration in `phase` with
+    /// `peer`, shared between the migration and the listings.
+    pub fn view(
+        role: ldm_api::migration::Role,
+        peer: String,
+        phase: ldm_api::migration::Phase,
+        progress: u8,
+    ) -> Arc<std::sync::Mutex<OperationView>> {
+        Arc::new(std::sync::Mutex::new(OperationView {
+            kind: "migration".into(),
+            role,
+            peer,
+            phase,
+            progress,
+        }))
+    }
+}
+
 /// One domain: its record and, when running, its runtime.
 pub struct Domain {
     /// What the database holds.

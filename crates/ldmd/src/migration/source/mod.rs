@@ -23,7 +23,7 @@ use crate::error::{refuse, Result};
 use crate::migration::deadline::Wait;
 use crate::record::{MachineState, MigrationMark};
 use ldm_api::domain::check_domain_name;
-use ldm_api::migration::{DryRun, MigrateRequest, OperationView, Phase, Role};
+use ldm_api::migration::{DryRun, MigrateRequest, Phase, Role};
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
 use ldm_qemu::MigrationTuning;
 use run::Run;
@@ -212,13 +212,12 @@ pub async fn migrate(
         d: d.clone(),
         m: &m,
         tx,
-        view: Arc::new(std::sync::Mutex::new(OperationView {
-            kind: "migration".into(),
-            role: Role::Source,
-            peer: format!("{}:{}", m.host, m.port),
-            phase: Phase::Prepare,
-            progress: 0,
-        })),
+        view: Busy::view(
+            Role::Source,
+            format!("{}:{}", m.host, m.port),
+            Phase::Prepare,
+            0,
+        ),
         cancel: cancel_rx,
         cancel_tx,
         gone,
@@ -287,13 +286,7 @@ fn release(d: &Daemon, name: &str, claim: Option<ClaimGuard>) {
 /// administrator's `cancel-operation`, the background resolver).
 pub(crate) fn settle_claim(d: &Daemon, name: &str) -> Result<ClaimGuard> {
     let busy = Busy {
-        view: Arc::new(std::sync::Mutex::new(OperationView {
-            kind: "migration".into(),
-            role: Role::Source,
-            peer: String::new(),
-            phase: Phase::Handoff,
-            progress: 100,
-        })),
+        view: Busy::view(Role::Source, String::new(), Phase::Handoff, 100),
         cancel: watch::channel(false).0,
     };
     d.claim(name, ClaimKind::Migration(busy))

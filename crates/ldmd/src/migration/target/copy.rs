@@ -11,7 +11,7 @@ use crate::migration::tunnel::{self, Endpoint, Tunnel};
 use crate::ops::machine::{kill_qemu, launch, QmpGuard};
 use crate::record::{Binding, DomainRecord, MigrationMark};
 use crate::resources::pick_port;
-use ldm_api::migration::{OperationView, Phase, Role};
+use ldm_api::migration::{Phase, Role};
 use ldm_api::{DomainState, ErrorKind};
 use ldm_qemu::{MigrationTuning, RunState};
 use std::net::IpAddr;
@@ -93,13 +93,7 @@ pub(super) async fn prepare(
         d.db.put_domain(&rec)?;
         let (cancel, _) = watch::channel(false);
         let busy = Busy {
-            view: Arc::new(std::sync::Mutex::new(OperationView {
-                kind: "migration".into(),
-                role: Role::Target,
-                peer: source.to_string(),
-                phase: Phase::Prepare,
-                progress: 0,
-            })),
+            view: Busy::view(Role::Target, source.to_string(), Phase::Prepare, 0),
             cancel,
         };
         let claim = ClaimGuard::insert(
