@@ -87,6 +87,7 @@ impl MachineConfig {
         push(&["-mon", &format!("chardev={QMP_CHARDEV},mode=control")]);
 
         a.extend(crate::disks::disk_args(&self.disks));
+        a.extend(crate::nics::nic_args(&self.nics));
 
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
         push(&["-pidfile", &path_str(&self.pidfile)]);
@@ -180,6 +181,57 @@ mod tests {
             "-daemonize",
         ];
         assert_eq!(args, expected);
+    }
+
+    #[test]
+    fn nics_follow_the_disks_in_their_order() {
+        let mut c = config();
+        c.disks = vec![crate::disks::DiskConfig {
+            serial: "vdisk1".into(),
+            path: "/srv/d.img".into(),
+            block_device: false,
+            format: "raw".into(),
+            read_only: false,
+        }];
+        c.nics = vec![
+            crate::nics::NicConfig {
+                ifname: "ldmt0".into(),
+                mac: "52:54:00:5e:00:01".into(),
+                mtu: None,
+            },
+            crate::nics::NicConfig {
+                ifname: "ldmt1".into(),
+                mac: "52:54:00:5e:00:02".into(),
+                mtu: Some(9000),
+            },
+        ];
+        assert!(c.validate().is_ok());
+        let args = c.args(None);
+        let from = args.iter().position(|a| a == "-blockdev").unwrap();
+        let to = args.iter().position(|a| a == "-pidfile").unwrap();
+        assert_eq!(
+            args[from..to],
+            [
+                "-blockdev",
+                "driver=file,node-name=vd0-file,filename=/srv/d.img,read-only=off",
+                "-blockdev",
+                "driver=raw,node-name=vd0,file=vd0-file,read-only=off",
+                "-device",
+                "virtio-blk-pci,id=vd0-dev,drive=vd0,serial=vdisk1",
+                "-netdev",
+                "tap,id=net0,ifname=ldmt0,script=no,downscript=no,vhost=off",
+                "-device",
+                "virtio-net-pci,id=net0-dev,netdev=net0,mac=52:54:00:5e:00:01",
+                "-netdev",
+                "tap,id=net1,ifname=ldmt1,script=no,downscript=no,vhost=off",
+                "-device",
+                "virtio-net-pci,id=net1-dev,netdev=net1,mac=52:54:00:5e:00:02,host_mtu=9000",
+            ]
+        );
+        // Without NICs the machine has no network device at all
+        // (-nodefaults leaves out QEMU's default NIC).
+        c.nics.clear();
+        assert!(!c.args(None).iter().any(|a| a == "-netdev" || a == "-nic"));
     }
 
     #[test]
@@ -277,13 +329,14 @@ mod tests {
         );
     }
 
-    const OPTS_OPTIONS: [&str; 7] = [
+    const OPTS_OPTIONS: [&str; 8] = [
         "-name",
         "-machine",
         "-cpu",
         "-chardev",
         "-mon",
         "-blockdev",
+        "-netdev",
         "-device",
     ];
 
@@ -317,8 +370,18 @@ mod tests {
             format: format!("qcow2{inject}"),
             read_only: false,
         }];
+        evil.nics = vec![crate::nics::NicConfig {
+            ifname: format!("t{inject}"),
+            mac: format!("52:54:00:00:00:01{inject}"),
+            mtu: Some(1500),
+        }];
         let mut base_logged = base.clone();
         base_logged.console_log = Some("/r/l".into());
+        base_logged.nics = vec![crate::nics::NicConfig {
+            ifname: "t".into(),
+            mac: "52:54:00:00:00:01".into(),
+            mtu: Some(1500),
+        }];
         base_logged.disks = vec![crate::disks::DiskConfig {
             serial: "d".into(),
             path: "/v".into(),
@@ -385,6 +448,14 @@ mod tests {
         let mut c = ok.clone();
         c.qmp_socket = Path::new("/").join("x".repeat(120));
         assert!(c.validate().is_err());
+        let mut c = ok.clone();
+        c.nics = vec![crate::nics::NicConfig {
+            ifname: "t0".into(),
+            mac: "ff:ff:ff:ff:ff:ff".into(),
+            mtu: None,
+        }];
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("unicast"), "{err}");
         let mut c = ok;
         c.kernel = None;
         assert!(c.validate().is_err(), "append without kernel");

@@ -89,6 +89,55 @@ pub struct VmStatus {
     pub running: bool,
 }
 
+/// The arguments of `announce-self`: how often QEMU sends gratuitous
+/// ARP/RARP packets for the guest's NICs so that switches learn where the
+/// guest now is. Round `n` (from 0) is sent `initial + n * step`
+/// milliseconds after the previous one, capped at `max`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceSelf {
+    /// Delay before the first round, in milliseconds.
+    pub initial: u64,
+    /// Longest delay between rounds, in milliseconds.
+    pub max: u64,
+    /// Number of rounds.
+    pub rounds: u64,
+    /// Growth of the delay per round, in milliseconds.
+    pub step: u64,
+    /// The netdev ids to announce (see [`crate::nics::netdev_id`]); all
+    /// NICs when absent.
+    pub interfaces: Option<Vec<String>>,
+}
+
+impl Default for AnnounceSelf {
+    /// QEMU's own defaults for the announcement after a migration: 50 ms,
+    /// then 150, 250, 350, 450 ms apart, five rounds in all.
+    fn default() -> Self {
+        AnnounceSelf {
+            initial: 50,
+            max: 550,
+            rounds: 5,
+            step: 100,
+            interfaces: None,
+        }
+    }
+}
+
+impl AnnounceSelf {
+    /// The command's arguments as QMP takes them.
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({
+            "initial": self.initial,
+            "max": self.max,
+            "rounds": self.rounds,
+            "step": self.step,
+        });
+        if let Some(interfaces) = &self.interfaces {
+            v["interfaces"] = json!(interfaces);
+        }
+        v
+    }
+}
+
 /// Decodes a command's return value into `T`.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(command: &str, value: Value) -> Result<T> {
     serde_json::from_value(value.clone()).map_err(|e| Error::QmpDecode {
@@ -137,6 +186,14 @@ impl Qmp {
         })
     }
 
+    /// `announce-self`: start announcing the guest's NICs (rounds go on
+    /// in the background after the command returns).
+    pub async fn announce_self(&mut self, announce: &AnnounceSelf) -> Result<()> {
+        self.execute("announce-self", Some(announce.to_json()))
+            .await
+            .map(drop)
+    }
+
     /// `object-add` with a full argument object, e.g. from
     /// [`crate::tls_creds_psk_object`]:
     /// `{"qom-type": "...", "id": "...", ...properties}`.
@@ -155,6 +212,23 @@ impl Qmp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn announce_self_arguments() {
+        let d = AnnounceSelf::default();
+        assert_eq!(
+            d.to_json(),
+            json!({"initial": 50, "max": 550, "rounds": 5, "step": 100})
+        );
+        let one = AnnounceSelf {
+            interfaces: Some(vec![crate::nics::netdev_id(0)]),
+            ..d
+        };
+        assert_eq!(
+            one.to_json(),
+            json!({"initial": 50, "max": 550, "rounds": 5, "step": 100, "interfaces": ["net0"]})
+        );
+    }
 
     #[test]
     fn run_states_decode() {

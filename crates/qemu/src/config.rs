@@ -79,6 +79,9 @@ pub struct MachineConfig {
     /// Disks, in the guest's device order.
     #[serde(default)]
     pub disks: Vec<crate::disks::DiskConfig>,
+    /// Network interfaces, in the guest's device order (after the disks).
+    #[serde(default)]
+    pub nics: Vec<crate::nics::NicConfig>,
     /// Extra arguments appended verbatim before `-incoming` (devices etc.).
     /// They are part of the machine definition and must be the same on a
     /// migration target.
@@ -127,6 +130,7 @@ impl MachineConfig {
             log_file: run_dir.join(format!("{name}.log")),
             start_paused: false,
             disks: Vec::new(),
+            nics: Vec::new(),
             extra_args: Vec::new(),
             transparent_hugepages: true,
         }
@@ -219,6 +223,9 @@ impl MachineConfig {
                     d.serial
                 )));
             }
+        }
+        if let Some(reason) = self.nics.iter().find_map(crate::nics::nic_problem) {
+            return Err(invalid(reason));
         }
         for (what, path) in [
             ("qmp_socket", &self.qmp_socket),

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use common::{eventually, small_config, temp_dir, tiny_bios, TestVm};
 use ldm_qemu::{
-    launch, process, read_pidfile, Error, MachineConfig, Qmp, RunState, DEFAULT_MACHINE_TYPE,
+    launch, process, read_pidfile, AnnounceSelf, Error, MachineConfig, Qmp, RunState,
+    DEFAULT_MACHINE_TYPE,
 };
 
 /// (parent pid, session id) of a process, from /proc/PID/stat.
@@ -81,6 +82,9 @@ async fn launch_control_and_quit() {
         .unwrap()
         .iter()
         .any(|m| m["name"] == DEFAULT_MACHINE_TYPE));
+
+    // QEMU takes announce-self with the typed default arguments.
+    q.announce_self(&AnnounceSelf::default()).await.unwrap();
 
     // QMP errors carry QEMU's class and description.
     match q.execute("no-such-command", None).await {
