@@ -7,8 +7,11 @@
 //! `seq` that keeps counting across a migration shows the guest kept running
 //! and `errors=0` shows its memory arrived intact. See `report` for the
 //! output format and `args` for configuration.
+//!
+//! `memwork --echo` is the guest's echo service instead (see `echo`).
 
 mod args;
+mod echo;
 mod pacing;
 mod pattern;
 mod report;
@@ -54,6 +57,15 @@ fn sweep_bytes_per_sec(working_set_mib: u64) -> f64 {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--echo") {
+        return match echo::serve(echo::PORT) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("echo: cannot listen on port {}: {e}", echo::PORT);
+                ExitCode::FAILURE
+            }
+        };
+    }
     let start = Instant::now();
     let (config, warning) = config();
     let mut out = Reporter::new(io::stdout().lock());
