@@ -3,11 +3,19 @@
 //!
 //! ```text
 //!   ns PREFIX-h0 (10.77.0.11)   ns PREFIX-h1 (10.77.0.12)   ns PREFIX-client (10.77.0.2)
-//!        eth0                        eth0                        eth0
-//!         │ veth                      │ veth                      │ veth
-//!        h0 ─────────────┬───────── h1 ────────────┬───────────── c
-//!                        └──── br0 (ns PREFIX-wire) ┘
+//!     eth0      uplink0           eth0      uplink0            eth0
+//!      │ veth    │ veth            │ veth    │ veth             │ veth
+//!     h0        u0 ────────┬───── h1        u1 ──────┬───────── c
+//!      └──────────────────┴─ br0 (ns PREFIX-wire) ───┘
 //! ```
+//!
+//! Each host also has `uplink0` ([`UPLINK`]), a second port on the wire
+//! without an address: what a virtual switch takes as its `net-dev`, so a
+//! guest's tap, bridged to it, reaches the wire and the client. Guests use
+//! addresses from [`guest_addr`]. [`Lab::tap_on_wire`] makes such a
+//! bridge and tap by hand, for tests that run QEMU directly
+//! ([`Lab::launch_qemu`]); [`probe`] measures from the client what a guest
+//! answers.
 //!
 //! Each host is a [`Host`] whose ldmd (and every `ldm` aimed at it) runs
 //! under `ip netns exec`, listening for peers on its lab address, port
@@ -25,8 +33,11 @@
 
 mod faults;
 mod holds;
+mod net;
+pub mod probe;
 
 pub use faults::SLOW_KBIT;
+pub use net::{guest_addr, guest_mac, LAB_BRIDGE, UPLINK};
 
 use crate::host::{Host, HostOpts};
 use crate::netns::{self, ip_ok};
@@ -121,6 +132,7 @@ impl Lab {
         lab.plug(&lab.client_ns(), "c", CLIENT_ADDR);
         for i in 0..opts.hosts {
             lab.plug(&lab.host_ns(i), &port(i), host_addr(i));
+            lab.plug_uplink(i);
             let host = Host::start(lab.host_opts(&opts, i));
             lab.hosts.push(host);
         }
