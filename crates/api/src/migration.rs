@@ -152,6 +152,16 @@ pub struct Room {
     pub free_vcpus: u32,
     /// Memory not given to bound or active domains, MiB.
     pub free_mib: u64,
+    /// Console ports free in the host's vcc ranges, counted up to
+    /// [`Room::PORTS_COUNTED`] (absent from older targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_console_ports: Option<u32>,
+}
+
+impl Room {
+    /// Free console ports are counted up to this many: more than one
+    /// evacuation places on one host.
+    pub const PORTS_COUNTED: u32 = 1024;
 }
 
 /// An operation in progress on a domain, as `ldm list -o status` shows it.

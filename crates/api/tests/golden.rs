@@ -445,6 +445,19 @@ fn replies() -> Vec<(&'static str, Reply)> {
                 room: Some(ldm_api::migration::Room {
                     free_vcpus: 6,
                     free_mib: 7168,
+                    free_console_ports: None,
+                }),
+            }),
+        ),
+        (
+            "dry-run-room-ports",
+            Reply::DryRun(DryRun {
+                failures: vec![],
+                warnings: vec![],
+                room: Some(ldm_api::migration::Room {
+                    free_vcpus: 6,
+                    free_mib: 7168,
+                    free_console_ports: Some(40),
                 }),
             }),
         ),

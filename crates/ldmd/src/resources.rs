@@ -100,6 +100,25 @@ pub fn pick_port(t: &Table, vccs: &[VccRow], addr: IpAddr) -> Result<u16> {
     ))
 }
 
+/// Counts the console ports of the vcc ranges that no domain holds and
+/// the OS would let a console listen on, up to `cap`. Takes the ports in
+/// use rather than the table: it probes ports, so call it without the
+/// table's lock.
+pub fn count_free_ports(used: &BTreeSet<u16>, vccs: &[VccRow], addr: IpAddr, cap: u32) -> u32 {
+    let mut n = 0;
+    for v in vccs {
+        for p in v.port_lo..=v.port_hi {
+            if n >= cap {
+                return n;
+            }
+            if !used.contains(&p) && crate::console::port_free(addr, p) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
 /// Whether some console port would be free.
 pub fn has_free_port(t: &Table, vccs: &[VccRow], addr: IpAddr) -> bool {
     pick_port(t, vccs, addr).is_ok()

@@ -185,6 +185,19 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                 room: Some(ldm_api::migration::Room {
                     free_vcpus: 6,
                     free_mib: 7168,
+                    free_console_ports: None,
+                }),
+            },
+        ),
+        (
+            "checked-room-ports",
+            ToSource::Checked {
+                failures: vec![],
+                warnings: vec![],
+                room: Some(ldm_api::migration::Room {
+                    free_vcpus: 6,
+                    free_mib: 7168,
+                    free_console_ports: Some(40),
                 }),
             },
         ),

@@ -153,6 +153,15 @@ where
         }
     }
 
+    /// How many console ports are free here (for the planner of `ldm
+    /// evacuate`), counted without the table's lock.
+    fn free_console_ports(&self) -> u32 {
+        let vccs = self.d.db.vccs().unwrap_or_default();
+        let used = crate::resources::ports_in_use(&self.d.table());
+        let cap = ldm_api::migration::Room::PORTS_COUNTED;
+        crate::resources::count_free_ports(&used, &vccs, self.d.cfg.console_addr, cap)
+    }
+
     /// Records a new state: the outcome first (before the source is
     /// answered), then the copy's mark while a copy exists.
     async fn enter(&mut self, next: &State) {
@@ -191,6 +200,7 @@ where
                 let offer = self.inbox.offer.take()?;
                 // The back ends are read before the table is taken.
                 let volumes = super::volumes::facts(&self.d, &offer.volumes);
+                let ports = self.free_console_ports();
                 let reply = {
                     let t = self.d.table();
                     let mut f = facts(&self.d, &t, &offer);
@@ -204,6 +214,7 @@ where
                         room: Some(ldm_api::migration::Room {
                             free_vcpus: f.free_vcpus,
                             free_mib: f.free_mib,
+                            free_console_ports: Some(ports),
                         }),
                     }
                 };
