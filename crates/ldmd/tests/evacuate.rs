@@ -5,113 +5,12 @@
 
 mod common;
 
-use common::{Host, Size, PASSWORD};
+use common::fleet::{fleet, SMALL};
 use ldm::evacuate::plan::Placement;
 use ldm::evacuate::run::{execute, Control, Outcome};
-use ldm::evacuate::{make_plan, parse_targets, Options};
-use ldm_api::migration::Auth;
-use ldm_api::request::UserRole;
+use ldm::evacuate::{make_plan, plan_text};
 use ldm_api::{DomainState, Request};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-
-const SMALL: [&str; 5] = ["d1", "d2", "d3", "d4", "d5"];
-
-struct Fleet {
-    src: Host,
-    /// Targets with room for 2, 3 and 1 small domain(s).
-    targets: Vec<Host>,
-}
-
-async fn fleet() -> Fleet {
-    let src = Host::start_sized(
-        "src",
-        Size {
-            vcpus: 16,
-            memory_mib: 16384,
-        },
-    )
-    .await;
-    let mut targets = Vec::new();
-    for (name, mib) in [("t1", 2048), ("t2", 3072), ("t3", 1024)] {
-        let t = Host::start_sized(
-            name,
-            Size {
-                vcpus: 4,
-                memory_mib: mib,
-            },
-        )
-        .await;
-        t.add_user("admin", UserRole::Management).await;
-        src.ok(Request::AddTrust {
-            host: t.peer_addr.ip().to_string(),
-            port: t.peer_addr.port(),
-            fingerprint: Some(t.fingerprint().await),
-            source: false,
-        })
-        .await;
-        targets.push(t);
-    }
-    for d in SMALL {
-        src.add_domain(d, 1, 1024, true).await;
-    }
-    // Bigger than any target's memory: fits nowhere.
-    src.add_domain("huge", 2, 6144, true).await;
-    Fleet { src, targets }
-}
-
-impl Fleet {
-    fn targets_arg(&self) -> String {
-        let t: Vec<String> = self
-            .targets
-            .iter()
-            .map(|t| t.peer_addr.to_string())
-            .collect();
-        t.join(",")
-    }
-
-    fn options(&self, max_parallel: usize) -> Options {
-        Options {
-            targets: parse_targets(&self.targets_arg()).unwrap(),
-            user: "admin".into(),
-            auth: Auth::Password(PASSWORD.into()),
-            max_parallel,
-        }
-    }
-
-    /// Runs the `ldm` command line against the source, as a user would.
-    async fn ldm(&self, args: &[&str]) -> i32 {
-        let pw = self.src.root().join("pw");
-        std::fs::write(&pw, PASSWORD).unwrap();
-        std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let mut argv: Vec<String> = vec!["ldm".into(), "--root".into()];
-        argv.push(self.src.root().display().to_string());
-        argv.push("evacuate".into());
-        argv.extend(args.iter().map(|a| a.to_string()));
-        argv.extend(["--targets".into(), self.targets_arg(), "-p".into()]);
-        argv.push(pw.display().to_string());
-        argv.push("admin@".into());
-        tokio::task::spawn_blocking(move || ldm::main_with_args(argv.into_iter().map(Into::into)))
-            .await
-            .unwrap()
-    }
-
-    /// Every host's domains with their states.
-    async fn where_all(&self) -> Vec<BTreeMap<String, DomainState>> {
-        let mut out = vec![self.src.list().await];
-        for t in &self.targets {
-            out.push(t.list().await);
-        }
-        out.into_iter()
-            .map(|l| {
-                l.into_iter()
-                    .filter(|d| d.name != "primary")
-                    .map(|d| (d.name, d.state))
-                    .collect()
-            })
-            .collect()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_plan_respects_room_reports_the_misfit_and_changes_nothing() {
@@ -221,4 +120,60 @@ async fn a_failing_domain_stays_and_the_parallelism_bound_holds() {
             assert!(src.operation.is_none() && src.note.is_none());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_a_free_console_port_is_not_chosen_and_the_plan_says_why() {
+    let f = fleet().await;
+    // t2 has memory for three small domains but one console port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    f.targets[1]
+        .ok(Request::SetVcc {
+            name: "primary-vcc0".into(),
+            port_lo: port,
+            port_hi: port,
+        })
+        .await;
+    let o = f.options(2);
+    let (planned, _) = make_plan(&f.src.client(), &o).await.unwrap();
+    let mut per_target = [0usize; 3];
+    let mut stays = Vec::new();
+    for p in &planned {
+        match &p.placement {
+            Placement::To(t) => per_target[*t] += 1,
+            Placement::Nowhere(_) => stays.push(p.mover.name.clone()),
+        }
+    }
+    assert_eq!(per_target, [2, 1, 1], "t2 takes one: it has one port");
+    assert_eq!(stays.len(), 2, "huge and one small domain stay: {stays:?}");
+    let text = plan_text(&o, &planned, &[]);
+    let t2 = f.targets[1].peer_addr.to_string();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&t2) && l.contains("no console port free")),
+        "the dry run names t2's missing port:\n{text}"
+    );
+    // Once a port is added, t2 takes the domain that stayed.
+    f.targets[1]
+        .ok(Request::SetVcc {
+            name: "primary-vcc0".into(),
+            port_lo: 47000,
+            port_hi: 47099,
+        })
+        .await;
+    let (planned, _) = make_plan(&f.src.client(), &o).await.unwrap();
+    let stays = planned
+        .iter()
+        .filter(|p| matches!(p.placement, Placement::Nowhere(_)))
+        .count();
+    assert_eq!(
+        stays,
+        1,
+        "only huge stays:\n{}",
+        plan_text(&o, &planned, &[])
+    );
 }

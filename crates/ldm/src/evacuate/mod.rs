@@ -192,33 +192,33 @@ pub async fn make_plan(
     Ok((planned, busy))
 }
 
-/// Prints the plan: each domain's target, and every reason of those that
-/// fit nowhere.
-pub fn print_plan(o: &Options, planned: &[Planned], busy: &[(String, String)]) {
-    println!("{:<16} {:>5} {:>9}  TARGET", "DOMAIN", "VCPU", "MEMORY");
+/// The plan as printed: each domain's target, and every reason of those
+/// that fit nowhere.
+pub fn plan_text(o: &Options, planned: &[Planned], busy: &[(String, String)]) -> String {
+    use std::fmt::Write;
+    let mut s = format!("{:<16} {:>5} {:>9}  TARGET\n", "DOMAIN", "VCPU", "MEMORY");
     for p in planned {
         let to = match &p.placement {
             Placement::To(t) => o.targets[*t].to_string(),
             Placement::Nowhere(_) => "(fits nowhere: stays)".into(),
         };
-        println!(
-            "{:<16} {:>5} {:>6}MiB  {to}",
-            p.mover.name, p.mover.vcpus, p.mover.memory_mib
-        );
+        let (name, vcpus, mib) = (&p.mover.name, p.mover.vcpus, p.mover.memory_mib);
+        let _ = writeln!(s, "{name:<16} {vcpus:>5} {mib:>6}MiB  {to}");
     }
     for p in planned {
         if let Placement::Nowhere(reasons) = &p.placement {
-            println!("{} fits on no target:", p.mover.name);
+            let _ = writeln!(s, "{} fits on no target:", p.mover.name);
             for (t, rs) in reasons {
                 for r in rs {
-                    println!("    {}: {r}", o.targets[*t]);
+                    let _ = writeln!(s, "    {}: {r}", o.targets[*t]);
                 }
             }
         }
     }
     for (name, why) in busy {
-        println!("{name} is skipped: {why}");
+        let _ = writeln!(s, "{name} is skipped: {why}");
     }
+    s
 }
 
 /// What the command line gave `evacuate`.
@@ -272,7 +272,7 @@ pub async fn cli(client: &Client, a: Args) -> Result<i32, String> {
         println!("No bound or active domain on this host: nothing to evacuate");
         return Ok(0);
     }
-    print_plan(&o, &planned, &busy);
+    print!("{}", plan_text(&o, &planned, &busy));
     let stuck = busy.len()
         + planned
             .iter()

@@ -75,14 +75,8 @@ pub fn plan(movers: &[Mover], answers: &[Vec<Answer>]) -> Vec<Placement> {
             match &answers[d][t] {
                 Answer::Fails(f) => reasons.push((t, f.clone())),
                 Answer::Passes(_) => match left[t].room {
-                    Some(r) if r.free_mib < m.memory_mib || r.free_vcpus < m.vcpus => {
-                        reasons.push((
-                            t,
-                            vec![format!(
-                                "no room left after the domains planned before it: {} vCPUs and {} MiB free, {} vCPUs and {} MiB needed",
-                                r.free_vcpus, r.free_mib, m.vcpus, m.memory_mib
-                            )],
-                        ));
+                    Some(r) if shortfall(&r, m).is_some() => {
+                        reasons.push((t, shortfall(&r, m).into_iter().collect()));
                     }
                     room => {
                         // More memory left first, then vCPUs, then fewer planned.
@@ -103,6 +97,9 @@ pub fn plan(movers: &[Mover], answers: &[Vec<Answer>]) -> Vec<Placement> {
                 if let Some(r) = l.room.as_mut() {
                     r.free_mib -= m.memory_mib;
                     r.free_vcpus -= m.vcpus;
+                    if let Some(p) = r.free_console_ports.as_mut() {
+                        *p -= 1;
+                    }
                 }
                 Placement::To(t)
             }
@@ -110,6 +107,27 @@ pub fn plan(movers: &[Mover], answers: &[Vec<Answer>]) -> Vec<Placement> {
         };
     }
     out
+}
+
+/// Why `m` no longer fits in what is left of `r`, if it does not: every
+/// resource that runs short (vCPUs, memory, a console port).
+fn shortfall(r: &Room, m: &Mover) -> Option<String> {
+    let mut short = Vec::new();
+    if r.free_vcpus < m.vcpus {
+        short.push(format!("{} vCPUs free, {} needed", r.free_vcpus, m.vcpus));
+    }
+    if r.free_mib < m.memory_mib {
+        short.push(format!("{} MiB free, {} needed", r.free_mib, m.memory_mib));
+    }
+    if r.free_console_ports == Some(0) {
+        short.push("no console port free in its vcc ranges, 1 needed".into());
+    }
+    (!short.is_empty()).then(|| {
+        format!(
+            "no room left after the domains planned before it: {}",
+            short.join("; ")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -128,6 +146,15 @@ mod tests {
         Answer::Passes(Some(Room {
             free_vcpus,
             free_mib,
+            free_console_ports: None,
+        }))
+    }
+
+    fn room_ports(free_vcpus: u32, free_mib: u64, ports: u32) -> Answer {
+        Answer::Passes(Some(Room {
+            free_vcpus,
+            free_mib,
+            free_console_ports: Some(ports),
         }))
     }
 
@@ -166,5 +193,24 @@ mod tests {
         let row = vec![Answer::Passes(None)];
         let p = plan(&movers, &[row.clone(), row]);
         assert_eq!(p, [Placement::To(0), Placement::To(0)]);
+    }
+
+    #[test]
+    fn console_ports_limit_a_target_like_memory_and_vcpus() {
+        let movers = [m("a", 1, 512), m("b", 1, 512), m("c", 1, 512)];
+        // Target 0 has the most memory but one console port; target 1
+        // has memory for one; so one fits nowhere, for lack of a port on 0.
+        let row = vec![room_ports(8, 8192, 1), room_ports(8, 512, 4)];
+        let p = plan(&movers, &[row.clone(), row.clone(), row]);
+        let to0 = p.iter().filter(|p| **p == Placement::To(0)).count();
+        let to1 = p.iter().filter(|p| **p == Placement::To(1)).count();
+        assert_eq!((to0, to1), (1, 1), "{p:?}");
+        let Some(Placement::Nowhere(r)) = p.iter().find(|p| matches!(p, Placement::Nowhere(_)))
+        else {
+            panic!("one domain fits nowhere: {p:?}")
+        };
+        assert!(r[0].1[0].contains("no console port free"), "{r:?}");
+        assert!(r[1].1[0].contains("MiB free"), "{r:?}");
+        assert!(!r[1].1[0].contains("console port"), "{r:?}");
     }
 }

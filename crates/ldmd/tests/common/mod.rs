@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod attack;
+pub mod fleet;
 pub mod golden;
 pub mod http;
 pub mod peer;
