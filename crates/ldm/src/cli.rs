@@ -341,10 +341,12 @@ pub enum Cmd {
     /// certificate are the same for all. The plan is made from the current
     /// state, so re-running after an interruption moves what is left.
     ///
-    /// Ctrl-C once: no new moves start, running ones finish. Ctrl-C again:
-    /// the running ones are cancelled; they roll back and stay here.
-    /// `ldm cancel-operation migration NAME` on a domain being moved
-    /// cancels that move and, like the first Ctrl-C, stops new ones.
+    /// Interrupting: Ctrl-C once, or `ldm cancel-operation migration NAME`
+    /// on a domain being moved (which cancels that move), stops new moves
+    /// from starting; the running ones then finish, or with
+    /// --on-interrupt=cancel are cancelled. Ctrl-C again cancels the
+    /// running ones in either case. A cancelled move rolls back and its
+    /// domain stays here, running; the table follows as usual.
     /// Exit status 0 when every domain moved, 1 otherwise.
     #[command(verbatim_doc_comment)]
     Evacuate {
@@ -367,6 +369,11 @@ pub enum Cmd {
         /// Authenticate with this host's certificate (every target must trust it).
         #[arg(short = 'c')]
         cert: bool,
+        /// What the first Ctrl-C or a cancel-operation does to the moves
+        /// already running: finish (they go on to their end) or cancel (they
+        /// roll back and stay here). No new move starts either way.
+        #[arg(long, value_enum, value_name = "WHAT", default_value_t = crate::evacuate::run::OnInterrupt::Finish)]
+        on_interrupt: crate::evacuate::run::OnInterrupt,
         /// USER or USER@: the account on every target (default: yours).
         #[arg(value_name = "USER@")]
         user: Option<String>,

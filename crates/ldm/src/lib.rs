@@ -438,6 +438,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             password_file,
             cert,
             user,
+            on_interrupt,
         } => {
             evacuate::cli(
                 &client,
@@ -448,6 +449,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
                     password_file,
                     cert,
                     user,
+                    on_interrupt,
                 },
             )
             .await

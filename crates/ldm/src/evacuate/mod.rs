@@ -235,6 +235,8 @@ pub struct Args {
     pub cert: bool,
     /// `[USER@]`
     pub user: Option<String>,
+    /// `--on-interrupt`
+    pub on_interrupt: run::OnInterrupt,
 }
 
 /// Runs `ldm evacuate`; returns the exit code (0: every planned domain
@@ -282,8 +284,9 @@ pub async fn cli(client: &Client, a: Args) -> Result<i32, String> {
         return Ok(i32::from(stuck > 0));
     }
     println!();
-    let ctl = std::sync::Arc::new(run::Control::default());
-    let watcher = run::watch_signals(client.clone(), ctl.clone());
+    let ctl = std::sync::Arc::new(run::Control::new(a.on_interrupt));
+    let watcher = run::watch_signals(client.clone(), ctl.clone())
+        .map_err(|e| format!("cannot watch for Ctrl-C: {e}"))?;
     let rows = run::execute(client, &o, &planned, ctl).await;
     watcher.abort();
     println!();

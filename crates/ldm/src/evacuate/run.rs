@@ -6,7 +6,6 @@ use super::{request, Options, Planned};
 use crate::client::Client;
 use ldm_api::{ErrorKind, Reply, Request};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -43,24 +42,121 @@ pub struct Row {
     pub span: Option<(Instant, Instant)>,
 }
 
-/// Stop controls shared with the signal handler and `cancel-operation`.
+/// What an interruption (the first Ctrl-C, or `cancel-operation` of one
+/// move) does to the moves already running; new moves never start after
+/// one. A second Ctrl-C always cancels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnInterrupt {
+    /// The running moves go on to their end.
+    #[default]
+    Finish,
+    /// The running moves are cancelled: they roll back and stay here.
+    Cancel,
+}
+
+/// Stop controls shared with the signal handler and the moves.
 #[derive(Default)]
 pub struct Control {
-    /// No new moves once set.
-    pub stop: AtomicBool,
-    /// Domains whose migration is running now.
-    pub running: Mutex<BTreeSet<String>>,
+    /// What an interruption does to running moves.
+    pub on_interrupt: OnInterrupt,
+    state: Mutex<Moves>,
+}
+
+/// Whether new moves may start, and the moves running now: one lock, so a
+/// move either starts before an interruption (and is seen by it) or not
+/// at all.
+#[derive(Default)]
+struct Moves {
+    stopped: bool,
+    running: BTreeSet<String>,
 }
 
 impl Control {
-    fn running(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    /// Controls that treat an interruption as `on_interrupt` says.
+    pub fn new(on_interrupt: OnInterrupt) -> Control {
+        Control {
+            on_interrupt,
+            state: Mutex::default(),
+        }
     }
+
+    fn moves(&self) -> std::sync::MutexGuard<'_, Moves> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops new moves. Returns the running moves to cancel now: all of
+    /// them if `cancel` or [`OnInterrupt::Cancel`], none otherwise.
+    pub fn interrupt(&self, cancel: bool) -> Vec<String> {
+        let mut m = self.moves();
+        m.stopped = true;
+        if cancel || self.on_interrupt == OnInterrupt::Cancel {
+            m.running.iter().cloned().collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether new moves are stopped.
+    pub fn stopped(&self) -> bool {
+        self.moves().stopped
+    }
+
+    /// Records `name` as running unless moves are stopped; false if stopped.
+    fn begin(&self, name: &str) -> bool {
+        let mut m = self.moves();
+        if m.stopped {
+            return false;
+        }
+        m.running.insert(name.to_string())
+    }
+
+    fn end(&self, name: &str) {
+        self.moves().running.remove(name);
+    }
+
+    fn is_running(&self, name: &str) -> bool {
+        self.moves().running.contains(name)
+    }
+}
+
+/// How long one move's cancel is retried while its migration has not yet
+/// registered on the daemon.
+const CANCEL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Cancels the migrations of `names`, all at once; each until the daemon
+/// took the cancel, the move ended, or [`CANCEL_DEADLINE`] passed.
+pub async fn cancel_running(client: &Client, ctl: &Arc<Control>, names: Vec<String>) {
+    let mut set = JoinSet::new();
+    for name in names {
+        let (client, ctl) = (client.clone(), ctl.clone());
+        set.spawn(async move {
+            let end = Instant::now() + CANCEL_DEADLINE;
+            while ctl.is_running(&name) && Instant::now() < end {
+                let req = Request::CancelMigration { name: name.clone() };
+                let left = end.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, client.call(&req)).await {
+                    // Sent before the daemon registered the migration:
+                    // try again while the move still runs.
+                    Ok(Err(e)) if e.message.contains("no migration of") => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Ok(Err(e)) => {
+                        eprintln!("{name}: cannot cancel: {}", e.message);
+                        return;
+                    }
+                    Ok(Ok(_)) | Err(_) => return,
+                }
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
 }
 
 /// Runs the planned moves, at most `o.max_parallel` at once, in the plan's
 /// order. A cancelled move (SIGINT twice, or `ldm cancel-operation
-/// migration NAME`) also stops new moves from starting.
+/// migration NAME`) interrupts the evacuation as the first Ctrl-C does:
+/// no new moves, and the running ones finish or are cancelled as
+/// [`Control::on_interrupt`] says.
 pub async fn execute(
     client: &Client,
     o: &Options,
@@ -86,7 +182,7 @@ pub async fn execute(
         let Ok(permit) = sem.clone().acquire_owned().await else {
             break;
         };
-        if ctl.stop.load(Ordering::SeqCst) {
+        if !ctl.begin(&name) {
             rows.push(row(
                 name,
                 Some(target.to_string()),
@@ -95,7 +191,6 @@ pub async fn execute(
             continue;
         }
         eprintln!("{name}: migrating to {target}");
-        ctl.running().insert(name.clone());
         let (client, req, ctl) = (
             client.clone(),
             request(o, &name, &target, false),
@@ -106,7 +201,7 @@ pub async fn execute(
             let result = client.call(&Request::Migrate(req)).await;
             let end = Instant::now();
             drop(permit);
-            ctl.running().remove(&name);
+            ctl.end(&name);
             let outcome = match result {
                 Ok(Reply::Migrated(s)) => Outcome::Moved {
                     total_ms: s.total_ms,
@@ -114,7 +209,14 @@ pub async fn execute(
                 },
                 Ok(other) => Outcome::Failed(format!("unexpected answer from ldmd: {other:?}")),
                 Err(e) if e.kind == ErrorKind::Cancelled => {
-                    ctl.stop.store(true, Ordering::SeqCst);
+                    let others = ctl.interrupt(false);
+                    if !others.is_empty() {
+                        eprintln!(
+                            "{name}: cancelled; cancelling the others: {}",
+                            others.join(", ")
+                        );
+                        cancel_running(&client, &ctl, others).await;
+                    }
                     Outcome::Cancelled
                 }
                 Err(e) => Outcome::Failed(e.message),
@@ -196,25 +298,45 @@ pub fn print_table(rows: &[Row]) {
     }
 }
 
-/// Watches SIGINT (Ctrl-C): the first stops new moves (running ones
-/// finish); the second cancels the running ones, which roll back and stay.
-pub fn watch_signals(client: Client, ctl: Arc<Control>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        for round in 0..2 {
-            if tokio::signal::ctrl_c().await.is_err() {
-                return;
-            }
-            ctl.stop.store(true, Ordering::SeqCst);
-            if round == 0 {
-                eprintln!("\nevacuation stopping: no new migrations; running ones finish (Ctrl-C again cancels them)");
+/// An interruption, as Ctrl-C makes it: no new moves; the running ones
+/// are cancelled if `second` (a second Ctrl-C) or [`OnInterrupt::Cancel`],
+/// else they finish. Returns once the cancels are answered.
+pub async fn interrupt(client: &Client, ctl: &Arc<Control>, second: bool) {
+    let names = ctl.interrupt(second);
+    if !second && ctl.on_interrupt == OnInterrupt::Finish {
+        eprintln!("\nevacuation stopping: no new migrations; running ones finish (Ctrl-C again cancels them)");
+        return;
+    }
+    eprintln!(
+        "\nevacuation stopping: no new migrations; cancelling the running ones: {}",
+        names.join(", ")
+    );
+    cancel_running(client, ctl, names).await;
+}
+
+/// Watches SIGINT (Ctrl-C): the first is an [`interrupt`], the second
+/// cancels the running moves. The handler is in place when this returns,
+/// so a Ctrl-C from then on never ends the process.
+pub fn watch_signals(
+    client: Client,
+    ctl: Arc<Control>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt())?;
+    Ok(tokio::spawn(async move {
+        let mut rounds = 0;
+        while sigint.recv().await.is_some() {
+            rounds += 1;
+            if rounds > 2 {
+                eprintln!(
+                    "the running migrations are being cancelled; the table follows when they end"
+                );
                 continue;
             }
-            let names: Vec<String> = ctl.running().iter().cloned().collect();
-            eprintln!("\ncancelling the running migrations: {}", names.join(", "));
-            for name in names {
-                let req = Request::CancelMigration { name };
-                let _ = tokio::time::timeout(Duration::from_secs(30), client.call(&req)).await;
-            }
+            // In a task of its own: the cancels wait for the moves to
+            // wind down, and the next Ctrl-C must still be caught.
+            let (client, ctl) = (client.clone(), ctl.clone());
+            tokio::spawn(async move { interrupt(&client, &ctl, rounds == 2).await });
         }
-    })
+    }))
 }
