@@ -13,6 +13,7 @@
 //!   TLS-PSK encryption of the migration stream.
 
 mod accel;
+mod blockcopy;
 mod cmdline;
 mod commands;
 mod config;
@@ -30,6 +31,7 @@ mod tuning;
 mod version;
 
 pub use accel::{cpuinfo_has_virt_flags, cpuinfo_model_name, detect_accel, host_cpu_model, Accel};
+pub use blockcopy::{BlockJob, JobInfo};
 pub use cmdline::{escape_opt, CONSOLE_CHARDEV, INCOMING_DEFER, QMP_CHARDEV};
 pub use commands::{AnnounceSelf, RunState, VmStatus};
 pub use config::{MachineConfig, DEFAULT_CPU_MODEL, DEFAULT_MACHINE_TYPE, MAX_SOCKET_PATH};
