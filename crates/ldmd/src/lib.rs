@@ -14,6 +14,7 @@ pub mod db;
 pub mod db_storage;
 pub mod dispatch;
 pub mod error;
+pub mod imagetool;
 pub mod inventory;
 pub mod lifecycle;
 pub mod limits;
