@@ -75,6 +75,32 @@ pub struct MigrateRequest {
     pub downtime_ms: Option<u64>,
     /// Bandwidth cap for this migration, MiB/s.
     pub bandwidth_mib: Option<u64>,
+    /// Copy the disks to the target's own back ends (`--copy-storage`)
+    /// instead of requiring shared storage.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub copy_storage: bool,
+    /// With `copy_storage`: overwrite a target back end that already holds
+    /// data (`--overwrite-storage`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub overwrite_storage: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What a storage copy would move, as a dry run reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyEstimate {
+    /// Bytes to copy: the allocated size of each volume, summed.
+    pub bytes: u64,
+    /// The rate the estimate assumes, MiB/s.
+    pub rate_mib_s: u64,
+    /// Where that rate comes from (the bandwidth cap, a measured copy, or
+    /// an assumption), for the administrator.
+    pub rate_source: String,
+    /// Estimated time of the copy, seconds.
+    pub seconds: u64,
 }
 
 /// Progress of a running migration.
@@ -130,6 +156,16 @@ pub struct Summary {
     pub bulk_rate_mib_s: f64,
     /// Warnings gathered during the checks.
     pub warnings: Vec<String>,
+    /// Bytes of disk copied to the target's back ends (`--copy-storage`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub storage_bytes: u64,
+    /// Time of the disk copy, from its start to every disk in sync, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub storage_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The result of a dry run (`-n`).
@@ -143,6 +179,9 @@ pub struct DryRun {
     /// `ldm evacuate` balances with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<Room>,
+    /// With `--copy-storage`: the bytes to copy and an estimate of the time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy: Option<CopyEstimate>,
 }
 
 /// A host's free resources, as its checks saw them.

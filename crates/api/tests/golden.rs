@@ -87,6 +87,8 @@ fn migrate_request() -> MigrateRequest {
         accept_fingerprint: Some("AB:CD".into()),
         downtime_ms: Some(30),
         bandwidth_mib: Some(1024),
+        copy_storage: false,
+        overwrite_storage: false,
     }
 }
 
@@ -344,6 +346,8 @@ fn summary() -> Summary {
         setup_ms: 20,
         bulk_rate_mib_s: 414.0,
         warnings: vec!["a warning".into()],
+        storage_bytes: 0,
+        storage_ms: 0,
     }
 }
 
@@ -435,6 +439,7 @@ fn replies() -> Vec<(&'static str, Reply)> {
                 failures: vec!["a failure".into()],
                 warnings: vec![],
                 room: None,
+                copy: None,
             }),
         ),
         (
@@ -447,6 +452,7 @@ fn replies() -> Vec<(&'static str, Reply)> {
                     free_mib: 7168,
                     free_console_ports: None,
                 }),
+                copy: None,
             }),
         ),
         (
@@ -459,9 +465,32 @@ fn replies() -> Vec<(&'static str, Reply)> {
                     free_mib: 7168,
                     free_console_ports: Some(40),
                 }),
+                copy: None,
+            }),
+        ),
+        (
+            "dry-run-copy",
+            Reply::DryRun(DryRun {
+                failures: vec![],
+                warnings: vec![],
+                room: None,
+                copy: Some(ldm_api::migration::CopyEstimate {
+                    bytes: 1 << 30,
+                    rate_mib_s: 100,
+                    rate_source: "assumed".into(),
+                    seconds: 11,
+                }),
             }),
         ),
         ("migrated", Reply::Migrated(summary())),
+        (
+            "migrated-copy",
+            Reply::Migrated(Summary {
+                storage_bytes: 1 << 30,
+                storage_ms: 21_500,
+                ..summary()
+            }),
+        ),
     ]
 }
 
@@ -479,6 +508,14 @@ fn requests_are_pinned() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     check("request", "envelope", &v);
     names.insert("envelope".into());
+    // A storage migration carries two more fields.
+    let copy = Request::Migrate(MigrateRequest {
+        copy_storage: true,
+        overwrite_storage: true,
+        ..migrate_request()
+    });
+    check("request", "migrate-copy-storage", &copy);
+    names.insert("migrate-copy-storage".into());
     no_stale("request", &names);
 }
 

@@ -318,6 +318,15 @@ pub enum Cmd {
         /// Bandwidth cap for this migration, in MiB/s.
         #[arg(long, value_name = "MIB")]
         max_bandwidth: Option<u64>,
+        /// Copy the disks to the back ends the target exports under the same
+        /// volume names (created sparse with the source's size and format
+        /// when missing) instead of requiring shared storage.
+        #[arg(long)]
+        copy_storage: bool,
+        /// With --copy-storage: overwrite target back ends that already hold
+        /// data (otherwise refused).
+        #[arg(long, requires = "copy_storage")]
+        overwrite_storage: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -21,6 +21,10 @@ pub struct MigrateArgs {
     pub downtime_ms: Option<u64>,
     /// `--max-bandwidth`
     pub bandwidth_mib: Option<u64>,
+    /// `--copy-storage`
+    pub copy_storage: bool,
+    /// `--overwrite-storage`
+    pub overwrite_storage: bool,
     /// `--json`
     pub json: bool,
     /// `--accept-fingerprint`
@@ -145,6 +149,8 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
         accept_fingerprint: accept,
         downtime_ms: a.downtime_ms,
         bandwidth_mib: a.bandwidth_mib,
+        copy_storage: a.copy_storage,
+        overwrite_storage: a.overwrite_storage,
     };
 
     // SIGINT/SIGTERM cancel the migration (through the daemon, so the
@@ -212,6 +218,15 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
         Ok(Reply::DryRun(r)) => {
             for w in &r.warnings {
                 println!("Warning: {w}");
+            }
+            if let Some(c) = &r.copy {
+                println!(
+                    "Storage copy: {} to copy, about {} s at {} MiB/s ({})",
+                    fmt_bytes(c.bytes),
+                    c.seconds,
+                    c.rate_mib_s,
+                    c.rate_source
+                );
             }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());

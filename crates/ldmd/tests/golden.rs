@@ -63,8 +63,20 @@ pub fn offer(state: DomainState) -> DomainOffer {
             format: ldm_api::storage::ImageFormat::Raw,
             proof: "token:00112233445566778899aabbccddeeff".into(),
             readonly: false,
+            allocated_bytes: 0,
         }],
+        copy_storage: false,
+        overwrite_storage: false,
     }
+}
+
+/// An offer of a storage migration (`--copy-storage`).
+fn copy_offer() -> DomainOffer {
+    let mut o = offer(DomainState::Active);
+    o.copy_storage = true;
+    o.overwrite_storage = true;
+    o.volumes[0].allocated_bytes = 1 << 29;
+    o
 }
 
 fn fingerprint() -> ldm_peer::Fingerprint {
@@ -102,6 +114,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             },
         ),
         ("check", ToTarget::Check(offer(DomainState::Active))),
+        ("check-copy-storage", ToTarget::Check(copy_offer())),
         (
             "prepare",
             ToTarget::Prepare {
@@ -215,6 +228,19 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     addr: "192.0.2.20:40000".parse().unwrap(),
                     fingerprint: fingerprint(),
                     token: [7u8; ldmd::migration::tunnel::TOKEN_LEN],
+                    nbd_token: None,
+                }),
+                secret: Some(SECRET.into()),
+            },
+        ),
+        (
+            "prepared-copy-storage",
+            ToSource::Prepared {
+                data: Some(Endpoint {
+                    addr: "192.0.2.20:40000".parse().unwrap(),
+                    fingerprint: fingerprint(),
+                    token: [7u8; ldmd::migration::tunnel::TOKEN_LEN],
+                    nbd_token: Some([9u8; ldmd::migration::tunnel::TOKEN_LEN]),
                 }),
                 secret: Some(SECRET.into()),
             },

@@ -165,6 +165,8 @@ async fn this_source_migrates_to_a_previous_version_target() {
         accept_fingerprint: Some(fp),
         downtime_ms: None,
         bandwidth_mib: None,
+        copy_storage: false,
+        overwrite_storage: false,
     };
     let Reply::Migrated(s) = src.ok(Request::Migrate(m)).await else {
         panic!("a migration answers with its summary");

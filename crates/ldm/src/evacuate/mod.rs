@@ -145,6 +145,8 @@ pub fn request(o: &Options, name: &str, t: &Target, dry_run: bool) -> MigrateReq
         accept_fingerprint: None,
         downtime_ms: None,
         bandwidth_mib: None,
+        copy_storage: false,
+        overwrite_storage: false,
     }
 }
 

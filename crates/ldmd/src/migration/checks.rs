@@ -1,5 +1,6 @@
 //! Phase 1 on the target: every requirement checked, every failure reported.
 
+use super::copy_volumes::CopyFact;
 use super::protocol::DomainOffer;
 use super::validate::offer_problems;
 use super::volumes::VolumeFact;
@@ -45,6 +46,9 @@ pub struct TargetFacts<'a> {
     /// This host's side of each offered volume (filled by the caller,
     /// which reads the back ends without the table).
     pub volumes: Vec<VolumeFact>,
+    /// With `--copy-storage`: this host's back end for each offered volume
+    /// instead.
+    pub copies: Vec<CopyFact>,
     /// The source, as messages name it.
     pub source: String,
 }
@@ -69,8 +73,31 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'
         uuid_taken: t.values().any(|dom| dom.rec.spec.uuid == offer.spec.uuid),
         offered: &d.inv.offered,
         volumes: Vec::new(),
+        copies: Vec::new(),
         source: String::new(),
     }
+}
+
+/// The back ends' side of an offer's volumes, read without the table.
+pub fn read_volumes(d: &Daemon, offer: &DomainOffer) -> (Vec<VolumeFact>, Vec<CopyFact>) {
+    if offer.copy_storage {
+        (Vec::new(), super::copy_volumes::facts(d, &offer.volumes))
+    } else {
+        (super::volumes::facts(d, &offer.volumes), Vec::new())
+    }
+}
+
+/// Adds what [`read_volumes`] read to the facts, with the volumes this
+/// host's domains use (`t`, taken after the back ends were read).
+pub fn add_volumes(
+    f: &mut TargetFacts<'_>,
+    read: (Vec<VolumeFact>, Vec<CopyFact>),
+    offer: &DomainOffer,
+    t: &Table,
+) {
+    (f.volumes, f.copies) = read;
+    super::volumes::mark_in_use(&mut f.volumes, &offer.volumes, t);
+    super::copy_volumes::mark_in_use(&mut f.copies, &offer.volumes, t);
 }
 
 /// Checks an offer against the target's facts. Pure, so it is tested alone.
@@ -177,6 +204,14 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
         v.failures.push(format!(
             "The offer for {name} does not give the volume of each of its disks"
         ));
+    } else if offer.copy_storage {
+        v.failures.extend(super::copy_volumes::check(
+            &offer.volumes,
+            &f.copies,
+            offer.overwrite_storage,
+            host,
+            &f.source,
+        ));
     } else {
         v.failures.extend(super::volumes::check(
             &offer.volumes,
@@ -216,6 +251,8 @@ mod tests {
             source_cpu: "EPYC".into(),
             source_qemu: Some("10.0.2".into()),
             volumes: Vec::new(),
+            copy_storage: false,
+            overwrite_storage: false,
         }
     }
 
@@ -233,6 +270,7 @@ mod tests {
             uuid_taken: false,
             offered: &OFFERED,
             volumes: Vec::new(),
+            copies: Vec::new(),
             source: "a".into(),
         }
     }

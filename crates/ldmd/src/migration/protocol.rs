@@ -83,6 +83,18 @@ pub struct DomainOffer {
     /// its storage.
     #[serde(default)]
     pub volumes: Vec<super::volumes::VolumeOffer>,
+    /// Copy the volumes into the target's own back ends (`--copy-storage`)
+    /// rather than require the same storage (absent from older sources).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub copy_storage: bool,
+    /// With `copy_storage`: back ends that already hold data may be
+    /// overwritten (`--overwrite-storage`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub overwrite_storage: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Source → target.

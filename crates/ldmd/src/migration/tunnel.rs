@@ -55,6 +55,10 @@ pub struct Endpoint {
     pub fingerprint: Fingerprint,
     /// The token the source presents on each channel.
     pub token: [u8; TOKEN_LEN],
+    /// The token of the disk channels of a storage migration, which reach
+    /// the target QEMU's NBD server instead (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbd_token: Option<[u8; TOKEN_LEN]>,
 }
 
 fn random_token() -> [u8; TOKEN_LEN] {
@@ -121,8 +125,13 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Target side: listens on `ip` for the source's channels and relays each to
-/// the incoming QEMU's Unix socket `qemu_socket`.
-pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoint)> {
+/// the incoming QEMU's Unix socket `qemu_socket`, or, for a channel that
+/// presents the NBD token, to `nbd_socket` (a storage migration's disks).
+pub async fn listen(
+    ip: IpAddr,
+    qemu_socket: PathBuf,
+    nbd_socket: Option<PathBuf>,
+) -> Result<(Tunnel, Endpoint)> {
     let identity =
         HostIdentity::generate("ldm-migration").map_err(|e| tunnel_err("certificate", e))?;
     let fingerprint = identity.fingerprint();
@@ -132,6 +141,8 @@ pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoin
         .map_err(|e| tunnel_err("listen", e))?;
     let addr = listener.local_addr().map_err(|e| tunnel_err("listen", e))?;
     let token = random_token();
+    let nbd = nbd_socket.map(|p| (random_token(), p));
+    let nbd_token = nbd.as_ref().map(|(t, _)| *t);
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, peer)) = listener.accept().await else {
@@ -139,6 +150,7 @@ pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoin
             };
             let acceptor = acceptor.clone();
             let qemu_socket = qemu_socket.clone();
+            let nbd = nbd.clone();
             tokio::spawn(async move {
                 let Ok((mut tls, _)) = ldm_peer::accept_bulk(&acceptor, tcp).await else {
                     tracing::warn!(%peer, "migration channel: TLS handshake failed");
@@ -151,11 +163,15 @@ pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoin
                 )
                 .await
                 .is_ok_and(|r| r.is_ok());
-                if !ok || !same(&got, &token) {
-                    tracing::warn!(%peer, "migration channel refused: wrong token");
-                    return;
-                }
-                match UnixStream::connect(&qemu_socket).await {
+                let dest = match &nbd {
+                    _ if ok && same(&got, &token) => &qemu_socket,
+                    Some((t, path)) if ok && same(&got, t) => path,
+                    _ => {
+                        tracing::warn!(%peer, "migration channel refused: wrong token");
+                        return;
+                    }
+                };
+                match UnixStream::connect(dest).await {
                     Ok(unix) => {
                         widen_send_buffer(&unix);
                         relay(tls, unix).await
@@ -173,13 +189,15 @@ pub async fn listen(ip: IpAddr, qemu_socket: PathBuf) -> Result<(Tunnel, Endpoin
             addr,
             fingerprint,
             token,
+            nbd_token,
         },
     ))
 }
 
 /// Source side: a Unix socket at `path` (in a private directory) for the
-/// source QEMU to migrate to; each connection is carried to `target`.
-pub async fn connect(path: &Path, target: Endpoint) -> Result<Tunnel> {
+/// source QEMU to migrate to; each connection is carried to `target` and
+/// presents `token` there (the memory or the NBD token).
+pub async fn connect(path: &Path, target: Endpoint, token: [u8; TOKEN_LEN]) -> Result<Tunnel> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| tunnel_err("directory", e))?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
@@ -204,7 +222,7 @@ pub async fn connect(path: &Path, target: Endpoint) -> Result<Tunnel> {
                         return;
                     }
                 };
-                if tls.write_all(&target.token).await.is_err() {
+                if tls.write_all(&token).await.is_err() {
                     return;
                 }
                 relay(unix, tls).await;
@@ -223,12 +241,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let qemu_in = dir.path().join("in.sock");
         let incoming = UnixListener::bind(&qemu_in).unwrap();
-        let (_t, ep) = listen("127.0.0.1".parse().unwrap(), qemu_in).await.unwrap();
+        let (_t, ep) = listen("127.0.0.1".parse().unwrap(), qemu_in, None)
+            .await
+            .unwrap();
         // A connection with the wrong token never reaches the QEMU socket.
         let mut bad = ep.clone();
         bad.token = [0u8; TOKEN_LEN];
         let out_bad = dir.path().join("priv-bad/out.sock");
-        let _tb = connect(&out_bad, bad).await.unwrap();
+        let _tb = connect(&out_bad, bad, [0u8; TOKEN_LEN]).await.unwrap();
         let mut c = UnixStream::connect(&out_bad).await.unwrap();
         c.write_all(b"garbage").await.unwrap();
         let refused =
@@ -239,7 +259,8 @@ mod tests {
         );
         // The right token: data flows both ways.
         let out = dir.path().join("priv/out.sock");
-        let _ts = connect(&out, ep).await.unwrap();
+        let token = ep.token;
+        let _ts = connect(&out, ep, token).await.unwrap();
         let mut src = UnixStream::connect(&out).await.unwrap();
         let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let p2 = payload.clone();
@@ -260,5 +281,30 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[tokio::test]
+    async fn the_nbd_token_reaches_the_nbd_socket_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let qemu_in = dir.path().join("in.sock");
+        let nbd_in = dir.path().join("nbd.sock");
+        let incoming = UnixListener::bind(&qemu_in).unwrap();
+        let nbd = UnixListener::bind(&nbd_in).unwrap();
+        let (_t, ep) = listen("127.0.0.1".parse().unwrap(), qemu_in, Some(nbd_in))
+            .await
+            .unwrap();
+        let nbd_token = ep.nbd_token.expect("an NBD token");
+        assert_ne!(nbd_token, ep.token);
+        let out = dir.path().join("priv/nbd-out.sock");
+        let _ts = connect(&out, ep, nbd_token).await.unwrap();
+        let mut src = UnixStream::connect(&out).await.unwrap();
+        src.write_all(b"NBDMAGIC").await.unwrap();
+        let (mut dst, _) = nbd.accept().await.unwrap();
+        let mut got = [0u8; 8];
+        dst.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"NBDMAGIC");
+        let other =
+            tokio::time::timeout(std::time::Duration::from_millis(300), incoming.accept()).await;
+        assert!(other.is_err(), "the NBD channel reached the memory socket");
     }
 }

@@ -198,6 +198,8 @@ mod tests {
             source_cpu: "EPYC".into(),
             source_qemu: Some("10.0.2".into()),
             volumes: Vec::new(),
+            copy_storage: false,
+            overwrite_storage: false,
         }
     }
 

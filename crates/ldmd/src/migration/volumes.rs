@@ -22,6 +22,14 @@ pub struct VolumeOffer {
     /// Exported read-only on the source (`options=ro`).
     #[serde(default)]
     pub readonly: bool,
+    /// Bytes allocated in the back end (what a storage copy moves; 0 from
+    /// older sources).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub allocated_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The target's side of one offered volume.
@@ -49,8 +57,11 @@ pub enum VolumeFact {
 }
 
 /// The source's offer for each disk; failures name each volume that
-/// cannot be offered.
-pub fn offer(d: &Daemon, disks: &[VdiskSpec]) -> (Vec<VolumeOffer>, Vec<String>) {
+/// cannot be offered. For a storage copy (`copy`) the offer also carries
+/// the bytes each volume holds, and a back end that cannot carry the
+/// proof goes without it (the target then only fills back ends that hold
+/// no data, or that it is told to overwrite).
+pub fn offer(d: &Daemon, disks: &[VdiskSpec], copy: bool) -> (Vec<VolumeOffer>, Vec<String>) {
     let (mut out, mut failures) = (Vec::new(), Vec::new());
     for k in disks {
         let vol = k.volume_ref();
@@ -65,14 +76,28 @@ pub fn offer(d: &Daemon, disks: &[VdiskSpec]) -> (Vec<VolumeOffer>, Vec<String>)
             }
         };
         let b = crate::backend::probe(&row.backend, row.readonly);
-        match b.and_then(|b| crate::proof::stamp(&row.backend).map(|p| (b, p))) {
-            Ok((b, proof)) => out.push(VolumeOffer {
+        let stamped = b.and_then(|b| match crate::proof::stamp(&row.backend) {
+            Ok(p) => Ok((b, p)),
+            Err(_) if copy => Ok((b, String::new())),
+            Err(m) => Err(m),
+        });
+        let counted = stamped.and_then(|(b, proof)| {
+            let allocated = match (copy, b.kind) {
+                (false, _) => 0,
+                (true, ldm_api::storage::BackendKind::Block) => b.size_bytes,
+                (true, _) => crate::imagetool::allocated(&row.backend, b.format)?,
+            };
+            Ok((b, proof, allocated))
+        });
+        match counted {
+            Ok((b, proof, allocated_bytes)) => out.push(VolumeOffer {
                 volume: k.volume.clone(),
                 service: k.service.clone(),
                 size_bytes: b.size_bytes,
                 format: b.format,
                 proof,
                 readonly: row.readonly,
+                allocated_bytes,
             }),
             Err(m) => failures.push(format!("Volume {vol}: {m}")),
         }
@@ -189,6 +214,7 @@ mod tests {
             format: ImageFormat::Raw,
             proof: "token:1".into(),
             readonly: false,
+            allocated_bytes: 0,
         }
     }
 

@@ -270,6 +270,8 @@ impl Host {
             accept_fingerprint: Some(target.fingerprint().await),
             downtime_ms: None,
             bandwidth_mib: None,
+            copy_storage: false,
+            overwrite_storage: false,
         }
     }
 }

@@ -92,5 +92,7 @@ pub async fn offer(
         source_cpu: h.cpu_model,
         source_qemu: h.qemu_version,
         volumes: Vec::new(),
+        copy_storage: false,
+        overwrite_storage: false,
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct Driver<'a> {
     resolve: bool,
     /// Holds the domain from the claim to the end.
     claim: Option<crate::daemon::ClaimGuard>,
+    /// A storage copy's bytes and time to sync, ms.
+    pub(super) storage: Option<(u64, u64)>,
 }
 
 impl<'a> Driver<'a> {
@@ -63,6 +65,7 @@ impl<'a> Driver<'a> {
             cancelled: false,
             resolve: false,
             claim: None,
+            storage: None,
         }
     }
 
@@ -119,6 +122,7 @@ impl<'a> Driver<'a> {
                     crate::testhook::hold("source-copying").await;
                     None
                 }
+                Err(_) if self.run.cancelled() => Some(Event::Cancel),
                 Err(e) => Some(Event::Failed(e.to_string())),
             },
             Action::ShowSuspended => {
@@ -126,6 +130,11 @@ impl<'a> Driver<'a> {
                 self.heartbeat(Phase::Suspend).await.err()
             }
             Action::PrepareCommit => {
+                if !self.live && self.offer.copy_storage && !self.offer.spec.disks.is_empty() {
+                    if let Err(ev) = self.cold_copy().await {
+                        return Some(ev);
+                    }
+                }
                 crate::testhook::hold("source-switchover").await;
                 // The last moment a cancel is honoured: Commit not sent.
                 if self.run.cancelled() {
@@ -257,6 +266,11 @@ impl<'a> Driver<'a> {
                     if self.live && data.is_none() {
                         return Event::Failed("the target prepared no data channel".into());
                     }
+                    if self.offer.copy_storage
+                        && data.as_ref().is_none_or(|e| e.nbd_token.is_none())
+                    {
+                        return Event::Failed("the target prepared no disk channel: it cannot take a storage migration (upgrade ldm there)".into());
+                    }
                     self.endpoint = data;
                     Event::Prepared { live: self.live }
                 }
@@ -342,7 +356,14 @@ impl<'a> Driver<'a> {
                 } else {
                     self.run.summary(None)
                 };
-                Ok(reply)
+                Ok(match (reply, self.storage) {
+                    (Reply::Migrated(mut s), Some((bytes, ms))) => {
+                        s.storage_bytes = bytes;
+                        s.storage_ms = ms;
+                        Reply::Migrated(s)
+                    }
+                    (r, _) => r,
+                })
             }
             State::RolledBack { reason } => {
                 let here = match &self.copy.resume_problem {

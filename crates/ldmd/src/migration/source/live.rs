@@ -42,13 +42,15 @@ pub(super) struct Copy {
     paused_at: Option<Instant>,
     /// When QEMU reported completion.
     completed_at: Option<Instant>,
-    percent: Monotonic,
+    pub(super) percent: Monotonic,
     /// Bytes sent at the last sample that showed headway, and when.
     headway: Option<(u64, Instant)>,
     remaining: Vec<u64>,
     last_beat: Option<Instant>,
     /// Why the source could not be resumed after a rollback.
     pub(super) resume_problem: Option<String>,
+    /// The disk mirrors of a storage copy, until completed or abandoned.
+    pub(super) mirror: Option<super::storage::Mirror>,
 }
 
 impl Copy {
@@ -106,12 +108,21 @@ impl Driver<'_> {
         };
         let out = dir.join("out.sock");
         let addr = endpoint.addr;
-        self.copy.qemu = Some(((qmp.clone(), socket.clone()), dir));
-        let tunnel = tokio::time::timeout(Wait::PeerReply.get(), tunnel::connect(&out, endpoint))
-            .await
-            .map_err(|_| fail(format!("the data channel to {addr} did not open in time")))??;
+        self.copy.qemu = Some(((qmp.clone(), socket.clone()), dir.clone()));
+        let token = endpoint.token;
+        let ep = endpoint.clone();
+        let tunnel = tokio::time::timeout(
+            Wait::PeerReply.get(),
+            tunnel::connect(&out, endpoint, token),
+        )
+        .await
+        .map_err(|_| fail(format!("the data channel to {addr} did not open in time")))??;
         self.copy.tunnel = Some(tunnel);
         let mut g = QmpGuard::lock(&qmp, &socket).await?;
+        if self.offer.copy_storage && !self.offer.spec.disks.is_empty() {
+            // The disks first: memory moves once they are in sync.
+            self.mirror_disks(g.q(), &ep, &dir).await?;
+        }
         // Events of an earlier migration (this QEMU may have come in by
         // one) must not be read as this one's.
         g.q().take_events();
@@ -184,7 +195,7 @@ impl Driver<'_> {
     }
 
     /// A message from the target during the copy, without waiting.
-    async fn peer_news(&mut self) -> Option<Event> {
+    pub(super) async fn peer_news(&mut self) -> Option<Event> {
         let r = tokio::time::timeout(
             Duration::ZERO,
             self.peer.ch.recv::<crate::migration::protocol::ToSource>(),
@@ -229,6 +240,27 @@ impl Driver<'_> {
                     }
                     MigrationStatus::Failed | MigrationStatus::Cancelled => {
                         Some(Event::Failed(self.stream_failure(q).await))
+                    }
+                    MigrationStatus::PreSwitchover if self.copy.mirror.is_some() => {
+                        // Paused: the mirrors catch the last writes, then
+                        // QEMU sends the final state.
+                        if let Err(e) = self.complete_mirrors(q).await {
+                            return Some(Event::Failed(e));
+                        }
+                        if let Err(e) = q.migrate_continue().await {
+                            return Some(Event::Failed(format!(
+                                "cannot continue the migration after the storage copy: {e}"
+                            )));
+                        }
+                        self.paused()
+                    }
+                    MigrationStatus::PreSwitchover if self.tuning.pause_before_switchover => {
+                        if let Err(e) = q.migrate_continue().await {
+                            return Some(Event::Failed(format!(
+                                "cannot continue the migration: {e}"
+                            )));
+                        }
+                        self.paused()
                     }
                     MigrationStatus::Device | MigrationStatus::PreSwitchover => self.paused(),
                     _ => None,
@@ -336,6 +368,7 @@ impl Driver<'_> {
             let mut g = QmpGuard::lock(&qmp, &socket).await?;
             let usual = g.q().timeout();
             g.q().set_timeout(Wait::QemuCommand.get());
+            self.abandon_mirrors(g.q()).await;
             let r = stop_and_resume(g.q()).await;
             g.q().set_timeout(usual);
             r

@@ -15,6 +15,7 @@ pub mod machine;
 pub(crate) mod resolve;
 mod run;
 pub(crate) mod settle;
+mod storage;
 
 use super::connect::connect;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
@@ -55,7 +56,9 @@ pub fn tuning(
         tls_creds: None,
         tls_hostname: None,
         auto_converge: true,
-        pause_before_switchover: false,
+        // A storage copy completes its mirrors with the source paused,
+        // before QEMU sends the final state.
+        pause_before_switchover: m.copy_storage,
     }
 }
 
@@ -135,6 +138,8 @@ pub async fn migrate(
                 source_cpu: d.inv.cpu_model.clone(),
                 source_qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
                 volumes: Vec::new(),
+                copy_storage: m.copy_storage,
+                overwrite_storage: m.overwrite_storage,
             },
             dom.rec.started_at,
             dom.rec.spec.migration,
@@ -145,7 +150,8 @@ pub async fn migrate(
         )
     };
     // Each disk's volume, marked for the target's storage check.
-    let (volumes, mut volume_failures) = super::volumes::offer(d, &offer.spec.disks);
+    let (volumes, mut volume_failures) =
+        super::volumes::offer(d, &offer.spec.disks, m.copy_storage);
     offer.volumes = volumes;
     local_failures.append(&mut volume_failures);
     // Not while another operation (a migration) legitimately uses QEMU's
@@ -199,10 +205,14 @@ pub async fn migrate(
         };
         driver::send_abort(&mut peer, reason).await;
         if m.dry_run {
+            let copy = m
+                .copy_storage
+                .then(|| storage::estimate(d, &m, &offer.volumes));
             return Ok(Reply::DryRun(DryRun {
                 failures,
                 warnings,
                 room,
+                copy,
             }));
         }
         return Err(fail(failures.join("\n")));

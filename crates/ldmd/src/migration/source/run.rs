@@ -160,6 +160,8 @@ impl Run<'_> {
                 0.0
             },
             warnings: self.warnings.clone(),
+            storage_bytes: 0,
+            storage_ms: 0,
         })
     }
 }

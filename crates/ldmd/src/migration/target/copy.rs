@@ -2,6 +2,7 @@
 //! live one with an incoming QEMU that stays paused and a data listener),
 //! the resume on `Commit`, and its destruction on rollback.
 
+use super::backends::{self, Helper};
 use crate::daemon::{Busy, ClaimGuard, ClaimKind, Daemon, Domain};
 use crate::error::{refuse, Result};
 use crate::migration::checks::{check, facts};
@@ -29,7 +30,15 @@ pub(super) struct Created {
     pub(super) _tunnel: Option<Tunnel>,
     pub(super) state: DomainState,
     pub(super) started_at: Option<u64>,
+    /// The disks are copied here (`--copy-storage`): their number.
+    pub(super) copied_disks: Option<usize>,
+    /// The NBD server of a cold storage copy.
+    pub(super) helper: Option<Helper>,
 }
+
+/// What phase 2 made: the data endpoint and listener, the claim, and the
+/// NBD helper of a cold storage copy.
+pub(super) type PrepareResult = (Option<Endpoint>, Option<Tunnel>, ClaimGuard, Option<Helper>);
 
 impl Created {
     /// Whether the domain runs (a live migration with an incoming QEMU).
@@ -47,15 +56,15 @@ pub(super) async fn prepare(
     source: &str,
     local_ip: IpAddr,
     mark: MigrationMark,
-) -> Result<(Option<Endpoint>, Option<Tunnel>, ClaimGuard)> {
+) -> Result<PrepareResult> {
     let live = offer.state == DomainState::Active;
     let name = offer.spec.name.clone();
-    let volumes = crate::migration::volumes::facts(d, &offer.volumes);
+    let volumes = crate::migration::checks::read_volumes(d, &offer);
+    let copies = volumes.1.clone();
     let (rec, claim) = {
         let mut t = d.table();
         let mut f = facts(d, &t, &offer);
-        f.volumes = volumes;
-        crate::migration::volumes::mark_in_use(&mut f.volumes, &offer.volumes, &t);
+        crate::migration::checks::add_volumes(&mut f, volumes, &offer, &t);
         f.source = source.to_string();
         let mut v = check(&offer, &f);
         v.failures
@@ -104,13 +113,35 @@ pub(super) async fn prepare(
         );
         (rec, claim)
     };
-    if !live {
-        return Ok((None, None, claim));
+    if !live && !offer.copy_storage {
+        return Ok((None, None, claim, None));
     }
     // On failure the session rolls the copy back while the claim still
     // holds it.
-    match start_incoming(d, &rec, &tuning, local_ip).await {
-        Ok((ep, tunnel)) => Ok((Some(ep), Some(tunnel), claim)),
+    let started = async {
+        let dir = d.paths.migration_dir(&rec.spec.uuid);
+        if !offer.copy_storage {
+            let (ep, tunnel) = start_incoming(d, &rec, &tuning, local_ip, false).await?;
+            return Ok((Some(ep), Some(tunnel), None));
+        }
+        let made = backends::prepare(&dir, &offer.volumes, &copies)?;
+        if live {
+            let (ep, tunnel) = start_incoming(d, &rec, &tuning, local_ip, true).await?;
+            return Ok((Some(ep), Some(tunnel), None));
+        }
+        let disks = copies
+            .iter()
+            .zip(&offer.volumes)
+            .filter_map(|(c, v)| c.destination().map(|(p, _)| (p.to_string(), v.format)))
+            .collect::<Vec<_>>();
+        tracing::debug!(made = made.len(), "cold storage copy: back ends ready");
+        let helper = Helper::start(&dir, &disks).await?;
+        let nbd = backends::nbd_socket(&dir);
+        let (tunnel, ep) = tunnel::listen(local_ip, dir.join("in.sock"), Some(nbd)).await?;
+        Ok::<_, crate::error::Error>((Some(ep), Some(tunnel), Some(helper)))
+    };
+    match started.await {
+        Ok((ep, tunnel, helper)) => Ok((ep, tunnel, claim, helper)),
         Err(e) => {
             rollback(
                 d,
@@ -134,6 +165,7 @@ async fn start_incoming(
     rec: &DomainRecord,
     tuning: &MigrationTuning,
     local_ip: IpAddr,
+    copy_storage: bool,
 ) -> Result<(Endpoint, Tunnel)> {
     let name = rec.spec.name.clone();
     let _ = std::fs::remove_file(d.paths.console_log(&rec.spec.uuid));
@@ -155,7 +187,19 @@ async fn start_incoming(
     g.q()
         .migrate_incoming(&format!("unix:{}", incoming.display()), false)
         .await?;
-    let (tunnel, ep) = tunnel::listen(local_ip, incoming).await?;
+    // A storage copy: the disks' nodes, writable over NBD on a socket in
+    // the private directory, reached only through the tunnel.
+    let nbd = if copy_storage {
+        let socket = backends::nbd_socket(&dir);
+        g.q().nbd_server_start(&socket.to_string_lossy()).await?;
+        for i in 0..rec.spec.disks.len() {
+            g.q().nbd_export_writable(&backends::node(i)).await?;
+        }
+        Some(socket)
+    } else {
+        None
+    };
+    let (tunnel, ep) = tunnel::listen(local_ip, incoming, nbd).await?;
     tracing::info!(domain = %name, addr = %ep.addr, "incoming migration listening");
     Ok((ep, tunnel))
 }
@@ -194,6 +238,12 @@ pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> 
                     format!("the incoming QEMU is {other}, not ready to resume"),
                 ))
             }
+        }
+        if let Some(n) = c.copied_disks {
+            // The source completed its mirrors before it sent the final
+            // state: nobody may write the disks but the guest from here.
+            let nodes: Vec<String> = (0..n).map(backends::node).collect();
+            g.q().nbd_server_stop(&nodes).await?;
         }
         g.q().cont().await?;
     }
@@ -269,6 +319,8 @@ pub async fn rollback(d: &Arc<Daemon>, name: &str, id: &str) {
     if let Some(rt) = taken.rt {
         kill_qemu(&rt.qmp, &d.paths.qmp_socket(&uuid), rt.pid).await;
     }
+    // Nothing writes the copied back ends any more: give them back.
+    backends::undo(&d.paths.migration_dir(&uuid));
     let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
     d.metrics
         .migration(Role::Target, crate::metrics::Outcome::RolledBack, None);

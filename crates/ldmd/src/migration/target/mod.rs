@@ -5,6 +5,7 @@
 //! session before `Commit` (an `Abort`, a lost connection, the source
 //! silent past [`Wait::SourceSilence`]) destroys the target copy.
 
+mod backends;
 mod copy;
 pub mod machine;
 pub mod outcome;
@@ -199,13 +200,12 @@ where
             Action::ReplyChecked => {
                 let offer = self.inbox.offer.take()?;
                 // The back ends are read before the table is taken.
-                let volumes = super::volumes::facts(&self.d, &offer.volumes);
+                let volumes = super::checks::read_volumes(&self.d, &offer);
                 let ports = self.free_console_ports();
                 let reply = {
                     let t = self.d.table();
                     let mut f = facts(&self.d, &t, &offer);
-                    f.volumes = volumes;
-                    super::volumes::mark_in_use(&mut f.volumes, &offer.volumes, &t);
+                    super::checks::add_volumes(&mut f, volumes, &offer, &t);
                     f.source = self.source.clone();
                     let v = check(&offer, &f);
                     ToSource::Checked {
@@ -232,7 +232,7 @@ where
             }
             Action::Resume => {
                 crate::testhook::hold("target-commit").await;
-                let c = self.created.as_ref()?;
+                self.created.as_ref()?;
                 // Resume only what a restart would finish too: the
                 // hand-off must be on record first.
                 let stored = self.d.db.outcome(&self.id).ok().flatten();
@@ -241,6 +241,15 @@ where
                         "the hand-off could not be recorded".into(),
                     ));
                 }
+                if let Some(h) = self.created.as_mut().and_then(|c| c.helper.take()) {
+                    // A cold copy's back ends: written and closed first.
+                    if !h.stop().await {
+                        return Some(Event::ResumeFailed(
+                            "the storage copy's NBD server did not stop cleanly".into(),
+                        ));
+                    }
+                }
+                let c = self.created.as_ref()?;
                 match copy::resume(&self.d, c, &self.inbox.console_tail).await {
                     Ok(ms) => {
                         self.resumed_after_ms = ms;
@@ -275,8 +284,11 @@ where
                 None
             }
             Action::Destroy => {
-                if let Some(c) = self.created.take() {
+                if let Some(mut c) = self.created.take() {
                     tracing::warn!(domain = %c.name, "destroying the target copy");
+                    if let Some(h) = c.helper.take() {
+                        h.kill().await;
+                    }
                     rollback(&self.d, &c.name, &self.id).await;
                 } else if let Some((offer, ..)) = &self.inbox.prepare {
                     // A prepare that failed half-way.
@@ -316,19 +328,22 @@ where
         self.secret = new_secret();
         let name = offer.spec.name.clone();
         let state = offer.state;
+        let (copy_storage, disks) = (offer.copy_storage, offer.spec.disks.len());
         if let Err(e) = outcome::record(&self.d, &self.id, &name, &self.secret, outcome::PREPARED) {
             return Event::PrepareFailed(format!("cannot record the migration: {e}"));
         }
         let mut mark = MigrationMark::new(Role::Target, self.source.clone(), self.id.clone());
         mark.secret = Some(self.secret.clone());
         match copy::prepare(&self.d, offer, tuning, &self.source, self.local_ip, mark).await {
-            Ok((data, tunnel, claim)) => {
+            Ok((data, tunnel, claim, helper)) => {
                 self.created = Some(Created {
                     name,
                     claim: Some(claim),
                     _tunnel: tunnel,
                     state,
                     started_at,
+                    copied_disks: copy_storage.then_some(disks),
+                    helper,
                 });
                 self.prepared = Some(ToSource::Prepared {
                     data,

@@ -69,6 +69,9 @@ pub async fn settle(
     if let Some(p) = pid {
         let _ = ldm_qemu::kill(p, libc::SIGKILL);
     }
+    // A storage copy's back ends: those it created go, those it filled are
+    // emptied again.
+    super::backends::undo(&d.paths.migration_dir(&rec.spec.uuid));
     tracing::warn!(domain = %name, "removing the unfinished target copy of a migration");
     if !mark.id.is_empty() {
         outcome::record(d, &mark.id, name, &secret, outcome::ROLLED_BACK)?;
