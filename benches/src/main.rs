@@ -1,8 +1,10 @@
 //! `ldm-bench`: live migration through ldm against plain QEMU with its
-//! default settings, on loopback, for a few guest workloads.
+//! default settings, between two hosts of a network lab, for a few guest
+//! workloads, with the downtime the guest's clients saw.
 
 mod console;
 mod ldm_side;
+mod network;
 mod procs;
 mod qemu_side;
 mod report;
@@ -20,11 +22,16 @@ use serde_json::json;
 
 /// Benchmark live migration: ldm against plain QEMU (default settings).
 ///
-/// Each scenario boots a 1 vCPU TCG guest running memwork, migrates it over
-/// loopback once through two ldmd hosts (127.0.0.1 -> 127.0.0.2) and once
-/// between two bare QEMUs, checks the guest's own memory verifier, and
-/// prints a table. Exits 0 even when goals are missed; non-zero if a
-/// migration failed or a guest reported bad memory.
+/// Each scenario boots a 1 vCPU TCG guest running memwork, migrates it once
+/// through two ldmd hosts and once between two bare QEMUs, checks the
+/// guest's own memory verifier, and prints a table. Both sides run in a
+/// network lab (hosts in network namespaces on one bridge, needs root):
+/// the guest has a virtio NIC on its host's bridge to the wire, and from a
+/// client namespace a UDP probe (one datagram per ms to the guest's echo
+/// port) measures the guest-observed downtime while a TCP connection to
+/// the guest is held. Exits 0 even when goals are missed; non-zero if a
+/// migration failed, a held connection broke or a guest reported bad
+/// memory.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about, verbatim_doc_comment)]
 struct Args {
@@ -47,25 +54,20 @@ struct Args {
     /// Guest initramfs (default: from guest/build).
     #[arg(long, value_name = "FILE")]
     initrd: Option<PathBuf>,
-    /// ldmd peer port, on 127.0.0.1 and 127.0.0.2.
-    #[arg(long, default_value_t = ldm_api::DEFAULT_PEER_PORT)]
-    peer_port: u16,
     /// Give up on a plain QEMU migration after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 120)]
     qemu_timeout: u64,
 }
 
 async fn bench(args: Args) -> anyhow::Result<bool> {
-    let (ldm, ldmd) = setup::binaries(args.bin_dir.as_deref())?;
+    // Guests run one at a time on this machine, the tests' included.
+    let _guests = ldm_e2e::guest_lock();
     let (kernel, initrd) = setup::guest(args.kernel, args.initrd)?;
     let qemu = ldm_qemu::QemuBinary::probe(None).context("finding QEMU")?;
     let env = Env {
-        ldm,
-        ldmd,
         qemu,
         kernel,
         initrd,
-        peer_port: args.peer_port,
         qemu_timeout: Duration::from_secs(args.qemu_timeout),
     };
     let mut wanted: Vec<Scenario> = args
@@ -84,7 +86,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
     }
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let header = format!(
-        "ldm-bench: QEMU {} (TCG, pc-i440fx-10.0, cpu max, 1 vCPU), loopback, {cpus} host CPUs, {} run(s) per side",
+        "ldm-bench: QEMU {} (TCG, pc-i440fx-10.0, cpu max, 1 vCPU), lab hosts in network namespaces on one bridge, {cpus} host CPUs, {} run(s) per side",
         env.qemu.version, args.runs
     );
     let table = report::render(&header, &results, args.runs);
@@ -114,6 +116,18 @@ async fn interrupted() {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let (_, ldmd) = match setup::binaries(args.bin_dir.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("ldm-bench: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    // The lab's hosts run the same ldm and ldmd. Set while this process
+    // has one thread.
+    if let Some(dir) = ldmd.parent() {
+        std::env::set_var("LDM_BIN_DIR", dir);
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

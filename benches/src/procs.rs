@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
 
 /// A temporary directory. Dropping it SIGKILLs every QEMU whose pidfile
 /// lies below it, then removes it.
@@ -88,28 +87,4 @@ fn wait_gone(pid: u32, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
     true
-}
-
-/// Stops a child: SIGTERM, up to `grace` to exit, then SIGKILL; reaps it.
-pub fn stop_child(child: &mut std::process::Child, grace: Duration) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let _ = ldm_qemu::kill(child.id(), SIGTERM);
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// The last `lines` lines of a file, for error messages.
-pub fn tail(path: &Path, lines: usize) -> String {
-    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }

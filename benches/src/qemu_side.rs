@@ -1,19 +1,28 @@
-//! The plain QEMU side: two QEMUs started with the ldm-qemu library and
-//! migrated with QEMU's default settings (no tuning at all).
+//! The plain QEMU side: two QEMUs started with the ldm-qemu library in the
+//! two hosts of a network lab, each with a virtio NIC on a tap bridged to
+//! the host's uplink, migrated over the lab's wire with QEMU's default
+//! settings (no tuning at all; QEMU announces the guest itself after an
+//! incoming migration).
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ldm_qemu::{launch, MachineConfig, MigrationInfo, MigrationStatus, Qmp, RunState};
+use ldm_e2e::lab::{guest_mac, host_addr, launch_in, Lab};
+use ldm_qemu::{MachineConfig, MigrationInfo, MigrationStatus, NicConfig, Qmp, RunState};
 use tokio::time::Instant;
 
 use crate::console::{Scan, Verdict};
+use crate::network::{self, Watch};
 use crate::procs::TempDir;
 use crate::report::{Measure, Outcome};
 use crate::scenario::{wait_ready, Env, Scenario, SETTLE};
 
 const POLL: Duration = Duration::from_millis(100);
+/// The guest's tap in each host.
+const TAP: &str = "ldmtap0";
+/// The destination's migration port, on its lab address.
+const MIGRATION_PORT: u16 = 4444;
 
 /// One machine definition under `dir/role/`.
 fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<MachineConfig> {
@@ -31,8 +40,13 @@ fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<Ma
     cfg.accel = ldm_qemu::Accel::Tcg;
     cfg.kernel = Some(env.kernel.clone());
     cfg.initrd = Some(env.initrd.clone());
-    cfg.append = sc.boot_args();
+    cfg.append = format!("{} {}", sc.boot_args(), network::ldm_ip_arg());
     cfg.console_log = Some(run.join("console.log"));
+    cfg.nics = vec![NicConfig {
+        ifname: TAP.into(),
+        mac: guest_mac(0),
+        mtu: None,
+    }];
     Ok(cfg)
 }
 
@@ -44,32 +58,38 @@ fn console(cfg: &MachineConfig) -> String {
     String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned()
 }
 
-/// A free TCP port on 127.0.0.1 for the migration stream.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+/// Starts `cfg` in lab host `i` (whose tap it opens).
+async fn launch(lab: &Lab, i: usize, cfg: &MachineConfig, incoming: bool) -> anyhow::Result<()> {
+    let (ns, cfg) = (lab.host_ns(i), cfg.clone());
+    tokio::task::spawn_blocking(move || launch_in(&ns, &cfg, incoming))
+        .await?
+        .map_err(anyhow::Error::msg)
+        .map(drop)
 }
 
-/// One migration with plain QEMU. The QEMUs die with the temporary
-/// directory holding their pidfiles.
+/// One migration with plain QEMU. The QEMUs die with the lab's
+/// namespaces.
 pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
+    let lab = network::lab().await?;
     let dir = TempDir::new("qemu")?;
     let src = machine(env, sc, dir.path(), "src")?;
     let mut dst = machine(env, sc, dir.path(), "dst")?;
     dst.uuid = src.uuid;
+    lab.tap_on_wire(0, TAP);
+    lab.tap_on_wire(1, TAP);
 
-    launch(&env.qemu, &src, false)
+    launch(&lab, 0, &src, false)
         .await
         .context("starting the source QEMU")?;
     let mut sq = Qmp::connect(&src.qmp_socket).await?;
     wait_ready(|| async { Ok(console(&src)) }).await?;
+    let watch = Watch::start(&lab).await?;
 
-    launch(&env.qemu, &dst, true)
+    launch(&lab, 1, &dst, true)
         .await
         .context("starting the destination QEMU")?;
     let mut dq = Qmp::connect(&dst.qmp_socket).await?;
-    let uri = format!("tcp:127.0.0.1:{}", free_port()?);
+    let uri = format!("tcp:{}:{MIGRATION_PORT}", host_addr(1));
     dq.migrate_incoming(&uri, false).await?;
     sq.migrate(&uri).await?;
 
@@ -86,6 +106,7 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
             _ => {}
         }
         if Instant::now() >= deadline {
+            drop(watch.finish());
             return not_converged(env, &mut sq, &src, info).await;
         }
         tokio::time::sleep(POLL).await;
@@ -102,6 +123,7 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
     }
     let handoff_seq = Scan::of(&console(&dst)).last_seq();
     tokio::time::sleep(SETTLE).await;
+    let seen = watch.finish();
     let verdict = Verdict::judge(from_seq, handoff_seq, &Scan::of(&console(&dst)));
     let _ = sq.quit().await;
     let _ = dq.lock().await.quit().await;
@@ -116,6 +138,7 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
         channels: 1,
         wall_ms: None,
         verdict,
+        seen: Some(seen),
     }))
 }
 

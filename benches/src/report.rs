@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::console::Verdict;
+use crate::network::Seen;
 use crate::scenario::Scenario;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -25,6 +26,9 @@ pub struct Measure {
     /// ldm only: wall time of `ldm migrate-domain` as seen by the bench.
     pub wall_ms: Option<f64>,
     pub verdict: Verdict,
+    /// What the guest's clients saw (the probes), when the guest had a
+    /// network.
+    pub seen: Option<Seen>,
 }
 
 /// How one run of one side ended.
@@ -47,7 +51,7 @@ impl Outcome {
     /// A failure or a guest that said BAD.
     pub fn broken(&self) -> bool {
         match self {
-            Outcome::Done(m) => !m.verdict.ok,
+            Outcome::Done(m) => !m.verdict.ok || m.seen.as_ref().is_some_and(|s| s.tcp.is_err()),
             Outcome::NotConverged { source, .. } => !source.ok,
             Outcome::Failed(_) => true,
         }
@@ -57,12 +61,15 @@ impl Outcome {
     pub fn brief(&self) -> String {
         match self {
             Outcome::Done(m) => format!(
-                "total {:.2} s, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}",
+                "total {:.2} s, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}",
                 m.total_ms / 1000.0,
                 m.downtime_ms,
                 m.bytes as f64 / MIB,
                 m.passes,
-                m.verdict
+                m.verdict,
+                m.seen
+                    .as_ref()
+                    .map_or("no network".into(), ToString::to_string)
             ),
             Outcome::NotConverged {
                 timeout_s, source, ..
@@ -91,6 +98,11 @@ impl Outcome {
                 "command_wall_ms": m.wall_ms,
                 "verifier_ok": m.verdict.ok,
                 "verifier": m.verdict.to_string(),
+                "probe_longest_gap_ms": m.seen.as_ref().map(|s| s.longest_gap_ms),
+                "probe_sent": m.seen.as_ref().map(|s| s.sent),
+                "probe_lost": m.seen.as_ref().map(|s| s.lost),
+                "tcp_held": m.seen.as_ref().map(|s| s.tcp.is_ok()),
+                "tcp_error": m.seen.as_ref().and_then(|s| s.tcp.as_ref().err()),
             }),
             Outcome::NotConverged {
                 timeout_s,
@@ -163,6 +175,11 @@ impl Side {
         })
     }
 
+    /// Median longest probe gap, ms: the guest-observed downtime.
+    pub fn probe_gap_ms(&self) -> Option<f64> {
+        self.med(|m| m.seen.as_ref().map(|s| s.longest_gap_ms))
+    }
+
     fn all_ok(&self) -> bool {
         !self.runs.is_empty() && !self.runs.iter().any(Outcome::broken)
     }
@@ -182,7 +199,11 @@ impl Side {
             })
             .or(self.runs.last());
         let text = match shown {
-            Some(Outcome::Done(m)) => m.verdict.to_string(),
+            Some(Outcome::Done(m)) => match m.seen.as_ref().map(|s| &s.tcp) {
+                Some(Err(e)) => format!("{}; TCP connection BROKEN: {e}", m.verdict),
+                Some(Ok(_)) => format!("{}; TCP connection held", m.verdict),
+                None => m.verdict.to_string(),
+            },
             Some(Outcome::NotConverged {
                 timeout_s, source, ..
             }) => format!(
@@ -232,8 +253,11 @@ impl Side {
         };
         let sent = bytes.map_or("-".into(), |b| format!("{:.0} MiB", b / MIB));
         let passes = passes.map_or("-".into(), |p| format!("{p:.0}"));
+        let gap = self
+            .probe_gap_ms()
+            .map_or("-".into(), |g| format!("{g:.0} ms"));
         format!(
-            "  {label:<13} {total:<9} {downtime:<10} {sent:<10} {passes:<7} {}",
+            "  {label:<13} {total:<9} {downtime:<10} {gap:<10} {sent:<10} {passes:<7} {}",
             self.verifier()
         )
     }
@@ -318,8 +342,8 @@ impl ScenarioResult {
             }
         )];
         out.push(format!(
-            "  {:<13} {:<9} {:<10} {:<10} {:<7} verifier",
-            "", "total", "downtime", "sent", "passes"
+            "  {:<13} {:<9} {:<10} {:<10} {:<10} {:<7} verifier",
+            "", "total", "downtime", "probe gap", "sent", "passes"
         ));
         out.push(self.ldm.row("ldm"));
         out.push(self.qemu.row("plain QEMU"));
@@ -360,6 +384,7 @@ impl ScenarioResult {
             json!({
                 "median_total_ms": s.total_ms().filter(|t| t.is_finite()),
                 "median_downtime_ms": s.med(|m| Some(m.downtime_ms)),
+                "median_probe_gap_ms": s.probe_gap_ms(),
                 "median_bytes_sent": s.med(|m| Some(m.bytes as f64)),
                 "median_passes": s.med(|m| Some(m.passes as f64)),
                 "median_command_wall_ms": s.med(|m| m.wall_ms),
@@ -400,7 +425,9 @@ pub fn render(header: &str, results: &[ScenarioResult], runs: u32) -> String {
          on both sides; ldm's whole command is in the detail line. ldm downtime = QEMU's \
          downtime plus the hand-off until the target resumed the guest (encrypted, multifd). \
          Plain QEMU = QEMU's defaults (no multifd, 128 MiB/s cap, 300 ms downtime limit, no \
-         encryption). passes = dirty-sync count."
+         encryption). probe gap = the guest-observed downtime: the longest time between two \
+         replies of the guest's UDP echo to a datagram sent every 1 ms from the lab's client \
+         (- where the guest had no network). passes = dirty-sync count."
             .to_string(),
     );
     blocks.join("\n\n")

@@ -83,13 +83,9 @@ impl Scenario {
 /// What both sides need.
 #[derive(Debug, Clone)]
 pub struct Env {
-    pub ldm: PathBuf,
-    pub ldmd: PathBuf,
     pub qemu: ldm_qemu::QemuBinary,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
-    /// ldmd peer port on both 127.0.0.1 and 127.0.0.2.
-    pub peer_port: u16,
     /// Give up on a plain QEMU migration after this long.
     pub qemu_timeout: Duration,
 }

@@ -37,7 +37,7 @@ mod net;
 pub mod probe;
 
 pub use faults::SLOW_KBIT;
-pub use net::{guest_addr, guest_mac, LAB_BRIDGE, UPLINK};
+pub use net::{guest_addr, guest_mac, launch_in, LAB_BRIDGE, UPLINK};
 
 use crate::host::{Host, HostOpts};
 use crate::netns::{self, ip_ok};
