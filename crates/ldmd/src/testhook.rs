@@ -7,7 +7,8 @@
 //! file is removed (at most [`DEADLINE`]). Without `LDMD_TEST_HOLD` it does
 //! nothing; nor does it once the test removed `DIR` (disarmed). The points
 //! are named after the migration's phases: on the source
-//! `source-checked`, `source-prepared`, `source-copying`,
+//! `source-checked`, `source-prepared`, `source-mirroring` (a storage
+//! copy: the disk mirrors started, not yet in sync), `source-copying`,
 //! `source-switchover` (QEMU completed, source paused, `Commit` not sent),
 //! `source-commit-sent`; on the target `target-prepared`, `target-commit`,
 //! `target-committed`. Outside migrations, `start-launching` holds

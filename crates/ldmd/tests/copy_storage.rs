@@ -1,0 +1,197 @@
+//! `migrate-domain --copy-storage` between in-process daemons whose volumes
+//! are not shared: each refusal of the target's back end is named by the
+//! dry run and refuses the real migration with nothing changed (database
+//! and files); a bound domain's disk is then copied cold (real qemu-img and
+//! qemu-storage-daemon, no guest) into a back end the target creates.
+
+mod common;
+
+use common::Host;
+use ldm_api::request::UserRole;
+use ldm_api::{DomainState, Reply, Request};
+use std::path::Path;
+
+fn image(path: &Path, mib: u64) -> String {
+    std::fs::File::create(path)
+        .unwrap()
+        .set_len(mib << 20)
+        .unwrap();
+    path.display().to_string()
+}
+
+async fn export(h: &Host, backend: &str, readonly: bool) {
+    h.ok(Request::AddVdsdev {
+        force: true,
+        readonly,
+        backend: backend.into(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+    })
+    .await;
+}
+
+async fn unexport(h: &Host) {
+    h.ok(Request::RemoveVdsdev {
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+    })
+    .await;
+}
+
+async fn copy_request(
+    src: &Host,
+    dst: &Host,
+    overwrite: bool,
+) -> ldm_api::migration::MigrateRequest {
+    let mut m = src.migrate_request(dst, "ldg1", "admin").await;
+    m.copy_storage = true;
+    m.overwrite_storage = overwrite;
+    m
+}
+
+async fn dry_run(src: &Host, dst: &Host, overwrite: bool) -> ldm_api::migration::DryRun {
+    let mut m = copy_request(src, dst, overwrite).await;
+    m.dry_run = true;
+    match src.ok(Request::Migrate(m)).await {
+        Reply::DryRun(r) => r,
+        other => panic!("a dry run answered {other:?}"),
+    }
+}
+
+/// The only failure of a dry run, which must contain `what`.
+async fn refused(src: &Host, dst: &Host, what: &str) {
+    let f = dry_run(src, dst, false).await.failures;
+    assert!(f.len() == 1 && f[0].contains(what), "{f:?}");
+}
+
+fn vds() -> Request {
+    Request::AddVds {
+        name: "primary-vds0".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_target_back_ends_are_refused_and_a_cold_copy_fills_a_new_one() {
+    let files = tempfile::tempdir().unwrap();
+    let src_img = image(&files.path().join("a.img"), 16);
+    // Data in the middle of the source's disk.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&src_img)
+            .unwrap();
+        f.write_all_at(&[0x5a; 1 << 20], 4 << 20).unwrap();
+    }
+    let src = Host::start("hostA").await;
+    let dst = Host::start("hostB").await;
+    dst.add_user("admin", UserRole::Management).await;
+    for h in [&src, &dst] {
+        h.ok(vds()).await;
+    }
+    export(&src, &src_img, false).await;
+    src.add_domain("ldg1", 1, 256, false).await;
+    src.ok(Request::AddVdisk {
+        disk: "vdisk1".into(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+        domain: "ldg1".into(),
+    })
+    .await;
+    src.ok(Request::Bind {
+        name: "ldg1".into(),
+    })
+    .await;
+
+    // The target's back end holds data: refused, unless told to overwrite.
+    let full = files.path().join("full.img");
+    std::fs::write(&full, vec![1u8; 16 << 20]).unwrap();
+    export(&dst, &full.display().to_string(), false).await;
+    refused(
+        &src,
+        &dst,
+        "which already holds data: add --overwrite-storage",
+    )
+    .await;
+    assert_eq!(
+        dry_run(&src, &dst, true).await.failures,
+        Vec::<String>::new()
+    );
+    let before = (src.list().await, dst.list().await);
+    let e = src
+        .call(Request::Migrate(copy_request(&src, &dst, false).await))
+        .await
+        .expect_err("refused");
+    assert!(e.message.contains("already holds data"), "{e}");
+    assert_eq!((src.list().await, dst.list().await), before);
+    assert_eq!(std::fs::read(&full).unwrap(), vec![1u8; 16 << 20]);
+    unexport(&dst).await;
+
+    // Another size.
+    export(&dst, &image(&files.path().join("small.img"), 8), false).await;
+    refused(
+        &src,
+        &dst,
+        "vol1@primary-vds0 on hostB is 8388608 bytes (raw), on hostA",
+    )
+    .await;
+    unexport(&dst).await;
+
+    // The source's own file: copying it onto itself is refused, even when
+    // told to overwrite.
+    export(&dst, &src_img, false).await;
+    let f = dry_run(&src, &dst, true).await.failures;
+    assert!(
+        f.len() == 1
+            && f[0]
+                .starts_with("volume vol1@primary-vds0 on hostB is the same storage as on hostA")
+            && f[0].ends_with(
+                "copying a disk onto itself would destroy it; migrate without --copy-storage"
+            ),
+        "{f:?}"
+    );
+    unexport(&dst).await;
+
+    // Read-only on the target.
+    let empty = image(&files.path().join("b.img"), 16);
+    export(&dst, &empty, true).await;
+    refused(
+        &src,
+        &dst,
+        "is read-only (options=ro) on hostB, and a storage copy must write it",
+    )
+    .await;
+    unexport(&dst).await;
+
+    // A back end that is gone and cannot be created (its directory is gone).
+    let sub = files.path().join("gone");
+    std::fs::create_dir(&sub).unwrap();
+    let lost = image(&sub.join("b.img"), 16);
+    export(&dst, &lost, false).await;
+    std::fs::remove_dir_all(&sub).unwrap();
+    refused(&src, &dst, "cannot be filled: back end").await;
+    unexport(&dst).await;
+
+    // A back end that is gone but can be created: the dry run passes and
+    // reports the bytes to copy; the cold copy creates and fills it.
+    export(&dst, &empty, false).await;
+    std::fs::remove_file(&empty).unwrap();
+    let dry = dry_run(&src, &dst, false).await;
+    assert_eq!(dry.failures, Vec::<String>::new());
+    let c = dry.copy.expect("an estimate");
+    assert_eq!(c.bytes, 1 << 20, "{c:?}");
+    assert!(!Path::new(&empty).exists(), "the dry run created the file");
+    let r = src
+        .ok(Request::Migrate(copy_request(&src, &dst, false).await))
+        .await;
+    let Reply::Migrated(s) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(s.storage_bytes, 1 << 20, "{s:?}");
+    assert!(src.domain("ldg1").await.is_none());
+    assert_eq!(dst.domain("ldg1").await.unwrap().state, DomainState::Bound);
+    assert_eq!(
+        std::fs::read(&empty).unwrap(),
+        std::fs::read(&src_img).unwrap()
+    );
+}
