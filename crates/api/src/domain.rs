@@ -2,6 +2,7 @@
 
 use crate::flags::Flags;
 use crate::migration::OperationView;
+use crate::network::{VnetSpec, VnetView};
 use crate::state::DomainState;
 use crate::storage::{DiskView, VdiskSpec};
 use serde::{Deserialize, Serialize};
@@ -134,6 +135,10 @@ pub struct DomainSpec {
     /// Virtual disks, in the guest's device order.
     #[serde(default)]
     pub disks: Vec<VdiskSpec>,
+    /// Network devices, in the guest's device order (absent when none, so
+    /// a definition without them reads as before).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<VnetSpec>,
 }
 
 /// Checks a domain name: letters, digits, `-`, `_`, `.`, at most 64
@@ -194,6 +199,9 @@ pub struct DomainView {
     /// Virtual disks, in the guest's device order.
     #[serde(default)]
     pub disks: Vec<DiskView>,
+    /// Network devices, in the guest's device order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<VnetView>,
 }
 
 /// The hypervisor-level facts of a bound or running domain.

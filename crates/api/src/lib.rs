@@ -10,6 +10,7 @@ pub mod error;
 pub mod flags;
 pub mod limits;
 pub mod migration;
+pub mod network;
 pub mod request;
 pub mod service;
 pub mod size;

@@ -3,6 +3,7 @@
 use crate::domain::{CpuArch, DomainView, HostView};
 use crate::error::ApiError;
 use crate::migration::{DryRun, MigrateRequest, Progress, Summary};
+use crate::network::{Mac, VswView};
 use crate::service::VccView;
 use crate::storage::VdsView;
 use serde::{Deserialize, Serialize};
@@ -230,6 +231,73 @@ pub enum Request {
         /// Domain.
         domain: String,
     },
+    /// `add-vsw [net-dev=IFACE] [mtu=N] [mac-addr=MAC] SWITCH primary`
+    AddVsw {
+        /// Switch name.
+        name: String,
+        /// Uplink interface.
+        net_dev: Option<String>,
+        /// MTU (1500 when absent).
+        mtu: Option<u32>,
+        /// The bridge's MAC address.
+        mac: Option<Mac>,
+    },
+    /// `set-vsw [net-dev=[IFACE]] [mtu=N] [mac-addr=[MAC]] SWITCH`; an
+    /// empty value clears.
+    SetVsw {
+        /// Switch name.
+        name: String,
+        /// New uplink; empty removes it.
+        net_dev: Option<String>,
+        /// New MTU.
+        mtu: Option<u32>,
+        /// New MAC.
+        mac: Option<Mac>,
+        /// Let the kernel choose the MAC (`mac-addr=`).
+        #[serde(default)]
+        clear_mac: bool,
+    },
+    /// `remove-vsw SWITCH`
+    RemoveVsw {
+        /// Switch name.
+        name: String,
+    },
+    /// `add-vnet [mac-addr=MAC] [mtu=N] NET SWITCH DOMAIN`
+    AddVnet {
+        /// Device name.
+        name: String,
+        /// Switch.
+        switch: String,
+        /// Domain.
+        domain: String,
+        /// MAC address; assigned when absent.
+        mac: Option<Mac>,
+        /// MTU; the switch's when absent.
+        mtu: Option<u32>,
+    },
+    /// `set-vnet [mac-addr=MAC] [mtu=[N]] [vswitch=SWITCH] NET DOMAIN`
+    SetVnet {
+        /// Device name.
+        name: String,
+        /// Domain.
+        domain: String,
+        /// New switch.
+        switch: Option<String>,
+        /// New MAC address.
+        mac: Option<Mac>,
+        /// New MTU.
+        mtu: Option<u32>,
+        /// Follow the switch's MTU (`mtu=`).
+        #[serde(default)]
+        clear_mtu: bool,
+    },
+    /// `remove-vnet NET DOMAIN`
+    RemoveVnet {
+        /// Device name.
+        name: String,
+        /// Domain.
+        domain: String,
+    },
     /// Where to reach a domain's console.
     ConsoleAddr {
         /// Name.
@@ -345,6 +413,9 @@ pub enum Reply {
         /// Virtual disk services.
         #[serde(default)]
         vds: Vec<VdsView>,
+        /// Virtual switches (absent when none).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        vsw: Vec<VswView>,
     },
     /// Console address.
     Console {

@@ -16,6 +16,7 @@ use ldm_api::flags::{MigrationRole, Status};
 use ldm_api::migration::{
     Auth, DryRun, MigrateRequest, OperationView, Phase, Progress, Role, Summary,
 };
+use ldm_api::network::{Mac, VnetView, VswView};
 use ldm_api::request::{TrustView, UserRole, UserView};
 use ldm_api::service::VccView;
 use ldm_api::storage::{BackendKind, DiskView, ImageFormat, VdsView, VolumeView};
@@ -216,6 +217,41 @@ fn requests() -> Vec<Request> {
             disk: "vdisk1".into(),
             domain: n(),
         },
+        Request::AddVsw {
+            name: "primary-vsw0".into(),
+            net_dev: Some("eth0".into()),
+            mtu: Some(1500),
+            mac: None,
+        },
+        Request::SetVsw {
+            name: "primary-vsw0".into(),
+            net_dev: Some(String::new()),
+            mtu: Some(9000),
+            mac: Some(mac()),
+            clear_mac: false,
+        },
+        Request::RemoveVsw {
+            name: "primary-vsw0".into(),
+        },
+        Request::AddVnet {
+            name: "vnet1".into(),
+            switch: "primary-vsw0".into(),
+            domain: n(),
+            mac: Some(mac()),
+            mtu: None,
+        },
+        Request::SetVnet {
+            name: "vnet1".into(),
+            domain: n(),
+            switch: Some("primary-vsw1".into()),
+            mac: None,
+            mtu: None,
+            clear_mtu: true,
+        },
+        Request::RemoveVnet {
+            name: "vnet1".into(),
+            domain: n(),
+        },
     ];
     for r in &all {
         match r {
@@ -254,10 +290,20 @@ fn requests() -> Vec<Request> {
             | Request::RemoveVdsdev { .. }
             | Request::AddVdisk { .. }
             | Request::SetVdisk { .. }
-            | Request::RemoveVdisk { .. } => {}
+            | Request::RemoveVdisk { .. }
+            | Request::AddVsw { .. }
+            | Request::SetVsw { .. }
+            | Request::RemoveVsw { .. }
+            | Request::AddVnet { .. }
+            | Request::SetVnet { .. }
+            | Request::RemoveVnet { .. } => {}
         }
     }
     all
+}
+
+fn mac() -> Mac {
+    "02:4c:44:00:00:01".parse().unwrap()
 }
 
 fn domain_view() -> DomainView {
@@ -305,6 +351,7 @@ fn domain_view() -> DomainView {
             backend: Some("/var/lib/images/ldg1.qcow2".into()),
             readonly: false,
         }],
+        networks: Vec::new(),
     }
 }
 
@@ -391,6 +438,40 @@ fn replies() -> Vec<(&'static str, Reply)> {
                         problem: None,
                         used_by: vec![("ldg1".into(), "vdisk1".into())],
                     }],
+                }],
+                vsw: Vec::new(),
+            },
+        ),
+        (
+            "domains-network",
+            Reply::Domains {
+                domains: vec![DomainView {
+                    networks: vec![VnetView {
+                        name: "vnet1".into(),
+                        switch: "primary-vsw0".into(),
+                        mac: mac(),
+                        mtu: 1500,
+                        id: 0,
+                        tap: Some("ldmt-0a1b2c3d".into()),
+                    }],
+                    ..domain_view()
+                }],
+            },
+        ),
+        (
+            "services-vsw",
+            Reply::Services {
+                vcc: Vec::new(),
+                vds: Vec::new(),
+                vsw: vec![VswView {
+                    name: "primary-vsw0".into(),
+                    ldom: "primary".into(),
+                    net_dev: Some("eth0".into()),
+                    mtu: 1500,
+                    mac: None,
+                    bridge: "ldmb-0a1b2c3d".into(),
+                    problem: None,
+                    used_by: vec![("ldg1".into(), "vnet1".into())],
                 }],
             },
         ),

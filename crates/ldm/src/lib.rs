@@ -7,6 +7,7 @@ pub mod console;
 pub mod evacuate;
 pub mod format;
 pub mod migrate;
+pub mod network;
 pub mod prompt;
 pub mod props;
 pub mod storage;
@@ -278,7 +279,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             Ok(0)
         }
         Cmd::ListServices { parseable, json } => {
-            let Reply::Services { vcc, vds } = client
+            let Reply::Services { vcc, vds, vsw } = client
                 .call(&Request::ListServices)
                 .await
                 .map_err(|e| e.message)?
@@ -286,7 +287,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
                 return Err("unexpected answer from ldmd".into());
             };
             if json {
-                let all = serde_json::json!({ "vcc": vcc, "vds": vds });
+                let all = serde_json::json!({ "vcc": vcc, "vds": vds, "vsw": vsw });
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
@@ -294,6 +295,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             } else {
                 print!("{}", format::devices::services(&vcc, parseable));
                 print!("{}", format::storage::vds(&vds, parseable));
+                print!("{}", format::network::vsw(&vsw, parseable));
             }
             Ok(0)
         }
@@ -344,6 +346,14 @@ async fn run(cli: Cli) -> Result<i32, String> {
         } => simple(&client, storage::set_vdisk(&volume, disk, domain)?).await,
         Cmd::RemoveVdisk { disk, domain } => {
             simple(&client, Request::RemoveVdisk { disk, domain }).await
+        }
+        Cmd::AddVsw { args } => simple(&client, network::add_vsw(&args)?).await,
+        Cmd::SetVsw { args } => simple(&client, network::set_vsw(&args)?).await,
+        Cmd::RemoveVsw { name } => simple(&client, Request::RemoveVsw { name }).await,
+        Cmd::AddVnet { args } => simple(&client, network::add_vnet(&args)?).await,
+        Cmd::SetVnet { args } => simple(&client, network::set_vnet(&args)?).await,
+        Cmd::RemoveVnet { name, domain } => {
+            simple(&client, Request::RemoveVnet { name, domain }).await
         }
         Cmd::ListBindings {
             parseable,

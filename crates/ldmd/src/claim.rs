@@ -160,6 +160,7 @@ mod tests {
             vars: Default::default(),
             migration: Default::default(),
             disks: Vec::new(),
+            networks: Vec::new(),
         };
         let mut t = Table::new();
         t.insert(name.into(), Domain::new(DomainRecord::new(spec)));

@@ -26,6 +26,11 @@ pub struct Config {
     pub hostname: Option<String>,
     /// Where to serve Prometheus metrics (`--metrics`), if anywhere.
     pub metrics: Option<SocketAddr>,
+    /// The network namespace (a file such as `/run/netns/NAME`) in which
+    /// ldmd makes its bridges and taps; its own when absent. For running
+    /// several daemons in one process (QEMU opens taps in ldmd's own
+    /// namespace, so a daemon that runs domains leaves it unset).
+    pub netns: Option<PathBuf>,
 }
 
 impl Config {
@@ -42,6 +47,7 @@ impl Config {
             qemu: None,
             hostname: None,
             metrics: None,
+            netns: None,
         }
     }
 }

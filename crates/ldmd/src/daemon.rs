@@ -122,6 +122,8 @@ pub struct Daemon {
     pub checking: crate::migration::source::checking::Checking,
     /// Counters, histograms and gauges for `--metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// Bridges and taps (virtual switches and networks).
+    pub net: crate::net::Net,
 }
 
 impl Daemon {
@@ -141,6 +143,7 @@ impl Daemon {
             })?;
             db.set_meta("vcc-initialised", "1")?;
         }
+        let net = crate::net::Net::start(net_owner(&db)?, cfg.netns.clone());
         let identity = ldm_peer::HostIdentity::load_or_create(&paths.tls_dir(), &inv.hostname)?;
         let mut table = Table::new();
         for rec in db.domains()? {
@@ -157,8 +160,10 @@ impl Daemon {
             throttle: ldm_peer::AuthThrottle::new(),
             checking: Default::default(),
             metrics: crate::metrics::Metrics::new(),
+            net,
         });
         crate::adopt::adopt_all(&d).await?;
+        crate::net::sync(&d).await;
         Ok(d)
     }
 
@@ -182,6 +187,16 @@ impl Daemon {
             .and_then(|v| v.parse().ok())
             .unwrap_or(self.inv.host_cpus)
     }
+}
+
+/// This root's owner id among network links, made on first start.
+fn net_owner(db: &Db) -> Result<crate::net::names::Owner> {
+    if let Some(o) = db.meta("net-owner")? {
+        return Ok(crate::net::names::Owner(o));
+    }
+    let o = format!("{:08x}", rand::random::<u32>());
+    db.set_meta("net-owner", &o)?;
+    Ok(crate::net::names::Owner(o))
 }
 
 /// Looks a domain up, with the error the administrator should see.

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL, has
 CREATE TABLE IF NOT EXISTS trust (host TEXT NOT NULL, kind TEXT NOT NULL, fingerprint TEXT NOT NULL, PRIMARY KEY (host, kind));
 CREATE TABLE IF NOT EXISTS vds (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS vdsdev (service TEXT NOT NULL REFERENCES vds(name), volume TEXT NOT NULL, backend TEXT NOT NULL, readonly INTEGER NOT NULL, PRIMARY KEY (service, volume));
+CREATE TABLE IF NOT EXISTS vsw (name TEXT PRIMARY KEY, net_dev TEXT, mtu INTEGER NOT NULL, mac TEXT);
 CREATE TABLE IF NOT EXISTS migration_outcomes (id TEXT PRIMARY KEY, domain TEXT NOT NULL, outcome TEXT NOT NULL, secret TEXT NOT NULL, at INTEGER NOT NULL);
 ";
 
@@ -336,6 +337,7 @@ mod tests {
             vars: BootVars::default(),
             migration: Default::default(),
             disks: Vec::new(),
+            networks: Vec::new(),
         }
     }
 

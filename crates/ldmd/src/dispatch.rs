@@ -2,7 +2,7 @@
 
 use crate::daemon::{get, Daemon};
 use crate::error::{refuse, Result};
-use crate::ops::{accounts, define, lifecycle, services, storage, vdisk, views};
+use crate::ops::{accounts, define, lifecycle, services, storage, vdisk, views, vnet, vsw};
 use ldm_api::{ErrorKind, Reply, Request, Response};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -52,17 +52,23 @@ async fn run(
         }
         Request::List { names } => {
             let vols = d.db.vdsdevs()?;
+            let vsws = d.db.vsws()?;
             let t = d.table();
+            let view = |dom| {
+                let mut v = views::domain_view(dom, &vols);
+                v.networks = vnet::views(dom, &vsws, &d.net.owner);
+                v
+            };
             let mut out = Vec::new();
             if names.is_empty() {
                 out.push(views::primary_view(d));
-                out.extend(t.values().map(|dom| views::domain_view(dom, &vols)));
+                out.extend(t.values().map(view));
             } else {
                 for n in &names {
                     if n == "primary" {
                         out.push(views::primary_view(d));
                     } else {
-                        out.push(views::domain_view(get(&t, n)?, &vols));
+                        out.push(view(get(&t, n)?));
                     }
                 }
             }
@@ -117,7 +123,59 @@ async fn run(
         Request::ListServices => Reply::Services {
             vcc: services::list(d).await?,
             vds: storage::list(d).await?,
+            vsw: vsw::list(d).await?,
         },
+        Request::AddVsw {
+            name,
+            net_dev,
+            mtu,
+            mac,
+        } => {
+            vsw::add(d, &name, net_dev, mtu, mac).await?;
+            done(None)
+        }
+        Request::SetVsw {
+            name,
+            net_dev,
+            mtu,
+            mac,
+            clear_mac,
+        } => {
+            let net_dev = net_dev.map(|n| Some(n).filter(|n| !n.is_empty()));
+            let mac = if clear_mac { Some(None) } else { mac.map(Some) };
+            vsw::set(d, &name, net_dev, mtu, mac).await?;
+            done(None)
+        }
+        Request::RemoveVsw { name } => {
+            vsw::remove(d, &name).await?;
+            done(None)
+        }
+        Request::AddVnet {
+            name,
+            switch,
+            domain,
+            mac,
+            mtu,
+        } => {
+            vnet::add(d, &name, &switch, &domain, mac, mtu).await?;
+            done(None)
+        }
+        Request::SetVnet {
+            name,
+            domain,
+            switch,
+            mac,
+            mtu,
+            clear_mtu,
+        } => {
+            let mtu = if clear_mtu { Some(None) } else { mtu.map(Some) };
+            vnet::set(d, &name, &domain, switch, mac, mtu).await?;
+            done(None)
+        }
+        Request::RemoveVnet { name, domain } => {
+            vnet::remove(d, &name, &domain).await?;
+            done(None)
+        }
         Request::AddVds { name } => {
             storage::add_vds(d, &name).await?;
             done(None)

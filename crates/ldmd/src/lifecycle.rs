@@ -158,6 +158,7 @@ mod tests {
             vars: Default::default(),
             migration: Default::default(),
             disks: Vec::new(),
+            networks: Vec::new(),
         };
         let mut rec = DomainRecord::new(spec);
         rec.state = state;

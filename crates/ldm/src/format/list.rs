@@ -187,9 +187,10 @@ fn section(v: &DomainView, which: &str, out: &mut String, parseable: bool) -> Re
             }
         }
         "disk" => super::storage::disk_section(&v.disks, out, parseable),
+        "network" => super::network::network_section(&v.networks, out, parseable),
         other => {
             return Err(format!(
-                "'{other}' is not a format: use status, console, cpu, memory, variables, uuid, control, disk or domain"
+                "'{other}' is not a format: use status, console, cpu, memory, variables, uuid, control, disk, network or domain"
             ))
         }
     }
@@ -228,7 +229,10 @@ pub fn parseable(views: &[DomainView], long: bool) -> String {
         out.push_str(&parseable_line(v, long));
         out.push('\n');
         if long {
-            for f in ["control", "variables", "disk", "uuid", "status"] {
+            for f in ["control", "variables", "disk", "network", "uuid", "status"] {
+                if f == "network" && v.networks.is_empty() {
+                    continue;
+                }
                 let _ = section(v, f, &mut out, true);
             }
         }
@@ -252,7 +256,10 @@ pub fn long(views: &[DomainView]) -> String {
         if v.name == "primary" {
             continue;
         }
-        for f in ["uuid", "control", "variables", "disk", "status"] {
+        for f in ["uuid", "control", "variables", "disk", "network", "status"] {
+            if f == "network" && v.networks.is_empty() {
+                continue;
+            }
             let _ = section(v, f, &mut out, false);
             out.push('\n');
         }
@@ -300,6 +307,7 @@ mod tests {
             operation: None,
             note: None,
             disks: Vec::new(),
+            networks: Vec::new(),
         }
     }
 

@@ -2,4 +2,5 @@
 
 pub mod devices;
 pub mod list;
+pub mod network;
 pub mod storage;

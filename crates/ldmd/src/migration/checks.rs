@@ -51,6 +51,10 @@ pub struct TargetFacts<'a> {
     pub copies: Vec<CopyFact>,
     /// The source, as messages name it.
     pub source: String,
+    /// This host's virtual switches.
+    pub switches: Vec<String>,
+    /// The MACs of this host's vnets, with who has each.
+    pub macs: Vec<(ldm_api::network::Mac, String)>,
 }
 
 /// Gathers the facts of this host for an offer.
@@ -75,6 +79,23 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'
         volumes: Vec::new(),
         copies: Vec::new(),
         source: String::new(),
+        switches: d
+            .db
+            .vsws()
+            .map(|v| v.into_iter().map(|s| s.name).collect())
+            .unwrap_or_default(),
+        macs: t
+            .values()
+            .filter(|dom| dom.rec.spec.uuid != offer.spec.uuid)
+            .flat_map(|dom| {
+                dom.rec.spec.networks.iter().map(move |v| {
+                    (
+                        v.mac,
+                        format!("vnet {} of domain {}", v.name, dom.rec.spec.name),
+                    )
+                })
+            })
+            .collect(),
     }
 }
 
@@ -194,6 +215,7 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
             }
         }
     }
+    v.failures.extend(networks(offer, f));
     let covered = offer.volumes.len() == spec.disks.len()
         && offer
             .volumes
@@ -223,6 +245,27 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
     v
 }
 
+/// Each vnet needs a switch of the same name here, and its MAC free.
+fn networks(offer: &DomainOffer, f: &TargetFacts<'_>) -> Vec<String> {
+    let host = f.host;
+    let mut out = Vec::new();
+    for v in &offer.spec.networks {
+        if !f.switches.contains(&v.switch) {
+            out.push(format!(
+                "Virtual switch {} (of vnet {}) does not exist on {host}: add it there with `ldm add-vsw {} primary`",
+                v.switch, v.name, v.switch
+            ));
+        }
+        if let Some((_, who)) = f.macs.iter().find(|(m, _)| *m == v.mac) {
+            out.push(format!(
+                "The MAC address {} of vnet {} is already used by {who} on {host}",
+                v.mac, v.name
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +286,7 @@ mod tests {
                 },
                 migration: Default::default(),
                 disks: Vec::new(),
+                networks: Vec::new(),
             },
             state,
             machine_type: Some("pc-i440fx-10.0".into()),
@@ -272,6 +316,8 @@ mod tests {
             volumes: Vec::new(),
             copies: Vec::new(),
             source: "a".into(),
+            switches: vec!["primary-vsw0".into()],
+            macs: Vec::new(),
         }
     }
 
@@ -304,6 +350,36 @@ mod tests {
         assert_eq!(v.warnings.len(), 1);
         let v = check(&offer(DomainState::Bound, CpuArch::Native), &facts());
         assert_eq!(v.failures.len(), 1, "{v:?}");
+    }
+
+    #[test]
+    fn each_vnet_needs_its_switch_and_a_free_mac() {
+        let mut o = offer(DomainState::Active, CpuArch::Generic);
+        o.spec.vars.kernel = None;
+        let mac = "02:4c:44:00:00:01".parse().unwrap();
+        for (name, switch) in [("vnet0", "primary-vsw0"), ("vnet1", "other-vsw")] {
+            o.spec.networks.push(ldm_api::network::VnetSpec {
+                name: name.into(),
+                switch: switch.into(),
+                mac: if name == "vnet0" {
+                    mac
+                } else {
+                    "02:4c:44:00:00:02".parse().unwrap()
+                },
+                mtu: None,
+            });
+        }
+        let mut f = facts();
+        f.macs.push((mac, "vnet a of domain x".into()));
+        let v = check(&o, &f);
+        assert_eq!(v.failures.len(), 2, "{v:?}");
+        let has = |t: &str| v.failures.iter().any(|f| f.contains(t));
+        assert!(has(
+            "Virtual switch other-vsw (of vnet vnet1) does not exist on b"
+        ));
+        assert!(has(
+            "02:4c:44:00:00:01 of vnet vnet0 is already used by vnet a of domain x"
+        ));
     }
 
     #[test]

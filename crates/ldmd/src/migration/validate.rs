@@ -57,6 +57,7 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
         push(check_printable("boot-args", args, MAX_BOOT_ARGS_LEN));
     }
     push(disks(&spec.disks));
+    push(vnets(&spec.networks));
     push(volumes(&offer.volumes));
     for (what, fact) in [
         ("the source's accelerator", Some(&offer.source_accel)),
@@ -101,6 +102,36 @@ fn disks(disks: &[ldm_api::storage::VdiskSpec]) -> Result<(), String> {
         }
         if disks[..i].iter().any(|o| o.name == k.name) {
             return Err(format!("disk {} appears twice", k.name));
+        }
+    }
+    Ok(())
+}
+
+/// Vnets as the CLI takes them: valid names, unicast MACs, MTUs in
+/// range, each name and MAC once, no more than a domain may have.
+fn vnets(vnets: &[ldm_api::network::VnetSpec]) -> Result<(), String> {
+    use ldm_api::network::{check_mtu, check_net_name, MAX_VNETS};
+    if vnets.len() > MAX_VNETS {
+        return Err(format!(
+            "{} vnets is more than a domain may have ({MAX_VNETS})",
+            vnets.len()
+        ));
+    }
+    for (i, v) in vnets.iter().enumerate() {
+        check_net_name("vnet", &v.name).map_err(|_| format!("vnet {i} has an invalid name"))?;
+        check_net_name("switch", &v.switch)
+            .map_err(|_| format!("vnet {i} has an invalid switch name"))?;
+        if !v.mac.is_unicast() {
+            return Err(format!("vnet {i} has a MAC that is not unicast"));
+        }
+        if let Some(m) = v.mtu {
+            check_mtu(m).map_err(|_| format!("vnet {i} has an MTU out of range"))?;
+        }
+        if vnets[..i]
+            .iter()
+            .any(|o| o.name == v.name || o.mac == v.mac)
+        {
+            return Err(format!("vnet {} or its MAC appears twice", v.name));
         }
     }
     Ok(())
@@ -190,6 +221,7 @@ mod tests {
                 },
                 migration: Default::default(),
                 disks: Vec::new(),
+                networks: Vec::new(),
             },
             state: DomainState::Bound,
             machine_type: Some("pc-i440fx-10.0".into()),

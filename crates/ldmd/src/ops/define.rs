@@ -41,6 +41,7 @@ pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
         vars: Default::default(),
         migration: Default::default(),
         disks: Vec::new(),
+        networks: Vec::new(),
     });
     d.db.put_domain(&rec)?;
     t.insert(name.into(), crate::daemon::Domain::new(rec));

@@ -21,13 +21,31 @@ fn check(t: Transition, name: &str, state: DomainState) -> Result<()> {
         .map_err(|m| refuse(ErrorKind::State, m))
 }
 
-/// `bind-domain`
+/// `bind-domain`: reserves the resources, then makes the domain's taps;
+/// if they cannot be made the domain goes back to inactive.
 pub async fn bind(d: &Daemon, name: &str) -> Result<()> {
+    let (rec0, port) = bind_record(d, name)?;
+    if let Err(e) = super::vnet::ensure_taps(d, &rec0).await {
+        {
+            let mut t = d.table();
+            if let Some(dom) = t.get_mut(name).filter(|dom| dom.claim.is_none()) {
+                transition(&d.db, dom, Transition::Unbind, |_| {})?;
+            }
+        }
+        crate::net::sync(d).await;
+        return Err(e);
+    }
+    tracing::info!(domain = name, port, "domain bound");
+    Ok(())
+}
+
+fn bind_record(d: &Daemon, name: &str) -> Result<(crate::record::DomainRecord, u16)> {
     let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     check(Transition::Bind, name, dom.rec.state)?;
     let rec0 = dom.rec.clone();
     super::vdisk::resolve(d, &rec0)?;
+    super::vnet::check_switches(d, &rec0)?;
     check_fit(
         &t,
         Some(name),
@@ -42,15 +60,17 @@ pub async fn bind(d: &Daemon, name: &str) -> Result<()> {
     transition(&d.db, dom, Transition::Bind, |rec| {
         rec.binding = Some(binding)
     })?;
-    tracing::info!(domain = name, port, "domain bound");
-    Ok(())
+    Ok((rec0, port))
 }
 
 /// `unbind-domain`
 pub async fn unbind(d: &Daemon, name: &str) -> Result<()> {
-    let mut t = d.table();
-    let dom = get_mut_idle(&mut t, name)?;
-    transition(&d.db, dom, Transition::Unbind, |_| {})?;
+    {
+        let mut t = d.table();
+        let dom = get_mut_idle(&mut t, name)?;
+        transition(&d.db, dom, Transition::Unbind, |_| {})?;
+    }
+    crate::net::sync(d).await;
     tracing::info!(domain = name, "domain unbound");
     Ok(())
 }
@@ -67,6 +87,7 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
     };
     d.inv.qemu()?;
     check_boot_files(&rec)?;
+    super::vnet::ensure_taps(d, &rec).await?;
     crate::testhook::hold("start-launching").await;
     let rt = launch(d, &rec, false).await?;
     let (pid, qmp) = (rt.pid, rt.qmp.clone());

@@ -8,3 +8,5 @@ pub mod services;
 pub mod storage;
 pub mod vdisk;
 pub mod views;
+pub mod vnet;
+pub mod vsw;

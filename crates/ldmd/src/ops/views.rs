@@ -82,6 +82,7 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
         operation: op,
         note: rec.migration.as_ref().and_then(|m| m.error.clone()),
         disks: disk_views(dom, vols),
+        networks: Vec::new(),
     }
 }
 
@@ -132,6 +133,7 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         operation: None,
         note: None,
         disks: Vec::new(),
+        networks: Vec::new(),
     }
 }
 

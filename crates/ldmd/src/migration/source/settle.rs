@@ -24,13 +24,17 @@ pub(crate) async fn destroy(d: &Daemon, name: &str) {
     if let Some((qmp, pid, uuid)) = rt {
         kill_qemu(&qmp, &d.paths.qmp_socket(&uuid), pid).await;
     }
-    let mut t = d.table();
-    t.remove(name);
-    if let Err(e) = d.db.delete_domain(name) {
-        // The stored mark says Commit was sent: a restarted ldmd asks the
-        // target again and removes the record then.
-        tracing::error!(domain = %name, "cannot remove the migrated domain from the database: {e}");
+    {
+        let mut t = d.table();
+        t.remove(name);
+        if let Err(e) = d.db.delete_domain(name) {
+            // The stored mark says Commit was sent: a restarted ldmd asks the
+            // target again and removes the record then.
+            tracing::error!(domain = %name, "cannot remove the migrated domain from the database: {e}");
+        }
     }
+    // Its taps go with it.
+    crate::net::sync(d).await;
 }
 
 /// The target has no copy: resumes the source if it is paused and

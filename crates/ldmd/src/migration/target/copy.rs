@@ -113,12 +113,16 @@ pub(super) async fn prepare(
         );
         (rec, claim)
     };
-    if !live && !offer.copy_storage {
+    // A bound copy has its taps, on the switches of the same names, with
+    // the vnets' own MACs, before its QEMU needs them.
+    let taps = crate::ops::vnet::ensure_taps(d, &rec).await;
+    if !live && !offer.copy_storage && taps.is_ok() {
         return Ok((None, None, claim, None));
     }
     // On failure the session rolls the copy back while the claim still
     // holds it.
     let started = async {
+        taps?;
         let dir = d.paths.migration_dir(&rec.spec.uuid);
         if !offer.copy_storage {
             let (ep, tunnel) = start_incoming(d, &rec, &tuning, local_ip, false).await?;
@@ -322,6 +326,8 @@ pub async fn rollback(d: &Arc<Daemon>, name: &str, id: &str) {
     // Nothing writes the copied back ends any more: give them back.
     backends::undo(&d.paths.migration_dir(&uuid));
     let _ = std::fs::remove_dir_all(d.paths.migration_dir(&uuid));
+    // Its taps go with it.
+    crate::net::sync(d).await;
     d.metrics
         .migration(Role::Target, crate::metrics::Outcome::RolledBack, None);
     tracing::info!(domain = name, "target copy destroyed");
