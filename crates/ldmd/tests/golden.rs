@@ -43,6 +43,7 @@ fn spec() -> DomainSpec {
             volume: "vol1".into(),
             service: "primary-vds0".into(),
         }],
+        networks: Vec::new(),
     }
 }
 
@@ -76,6 +77,20 @@ fn copy_offer() -> DomainOffer {
     o.copy_storage = true;
     o.overwrite_storage = true;
     o.volumes[0].allocated_bytes = 1 << 29;
+    o
+}
+
+/// An offer of a domain with a vnet: the spec carries it (absent from
+/// the spec when a domain has none, so older peers read every other offer
+/// as before).
+fn offer_with_vnets() -> DomainOffer {
+    let mut o = offer(DomainState::Active);
+    o.spec.networks.push(ldm_api::network::VnetSpec {
+        name: "vnet0".into(),
+        switch: "primary-vsw0".into(),
+        mac: "02:4c:44:00:00:01".parse().unwrap(),
+        mtu: Some(1500),
+    });
     o
 }
 
@@ -115,6 +130,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
         ),
         ("check", ToTarget::Check(offer(DomainState::Active))),
         ("check-copy-storage", ToTarget::Check(copy_offer())),
+        ("check-vnets", ToTarget::Check(offer_with_vnets())),
         (
             "prepare",
             ToTarget::Prepare {

@@ -27,6 +27,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub mod netns;
+pub use netns::Netns;
+
 /// The password every test account gets.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -60,6 +63,8 @@ pub struct Host {
     /// Where it serves metrics (a new port after each restart).
     pub metrics_addr: SocketAddr,
     size: Size,
+    /// The network namespace its bridges and taps are made in.
+    pub netns: Option<PathBuf>,
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<ldmd::Result<()>>>,
@@ -71,8 +76,18 @@ impl Host {
         Self::start_sized(name, Size::default()).await
     }
 
+    /// Starts a daemon named `name` that makes its bridges and taps in the
+    /// network namespace `netns` (a test's own, never the host's).
+    pub async fn start_in(name: &str, netns: &Netns) -> Host {
+        Self::start_full(name, Size::default(), Some(netns.path())).await
+    }
+
     /// Starts a daemon named `name` that may give `size` to domains.
     pub async fn start_sized(name: &str, size: Size) -> Host {
+        Self::start_full(name, size, None).await
+    }
+
+    async fn start_full(name: &str, size: Size, netns: Option<PathBuf>) -> Host {
         let dir = tempfile::Builder::new()
             .prefix(&format!("ldmd-{name}-"))
             .tempdir()
@@ -82,6 +97,7 @@ impl Host {
             peer_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             size,
+            netns,
             dir,
             stop: None,
             task: None,
@@ -112,6 +128,7 @@ impl Host {
         cfg.vcpus = Some(self.size.vcpus);
         cfg.memory_mib = Some(self.size.memory_mib);
         cfg.accel = Some("tcg".into());
+        cfg.netns = self.netns.clone();
         let local = ldmd::bind_local(self.root()).expect("local API socket");
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);

@@ -84,6 +84,7 @@ pub async fn offer(
             vars: Default::default(),
             migration: Default::default(),
             disks: Vec::new(),
+            networks: Vec::new(),
         },
         state,
         machine_type: None,
