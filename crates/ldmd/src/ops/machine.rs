@@ -84,6 +84,7 @@ pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
     cfg.initrd = Some(initrd.into());
     cfg.append = kernel_cmdline(rec);
     cfg.disks = super::vdisk::disk_configs(d, rec)?;
+    cfg.nics = super::vnet::nic_configs(d, rec)?;
     cfg.qmp_socket = d.paths.qmp_socket(uuid);
     cfg.console_socket = d.paths.console_socket(uuid);
     cfg.console_log = Some(d.paths.console_log(uuid));

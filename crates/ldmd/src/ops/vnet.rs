@@ -277,6 +277,22 @@ pub fn views(dom: &Domain, vsws: &[VswRow], owner: &Owner) -> Vec<VnetView> {
         .collect()
 }
 
+/// QEMU's view of the vnets of `rec` on this host, in the domain's
+/// order: a virtio-net device with the vnet's MAC on its tap.
+pub fn nic_configs(d: &Daemon, rec: &DomainRecord) -> Result<Vec<ldm_qemu::NicConfig>> {
+    let vsws = d.db.vsws()?;
+    Ok(rec
+        .spec
+        .networks
+        .iter()
+        .map(|v| ldm_qemu::NicConfig {
+            ifname: d.net.owner.tap(&rec.spec.uuid, &v.name),
+            mac: v.mac.to_string(),
+            mtu: Some(vnet_mtu(v, &vsws)),
+        })
+        .collect())
+}
+
 /// Checks, for bind, that each vnet's switch exists on this host.
 pub fn check_switches(d: &Daemon, rec: &DomainRecord) -> Result<()> {
     let vsws = d.db.vsws()?;

@@ -212,7 +212,7 @@ async fn start_incoming(
 /// resume it; returns the time from `Commit` to the guest running.
 pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64> {
     let received = Instant::now();
-    let (qmp, uuid) = {
+    let (qmp, uuid, vnets) = {
         let t = d.table();
         let dom = t
             .get(&c.name)
@@ -225,7 +225,11 @@ pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> 
                 console_tail.as_bytes(),
             );
         }
-        (dom.rt.as_ref().map(|r| r.qmp.clone()), dom.rec.spec.uuid)
+        (
+            dom.rt.as_ref().map(|r| r.qmp.clone()),
+            dom.rec.spec.uuid,
+            !dom.rec.spec.networks.is_empty(),
+        )
     };
     if c.live() {
         let qmp = qmp.ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
@@ -250,6 +254,18 @@ pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> 
             g.q().nbd_server_stop(&nodes).await?;
         }
         g.q().cont().await?;
+        if vnets {
+            // Switches learn at once where the guest now is, instead of
+            // when it next sends (QEMU repeats it in the background).
+            match g
+                .q()
+                .announce_self(&ldm_qemu::AnnounceSelf::default())
+                .await
+            {
+                Ok(()) => tracing::info!(domain = %c.name, "guest's location announced"),
+                Err(e) => tracing::warn!(domain = %c.name, "announce-self failed: {e}"),
+            }
+        }
     }
     Ok(received.elapsed().as_millis() as u64)
 }
