@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! memwork start cpus=C mem_total_kib=K working_set_mib=W rate_mib_s=R
-//! memwork seq=N gen=G dirtied_mib=D errors=E status=OK uptime=U.UU
+//! memwork seq=N gen=G dirtied_mib=D errors=E status=OK uptime=U.UU cpus=C mem_mib=M
 //! ```
+//!
+//! `cpus` (online CPUs) and `mem_mib` (MemTotal) are absent from the lines
+//! of older memwork builds; they parse as `None`.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +27,10 @@ pub struct MemworkLine {
     pub status: String,
     /// Guest uptime, seconds.
     pub uptime: f64,
+    /// Online CPUs the guest reports (absent from older lines).
+    pub cpus: Option<u64>,
+    /// The guest's MemTotal in MiB (absent from older lines).
+    pub mem_mib: Option<u64>,
 }
 
 /// The `memwork start` line.
@@ -62,6 +69,8 @@ impl MemworkLine {
             errors: num(&f, "errors")?,
             status: f.get("status")?.to_string(),
             uptime: f.get("uptime")?.parse().ok()?,
+            cpus: num(&f, "cpus"),
+            mem_mib: num(&f, "mem_mib"),
         })
     }
 }
@@ -74,10 +83,17 @@ impl MemworkLine {
 
     /// The line as memwork prints it (without the line end).
     pub fn to_line(&self) -> String {
-        format!(
+        let mut s = format!(
             "memwork seq={} gen={} dirtied_mib={} errors={} status={} uptime={:.2}",
             self.seq, self.gen, self.dirtied_mib, self.errors, self.status, self.uptime
-        )
+        );
+        if let Some(c) = self.cpus {
+            s.push_str(&format!(" cpus={c}"));
+        }
+        if let Some(m) = self.mem_mib {
+            s.push_str(&format!(" mem_mib={m}"));
+        }
+        s
     }
 }
 
@@ -119,19 +135,28 @@ mod tests {
         let text = "guest: booted cpus=2\r\nmemwork start cpus=2 mem_total_kib=480040 working_set_mib=64 rate_mib_s=8\r\n\
                     memwork seq=1 gen=2045 dirtied_mib=7 errors=0 status=OK uptime=3.67\r\n\
                     ldm-guest:/# \x1b[6nmemwork seq=2 gen=4096 dirtied_mib=16 errors=0 status=OK uptime=4.67\r\n\
-                    memwork seq=3 gen=61";
+                    memwork seq=3 gen=61\r\n\
+                    memwork seq=4 gen=4300 dirtied_mib=16 errors=0 status=OK uptime=5.67 cpus=3 mem_mib=1502\r\n\
+                    memwork seq=5 gen=45";
         let all = memwork_lines(text);
-        assert_eq!(all.len(), 2, "a cut-off line is no line");
+        assert_eq!(all.len(), 3, "a cut-off line is no line");
+        // Older lines have no cpus= or mem_mib=; newer ones do.
+        assert_eq!((all[0].cpus, all[0].mem_mib), (None, None));
+        assert_eq!((all[2].cpus, all[2].mem_mib), (Some(3), Some(1502)));
+        assert!(text.contains(&all[2].to_line()));
+        assert!(text.contains(&all[1].to_line()));
         assert_eq!(
-            last_memwork(text),
-            Some(MemworkLine {
+            all[1],
+            MemworkLine {
                 seq: 2,
                 gen: 4096,
                 dirtied_mib: 16,
                 errors: 0,
                 status: "OK".into(),
-                uptime: 4.67
-            })
+                uptime: 4.67,
+                cpus: None,
+                mem_mib: None,
+            }
         );
         let s = memwork_start(text).unwrap();
         assert_eq!(

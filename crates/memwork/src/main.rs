@@ -135,6 +135,8 @@ fn main() -> ExitCode {
                 rewrites: work.rewrites(),
                 errors: work.errors(),
                 uptime_secs: uptime,
+                cpus: sysinfo::online_cpus(),
+                mem_total_kib: sysinfo::mem_total_kib(),
             });
             next_report += Duration::from_secs(1);
             if next_report <= now {

@@ -3,14 +3,17 @@
 //!
 //! ```text
 //! memwork start cpus=C mem_total_kib=K working_set_mib=W rate_mib_s=R
-//! memwork seq=N gen=G dirtied_mib=D errors=E status=OK uptime=U.UU
+//! memwork seq=N gen=G dirtied_mib=D errors=E status=OK uptime=U.UU cpus=C mem_mib=M
 //! memwork error page=P expected_gen=G
 //! ```
 //!
 //! `gen` is the total number of page rewrites since start (the sum of all
 //! per-page generation counters), `dirtied_mib` is `gen * 4 KiB` in whole MiB
 //! (rounded down), `status` is `BAD` as soon as `errors` > 0, and `uptime` is
-//! the first field of `/proc/uptime` with two decimals.
+//! the first field of `/proc/uptime` with two decimals. `cpus` is the number
+//! of online CPUs and `mem_mib` the guest's MemTotal in whole MiB, both read
+//! anew for each line, so CPUs and memory added or removed while the guest
+//! runs show at once (lines before they were added end at `uptime`).
 
 use std::io::Write;
 
@@ -28,6 +31,10 @@ pub struct Status {
     pub rewrites: u64,
     pub errors: u64,
     pub uptime_secs: f64,
+    /// Online CPUs.
+    pub cpus: usize,
+    /// MemTotal, KiB.
+    pub mem_total_kib: u64,
 }
 
 impl Status {
@@ -45,13 +52,15 @@ pub fn start_line(cpus: usize, mem_total_kib: u64, config: &Config) -> String {
 
 pub fn status_line(s: &Status) -> String {
     format!(
-        "memwork seq={} gen={} dirtied_mib={} errors={} status={} uptime={:.2}",
+        "memwork seq={} gen={} dirtied_mib={} errors={} status={} uptime={:.2} cpus={} mem_mib={}",
         s.seq,
         s.rewrites,
         s.dirtied_mib(),
         s.errors,
         if s.errors == 0 { "OK" } else { "BAD" },
-        s.uptime_secs
+        s.uptime_secs,
+        s.cpus,
+        s.mem_total_kib / 1024
     )
 }
 
@@ -116,10 +125,12 @@ mod tests {
             rewrites: 2048,
             errors: 0,
             uptime_secs: 3.456,
+            cpus: 3,
+            mem_total_kib: 1_536_000,
         };
         assert_eq!(
             status_line(&s),
-            "memwork seq=1 gen=2048 dirtied_mib=8 errors=0 status=OK uptime=3.46"
+            "memwork seq=1 gen=2048 dirtied_mib=8 errors=0 status=OK uptime=3.46 cpus=3 mem_mib=1500"
         );
     }
 
@@ -130,16 +141,20 @@ mod tests {
             rewrites: 255,
             errors: 3,
             uptime_secs: 100.0,
+            cpus: 1,
+            mem_total_kib: 480_000,
         };
         assert_eq!(
             status_line(&s),
-            "memwork seq=42 gen=255 dirtied_mib=0 errors=3 status=BAD uptime=100.00"
+            "memwork seq=42 gen=255 dirtied_mib=0 errors=3 status=BAD uptime=100.00 cpus=1 mem_mib=468"
         );
         // What is written here is what the readers (memwork::lines) read.
         let back = memwork::MemworkLine::parse(&status_line(&s)).unwrap();
         assert_eq!(
             (back.seq, back.gen, back.errors, back.healthy()),
             (42, 255, 3, false)
+        );
+        assert_eq!((back.cpus, back.mem_mib), (Some(1), Some(468))
         );
     }
 
@@ -178,6 +193,8 @@ mod tests {
             rewrites: 0,
             errors: 50,
             uptime_secs: 1.0,
+            cpus: 1,
+            mem_total_kib: 0,
         });
         r.errors(&errs[..3]);
         let out = String::from_utf8(r.into_inner()).unwrap();
