@@ -45,7 +45,15 @@ impl MachineConfig {
         // -cpu is split at its first comma with no escape: the model is
         // safe only as a model name, which validate() requires.
         push(&["-cpu", &escape_opt(&self.cpu_model)]);
-        push(&["-smp", &self.vcpus.to_string()]);
+        match self.max_vcpus {
+            None => push(&["-smp", &self.vcpus.to_string()]),
+            Some(max) => {
+                push(&["-smp", &hotplug_topology(max)]);
+                for slot in 1..self.vcpus {
+                    push(&["-device", &cpu_slot_device(&self.cpu_model, slot)]);
+                }
+            }
+        }
         push(&["-m", &format!("{}M", self.memory_mib)]);
         push(&[
             "-nodefaults",
@@ -104,6 +112,43 @@ impl MachineConfig {
         }
         a
     }
+}
+
+/// `-smp` for a machine that boots one vCPU and has `max` slots: one
+/// socket of `max` cores, so slot `i` is core `i` ([`cpu_slot_device`]).
+pub fn hotplug_topology(max: u32) -> String {
+    format!("1,maxcpus={max},sockets=1,cores={max},threads=1")
+}
+
+/// The QOM type of a CPU device of `model` (`max` → `max-x86_64-cpu`).
+pub fn cpu_device_type(model: &str) -> String {
+    format!("{model}-x86_64-cpu")
+}
+
+/// The device id of the CPU in slot `slot` (1 and up; slot 0 is the boot CPU).
+pub fn cpu_slot_id(slot: u32) -> String {
+    format!("vcpu{slot}")
+}
+
+/// The `-device` value of the CPU in slot `slot`: the same device
+/// `device_add` plugs while the machine runs ([`cpu_slot_props`]).
+pub fn cpu_slot_device(model: &str, slot: u32) -> String {
+    format!(
+        "{},id={},socket-id=0,core-id={slot},thread-id=0",
+        escape_opt(&cpu_device_type(model)),
+        cpu_slot_id(slot)
+    )
+}
+
+/// The `device_add` arguments of the CPU in slot `slot`.
+pub fn cpu_slot_props(model: &str, slot: u32) -> serde_json::Value {
+    serde_json::json!({
+        "driver": cpu_device_type(model),
+        "id": cpu_slot_id(slot),
+        "socket-id": 0,
+        "core-id": slot,
+        "thread-id": 0,
+    })
 }
 
 /// Escapes a value for QEMU's `key=value,...` option syntax (`,` → `,,`).
@@ -232,6 +277,43 @@ mod tests {
         // (-nodefaults leaves out QEMU's default NIC).
         c.nics.clear();
         assert!(!c.args(None).iter().any(|a| a == "-netdev" || a == "-nic"));
+    }
+
+    #[test]
+    fn hot_pluggable_vcpus_are_cpu_devices_after_the_boot_cpu() {
+        let mut c = config();
+        c.vcpus = 3;
+        c.max_vcpus = Some(4);
+        c.cpu_model = "qemu64".into();
+        let args = c.args(None);
+        let at = args.iter().position(|a| a == "-smp").unwrap();
+        assert_eq!(
+            &args[at..at + 6],
+            [
+                "-smp",
+                "1,maxcpus=4,sockets=1,cores=4,threads=1",
+                "-device",
+                "qemu64-x86_64-cpu,id=vcpu1,socket-id=0,core-id=1,thread-id=0",
+                "-device",
+                "qemu64-x86_64-cpu,id=vcpu2,socket-id=0,core-id=2,thread-id=0",
+            ]
+        );
+        assert_eq!(args[at + 6], "-m");
+        assert_eq!(
+            cpu_slot_props("qemu64", 2),
+            serde_json::json!({"driver": "qemu64-x86_64-cpu", "id": "vcpu2",
+                "socket-id": 0, "core-id": 2, "thread-id": 0})
+        );
+        assert!(c.validate().is_ok());
+        c.max_vcpus = Some(2);
+        assert!(c.validate().is_err(), "fewer slots than vCPUs");
+        // Without a maximum the command line is the one of before.
+        c.max_vcpus = None;
+        let args = c.args(None);
+        assert_eq!(args[at + 1], "3");
+        assert!(!args.iter().any(|a| a.contains("x86_64-cpu")));
+        let json = serde_json::to_value(&c).unwrap();
+        assert!(json.get("max_vcpus").is_none());
     }
 
     #[test]

@@ -138,6 +138,26 @@ impl AnnounceSelf {
     }
 }
 
+/// One slot of `query-hotpluggable-cpus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotpluggableCpu {
+    /// The CPU device type.
+    #[serde(rename = "type")]
+    pub cpu_type: String,
+    /// Where the slot sits (`socket-id`, `core-id`, `thread-id`, …).
+    pub props: serde_json::Map<String, Value>,
+    /// The device in the slot, when one is plugged.
+    #[serde(rename = "qom-path", default)]
+    pub qom_path: Option<String>,
+}
+
+impl HotpluggableCpu {
+    /// The slot's core number.
+    pub fn core_id(&self) -> Option<u64> {
+        self.props.get("core-id").and_then(Value::as_u64)
+    }
+}
+
 /// Decodes a command's return value into `T`.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(command: &str, value: Value) -> Result<T> {
     serde_json::from_value(value.clone()).map_err(|e| Error::QmpDecode {
@@ -190,6 +210,25 @@ impl Qmp {
     /// in the background after the command returns).
     pub async fn announce_self(&mut self, announce: &AnnounceSelf) -> Result<()> {
         self.execute("announce-self", Some(announce.to_json()))
+            .await
+            .map(drop)
+    }
+
+    /// `query-hotpluggable-cpus`: every CPU slot, plugged or not.
+    pub async fn query_hotpluggable_cpus(&mut self) -> Result<Vec<HotpluggableCpu>> {
+        let v = self.execute("query-hotpluggable-cpus", None).await?;
+        decode("query-hotpluggable-cpus", v)
+    }
+
+    /// `device_add` with a full argument object (`driver`, `id`, properties).
+    pub async fn device_add(&mut self, device: Value) -> Result<()> {
+        self.execute("device_add", Some(device)).await.map(drop)
+    }
+
+    /// `device_del`: asks for the device's removal. For a CPU the guest
+    /// must agree (ACPI eject); QEMU reports `DEVICE_DELETED` once it is gone.
+    pub async fn device_del(&mut self, id: &str) -> Result<()> {
+        self.execute("device_del", Some(json!({ "id": id })))
             .await
             .map(drop)
     }

@@ -33,6 +33,13 @@ pub struct MachineConfig {
     pub uuid: Uuid,
     /// Number of virtual CPUs (`-smp`).
     pub vcpus: u32,
+    /// The most vCPUs the machine can hold. With it, the machine boots one
+    /// CPU (`-smp 1,maxcpus=M`) and has the others as hot-pluggable CPU
+    /// devices ([`crate::cpu_slot_device`]), so they can be added and
+    /// removed while it runs and a migration target, given the same
+    /// configuration, recreates the same devices. Without it, `-smp N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u32>,
     /// Guest RAM in MiB (`-m`).
     pub memory_mib: u64,
     /// QEMU machine type (`-machine`), [`DEFAULT_MACHINE_TYPE`] by default.
@@ -116,6 +123,7 @@ impl MachineConfig {
             name: name.to_string(),
             uuid,
             vcpus: 1,
+            max_vcpus: None,
             memory_mib: 256,
             machine_type: default_machine_type(),
             cpu_model: default_cpu_model(),
@@ -155,6 +163,14 @@ impl MachineConfig {
         }
         if !(1..=255).contains(&self.vcpus) {
             return Err(invalid(format!("vcpus is {}; use 1 to 255", self.vcpus)));
+        }
+        if let Some(max) = self.max_vcpus {
+            if !(self.vcpus..=255).contains(&max) {
+                return Err(invalid(format!(
+                    "max_vcpus is {max}; use {} (vcpus) to 255",
+                    self.vcpus
+                )));
+            }
         }
         if self.memory_mib < 16 {
             return Err(invalid(format!(

@@ -17,6 +17,7 @@ mod blockcopy;
 mod cmdline;
 mod commands;
 mod config;
+mod cpufeatures;
 pub mod disks;
 mod error;
 mod launch;
@@ -32,9 +33,13 @@ mod version;
 
 pub use accel::{cpuinfo_has_virt_flags, cpuinfo_model_name, detect_accel, host_cpu_model, Accel};
 pub use blockcopy::{BlockJob, JobInfo};
-pub use cmdline::{escape_opt, CONSOLE_CHARDEV, INCOMING_DEFER, QMP_CHARDEV};
-pub use commands::{AnnounceSelf, RunState, VmStatus};
+pub use cmdline::{
+    cpu_device_type, cpu_slot_device, cpu_slot_id, cpu_slot_props, escape_opt, hotplug_topology,
+    CONSOLE_CHARDEV, INCOMING_DEFER, QMP_CHARDEV,
+};
+pub use commands::{AnnounceSelf, HotpluggableCpu, RunState, VmStatus};
 pub use config::{MachineConfig, DEFAULT_CPU_MODEL, DEFAULT_MACHINE_TYPE, MAX_SOCKET_PATH};
+pub use cpufeatures::{expansion_features, parse_cpuid_flags, EXPANSION_TIMEOUT};
 pub use disks::DiskConfig;
 pub use error::{Error, Result};
 pub use launch::{launch, previous_log_path, LAUNCH_TIMEOUT};
