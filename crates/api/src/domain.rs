@@ -19,6 +19,10 @@ pub enum CpuArch {
     Native,
     /// A portable baseline that migrates between any hosts.
     Generic,
+    /// A model a site chooses as the common denominator of its hosts
+    /// (ldmd's `--migration-class1`).
+    #[serde(rename = "migration-class1")]
+    MigrationClass1,
 }
 
 impl CpuArch {
@@ -27,6 +31,7 @@ impl CpuArch {
         match self {
             CpuArch::Native => "native",
             CpuArch::Generic => "generic",
+            CpuArch::MigrationClass1 => "migration-class1",
         }
     }
 }
@@ -43,8 +48,9 @@ impl FromStr for CpuArch {
         match s {
             "native" => Ok(CpuArch::Native),
             "generic" => Ok(CpuArch::Generic),
+            "migration-class1" => Ok(CpuArch::MigrationClass1),
             other => Err(format!(
-                "cpu-arch '{other}' is not known: use cpu-arch=native or cpu-arch=generic"
+                "cpu-arch '{other}' is not known: use cpu-arch=native, generic or migration-class1"
             )),
         }
     }
@@ -125,6 +131,11 @@ pub struct DomainSpec {
     pub cpu_arch: CpuArch,
     /// Number of vCPUs.
     pub vcpus: u32,
+    /// The most vCPUs the domain may have while it runs (`max-vcpus`):
+    /// the machine's CPU slots, fixed while it runs. Absent in domains
+    /// defined before vCPUs could change live; those keep `-smp N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u32>,
     /// Memory in MiB.
     pub memory_mib: u64,
     /// Boot variables.
@@ -202,6 +213,13 @@ pub struct DomainView {
     /// Network devices, in the guest's device order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub networks: Vec<VnetView>,
+    /// The most vCPUs the domain may have while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u32>,
+    /// Changes waiting for the next start (delayed reconfiguration), as
+    /// `property=value`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 /// The hypervisor-level facts of a bound or running domain.

@@ -39,6 +39,26 @@ pub enum MigrationRole {
     Error,
 }
 
+/// Column 3: a reconfiguration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reconf {
+    /// None: `-`.
+    #[default]
+    None,
+    /// Changes wait for the next start: `d`.
+    Delayed,
+    /// Memory is being resized: `r`.
+    MemoryDr,
+}
+
+impl Reconf {
+    /// Whether there is none (it is then left out of serialized flags).
+    pub fn is_none(&self) -> bool {
+        *self == Reconf::None
+    }
+}
+
 /// The six flag positions of a domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Flags {
@@ -46,6 +66,9 @@ pub struct Flags {
     pub starting_stopping: bool,
     /// Column 2.
     pub status: Status,
+    /// Column 3 (absent from older daemons' answers).
+    #[serde(default, skip_serializing_if = "Reconf::is_none")]
+    pub reconf: Reconf,
     /// Column 4.
     pub control: bool,
     /// Column 5.
@@ -65,7 +88,11 @@ impl Flags {
             Status::Transition => 't',
             Status::Degraded => 'd',
         });
-        s.push('-');
+        s.push(match self.reconf {
+            Reconf::None => '-',
+            Reconf::Delayed => 'd',
+            Reconf::MemoryDr => 'r',
+        });
         s.push(if self.control { 'c' } else { '-' });
         s.push(if self.vio_service { 'v' } else { '-' });
         s.push(match self.migration {
@@ -88,6 +115,11 @@ impl Flags {
             Status::Normal => v.push("normal"),
             Status::Transition => v.push("transition"),
             Status::Degraded => v.push("degraded"),
+        }
+        match self.reconf {
+            Reconf::None => {}
+            Reconf::Delayed => v.push("delayed-reconf"),
+            Reconf::MemoryDr => v.push("memory-dr"),
         }
         if self.control {
             v.push("control");
@@ -140,5 +172,24 @@ mod tests {
         };
         assert_eq!(f.short(), "-----e");
         assert_eq!(Flags::default().short(), "------");
+        let f = Flags {
+            status: Status::Normal,
+            reconf: Reconf::Delayed,
+            ..Default::default()
+        };
+        assert_eq!(f.short(), "-nd---");
+        assert_eq!(f.long(), "normal,delayed-reconf");
+        let f = Flags {
+            reconf: Reconf::MemoryDr,
+            ..f
+        };
+        assert_eq!(f.short(), "-nr---");
+        // Older daemons' flags (no column 3) still decode.
+        let old: Flags = serde_json::from_str(
+            r#"{"starting_stopping":false,"status":"normal","control":false,"vio_service":false,"migration":"none"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.short(), "-n----");
+        assert!(!serde_json::to_string(&old).unwrap().contains("reconf"));
     }
 }

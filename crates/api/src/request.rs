@@ -74,6 +74,9 @@ pub enum Request {
         name: String,
         /// CPU model class.
         cpu_arch: Option<CpuArch>,
+        /// `max-vcpus=N`: the most vCPUs it may have while running.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_vcpus: Option<u32>,
     },
     /// `set-domain`
     SetDomain {
@@ -85,6 +88,9 @@ pub enum Request {
         downtime_ms: Option<u64>,
         /// Bandwidth cap, MiB/s (0 clears).
         bandwidth_mib: Option<u64>,
+        /// `max-vcpus=N` (while not running).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_vcpus: Option<u32>,
     },
     /// `remove-domain`
     RemoveDomain {
@@ -365,6 +371,11 @@ pub enum Request {
     Migrate(MigrateRequest),
     /// `cancel-operation migration`
     CancelMigration {
+        /// Name.
+        name: String,
+    },
+    /// `cancel-reconf`: drop the changes waiting for the next start.
+    CancelReconf {
         /// Name.
         name: String,
     },

@@ -12,7 +12,7 @@
 //! hold the previous release's forms, and each must still parse.
 
 use ldm_api::domain::MachineView;
-use ldm_api::flags::{MigrationRole, Status};
+use ldm_api::flags::{MigrationRole, Reconf, Status};
 use ldm_api::migration::{
     Auth, DryRun, MigrateRequest, OperationView, Phase, Progress, Role, Summary,
 };
@@ -103,12 +103,14 @@ fn requests() -> Vec<Request> {
         Request::AddDomain {
             name: n(),
             cpu_arch: Some(CpuArch::Generic),
+            max_vcpus: None,
         },
         Request::SetDomain {
             name: n(),
             cpu_arch: None,
             downtime_ms: Some(50),
             bandwidth_mib: Some(0),
+            max_vcpus: None,
         },
         Request::RemoveDomain { name: n() },
         Request::Vcpu {
@@ -179,6 +181,7 @@ fn requests() -> Vec<Request> {
         Request::ListTrust,
         Request::Migrate(migrate_request()),
         Request::CancelMigration { name: n() },
+        Request::CancelReconf { name: n() },
         Request::AddVds {
             name: "primary-vds0".into(),
         },
@@ -283,6 +286,7 @@ fn requests() -> Vec<Request> {
             | Request::ListTrust
             | Request::Migrate(_)
             | Request::CancelMigration { .. }
+            | Request::CancelReconf { .. }
             | Request::AddVds { .. }
             | Request::RemoveVds { .. }
             | Request::AddVdsdev { .. }
@@ -313,6 +317,7 @@ fn domain_view() -> DomainView {
         flags: Flags {
             starting_stopping: false,
             status: Status::Normal,
+            reconf: Reconf::None,
             control: false,
             vio_service: false,
             migration: MigrationRole::Source,
@@ -352,7 +357,19 @@ fn domain_view() -> DomainView {
             readonly: false,
         }],
         networks: Vec::new(),
+        max_vcpus: None,
+        pending: Vec::new(),
     }
+}
+
+/// A domain of this release: vCPU slots and a delayed reconfiguration.
+fn domain_view_reconf() -> DomainView {
+    let mut v = domain_view();
+    v.flags.reconf = Reconf::Delayed;
+    v.max_vcpus = Some(4);
+    v.pending = vec!["cpu-arch=generic".into()];
+    v.cpu_arch = CpuArch::MigrationClass1;
+    v
 }
 
 fn host_view() -> HostView {
@@ -411,6 +428,12 @@ fn replies() -> Vec<(&'static str, Reply)> {
             "domains",
             Reply::Domains {
                 domains: vec![domain_view()],
+            },
+        ),
+        (
+            "domains-reconf",
+            Reply::Domains {
+                domains: vec![domain_view_reconf()],
             },
         ),
         (
@@ -597,6 +620,17 @@ fn requests_are_pinned() {
     });
     check("request", "migrate-copy-storage", &copy);
     names.insert("migrate-copy-storage".into());
+    // Fields added in this release, left out when unset so the forms above
+    // stay as the previous release wrote them.
+    let set = Request::SetDomain {
+        name: "ldg1".into(),
+        cpu_arch: Some(CpuArch::MigrationClass1),
+        downtime_ms: None,
+        bandwidth_mib: None,
+        max_vcpus: Some(8),
+    };
+    check("request", "set-domain-max-vcpus", &set);
+    names.insert("set-domain-max-vcpus".into());
     no_stale("request", &names);
 }
 

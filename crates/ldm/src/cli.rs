@@ -46,11 +46,11 @@ pub enum Cmd {
     /// Define a new domain (1 vCPU and 512M until changed).
     #[command(name = "add-domain", visible_alias = "add-dom")]
     AddDomain {
-        /// [cpu-arch=native|generic] NAME
-        #[arg(required = true, num_args = 1.., value_name = "[cpu-arch=native|generic] NAME")]
+        /// [cpu-arch=native|generic|migration-class1] [max-vcpus=N] NAME
+        #[arg(required = true, num_args = 1.., value_name = "[cpu-arch=CLASS] [max-vcpus=N] NAME")]
         args: Vec<String>,
     },
-    /// Change a domain's properties: cpu-arch=native|generic, migration-downtime=MS, migration-bandwidth=MIB (0 clears).
+    /// Change a domain's properties: cpu-arch=native|generic|migration-class1, max-vcpus=N (the most vCPUs it may have while running), migration-downtime=MS, migration-bandwidth=MIB (0 clears). cpu-arch and max-vcpus of an active domain wait for its next start (delayed reconfiguration).
     #[command(name = "set-domain", visible_alias = "set-dom")]
     SetDomain {
         /// PROP=VALUE... NAME
@@ -89,7 +89,7 @@ pub enum Cmd {
         /// Domain.
         name: String,
     },
-    /// Add vCPUs to a domain.
+    /// Add vCPUs to a domain (live while it runs, up to its max-vcpus).
     #[command(name = "add-vcpu")]
     AddVcpu {
         /// Count.
@@ -97,7 +97,7 @@ pub enum Cmd {
         /// Domain.
         name: String,
     },
-    /// Remove vCPUs from a domain.
+    /// Remove vCPUs from a domain (live while it runs: the guest gives them back).
     #[command(name = "rm-vcpu", visible_alias = "remove-vcpu")]
     RmVcpu {
         /// Count.
@@ -428,6 +428,12 @@ pub enum Cmd {
         /// USER or USER@: the account on every target (default: yours).
         #[arg(value_name = "USER@")]
         user: Option<String>,
+    },
+    /// Drop the delayed reconfiguration of a domain (the changes waiting for its next start).
+    #[command(name = "cancel-reconf")]
+    CancelReconf {
+        /// Domain.
+        name: String,
     },
     /// Cancel an operation: `cancel-operation migration NAME` (on the source).
     #[command(name = "cancel-operation")]

@@ -89,6 +89,14 @@ async fn simple(client: &Client, req: Request) -> Result<i32, String> {
     client.call(&req).await.map(done).map_err(|e| e.message)
 }
 
+/// `max-vcpus=N`: a vCPU count in range.
+fn parse_max_vcpus(v: &str) -> Result<u32, String> {
+    let n = v
+        .parse::<u32>()
+        .map_err(|_| format!("max-vcpus={v}: give a whole number of vCPUs"))?;
+    ldm_api::limits::check_vcpus(n).map_err(|e| format!("max-vcpus={v}: {e}"))
+}
+
 async fn run(cli: Cli) -> Result<i32, String> {
     let client = Client::new(&cli.root);
     let cmd = match cli.cmd {
@@ -98,22 +106,32 @@ async fn run(cli: Cli) -> Result<i32, String> {
     match cmd {
         Cmd::AddDomain { args } => {
             let (props, name) = props::split_props(&args)?;
-            let mut cpu_arch = None;
+            let (mut cpu_arch, mut max_vcpus) = (None, None);
             for (k, v) in props {
                 match k.as_str() {
                     "cpu-arch" => cpu_arch = Some(v.parse::<CpuArch>()?),
+                    "max-vcpus" => max_vcpus = Some(parse_max_vcpus(&v)?),
                     _ => {
                         return Err(format!(
-                            "'{k}' is not a property of add-domain: use cpu-arch=native|generic"
+                            "'{k}' is not a property of add-domain: use cpu-arch=native|generic|migration-class1 or max-vcpus=N"
                         ))
                     }
                 }
             }
-            simple(&client, Request::AddDomain { name, cpu_arch }).await
+            simple(
+                &client,
+                Request::AddDomain {
+                    name,
+                    cpu_arch,
+                    max_vcpus,
+                },
+            )
+            .await
         }
         Cmd::SetDomain { args } => {
             let (props, name) = props::split_props(&args)?;
             let (mut cpu_arch, mut downtime_ms, mut bandwidth_mib) = (None, None, None);
+            let mut max_vcpus = None;
             let num = |k: &str, v: &str| {
                 v.parse::<u64>()
                     .map_err(|_| format!("{k}={v}: give a whole number"))
@@ -121,6 +139,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
             for (k, v) in props {
                 match k.as_str() {
                     "cpu-arch" => cpu_arch = Some(v.parse::<CpuArch>()?),
+                    "max-vcpus" => max_vcpus = Some(parse_max_vcpus(&v)?),
                     "migration-downtime" => {
                         downtime_ms = Some(ldm_api::limits::check_downtime_ms(num(&k, &v)?)?)
                     }
@@ -128,7 +147,7 @@ async fn run(cli: Cli) -> Result<i32, String> {
                         bandwidth_mib =
                             Some(ldm_api::limits::check_bandwidth_mib(num(&k, &v)?)?)
                     }
-                    _ => return Err(format!("'{k}' is not a domain property: use cpu-arch, migration-downtime or migration-bandwidth")),
+                    _ => return Err(format!("'{k}' is not a domain property: use cpu-arch, max-vcpus, migration-downtime or migration-bandwidth")),
                 }
             }
             simple(
@@ -138,10 +157,12 @@ async fn run(cli: Cli) -> Result<i32, String> {
                     cpu_arch,
                     downtime_ms,
                     bandwidth_mib,
+                    max_vcpus,
                 },
             )
             .await
         }
+        Cmd::CancelReconf { name } => simple(&client, Request::CancelReconf { name }).await,
         Cmd::RemoveDomain { name } => simple(&client, Request::RemoveDomain { name }).await,
         Cmd::List {
             long,

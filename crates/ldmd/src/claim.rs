@@ -26,6 +26,8 @@ pub enum ClaimKind {
     Stop,
     /// A migration, source or target.
     Migration(Busy),
+    /// `add-vcpu`, `rm-vcpu` or `set-vcpu` on a running domain.
+    Resize,
 }
 
 /// The mark a claim leaves in the table.
@@ -45,6 +47,9 @@ impl Claim {
             ),
             ClaimKind::Stop => format!(
                 "domain {name} is stopping: wait for `ldm stop-domain {name}` to finish, then try again"
+            ),
+            ClaimKind::Resize => format!(
+                "domain {name} is changing its vCPUs: wait for that to finish, then try again"
             ),
             ClaimKind::Migration(b) => {
                 let op = b.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -156,6 +161,7 @@ mod tests {
             uuid: uuid::Uuid::from_u128(0x00000000_0000_4000_8000_000000000001),
             cpu_arch: Default::default(),
             vcpus: 1,
+            max_vcpus: None,
             memory_mib: 512,
             vars: Default::default(),
             migration: Default::default(),

@@ -44,6 +44,15 @@ pub struct Args {
     /// authentication: use a loopback or management address).
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<SocketAddr>,
+    /// The QEMU CPU model this host offers as cpu-arch=native (default: host
+    /// under KVM, max under TCG); declares what this host's CPU is, e.g. to
+    /// keep a mixed fleet's natives apart.
+    #[arg(long, value_name = "MODEL")]
+    pub native_cpu: Option<String>,
+    /// The QEMU CPU model of cpu-arch=migration-class1: the common
+    /// denominator of the site's hosts (the same on every host).
+    #[arg(long, value_name = "MODEL", default_value = crate::config::DEFAULT_MIGRATION_CLASS1)]
+    pub migration_class1: String,
 }
 
 /// The clap command, for man pages and completions.
@@ -84,6 +93,18 @@ impl Args {
         cfg.qemu = self.qemu.clone();
         cfg.hostname = self.hostname.clone();
         cfg.metrics = self.metrics;
+        for (opt, model) in [
+            ("--native-cpu", self.native_cpu.as_ref()),
+            ("--migration-class1", Some(&self.migration_class1)),
+        ] {
+            if let Some(m) = model.filter(|m| !ldm_qemu::is_model_name(m)) {
+                return Err(format!(
+                    "{opt} {m}: give a QEMU CPU model name (`qemu-system-x86_64 -cpu help` lists them)"
+                ));
+            }
+        }
+        cfg.native_cpu = self.native_cpu.clone();
+        cfg.migration_class1 = self.migration_class1.clone();
         Ok(cfg)
     }
 }
@@ -107,6 +128,12 @@ mod tests {
         let a = Args::try_parse_from(["ldmd", "--memory", "lots"]).unwrap();
         assert!(a.config().unwrap_err().starts_with("--memory"));
         assert!(Args::try_parse_from(["ldmd", "--accel", "xen"]).is_err());
+        let a = Args::try_parse_from(["ldmd", "--native-cpu", "max,+vmx"]).unwrap();
+        assert!(a.config().unwrap_err().starts_with("--native-cpu"));
+        let a = Args::try_parse_from(["ldmd", "--native-cpu", "Skylake-Client-v1"]).unwrap();
+        let c = a.config().unwrap();
+        assert_eq!(c.native_cpu.as_deref(), Some("Skylake-Client-v1"));
+        assert_eq!(c.migration_class1, "Nehalem-v1");
     }
 
     #[test]

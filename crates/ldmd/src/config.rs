@@ -31,7 +31,16 @@ pub struct Config {
     /// several daemons in one process (QEMU opens taps in ldmd's own
     /// namespace, so a daemon that runs domains leaves it unset).
     pub netns: Option<PathBuf>,
+    /// The QEMU CPU model this host offers as `cpu-arch=native`
+    /// (`--native-cpu`; default `host` under KVM, `max` under TCG).
+    pub native_cpu: Option<String>,
+    /// The QEMU CPU model of `cpu-arch=migration-class1` (`--migration-class1`).
+    pub migration_class1: String,
 }
+
+/// The default model of `cpu-arch=migration-class1`: an x86-64-v2 class
+/// CPU (SSE4.2, POPCNT) that QEMU offers under KVM and TCG alike.
+pub const DEFAULT_MIGRATION_CLASS1: &str = "Nehalem-v1";
 
 impl Config {
     /// A configuration with defaults for everything but the root.
@@ -48,6 +57,8 @@ impl Config {
             hostname: None,
             metrics: None,
             netns: None,
+            native_cpu: None,
+            migration_class1: DEFAULT_MIGRATION_CLASS1.into(),
         }
     }
 }

@@ -124,6 +124,9 @@ pub struct Daemon {
     pub metrics: crate::metrics::Metrics,
     /// Bridges and taps (virtual switches and networks).
     pub net: crate::net::Net,
+    /// CPUID features of each CPU model QEMU expanded here.
+    pub cpu_features:
+        std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<String>>>,
 }
 
 impl Daemon {
@@ -161,6 +164,7 @@ impl Daemon {
             checking: Default::default(),
             metrics: crate::metrics::Metrics::new(),
             net,
+            cpu_features: Default::default(),
         });
         crate::adopt::adopt_all(&d).await?;
         crate::net::sync(&d).await;

@@ -333,6 +333,7 @@ mod tests {
             uuid: uuid::Uuid::nil(),
             cpu_arch: CpuArch::Native,
             vcpus: 1,
+            max_vcpus: None,
             memory_mib: 512,
             vars: BootVars::default(),
             migration: Default::default(),

@@ -74,8 +74,12 @@ async fn run(
             }
             Reply::Domains { domains: out }
         }
-        Request::AddDomain { name, cpu_arch } => {
-            define::add(d, &name, cpu_arch).await?;
+        Request::AddDomain {
+            name,
+            cpu_arch,
+            max_vcpus,
+        } => {
+            define::add(d, &name, cpu_arch, max_vcpus).await?;
             done(None)
         }
         Request::SetDomain {
@@ -83,9 +87,15 @@ async fn run(
             cpu_arch,
             downtime_ms,
             bandwidth_mib,
+            max_vcpus,
         } => {
-            define::set_domain(d, &name, cpu_arch, downtime_ms, bandwidth_mib).await?;
-            done(None)
+            let props = define::DomainProps {
+                arch: cpu_arch,
+                downtime_ms,
+                bandwidth_mib,
+                max_vcpus,
+            };
+            done(define::set_domain(d, &name, props).await?)
         }
         Request::RemoveDomain { name } => {
             define::remove(d, &name).await?;
@@ -337,5 +347,6 @@ async fn run(
             crate::migration::source::cancel(d, &name).await?;
             done(Some(format!("migration of {name} cancelled")))
         }
+        Request::CancelReconf { name } => done(define::cancel_reconf(d, &name).await?),
     })
 }

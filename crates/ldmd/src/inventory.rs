@@ -5,6 +5,11 @@ use crate::error::{refuse, Result};
 use ldm_api::ErrorKind;
 use ldm_qemu::{Accel, QemuBinary};
 
+/// The QEMU CPU model of `cpu-arch=generic`: QEMU's portable x86-64
+/// baseline. Not `qemu64`, which has AMD's `svm` and so is no subset of
+/// Intel models (QEMU's own expansion under TCG says so).
+pub const GENERIC_CPU: &str = "kvm64";
+
 /// Facts about the host, gathered at start.
 #[derive(Debug, Clone)]
 pub struct Inventory {
@@ -25,6 +30,10 @@ pub struct Inventory {
     /// The machine types and CPU models that QEMU offers (empty without
     /// QEMU): the only ones a peer may ask for.
     pub offered: ldm_qemu::Offered,
+    /// The CPU model of `cpu-arch=native` here (`--native-cpu`), if declared.
+    pub native_cpu: Option<String>,
+    /// The CPU model of `cpu-arch=migration-class1`.
+    pub migration_class1: String,
 }
 
 /// The host's memory (MemTotal), MiB.
@@ -86,6 +95,8 @@ impl Inventory {
             accel,
             qemu,
             offered,
+            native_cpu: cfg.native_cpu.clone(),
+            migration_class1: cfg.migration_class1.clone(),
         })
     }
 
@@ -98,10 +109,21 @@ impl Inventory {
 
     /// The QEMU CPU model for a CPU class on this host.
     pub fn cpu_model_for(&self, arch: ldm_api::CpuArch) -> String {
-        match (arch, self.accel) {
-            (ldm_api::CpuArch::Native, Accel::Kvm) => "host".into(),
-            (ldm_api::CpuArch::Native, Accel::Tcg) => "max".into(),
-            (ldm_api::CpuArch::Generic, _) => "qemu64".into(),
+        use ldm_api::CpuArch;
+        match (arch, self.accel, &self.native_cpu) {
+            (CpuArch::Native, _, Some(declared)) => declared.clone(),
+            (CpuArch::Native, Accel::Kvm, None) => "host".into(),
+            (CpuArch::Native, Accel::Tcg, None) => "max".into(),
+            (CpuArch::Generic, _, _) => GENERIC_CPU.into(),
+            (CpuArch::MigrationClass1, _, _) => self.migration_class1.clone(),
         }
+    }
+
+    /// The CPU model that stands for this host's own CPU in comparisons:
+    /// the declared native model, else the host's model name.
+    pub fn native_cpu_name(&self) -> String {
+        self.native_cpu
+            .clone()
+            .unwrap_or_else(|| self.cpu_model.clone())
     }
 }

@@ -154,6 +154,7 @@ mod tests {
             uuid: uuid::Uuid::from_u128(0x00000000_0000_4000_8000_000000000001),
             cpu_arch: Default::default(),
             vcpus: 1,
+            max_vcpus: None,
             memory_mib: 512,
             vars: Default::default(),
             migration: Default::default(),

@@ -1,7 +1,7 @@
 //! What the database keeps for each domain.
 
 use ldm_api::migration::Role;
-use ldm_api::{DomainSpec, DomainState};
+use ldm_api::{CpuArch, DomainSpec, DomainState};
 use serde::{Deserialize, Serialize};
 
 /// Resources and hypervisor facts fixed when a domain is bound.
@@ -64,6 +64,47 @@ pub enum MachineState {
     Target(crate::migration::target::machine::State),
 }
 
+/// Changes of a running domain that wait for its next start (a delayed
+/// reconfiguration): they cannot take effect while QEMU runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    /// A new CPU class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_arch: Option<CpuArch>,
+    /// A new number of CPU slots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vcpus: Option<u32>,
+}
+
+impl Pending {
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        *self == Pending::default()
+    }
+
+    /// Each change as `property=value`, as `ldm list -l` shows it.
+    pub fn describe(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(a) = self.cpu_arch {
+            v.push(format!("cpu-arch={a}"));
+        }
+        if let Some(m) = self.max_vcpus {
+            v.push(format!("max-vcpus={m}"));
+        }
+        v
+    }
+
+    /// Applies the changes to a definition.
+    pub fn apply(&self, spec: &mut DomainSpec) {
+        if let Some(a) = self.cpu_arch {
+            spec.cpu_arch = a;
+        }
+        if let Some(m) = self.max_vcpus {
+            spec.max_vcpus = Some(m.max(spec.vcpus));
+        }
+    }
+}
+
 /// One domain as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainRecord {
@@ -79,6 +120,9 @@ pub struct DomainRecord {
     /// Migration in progress or unsettled.
     #[serde(default)]
     pub migration: Option<MigrationMark>,
+    /// Changes waiting for the next start (delayed reconfiguration).
+    #[serde(default, skip_serializing_if = "Pending::is_empty")]
+    pub pending: Pending,
 }
 
 impl DomainRecord {
@@ -90,6 +134,35 @@ impl DomainRecord {
             binding: None,
             started_at: None,
             migration: None,
+            pending: Pending::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_changes_describe_and_apply_themselves() {
+        let p = Pending {
+            cpu_arch: Some(CpuArch::Generic),
+            max_vcpus: Some(2),
+        };
+        assert_eq!(p.describe(), ["cpu-arch=generic", "max-vcpus=2"]);
+        let mut spec: DomainSpec = serde_json::from_value(serde_json::json!({
+            "name": "ldg1", "uuid": "6f1c0a4e-2b7d-4c1e-9a53-0d8f7e6b5a41",
+            "cpu_arch": "native", "vcpus": 3, "memory_mib": 512, "vars": {}
+        }))
+        .unwrap();
+        p.apply(&mut spec);
+        assert_eq!(spec.cpu_arch, CpuArch::Generic);
+        // Never fewer slots than vCPUs.
+        assert_eq!(spec.max_vcpus, Some(3));
+        assert!(Pending::default().is_empty() && !p.is_empty());
+        // A record without pending changes is stored as before.
+        let rec = DomainRecord::new(spec);
+        let json = serde_json::to_value(&rec).unwrap();
+        assert!(json.get("pending").is_none());
     }
 }

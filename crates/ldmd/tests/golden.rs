@@ -28,6 +28,7 @@ fn spec() -> DomainSpec {
         uuid: "6f1c1a2e-0000-4000-8000-000000000001".parse().unwrap(),
         cpu_arch: CpuArch::Generic,
         vcpus: 2,
+        max_vcpus: None,
         memory_mib: 1024,
         vars: BootVars {
             kernel: Some("/boot/vmlinuz".into()),

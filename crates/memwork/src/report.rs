@@ -154,8 +154,7 @@ mod tests {
             (back.seq, back.gen, back.errors, back.healthy()),
             (42, 255, 3, false)
         );
-        assert_eq!((back.cpus, back.mem_mib), (Some(1), Some(468))
-        );
+        assert_eq!((back.cpus, back.mem_mib), (Some(1), Some(468)));
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct HostOpts {
     pub qemu: Option<PathBuf>,
     /// `--hostname`.
     pub hostname: Option<String>,
+    /// `--native-cpu`: the CPU model this host declares as its own.
+    pub native_cpu: Option<String>,
     /// Environment variables for ldmd (kept across restarts).
     pub env: Vec<(String, String)>,
     /// A network namespace to run ldmd and `ldm` in (a lab host).
@@ -66,6 +68,12 @@ impl HostOpts {
         self.qemu = Some(path.into());
         self
     }
+    /// `--native-cpu MODEL`.
+    pub fn native_cpu(mut self, model: &str) -> Self {
+        self.native_cpu = Some(model.into());
+        self
+    }
+
     /// `--hostname NAME`.
     pub fn hostname(mut self, name: &str) -> Self {
         self.hostname = Some(name.into());
@@ -148,6 +156,9 @@ impl Host {
         }
         if let Some(h) = &opts.hostname {
             args.extend(["--hostname".into(), h.clone()]);
+        }
+        if let Some(c) = &opts.native_cpu {
+            args.extend(["--native-cpu".into(), c.clone()]);
         }
         let metrics = opts
             .metrics

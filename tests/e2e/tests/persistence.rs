@@ -74,7 +74,7 @@ fn definitions_bindings_and_services_survive_restarts() {
     let after = host.ldm(&["list", "-l", "-p"]).stdout;
     assert_eq!(uuid_of(&after, "ldg1"), uuid1, "the UUID is stable");
     assert!(
-        after.contains("CONTROL|cpu-arch=generic|machine=pc-i440fx-10.0|cpu=qemu64"),
+        after.contains("CONTROL|cpu-arch=generic|machine=pc-i440fx-10.0|cpu=kvm64"),
         "{after}"
     );
     assert!(

@@ -105,6 +105,22 @@ fn status_section(v: &DomainView, out: &mut String, parseable: bool) {
     }
 }
 
+/// The changes waiting for the domain's next start, if any.
+fn reconf_section(v: &DomainView, out: &mut String, parseable: bool) {
+    if v.pending.is_empty() {
+        return;
+    }
+    if parseable {
+        let _ = writeln!(out, "DELAYED-RECONF|{}", v.pending.join("|"));
+    } else {
+        let _ = writeln!(out, "DELAYED RECONFIGURATION (applied at the next start)");
+        for p in &v.pending {
+            let _ = writeln!(out, "    {p}");
+        }
+        out.push('\n');
+    }
+}
+
 fn note_section(v: &DomainView, out: &mut String) {
     if let Some(note) = &v.note {
         let _ = writeln!(out, "\nATTENTION");
@@ -171,6 +187,9 @@ fn section(v: &DomainView, which: &str, out: &mut String, parseable: bool) -> Re
                 if let Some(m) = &v.machine {
                     let _ = write!(out, "|machine={}|cpu={}|accel={}", m.machine_type, m.cpu_model, m.accel);
                 }
+                if let Some(m) = v.max_vcpus {
+                    let _ = write!(out, "|max-vcpus={m}");
+                }
                 let _ = writeln!(out);
             } else {
                 let _ = writeln!(out, "CONTROL\n    cpu-arch={}", v.cpu_arch);
@@ -183,6 +202,9 @@ fn section(v: &DomainView, which: &str, out: &mut String, parseable: bool) -> Re
                         m.accel,
                         m.pid.map(|p| format!(" pid={p}")).unwrap_or_default()
                     );
+                }
+                if let Some(m) = v.max_vcpus {
+                    let _ = writeln!(out, "    max-vcpus={m}");
                 }
             }
         }
@@ -235,6 +257,7 @@ pub fn parseable(views: &[DomainView], long: bool) -> String {
                 }
                 let _ = section(v, f, &mut out, true);
             }
+            reconf_section(v, &mut out, true);
         }
     }
     out
@@ -263,6 +286,7 @@ pub fn long(views: &[DomainView]) -> String {
             let _ = section(v, f, &mut out, false);
             out.push('\n');
         }
+        reconf_section(v, &mut out, false);
         note_section(v, &mut out);
     }
     out
@@ -308,7 +332,26 @@ mod tests {
             note: None,
             disks: Vec::new(),
             networks: Vec::new(),
+            max_vcpus: Some(4),
+            pending: Vec::new(),
         }
+    }
+
+    #[test]
+    fn long_lists_a_delayed_reconfiguration() {
+        let mut v = view("ldg1");
+        v.flags.reconf = ldm_api::flags::Reconf::Delayed;
+        v.pending = vec!["cpu-arch=generic".into()];
+        let l = long(&[v.clone()]);
+        assert!(l.contains("-nd---"), "{l}");
+        assert!(
+            l.contains("DELAYED RECONFIGURATION (applied at the next start)\n    cpu-arch=generic"),
+            "{l}"
+        );
+        assert!(l.contains("max-vcpus=4"), "{l}");
+        let p = parseable(&[v], true);
+        assert!(p.contains("DELAYED-RECONF|cpu-arch=generic"), "{p}");
+        assert!(!long(&[view("ldg1")]).contains("DELAYED"));
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub struct TargetFacts<'a> {
     pub host: &'a str,
     /// Accelerator.
     pub accel: String,
-    /// Host CPU model.
-    pub cpu: &'a str,
+    /// This host's native CPU (declared model, else the host's model name).
+    pub cpu: String,
     /// QEMU version, if usable.
     pub qemu: Option<String>,
     /// Why QEMU is unusable.
@@ -55,6 +55,9 @@ pub struct TargetFacts<'a> {
     pub switches: Vec<String>,
     /// The MACs of this host's vnets, with who has each.
     pub macs: Vec<(ldm_api::network::Mac, String)>,
+    /// The offered CPU model against this host's (filled by the caller,
+    /// which asks QEMU without the table).
+    pub cpu_fit: super::cpucheck::CpuFit,
 }
 
 /// Gathers the facts of this host for an offer.
@@ -63,7 +66,7 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'
     TargetFacts {
         host: &d.inv.hostname,
         accel: d.inv.accel.to_string(),
-        cpu: &d.inv.cpu_model,
+        cpu: d.inv.native_cpu_name(),
         qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
         qemu_problem: d.inv.qemu.as_ref().err().cloned(),
         free_vcpus: d.inv.vcpus.saturating_sub(u.vcpus_used),
@@ -96,6 +99,7 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'
                 })
             })
             .collect(),
+        cpu_fit: Default::default(),
     }
 }
 
@@ -185,11 +189,6 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
                 "Domain {name} has cpu-arch=native and runs with {} here, but {host} uses {}: set cpu-arch=generic (while inactive) to migrate between them",
                 offer.source_accel, f.accel
             ));
-        } else if offer.source_cpu != f.cpu {
-            v.failures.push(format!(
-                "Domain {name} has cpu-arch=native but the CPU of {host} ({}) differs from this host's ({}): set cpu-arch=generic (while inactive) to migrate between them",
-                f.cpu, offer.source_cpu
-            ));
         } else if offer.state == DomainState::Active && offer.source_qemu != f.qemu {
             v.failures.push(format!(
                 "Domain {name} has cpu-arch=native but {host} runs QEMU {} and this host {}: use the same QEMU or cpu-arch=generic",
@@ -197,6 +196,10 @@ pub fn check(offer: &DomainOffer, f: &TargetFacts<'_>) -> Verdict {
                 offer.source_qemu.clone().unwrap_or_default()
             ));
         }
+    }
+    if offer.state != DomainState::Inactive {
+        v.failures
+            .extend(super::cpucheck::failure(offer, host, &f.cpu_fit));
     }
     for (var, path) in [("kernel", &spec.vars.kernel), ("initrd", &spec.vars.initrd)] {
         if let Some(p) = path {
@@ -278,6 +281,7 @@ mod tests {
                 uuid: uuid::Uuid::nil(),
                 cpu_arch: arch,
                 vcpus: 2,
+                max_vcpus: None,
                 memory_mib: 1024,
                 vars: BootVars {
                     kernel: Some("/nonexistent/vmlinuz".into()),
@@ -304,7 +308,7 @@ mod tests {
         TargetFacts {
             host: "b",
             accel: "tcg".into(),
-            cpu: "EPYC",
+            cpu: "EPYC".into(),
             qemu: Some("10.0.2".into()),
             qemu_problem: None,
             free_vcpus: 4,
@@ -318,6 +322,7 @@ mod tests {
             source: "a".into(),
             switches: vec!["primary-vsw0".into()],
             macs: Vec::new(),
+            cpu_fit: Default::default(),
         }
     }
 
@@ -401,7 +406,7 @@ mod tests {
     #[test]
     fn generic_migrates_across_cpus() {
         let mut f = facts();
-        f.cpu = "Xeon";
+        f.cpu = "Xeon".into();
         f.accel = "kvm".into();
         let v = check(&offer(DomainState::Active, CpuArch::Generic), &f);
         assert!(v.failures.is_empty(), "{v:?}");

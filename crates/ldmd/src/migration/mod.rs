@@ -3,6 +3,7 @@
 pub mod checks;
 pub mod connect;
 pub mod copy_volumes;
+pub mod cpucheck;
 pub mod deadline;
 pub mod peer_server;
 pub mod progress;

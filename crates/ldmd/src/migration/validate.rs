@@ -38,6 +38,15 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
         }
     };
     push(check_vcpus(spec.vcpus).map(|_| ()));
+    if let Some(max) = spec.max_vcpus {
+        push(check_vcpus(max).map(|_| ()));
+        if max < spec.vcpus {
+            push(Err(format!(
+                "max_vcpus {max} is less than its {} vCPUs",
+                spec.vcpus
+            )));
+        }
+    }
     push(check_memory_mib(spec.memory_mib).map(|_| ()));
     if let Some(ms) = spec.migration.downtime_ms {
         push(check_downtime_ms(ms).map(|_| ()));
@@ -213,6 +222,7 @@ mod tests {
                 uuid: uuid::Uuid::new_v4(),
                 cpu_arch: CpuArch::Native,
                 vcpus: 2,
+                max_vcpus: None,
                 memory_mib: 512,
                 vars: BootVars {
                     kernel: Some("/var/lib/ldm/vmlinuz".into()),
@@ -280,6 +290,14 @@ mod tests {
                 Box::new(|o| o.cpu_model = Some("max,+vmx".into())),
             ),
             ("cpu fact", Box::new(|o| o.source_cpu = "x\ny".into())),
+            ("vcpu slots", Box::new(|o| o.spec.max_vcpus = Some(1000))),
+            (
+                "fewer slots than vcpus",
+                Box::new(|o| {
+                    o.spec.vcpus = 4;
+                    o.spec.max_vcpus = Some(2)
+                }),
+            ),
         ];
         for (what, plant) in cases {
             let mut o = good();

@@ -22,9 +22,36 @@ fn bad(message: String) -> crate::error::Error {
     refuse(ErrorKind::BadRequest, message)
 }
 
+/// The most vCPU slots a new domain gets by default.
+pub const DEFAULT_MAX_VCPUS_CAP: u32 = 64;
+
+/// `max-vcpus` of a new domain: this host's vCPUs for domains, capped.
+pub fn default_max_vcpus(d: &Daemon) -> u32 {
+    d.inv.vcpus.clamp(DEFAULT_VCPUS, DEFAULT_MAX_VCPUS_CAP)
+}
+
+fn check_max_vcpus(max: u32, vcpus: u32) -> Result<u32> {
+    limits::check_vcpus(max).map_err(bad)?;
+    if max < vcpus {
+        return Err(bad(format!(
+            "max-vcpus={max} is less than the domain's {vcpus} vCPUs: give at least {vcpus}, or remove vCPUs first"
+        )));
+    }
+    Ok(max)
+}
+
 /// `add-domain`
-pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
+pub async fn add(
+    d: &Daemon,
+    name: &str,
+    arch: Option<CpuArch>,
+    max_vcpus: Option<u32>,
+) -> Result<()> {
     check_domain_name(name).map_err(|m| refuse(ErrorKind::BadRequest, m))?;
+    let max_vcpus = match max_vcpus {
+        Some(m) => check_max_vcpus(m, DEFAULT_VCPUS)?,
+        None => default_max_vcpus(d),
+    };
     let mut t = d.table();
     if t.contains_key(name) {
         return Err(refuse(
@@ -37,6 +64,7 @@ pub async fn add(d: &Daemon, name: &str, arch: Option<CpuArch>) -> Result<()> {
         uuid: uuid::Uuid::new_v4(),
         cpu_arch: arch.unwrap_or_default(),
         vcpus: DEFAULT_VCPUS,
+        max_vcpus: Some(max_vcpus),
         memory_mib: DEFAULT_MEMORY_MIB,
         vars: Default::default(),
         migration: Default::default(),
@@ -62,26 +90,66 @@ pub async fn remove(d: &Daemon, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `set-domain`
-pub async fn set_domain(
-    d: &Daemon,
-    name: &str,
-    arch: Option<CpuArch>,
-    downtime_ms: Option<u64>,
-    bandwidth_mib: Option<u64>,
-) -> Result<()> {
+/// What `set-domain` changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DomainProps {
+    /// `cpu-arch=`.
+    pub arch: Option<CpuArch>,
+    /// `migration-downtime=` (0 clears).
+    pub downtime_ms: Option<u64>,
+    /// `migration-bandwidth=` (0 clears).
+    pub bandwidth_mib: Option<u64>,
+    /// `max-vcpus=`.
+    pub max_vcpus: Option<u32>,
+}
+
+/// `set-domain`. The CPU class and the vCPU slots of a running domain
+/// cannot change while QEMU runs: they are recorded as a delayed
+/// reconfiguration (FLAGS `d`) and applied at its next start.
+pub async fn set_domain(d: &Daemon, name: &str, p: DomainProps) -> Result<Option<String>> {
     let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let mut rec = dom.rec.clone();
-    if let Some(a) = arch {
-        if rec.state != DomainState::Inactive && a != rec.spec.cpu_arch {
+    let mut message = None;
+    if let Some(m) = p.max_vcpus {
+        check_max_vcpus(m, rec.spec.vcpus)?;
+    }
+    if rec.state.has_process() && (p.arch.is_some() || p.max_vcpus.is_some()) {
+        if rec.state != DomainState::Active {
             return Err(refuse(
                 ErrorKind::State,
-                format!("the cpu-arch of domain {name} can only change while it is inactive: stop and unbind it first"),
+                format!(
+                    "domain {name} is {}: wait until it is active or bound",
+                    rec.state
+                ),
             ));
         }
-        rec.spec.cpu_arch = a;
+        if let Some(a) = p.arch {
+            rec.pending.cpu_arch = (a != rec.spec.cpu_arch).then_some(a);
+        }
+        if let Some(m) = p.max_vcpus {
+            rec.pending.max_vcpus = (Some(m) != rec.spec.max_vcpus).then_some(m);
+        }
+        if !rec.pending.is_empty() {
+            message = Some(format!(
+                "Initiating a delayed reconfiguration of {name}: {} takes effect at its next start (`ldm cancel-reconf {name}` drops it)",
+                rec.pending.describe().join(", ")
+            ));
+        }
+    } else {
+        if let Some(a) = p.arch {
+            rec.spec.cpu_arch = a;
+            rec.pending.cpu_arch = None;
+            if let Some(b) = rec.binding.as_mut() {
+                b.cpu_model = d.inv.cpu_model_for(a);
+            }
+        }
+        if let Some(m) = p.max_vcpus {
+            rec.spec.max_vcpus = Some(m);
+            rec.pending.max_vcpus = None;
+        }
     }
+    let (downtime_ms, bandwidth_mib) = (p.downtime_ms, p.bandwidth_mib);
     if let Some(ms) = downtime_ms {
         let ms = limits::check_downtime_ms(ms).map_err(bad)?;
         rec.spec.migration.downtime_ms = (ms > 0).then_some(ms);
@@ -90,7 +158,27 @@ pub async fn set_domain(
         let b = limits::check_bandwidth_mib(b).map_err(bad)?;
         rec.spec.migration.bandwidth_mib = (b > 0).then_some(b);
     }
-    commit(&d.db, dom, rec)
+    commit(&d.db, dom, rec)?;
+    Ok(message)
+}
+
+/// `cancel-reconf`: drops the changes waiting for the next start.
+pub async fn cancel_reconf(d: &Daemon, name: &str) -> Result<Option<String>> {
+    let mut t = d.table();
+    let dom = get_mut_idle(&mut t, name)?;
+    if dom.rec.pending.is_empty() {
+        return Err(refuse(
+            ErrorKind::State,
+            format!("domain {name} has no delayed reconfiguration to cancel"),
+        ));
+    }
+    let mut rec = dom.rec.clone();
+    let dropped = rec.pending.describe().join(", ");
+    rec.pending = Default::default();
+    commit(&d.db, dom, rec)?;
+    Ok(Some(format!(
+        "Dropped the delayed reconfiguration of {name}: {dropped}"
+    )))
 }
 
 fn apply_change(current: u64, change: ResourceChange, amount: u64, what: &str) -> Result<u64> {
@@ -132,12 +220,23 @@ pub async fn vcpu(d: &Daemon, name: &str, change: ResourceChange, count: u32) ->
         }
         return d.db.set_meta("primary-vcpus", &v.to_string());
     }
-    let mut t = d.table();
-    let dom = get_mut_idle(&mut t, name)?;
-    let v = apply_change(dom.rec.spec.vcpus as u64, change, count as u64, "vCPUs")?;
-    let v = u32::try_from(v).map_err(|_| refuse(ErrorKind::BadRequest, "too many vCPUs"))?;
-    limits::check_vcpus(v).map_err(bad)?;
-    resize(d, &mut t, name, Some(v), None)
+    let live = {
+        let mut t = d.table();
+        let dom = get_mut_idle(&mut t, name)?;
+        let v = apply_change(dom.rec.spec.vcpus as u64, change, count as u64, "vCPUs")?;
+        let v = u32::try_from(v).map_err(|_| refuse(ErrorKind::BadRequest, "too many vCPUs"))?;
+        limits::check_vcpus(v).map_err(bad)?;
+        if dom.rec.state == DomainState::Active {
+            Some(v)
+        } else {
+            resize(d, &mut t, name, Some(v), None)?;
+            None
+        }
+    };
+    match live {
+        Some(v) => super::hotplug::set_vcpus(d, name, v).await,
+        None => Ok(()),
+    }
 }
 
 /// `set-memory`, `add-memory`, `rm-memory`
@@ -172,6 +271,8 @@ fn resize(
     let mut rec = t[name].rec.clone();
     if let Some(v) = vcpus {
         rec.spec.vcpus = v;
+        // Slots follow the vCPUs up while the machine is not running.
+        rec.spec.max_vcpus = rec.spec.max_vcpus.map(|m| m.max(v));
     }
     if let Some(m) = mib {
         rec.spec.memory_mib = m;

@@ -83,7 +83,7 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
         let t = d.table();
         let rec = t[claim.name()].rec.clone();
         check(Transition::Start, name, rec.state)?;
-        rec
+        with_pending_applied(d, rec)
     };
     d.inv.qemu()?;
     check_boot_files(&rec)?;
@@ -95,9 +95,12 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
         let mut t = d.table();
         match t.get_mut(name).filter(|dom| claim.holds(dom)) {
             Some(dom) => {
-                let r = transition(&d.db, dom, Transition::Start, |rec| {
-                    rec.started_at = Some(now_secs());
-                    rec.migration = None;
+                let r = transition(&d.db, dom, Transition::Start, |r| {
+                    r.spec = rec.spec.clone();
+                    r.binding = rec.binding.clone();
+                    r.pending = Default::default();
+                    r.started_at = Some(now_secs());
+                    r.migration = None;
                 });
                 if r.is_ok() {
                     dom.rt = Some(rt);
@@ -116,6 +119,22 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
     }
     tracing::info!(domain = name, pid, "domain started");
     Ok(())
+}
+
+/// A record about to start with its delayed reconfiguration applied: the
+/// changed definition, and the CPU model its class has on this host.
+fn with_pending_applied(
+    d: &Daemon,
+    mut rec: crate::record::DomainRecord,
+) -> crate::record::DomainRecord {
+    if rec.pending.is_empty() {
+        return rec;
+    }
+    rec.pending.apply(&mut rec.spec);
+    if let Some(b) = rec.binding.as_mut() {
+        b.cpu_model = d.inv.cpu_model_for(rec.spec.cpu_arch);
+    }
+    rec
 }
 
 /// `stop-domain [-f]`: asks the guest to power off and waits a few seconds,

@@ -71,6 +71,7 @@ pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
     let uuid = &rec.spec.uuid;
     let mut cfg = MachineConfig::new(&rec.spec.name, *uuid, &d.paths.run_dir());
     cfg.vcpus = rec.spec.vcpus;
+    cfg.max_vcpus = rec.spec.max_vcpus;
     cfg.memory_mib = rec.spec.memory_mib;
     cfg.machine_type = b.machine_type.clone();
     cfg.cpu_model = b.cpu_model.clone();

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod define;
+pub mod hotplug;
 pub mod lifecycle;
 pub mod machine;
 pub mod services;

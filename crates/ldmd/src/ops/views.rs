@@ -4,7 +4,7 @@ use crate::daemon::{now_secs, Daemon, Domain, Table};
 use crate::db_storage::VdsdevRow;
 use crate::resources::usage;
 use ldm_api::domain::MachineView;
-use ldm_api::flags::{MigrationRole, Status};
+use ldm_api::flags::{MigrationRole, Reconf, Status};
 use ldm_api::migration::Role;
 use ldm_api::storage::DiskView;
 use ldm_api::{DomainView, Flags, HostView};
@@ -53,6 +53,11 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
         } else {
             Status::None
         },
+        reconf: if rec.pending.is_empty() {
+            Reconf::None
+        } else {
+            Reconf::Delayed
+        },
         control: false,
         vio_service: false,
         migration,
@@ -83,6 +88,8 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
         note: rec.migration.as_ref().and_then(|m| m.error.clone()),
         disks: disk_views(dom, vols),
         networks: Vec::new(),
+        max_vcpus: rec.spec.max_vcpus,
+        pending: rec.pending.describe(),
     }
 }
 
@@ -134,6 +141,8 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         note: None,
         disks: Vec::new(),
         networks: Vec::new(),
+        max_vcpus: None,
+        pending: Vec::new(),
     }
 }
 

@@ -244,6 +244,7 @@ impl Host {
         self.ok(Request::AddDomain {
             name: n.clone(),
             cpu_arch: None,
+            max_vcpus: None,
         })
         .await;
         self.ok(Request::Vcpu {

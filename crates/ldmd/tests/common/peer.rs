@@ -80,6 +80,7 @@ pub async fn offer(
             uuid: uuid::Uuid::new_v4(),
             cpu_arch: ldm_api::CpuArch::Native,
             vcpus,
+            max_vcpus: None,
             memory_mib,
             vars: Default::default(),
             migration: Default::default(),

@@ -117,6 +117,14 @@ pub async fn migrate(
                 ));
             }
         }
+        if !dom.rec.pending.is_empty() {
+            local_failures.push(format!(
+                "Domain {} has a delayed reconfiguration pending ({}): restart it to apply it, or drop it with `ldm cancel-reconf {}`",
+                m.name,
+                dom.rec.pending.describe().join(", "),
+                m.name
+            ));
+        }
         if dom.rec.state == DomainState::Suspended {
             local_failures.push(format!("Domain {} is suspended and cannot migrate", m.name));
         }
@@ -125,6 +133,12 @@ pub async fn migrate(
         }
         let mut spec = dom.rec.spec.clone();
         spec.name = target_name.clone();
+        // The vCPU slots travel with a running machine, which the target
+        // must recreate exactly; a domain that is not running gets the
+        // target's default, and its offer keeps the previous release's form.
+        if dom.rec.state != DomainState::Active {
+            spec.max_vcpus = None;
+        }
         let b = dom.rec.binding.as_ref();
         (
             DomainOffer {
@@ -135,7 +149,7 @@ pub async fn migrate(
                 source_accel: b
                     .map(|b| b.accel.clone())
                     .unwrap_or_else(|| d.inv.accel.to_string()),
-                source_cpu: d.inv.cpu_model.clone(),
+                source_cpu: d.inv.native_cpu_name(),
                 source_qemu: d.inv.qemu.as_ref().ok().map(|q| q.version_string()),
                 volumes: Vec::new(),
                 copy_storage: m.copy_storage,

@@ -61,11 +61,13 @@ pub(super) async fn prepare(
     let name = offer.spec.name.clone();
     let volumes = crate::migration::checks::read_volumes(d, &offer);
     let copies = volumes.1.clone();
+    let cpu_fit = crate::migration::cpucheck::fit(d, &offer).await;
     let (rec, claim) = {
         let mut t = d.table();
         let mut f = facts(d, &t, &offer);
         crate::migration::checks::add_volumes(&mut f, volumes, &offer, &t);
         f.source = source.to_string();
+        f.cpu_fit = cpu_fit;
         let mut v = check(&offer, &f);
         v.failures
             .extend(crate::migration::validate::tuning_problems(&tuning));
@@ -88,8 +90,12 @@ pub(super) async fn prepare(
                 accel: d.inv.accel.to_string(),
             })
         };
+        let mut spec = offer.spec.clone();
+        if offer.state != DomainState::Active && spec.max_vcpus.is_none() {
+            spec.max_vcpus = Some(crate::ops::define::default_max_vcpus(d).max(spec.vcpus));
+        }
         let rec = DomainRecord {
-            spec: offer.spec.clone(),
+            spec,
             state: if offer.state == DomainState::Inactive {
                 DomainState::Inactive
             } else {
@@ -98,6 +104,7 @@ pub(super) async fn prepare(
             binding,
             started_at: None,
             migration: Some(mark),
+            pending: Default::default(),
         };
         d.db.put_domain(&rec)?;
         let (cancel, _) = watch::channel(false);

@@ -202,11 +202,13 @@ where
                 // The back ends are read before the table is taken.
                 let volumes = super::checks::read_volumes(&self.d, &offer);
                 let ports = self.free_console_ports();
+                let cpu_fit = super::cpucheck::fit(&self.d, &offer).await;
                 let reply = {
                     let t = self.d.table();
                     let mut f = facts(&self.d, &t, &offer);
                     super::checks::add_volumes(&mut f, volumes, &offer, &t);
                     f.source = self.source.clone();
+                    f.cpu_fit = cpu_fit;
                     let v = check(&offer, &f);
                     ToSource::Checked {
                         failures: v.failures,

@@ -1,0 +1,245 @@
+//! A running domain's resources: vCPUs added and removed live (the guest's
+//! own count is the judge), carried by a migration; delayed
+//! reconfiguration of what cannot change live.
+
+use ldm_e2e::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const PASSWORD: &str = "s3cret-pass";
+
+/// Two hosts with room for a few vCPUs, an account `admin` on each, each
+/// trusting the other; returns them and the password file.
+fn pair() -> (Host, Host, PathBuf) {
+    pair_with(HostOpts::default(), HostOpts::default())
+}
+
+/// Like [`pair`], from the given options.
+fn pair_with(a: HostOpts, b: HostOpts) -> (Host, Host, PathBuf) {
+    let a = Host::start(a.listen("127.0.0.1").hostname("hostA").vcpus(8));
+    let b = Host::start(b.listen("127.0.0.2").hostname("hostB").vcpus(8));
+    let pw = a.root().join("pw");
+    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for h in [&a, &b] {
+        h.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
+            .ok();
+    }
+    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
+    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
+    (a, b, pw)
+}
+
+fn target(to: &Host) -> String {
+    format!("admin@{}", to.listen_addr().unwrap())
+}
+
+/// Waits for a memwork line reporting `cpus` online CPUs, after `after_seq`.
+#[track_caller]
+fn wait_for_cpus(host: &Host, name: &str, cpus: u64, after_seq: u64) -> MemworkLine {
+    poll(Duration::from_secs(90), Duration::from_millis(300), || {
+        last_memwork(&console_dump(host, name))
+            .filter(|l| l.seq > after_seq && l.cpus == Some(cpus))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{name} never reported cpus={cpus}; console:\n{}",
+            tail_lines(&console_dump(host, name), 30)
+        )
+    })
+}
+
+#[test]
+fn guest_vcpus_change_live_and_migrate() {
+    let _lock = guest_lock();
+    let (a, b, pw) = pair();
+    define_domain(&a, "ldg1", 1, "512M", "64,8");
+    a.ldm(&["set-domain", "max-vcpus=4", "ldg1"]).ok();
+    a.ldm(&["bind-domain", "ldg1"]).ok();
+    a.ldm(&["start-domain", "ldg1"]).ok();
+    let first = wait_for_memwork(&a, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    assert_eq!(first.cpus, Some(1), "{first:?}");
+
+    // Two more, live: the guest brings them online.
+    a.ldm(&["add-vcpu", "2", "ldg1"]).ok();
+    let three = wait_for_cpus(&a, "ldg1", 3, first.seq);
+    assert!(three.healthy(), "{three:?}");
+    assert_eq!(domain(&a, "ldg1")["ncpu"], "3");
+
+    // One back: the guest gives it up.
+    a.ldm(&["rm-vcpu", "1", "ldg1"]).ok();
+    let two = wait_for_cpus(&a, "ldg1", 2, three.seq);
+    assert_eq!(domain(&a, "ldg1")["ncpu"], "2");
+
+    // Out of range: refused, nothing changes.
+    let before = snapshot(&a);
+    assert_refused(&a, &["rm-vcpu", "5", "ldg1"], "only 2");
+    assert_refused(&a, &["add-vcpu", "3", "ldg1"], "at most 4");
+    assert_eq!(snapshot(&a), before);
+
+    // Migrate: the target recreates the same CPUs.
+    let out = a.ldm(&[
+        "migrate-domain",
+        "-p",
+        pw.to_str().unwrap(),
+        "ldg1",
+        &target(&b),
+    ]);
+    out.ok();
+    assert_eq!(domain(&b, "ldg1")["ncpu"], "2");
+    let after = wait_for_memwork(&b, "ldg1", two.seq + 2, Duration::from_secs(60));
+    assert_eq!(after.cpus, Some(2), "{after:?}");
+    assert!(after.healthy(), "{after:?}");
+    assert!(after.gen > two.gen, "{two:?} -> {after:?}");
+
+    // And the target can change them further, in the same slots.
+    b.ldm(&["add-vcpu", "1", "ldg1"]).ok();
+    let three = wait_for_cpus(&b, "ldg1", 3, after.seq);
+    assert!(three.healthy(), "{three:?}");
+}
+
+#[test]
+fn guest_delayed_reconfiguration_waits_for_the_next_start() {
+    let _lock = guest_lock();
+    let (a, b, pw) = pair();
+    boot_domain(&a, "ldg1", 1, "512M", "64,8");
+    let first = wait_for_memwork(&a, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    let cpu_of = |h: &Host| {
+        let l = h.ldm(&["list", "-l", "ldg1"]);
+        l.ok();
+        l.stdout
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("cpu=").map(str::to_string))
+            .expect("cpu= in list -l")
+    };
+    let native = cpu_of(&a);
+
+    let out = a.ldm(&["set-domain", "cpu-arch=generic", "ldg1"]);
+    out.ok();
+    assert!(
+        out.stdout.contains("delayed reconfiguration"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(domain(&a, "ldg1")["flags"], "-nd---");
+    let long = a.ldm(&["list", "-l", "ldg1"]);
+    assert!(
+        long.stdout
+            .contains("DELAYED RECONFIGURATION (applied at the next start)\n    cpu-arch=generic"),
+        "{}",
+        long.stdout
+    );
+    // The running machine did not change.
+    assert_eq!(cpu_of(&a), native);
+
+    // It blocks migration: the dry run says why, nothing moves.
+    let dry = a.ldm(&[
+        "migrate-domain",
+        "-n",
+        "-p",
+        pw.to_str().unwrap(),
+        "ldg1",
+        &target(&b),
+    ]);
+    assert_ne!(dry.code, Some(0), "{}", dry.stdout);
+    let said = format!("{}{}", dry.stdout, dry.stderr);
+    assert!(
+        said.contains("delayed reconfiguration pending (cpu-arch=generic)"),
+        "{said}"
+    );
+    assert!(!domains(&b).contains_key("ldg1"));
+
+    // cancel-reconf drops it.
+    a.ldm(&["cancel-reconf", "ldg1"]).ok();
+    assert_eq!(domain(&a, "ldg1")["flags"], "-n----");
+    assert!(!a.ldm(&["list", "-l", "ldg1"]).stdout.contains("DELAYED"));
+    assert_refused(&a, &["cancel-reconf", "ldg1"], "no delayed reconfiguration");
+
+    // Recorded again, a restart applies it.
+    a.ldm(&["set-domain", "cpu-arch=generic", "ldg1"]).ok();
+    a.ldm(&["stop-domain", "ldg1"]).ok();
+    assert_eq!(domain(&a, "ldg1")["flags"], "--d---");
+    a.ldm(&["start-domain", "ldg1"]).ok();
+    let r = domain(&a, "ldg1");
+    assert_eq!(r["flags"], "-n----");
+    assert_eq!(cpu_of(&a), "kvm64");
+    assert!(a
+        .ldm(&["list", "-l", "ldg1"])
+        .stdout
+        .contains("cpu-arch=generic"));
+    let next = wait_for_next_boot(&a, "ldg1", &first, FIRST_LINE_TIMEOUT);
+    assert!(next.healthy(), "{next:?}");
+}
+
+/// Two hosts that declare different CPUs: A a Skylake, B a Nehalem.
+#[test]
+fn guest_cpu_classes_between_hosts_with_different_cpus() {
+    let _lock = guest_lock();
+    let (a, b, pw) = pair_with(
+        HostOpts::default().native_cpu("Skylake-Client-v1"),
+        HostOpts::default().native_cpu("Nehalem-v1"),
+    );
+    let migrate = |name: &str, dry: bool| {
+        let mut args = vec!["migrate-domain", "-p", pw.to_str().unwrap()];
+        if dry {
+            args.push("-n");
+        }
+        let t = target(&b);
+        args.extend([name, t.as_str()]);
+        a.ldm(&args)
+    };
+    assert_refused(
+        &a,
+        &["add-domain", "cpu-arch=sparc64", "ldgx"],
+        "migration-class1",
+    );
+    assert!(!domains(&a).contains_key("ldgx"));
+
+    // native: QEMU's own expansion names what B's CPU lacks.
+    boot_domain(&a, "ldg1", 1, "512M", "32,4");
+    wait_for_memwork(&a, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    let dry = migrate("ldg1", true);
+    assert_ne!(dry.code, Some(0), "{}", dry.stdout);
+    let said = format!("{}{}", dry.stdout, dry.stderr);
+    assert!(said.contains("lacks its features"), "{said}");
+    for f in [" avx ", " avx2 ", " fma "] {
+        assert!(
+            said.contains(f) || said.contains(f.trim_end()),
+            "{f}: {said}"
+        );
+    }
+    a.ldm(&["stop-domain", "-f", "ldg1"]).ok();
+
+    // generic and migration-class1 move and keep running.
+    for (name, class, model) in [
+        ("ldg2", "generic", "kvm64"),
+        ("ldg3", "migration-class1", "Nehalem-v1"),
+    ] {
+        let arch = format!("cpu-arch={class}");
+        a.ldm(&["add-domain", &arch, name]).ok();
+        let (kernel, initrd) = guest_image();
+        a.ldm(&[
+            "set-var",
+            &format!("kernel={}", kernel.display()),
+            &format!("initrd={}", initrd.display()),
+            "boot-args=console=ttyS0 memwork=32,4",
+            name,
+        ])
+        .ok();
+        a.ldm(&["bind-domain", name]).ok();
+        a.ldm(&["start-domain", name]).ok();
+        let before = wait_for_memwork(&a, name, 2, FIRST_LINE_TIMEOUT);
+        migrate(name, true).ok();
+        migrate(name, false).ok();
+        let l = b.ldm(&["list", "-l", "-p", name]).stdout;
+        assert!(l.contains(&format!("cpu-arch={class}|")), "{l}");
+        assert!(l.contains(&format!("|cpu={model}|")), "{l}");
+        let after = wait_for_memwork(&b, name, before.seq + 2, Duration::from_secs(60));
+        assert!(
+            after.healthy() && after.gen > before.gen,
+            "{before:?} -> {after:?}"
+        );
+        b.ldm(&["stop-domain", "-f", name]).ok();
+    }
+}
