@@ -35,6 +35,7 @@ fn unknown_domain_is_refused_by_every_verb() {
         &["set-vcpu", "2", "nosuch"],
         &["add-vcpu", "1", "nosuch"],
         &["rm-vcpu", "1", "nosuch"],
+        &["cancel-reconf", "nosuch"],
         &["set-memory", "1G", "nosuch"],
         &["add-memory", "512M", "nosuch"],
         &["rm-memory", "256M", "nosuch"],
@@ -246,9 +247,10 @@ fn lifecycle_verbs_in_the_wrong_state_are_refused() {
     assert_refused(&host, &["stop-domain", "ldg1"], "not running");
     assert_refused(
         &host,
-        &["set-domain", "cpu-arch=generic", "ldg1"],
-        "only change while it is inactive",
+        &["set-domain", "cpu-arch=sparc64", "ldg1"],
+        "use cpu-arch=native, generic or migration-class1",
     );
+    assert_refused(&host, &["set-domain", "max-vcpus=0", "ldg1"], "max-vcpus=0");
     assert_refused(&host, &["console", "ldg1"], "is not running");
     assert_eq!(domain(&host, "ldg1")["state"], "bound");
 

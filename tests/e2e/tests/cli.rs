@@ -33,6 +33,7 @@ const VERBS: &[&str] = &[
     "console",
     "migrate-domain",
     "cancel-operation",
+    "cancel-reconf",
     "add-user",
     "set-user",
     "remove-user",

@@ -171,14 +171,15 @@ fn guest_walkthrough() {
         (Some(true), Some(true))
     );
 
-    // A running domain can't be removed, unbound or resized.
+    // A running domain can't be removed, unbound or given memory (its
+    // vCPUs change live: resources.rs).
     assert_refused(
         &host,
         &["remove-domain", "ldg1"],
         "stop it with `ldm stop-domain ldg1`",
     );
     assert_refused(&host, &["unbind-domain", "ldg1"], "stop it first");
-    assert_refused(&host, &["set-vcpu", "1", "ldg1"], "stop it first");
+    assert_refused(&host, &["set-memory", "1G", "ldg1"], "stop it first");
     assert_refused(&host, &["start-domain", "ldg1"], "already active");
     assert_refused(&host, &["bind-domain", "ldg1"], "already bound");
 
