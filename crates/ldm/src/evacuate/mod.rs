@@ -271,7 +271,9 @@ pub async fn cli(client: &Client, a: Args) -> Result<i32, String> {
         auth,
         max_parallel: a.max_parallel,
     };
+    let t0 = std::time::Instant::now();
     let (planned, busy) = make_plan(client, &o).await?;
+    let plan_time = t0.elapsed();
     if planned.is_empty() && busy.is_empty() {
         println!("No bound or active domain on this host: nothing to evacuate");
         return Ok(0);
@@ -293,6 +295,7 @@ pub async fn cli(client: &Client, a: Args) -> Result<i32, String> {
     watcher.abort();
     println!();
     run::print_table(&rows);
+    println!("{}", run::timing(plan_time, &rows));
     let all_moved = rows
         .iter()
         .all(|r| matches!(r.outcome, run::Outcome::Moved { .. }));

@@ -298,6 +298,22 @@ pub fn print_table(rows: &[Row]) {
     }
 }
 
+/// The line under the table: how long planning took, and the moves from
+/// the first one's start to the last one's end.
+pub fn timing(plan: Duration, rows: &[Row]) -> String {
+    let spans = rows.iter().filter_map(|r| r.span);
+    let first = spans.clone().map(|(s, _)| s).min();
+    let last = spans.map(|(_, e)| e).max();
+    let moves = match (first, last) {
+        (Some(a), Some(b)) => format!("{:.1} s", b.duration_since(a).as_secs_f64()),
+        _ => "none ran".into(),
+    };
+    format!(
+        "plan: {:.1} s; moves, first start to last end: {moves}",
+        plan.as_secs_f64()
+    )
+}
+
 /// An interruption, as Ctrl-C makes it: no new moves; the running ones
 /// are cancelled if `second` (a second Ctrl-C) or [`OnInterrupt::Cancel`],
 /// else they finish. Returns once the cancels are answered.
@@ -339,4 +355,31 @@ pub fn watch_signals(
             tokio::spawn(async move { interrupt(&client, &ctl, rounds == 2).await });
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timing_spans_the_moves_from_first_start_to_last_end() {
+        let t = Instant::now();
+        let at = |ms: u64| t + Duration::from_millis(ms);
+        let moved = |span| Row {
+            name: "d".into(),
+            target: None,
+            outcome: Outcome::Cancelled,
+            span: Some(span),
+        };
+        let rows = [
+            moved((at(1000), at(3000))),
+            moved((at(0), at(2500))),
+            row("x".into(), None, Outcome::Cancelled),
+        ];
+        assert_eq!(
+            timing(Duration::from_millis(1200), &rows),
+            "plan: 1.2 s; moves, first start to last end: 3.0 s"
+        );
+        assert!(timing(Duration::ZERO, &rows[2..]).ends_with("none ran"));
+    }
 }
