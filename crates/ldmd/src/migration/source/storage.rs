@@ -42,7 +42,7 @@ const NBD_OUT: &str = "nbd-out.sock";
 /// cap, else at the rate this host measured on its last storage copy,
 /// else at an assumed rate (said so).
 pub(super) fn estimate(d: &Daemon, m: &MigrateRequest, vols: &[VolumeOffer]) -> CopyEstimate {
-    let bytes: u64 = vols.iter().map(|v| v.allocated_bytes).sum();
+    let bytes = allocated(vols);
     let measured =
         d.db.meta(RATE_KEY)
             .ok()
@@ -64,6 +64,11 @@ pub(super) fn estimate(d: &Daemon, m: &MigrateRequest, vols: &[VolumeOffer]) -> 
         rate_source: source,
         seconds: bytes.div_ceil(rate << 20),
     }
+}
+
+/// The bytes the volumes hold.
+fn allocated(vols: &[VolumeOffer]) -> u64 {
+    vols.iter().map(|v| v.allocated_bytes).sum()
 }
 
 /// Keeps the rate of a finished copy for the next dry run's estimate.
@@ -114,12 +119,7 @@ impl Driver<'_> {
         };
         self.run.info(format!(
             "Phase 3: copying {disks} disk(s), {} MiB allocated, to the target's back ends",
-            self.offer
-                .volumes
-                .iter()
-                .map(|v| v.allocated_bytes)
-                .sum::<u64>()
-                >> 20
+            allocated(&self.offer.volumes) >> 20
         ));
         let path = socket.to_string_lossy().into_owned();
         // What an interrupted earlier storage copy may have left in QEMU.
@@ -182,7 +182,9 @@ impl Driver<'_> {
                     .as_ref()
                     .map_or(0, |m| m.started.elapsed().as_millis() as u64);
                 self.storage = Some((total, ms));
-                remember_rate(&self.run.d, total, ms);
+                // The estimate multiplies what the disks hold: the rate is
+                // of that too (zero ranges cross as write-zeroes requests).
+                remember_rate(&self.run.d, allocated(&self.offer.volumes), ms);
                 self.run.info(format!(
                     "Disks in sync: {} MiB in {:.1} s; copying memory",
                     total >> 20,
@@ -328,7 +330,7 @@ impl Driver<'_> {
         let socket = self.source_dir().join(NBD_OUT);
         let _tunnel = tunnel::connect(&socket, ep.clone(), nbd_token(&ep)?).await?;
         let started = Instant::now();
-        let total: u64 = self.offer.volumes.iter().map(|v| v.allocated_bytes).sum();
+        let total = allocated(&self.offer.volumes);
         self.run.info(format!(
             "Phase 3: copying {} disk(s), {} MiB allocated, to the target's back ends",
             self.offer.volumes.len(),
