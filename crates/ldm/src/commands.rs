@@ -1,0 +1,585 @@
+//! Each verb of the command line turned into its request to ldmd, and the
+//! answer printed: the dispatch behind [`crate::main_with_args`].
+
+use crate::cli::{Cli, Cmd};
+use crate::client::Client;
+use crate::{console, evacuate, format, migrate, network, prompt, props, storage, version};
+use ldm_api::request::UserRole;
+use ldm_api::{parse_size_mib, CpuArch, Reply, Request, ResourceChange};
+
+fn done(reply: Reply) -> i32 {
+    if let Reply::Done { message: Some(m) } = reply {
+        println!("{m}");
+    }
+    0
+}
+
+/// A memory amount for the memory verbs: a size no larger than a domain
+/// may have (the daemon checks the result of adding it again).
+fn size(s: &str) -> Result<u64, String> {
+    let mib = parse_size_mib(s).map_err(|e| e.to_string())?;
+    if mib > ldm_api::limits::MAX_MEMORY_MIB {
+        return Err(format!(
+            "{s} is more than a domain may have ({})",
+            ldm_api::format_mib(ldm_api::limits::MAX_MEMORY_MIB)
+        ));
+    }
+    Ok(mib)
+}
+
+fn role_and_user(args: &[String]) -> Result<(Option<UserRole>, String), String> {
+    let (props, user) = props::split_props(args)?;
+    let mut role = None;
+    for (k, v) in props {
+        match k.as_str() {
+            "role" => role = Some(v.parse()?),
+            _ => {
+                return Err(format!(
+                    "'{k}' is not a user property: use role=review|management|console"
+                ))
+            }
+        }
+    }
+    Ok((role, user))
+}
+
+async fn simple(client: &Client, req: Request) -> Result<i32, String> {
+    client.call(&req).await.map(done).map_err(|e| e.message)
+}
+
+/// `max-vcpus=N`: a vCPU count in range.
+fn parse_max_vcpus(v: &str) -> Result<u32, String> {
+    let n = v
+        .parse::<u32>()
+        .map_err(|_| format!("max-vcpus={v}: give a whole number of vCPUs"))?;
+    ldm_api::limits::check_vcpus(n).map_err(|e| format!("max-vcpus={v}: {e}"))
+}
+
+pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
+    let client = Client::new(&cli.root);
+    let cmd = match cli.cmd {
+        Some(cmd) if !cli.version => cmd,
+        _ => return Ok(version::print(&client, &cli.root).await),
+    };
+    match cmd {
+        Cmd::AddDomain { args } => {
+            let (props, name) = props::split_props(&args)?;
+            let (mut cpu_arch, mut max_vcpus) = (None, None);
+            for (k, v) in props {
+                match k.as_str() {
+                    "cpu-arch" => cpu_arch = Some(v.parse::<CpuArch>()?),
+                    "max-vcpus" => max_vcpus = Some(parse_max_vcpus(&v)?),
+                    _ => {
+                        return Err(format!(
+                            "'{k}' is not a property of add-domain: use cpu-arch=native|generic|migration-class1 or max-vcpus=N"
+                        ))
+                    }
+                }
+            }
+            simple(
+                &client,
+                Request::AddDomain {
+                    name,
+                    cpu_arch,
+                    max_vcpus,
+                },
+            )
+            .await
+        }
+        Cmd::SetDomain { args } => {
+            let (props, name) = props::split_props(&args)?;
+            let (mut cpu_arch, mut downtime_ms, mut bandwidth_mib) = (None, None, None);
+            let mut max_vcpus = None;
+            let num = |k: &str, v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{k}={v}: give a whole number"))
+            };
+            for (k, v) in props {
+                match k.as_str() {
+                    "cpu-arch" => cpu_arch = Some(v.parse::<CpuArch>()?),
+                    "max-vcpus" => max_vcpus = Some(parse_max_vcpus(&v)?),
+                    "migration-downtime" => {
+                        downtime_ms = Some(ldm_api::limits::check_downtime_ms(num(&k, &v)?)?)
+                    }
+                    "migration-bandwidth" => {
+                        bandwidth_mib =
+                            Some(ldm_api::limits::check_bandwidth_mib(num(&k, &v)?)?)
+                    }
+                    _ => return Err(format!("'{k}' is not a domain property: use cpu-arch, max-vcpus, migration-downtime or migration-bandwidth")),
+                }
+            }
+            simple(
+                &client,
+                Request::SetDomain {
+                    name,
+                    cpu_arch,
+                    downtime_ms,
+                    bandwidth_mib,
+                    max_vcpus,
+                },
+            )
+            .await
+        }
+        Cmd::CancelReconf { name } => simple(&client, Request::CancelReconf { name }).await,
+        Cmd::RemoveDomain { name } => simple(&client, Request::RemoveDomain { name }).await,
+        Cmd::List {
+            long,
+            parseable,
+            format,
+            json,
+            names,
+        } => {
+            let reply = client
+                .call(&Request::List { names })
+                .await
+                .map_err(|e| e.message)?;
+            let Reply::Domains { domains } = reply else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            let out = if json {
+                serde_json::to_string_pretty(&domains).map_err(|e| e.to_string())? + "\n"
+            } else if let Some(f) = format {
+                format::list::sections(&domains, &f, parseable)?
+            } else if parseable {
+                format::list::parseable(&domains, long)
+            } else if long {
+                format::list::long(&domains)
+            } else {
+                format::list::table(&domains)
+            };
+            print!("{out}");
+            Ok(0)
+        }
+        Cmd::SetVcpu { count, name } => {
+            simple(
+                &client,
+                Request::Vcpu {
+                    name,
+                    change: ResourceChange::Set,
+                    count,
+                },
+            )
+            .await
+        }
+        Cmd::AddVcpu { count, name } => {
+            simple(
+                &client,
+                Request::Vcpu {
+                    name,
+                    change: ResourceChange::Add,
+                    count,
+                },
+            )
+            .await
+        }
+        Cmd::RmVcpu { count, name } => {
+            simple(
+                &client,
+                Request::Vcpu {
+                    name,
+                    change: ResourceChange::Remove,
+                    count,
+                },
+            )
+            .await
+        }
+        Cmd::SetMemory { size: s, name } => {
+            simple(
+                &client,
+                Request::Memory {
+                    name,
+                    change: ResourceChange::Set,
+                    mib: size(&s)?,
+                },
+            )
+            .await
+        }
+        Cmd::AddMemory { size: s, name } => {
+            simple(
+                &client,
+                Request::Memory {
+                    name,
+                    change: ResourceChange::Add,
+                    mib: size(&s)?,
+                },
+            )
+            .await
+        }
+        Cmd::RmMemory { size: s, name } => {
+            simple(
+                &client,
+                Request::Memory {
+                    name,
+                    change: ResourceChange::Remove,
+                    mib: size(&s)?,
+                },
+            )
+            .await
+        }
+        Cmd::SetVar { args } => {
+            let (vars, name) = props::split_props(&args)?;
+            simple(&client, Request::SetVar { name, vars }).await
+        }
+        Cmd::Bind { name } => simple(&client, Request::Bind { name }).await,
+        Cmd::Unbind { name } => simple(&client, Request::Unbind { name }).await,
+        Cmd::Start { name } => {
+            let code = simple(&client, Request::Start { name: name.clone() }).await?;
+            println!("LDom {name} started");
+            Ok(code)
+        }
+        Cmd::Stop { force, name } => {
+            let code = simple(
+                &client,
+                Request::Stop {
+                    name: name.clone(),
+                    force,
+                },
+            )
+            .await?;
+            println!("LDom {name} stopped");
+            Ok(code)
+        }
+        Cmd::ListDevices {
+            long,
+            parseable,
+            json,
+        } => {
+            let Reply::Host(h) = client.call(&Request::Host).await.map_err(|e| e.message)? else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&h).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", format::devices::devices(&h, long, parseable));
+            }
+            Ok(0)
+        }
+        Cmd::ListServices { parseable, json } => {
+            let Reply::Services { vcc, vds, vsw } = client
+                .call(&Request::ListServices)
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            if json {
+                let all = serde_json::json!({ "vcc": vcc, "vds": vds, "vsw": vsw });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&all).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", format::devices::services(&vcc, parseable));
+                print!("{}", format::storage::vds(&vds, parseable));
+                print!("{}", format::network::vsw(&vsw, parseable));
+            }
+            Ok(0)
+        }
+        Cmd::AddVcc { range, name, ldom } => {
+            if ldom != "primary" {
+                return Err(format!("services run in the primary domain, not '{ldom}': write `ldm add-vcc {range} {name} primary`"));
+            }
+            let (port_lo, port_hi) = port_range(&range)?;
+            simple(
+                &client,
+                Request::AddVcc {
+                    name,
+                    port_lo,
+                    port_hi,
+                },
+            )
+            .await
+        }
+        Cmd::SetVcc { range, name } => {
+            let (port_lo, port_hi) = port_range(&range)?;
+            simple(
+                &client,
+                Request::SetVcc {
+                    name,
+                    port_lo,
+                    port_hi,
+                },
+            )
+            .await
+        }
+        Cmd::RemoveVcc { name } => simple(&client, Request::RemoveVcc { name }).await,
+        Cmd::AddVds { name, ldom } => simple(&client, storage::add_vds(name, &ldom)?).await,
+        Cmd::RemoveVds { name } => simple(&client, Request::RemoveVds { name }).await,
+        Cmd::AddVdsdev { force, args } => simple(&client, storage::add_vdsdev(force, &args)?).await,
+        Cmd::SetVdsdev { options, volume } => {
+            simple(&client, storage::set_vdsdev(&options, &volume)?).await
+        }
+        Cmd::RemoveVdsdev { volume } => simple(&client, storage::remove_vdsdev(&volume)?).await,
+        Cmd::AddVdisk {
+            disk,
+            volume,
+            domain,
+        } => simple(&client, storage::add_vdisk(disk, &volume, domain)?).await,
+        Cmd::SetVdisk {
+            volume,
+            disk,
+            domain,
+        } => simple(&client, storage::set_vdisk(&volume, disk, domain)?).await,
+        Cmd::RemoveVdisk { disk, domain } => {
+            simple(&client, Request::RemoveVdisk { disk, domain }).await
+        }
+        Cmd::AddVsw { args } => simple(&client, network::add_vsw(&args)?).await,
+        Cmd::SetVsw { args } => simple(&client, network::set_vsw(&args)?).await,
+        Cmd::RemoveVsw { name } => simple(&client, Request::RemoveVsw { name }).await,
+        Cmd::AddVnet { args } => simple(&client, network::add_vnet(&args)?).await,
+        Cmd::SetVnet { args } => simple(&client, network::set_vnet(&args)?).await,
+        Cmd::RemoveVnet { name, domain } => {
+            simple(&client, Request::RemoveVnet { name, domain }).await
+        }
+        Cmd::ListBindings {
+            parseable,
+            json,
+            names,
+        } => {
+            let Reply::Domains { domains } = client
+                .call(&Request::List { names })
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            if json {
+                let doms: Vec<_> = domains.iter().filter(|v| v.name != "primary").collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doms).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", format::list::bindings(&domains, parseable));
+            }
+            Ok(0)
+        }
+        Cmd::Console { dump, name } => {
+            if dump {
+                let Reply::ConsoleDump { text } = client
+                    .call(&Request::ConsoleDump { name })
+                    .await
+                    .map_err(|e| e.message)?
+                else {
+                    return Err("unexpected answer from ldmd".into());
+                };
+                print!("{text}");
+                return Ok(0);
+            }
+            let Reply::Console { address, port } = client
+                .call(&Request::ConsoleAddr { name: name.clone() })
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            console::attach(&name, &address, port).await?;
+            Ok(0)
+        }
+        Cmd::Migrate {
+            dry_run,
+            password_file,
+            cert,
+            downtime_limit,
+            max_bandwidth,
+            copy_storage,
+            overwrite_storage,
+            json,
+            accept_fingerprint,
+            name,
+            target,
+        } => {
+            if let Some(ms) = downtime_limit {
+                ldm_api::limits::check_downtime_ms(ms)
+                    .map_err(|e| format!("--downtime-limit: {e}"))?;
+            }
+            if let Some(mib) = max_bandwidth {
+                ldm_api::limits::check_bandwidth_mib(mib)
+                    .map_err(|e| format!("--max-bandwidth: {e}"))?;
+            }
+            if cert && password_file.is_some() {
+                return Err(
+                    "-c and -p exclude each other: authenticate with a certificate or a password"
+                        .into(),
+                );
+            }
+            migrate::run(
+                &client,
+                migrate::MigrateArgs {
+                    dry_run,
+                    password_file,
+                    cert,
+                    downtime_ms: downtime_limit,
+                    bandwidth_mib: max_bandwidth,
+                    copy_storage,
+                    overwrite_storage,
+                    json,
+                    accept_fingerprint,
+                    name,
+                    target,
+                },
+            )
+            .await
+        }
+        Cmd::Evacuate {
+            dry_run,
+            targets,
+            max_parallel,
+            password_file,
+            cert,
+            user,
+            on_interrupt,
+        } => {
+            evacuate::cli(
+                &client,
+                evacuate::Args {
+                    dry_run,
+                    targets,
+                    max_parallel,
+                    password_file,
+                    cert,
+                    user,
+                    on_interrupt,
+                },
+            )
+            .await
+        }
+        Cmd::CancelOperation { operation, name } => {
+            if operation != "migration" {
+                return Err(format!("'{operation}' is not an operation ldm can cancel: use `ldm cancel-operation migration {name}`"));
+            }
+            simple(&client, Request::CancelMigration { name }).await
+        }
+        Cmd::AddUser {
+            password_file,
+            args,
+        } => {
+            let (role, name) = role_and_user(&args)?;
+            let password = match password_file {
+                Some(f) => ldm_peer::read_password_file(&f).map_err(|e| e.to_string())?,
+                None => prompt::new_password()?,
+            };
+            simple(
+                &client,
+                Request::AddUser {
+                    name,
+                    role: role.unwrap_or(UserRole::Management),
+                    password,
+                },
+            )
+            .await
+        }
+        Cmd::SetUser {
+            password_file,
+            password,
+            args,
+        } => {
+            let (role, name) = role_and_user(&args)?;
+            let password = match (password_file, password) {
+                (Some(f), _) => Some(ldm_peer::read_password_file(&f).map_err(|e| e.to_string())?),
+                (None, true) => Some(prompt::new_password()?),
+                (None, false) => None,
+            };
+            if role.is_none() && password.is_none() {
+                return Err(
+                    "nothing to change: give role=… and/or a new password (-p FILE or --password)"
+                        .into(),
+                );
+            }
+            simple(
+                &client,
+                Request::SetUser {
+                    name,
+                    role,
+                    password,
+                },
+            )
+            .await
+        }
+        Cmd::RemoveUser { name } => simple(&client, Request::RemoveUser { name }).await,
+        Cmd::ListUsers => {
+            let Reply::Users { users } = client
+                .call(&Request::ListUsers)
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            println!("USER             ROLE");
+            for u in users {
+                println!("{:<16} {}", u.name, u.role.as_str());
+            }
+            Ok(0)
+        }
+        Cmd::AddTrust { source, args } => {
+            let (host, port) = props::parse_host_port(&args[0])?;
+            let mut fingerprint = None;
+            if let Some(p) = args.get(1) {
+                match p.split_once('=') {
+                    Some(("fingerprint", v)) => fingerprint = Some(v.to_string()),
+                    _ => return Err(format!("'{p}' is not fingerprint=FP")),
+                }
+            }
+            if source && fingerprint.is_none() {
+                // Learn the source's certificate from its peer listener.
+                let Reply::Probe {
+                    fingerprint: fp, ..
+                } = client
+                    .call(&Request::ProbeHost {
+                        host: host.clone(),
+                        port,
+                    })
+                    .await
+                    .map_err(|e| e.message)?
+                else {
+                    return Err("unexpected answer from ldmd".into());
+                };
+                fingerprint = Some(fp);
+            }
+            simple(
+                &client,
+                Request::AddTrust {
+                    host,
+                    port,
+                    fingerprint,
+                    source,
+                },
+            )
+            .await
+        }
+        Cmd::RemoveTrust { host } => {
+            let (host, port) = props::parse_host_port(&host)?;
+            simple(&client, Request::RemoveTrust { host, port }).await
+        }
+        Cmd::ListTrust => {
+            let Reply::Trust { entries } = client
+                .call(&Request::ListTrust)
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            println!("{:<8} {:<24} FINGERPRINT", "KIND", "HOST");
+            for e in entries {
+                println!("{:<8} {:<24} {}", e.kind, e.host, e.fingerprint);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn port_range(arg: &str) -> Result<(u16, u16), String> {
+    let v = arg
+        .strip_prefix("port-range=")
+        .ok_or_else(|| format!("'{arg}' is not port-range=A-B"))?;
+    let (lo, hi) = ldm_api::service::parse_port_range(v)?;
+    if lo < 1024 {
+        return Err(format!(
+            "{arg}: console ports start at 1024 (those below belong to the system)"
+        ));
+    }
+    Ok((lo, hi))
+}
