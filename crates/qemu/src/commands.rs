@@ -206,6 +206,25 @@ impl Qmp {
         })
     }
 
+    /// The CPU memory address spaces QEMU keeps (`info mtree`, one
+    /// `cpu-memory-N` per vCPU). QEMU 10.0 keeps those of vCPUs it
+    /// unplugged, and under TCG their memory listeners too: more of them
+    /// than [`Qmp::query_cpus_fast`] counts marks a process in which a
+    /// vCPU was removed.
+    pub async fn cpu_address_spaces(&mut self) -> Result<usize> {
+        let v = self
+            .execute(
+                "human-monitor-command",
+                Some(serde_json::json!({ "command-line": "info mtree" })),
+            )
+            .await?;
+        let text = v.as_str().ok_or_else(|| Error::QmpDecode {
+            command: "human-monitor-command".into(),
+            detail: format!("expected text, got {v}"),
+        })?;
+        Ok(count_cpu_address_spaces(text))
+    }
+
     /// `announce-self`: start announcing the guest's NICs (rounds go on
     /// in the background after the command returns).
     pub async fn announce_self(&mut self, announce: &AnnounceSelf) -> Result<()> {
@@ -248,6 +267,14 @@ impl Qmp {
     }
 }
 
+/// The `cpu-memory-N` address spaces in the text of `info mtree`.
+fn count_cpu_address_spaces(mtree: &str) -> usize {
+    mtree
+        .lines()
+        .filter(|l| l.starts_with("address-space: cpu-memory-"))
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +314,12 @@ mod tests {
                 assert_eq!(serde_json::to_value(want).unwrap(), json!(s));
             }
         }
+    }
+
+    #[test]
+    fn counts_each_cpus_memory_space_once_and_nothing_else() {
+        let text = "address-space: cpu-memory-0\n  0000000000000000-ffffffffffffffff (prio 0, i/o): system\n\naddress-space: memory\n  0-f: system\n\naddress-space: cpu-smm-0\naddress-space: cpu-memory-2\naddress-space: cpu-memory-2\naddress-space: I/O\n";
+        assert_eq!(count_cpu_address_spaces(text), 3);
+        assert_eq!(count_cpu_address_spaces(""), 0);
     }
 }

@@ -406,6 +406,27 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Prints the tail of each QEMU log of this host, for a failed test.
+    fn print_qemu_logs(&self) {
+        let Ok(rd) = std::fs::read_dir(self.root().join("log")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            if !path.to_string_lossy().ends_with(".qemu.log") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            eprintln!("---- {} (last {} lines) ----", path.display(), tail.len());
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -419,6 +440,7 @@ impl Drop for Host {
             for l in tail.iter().rev() {
                 eprintln!("{l}");
             }
+            self.print_qemu_logs();
         }
         self.kill9();
         self.kill_all_vms();

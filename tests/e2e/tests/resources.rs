@@ -67,36 +67,59 @@ fn guest_vcpus_change_live_and_migrate() {
     assert!(three.healthy(), "{three:?}");
     assert_eq!(domain(&a, "ldg1")["ncpu"], "3");
 
-    // One back: the guest gives it up.
-    a.ldm(&["rm-vcpu", "1", "ldg1"]).ok();
-    let two = wait_for_cpus(&a, "ldg1", 2, three.seq);
-    assert_eq!(domain(&a, "ldg1")["ncpu"], "2");
-
     // Out of range: refused, nothing changes.
     let before = snapshot(&a);
-    assert_refused(&a, &["rm-vcpu", "5", "ldg1"], "only 2");
-    assert_refused(&a, &["add-vcpu", "3", "ldg1"], "at most 4");
+    assert_refused(&a, &["rm-vcpu", "5", "ldg1"], "only 3");
+    assert_refused(&a, &["add-vcpu", "2", "ldg1"], "at most 4");
     assert_eq!(snapshot(&a), before);
 
     // Migrate: the target recreates the same CPUs.
-    let out = a.ldm(&[
+    a.ldm(&[
         "migrate-domain",
         "-p",
         pw.to_str().unwrap(),
         "ldg1",
         &target(&b),
-    ]);
-    out.ok();
-    assert_eq!(domain(&b, "ldg1")["ncpu"], "2");
-    let after = wait_for_memwork(&b, "ldg1", two.seq + 2, Duration::from_secs(60));
-    assert_eq!(after.cpus, Some(2), "{after:?}");
+    ])
+    .ok();
+    assert_eq!(domain(&b, "ldg1")["ncpu"], "3");
+    let after = wait_for_memwork(&b, "ldg1", three.seq + 2, Duration::from_secs(60));
+    assert_eq!(after.cpus, Some(3), "{after:?}");
     assert!(after.healthy(), "{after:?}");
-    assert!(after.gen > two.gen, "{two:?} -> {after:?}");
+    assert!(after.gen > three.gen, "{three:?} -> {after:?}");
 
-    // And the target can change them further, in the same slots.
-    b.ldm(&["add-vcpu", "1", "ldg1"]).ok();
-    let three = wait_for_cpus(&b, "ldg1", 3, after.seq);
-    assert!(three.healthy(), "{three:?}");
+    // One back, on the target, in the same slots: the guest gives it up.
+    b.ldm(&["rm-vcpu", "1", "ldg1"]).ok();
+    let two = wait_for_cpus(&b, "ldg1", 2, after.seq);
+    assert!(two.healthy(), "{two:?}");
+    assert_eq!(domain(&b, "ldg1")["ncpu"], "2");
+
+    // And home again, carrying 2. Under TCG, QEMU 10.0 keeps a removed
+    // vCPU's memory listener and the migration could hang in QEMU: ldm
+    // says so before anything happens, and a restart clears it.
+    let tcg = b.ldm(&["list", "-l", "ldg1"]).stdout.contains("accel=tcg");
+    let back = [
+        "migrate-domain",
+        "-p",
+        pw.to_str().unwrap(),
+        "ldg1",
+        &target(&a),
+    ];
+    let mut last = two;
+    if tcg {
+        let dry = [&back[..1], &["-n"], &back[1..]].concat();
+        assert_refused(&b, &dry, "had a vCPU removed while it runs");
+        assert_refused(&b, &back, "ldm stop-domain ldg1");
+        b.ldm(&["stop-domain", "ldg1"]).ok();
+        b.ldm(&["start-domain", "ldg1"]).ok();
+        last = wait_for_next_boot(&b, "ldg1", &last, FIRST_LINE_TIMEOUT);
+        assert_eq!(last.cpus, Some(2), "{last:?}");
+    }
+    b.ldm(&back).ok();
+    assert_eq!(domain(&a, "ldg1")["ncpu"], "2");
+    // A's console still holds its lines from before (1 and 3 CPUs).
+    let home = wait_for_cpus(&a, "ldg1", 2, last.seq);
+    assert!(home.healthy(), "{home:?}");
 }
 
 #[test]

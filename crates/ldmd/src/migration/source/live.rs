@@ -326,7 +326,14 @@ impl Driver<'_> {
                 self.copy.headway = Some((ram.transferred, now))
             }
             Some((_, since)) if now.duration_since(since) > Wait::CopyHeadway.get() => {
-                return Some(Event::Deadline)
+                tracing::warn!(
+                    domain = %self.run.m.name,
+                    status = %self.copy.info.status,
+                    transferred = ram.transferred,
+                    remaining = ram.remaining,
+                    "the copy made no headway"
+                );
+                return Some(Event::Deadline);
             }
             Some(_) => {}
             None => self.copy.headway = Some((ram.transferred, now)),

@@ -172,6 +172,9 @@ pub async fn migrate(
     // migration state: that is already a failure above.
     if let Some((qmp, socket)) = qemu.as_ref().filter(|_| local_failures.is_empty()) {
         local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
+        if offer.source_accel == ldm_qemu::Accel::Tcg.as_str() {
+            local_failures.extend(leftover::check_removed_vcpus(&m.name, qmp, socket).await);
+        }
     }
     let _ = tx.try_send(Response::Event(Event::Info {
         message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
