@@ -155,25 +155,32 @@ pub struct DomainSpec {
 /// Checks a domain name: letters, digits, `-`, `_`, `.`, at most 64
 /// characters, starting with a letter or digit.
 pub fn check_domain_name(name: &str) -> Result<(), String> {
-    let ok_first = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    if name.is_empty()
-        || name.len() > 64
-        || !ok_first
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(format!(
-            "'{name}' is not a valid domain name: use up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
-        ));
-    }
+    check_label("domain", name, 64)?;
     if name == "primary" {
         return Err("'primary' is the control domain's name: choose another".into());
     }
     Ok(())
+}
+
+/// Checks the name of a domain, service, volume, disk, switch or vnet
+/// (`what`): letters, digits, `-`, `_`, `.`, at most `max` characters,
+/// starting with a letter or digit.
+pub fn check_label(what: &str, name: &str, max: usize) -> Result<(), String> {
+    let ok = name.len() <= max
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a valid {what} name: use up to {max} letters, digits, '-', '_' or '.', starting with a letter or digit"
+        ))
+    }
 }
 
 /// One row of `ldm list`, with the details of `ldm list -l`.

@@ -126,21 +126,7 @@ pub fn check_mtu(mtu: u32) -> Result<(), String> {
 /// Checks a vsw or vnet name: letters, digits, `-`, `_`, `.`, at most
 /// [`MAX_NET_NAME`] characters, starting with a letter or digit.
 pub fn check_net_name(what: &str, name: &str) -> Result<(), String> {
-    let ok = name.len() <= MAX_NET_NAME
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{name}' is not a valid {what} name: use up to {MAX_NET_NAME} letters, digits, '-', '_' or '.', starting with a letter or digit"
-        ))
-    }
+    crate::domain::check_label(what, name, MAX_NET_NAME)
 }
 
 /// One network device of a domain, in the order the domain's definition

@@ -121,21 +121,7 @@ pub fn parse_volume_ref(text: &str) -> Result<(String, String), String> {
 /// at most 64 characters (20 for disks), starting with a letter or digit.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     let max = if what == "disk" { MAX_DISK_NAME } else { 64 };
-    let ok = name.len() <= max
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{name}' is not a valid {what} name: use up to {max} letters, digits, '-', '_' or '.', starting with a letter or digit"
-        ))
-    }
+    crate::domain::check_label(what, name, max)
 }
 
 /// Parses `options=` values of add-vdsdev and set-vdsdev: `ro` or nothing.

@@ -42,20 +42,8 @@ pub const MIN_CONSOLE_PORT: u16 = 1024;
 /// Checks a vcc's name and port range: a name like a domain's, ports from
 /// [`MIN_CONSOLE_PORT`], and never ldmd's own peer port.
 fn check_vcc(d: &Daemon, name: &str, lo: u16, hi: u16) -> Result<()> {
-    let name_ok = name.len() <= 64
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if !name_ok {
-        return Err(refuse(
-            ErrorKind::BadRequest,
-            "a service name has up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
-        ));
-    }
+    ldm_api::domain::check_label("service", name, 64)
+        .map_err(|e| refuse(ErrorKind::BadRequest, e))?;
     if lo < MIN_CONSOLE_PORT || hi < lo {
         return Err(refuse(
             ErrorKind::BadRequest,
