@@ -77,15 +77,7 @@ impl QemuBinary {
 
     /// The names in the "Recognized CPUID flags" section of `-cpu help`.
     pub fn cpuid_flags(&self) -> Result<BTreeSet<String>> {
-        let out = std::process::Command::new(&self.path)
-            .args(["-cpu", "help"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|source| Error::VersionCommand {
-                path: self.path.clone(),
-                source,
-            })?;
-        Ok(parse_cpuid_flags(&String::from_utf8_lossy(&out.stdout)))
+        Ok(parse_cpuid_flags(&self.help("-cpu")?))
     }
 }
 

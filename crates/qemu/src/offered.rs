@@ -42,7 +42,8 @@ impl QemuBinary {
         })
     }
 
-    fn help(&self, option: &str) -> Result<String> {
+    /// What `QEMU OPTION help` prints.
+    pub(crate) fn help(&self, option: &str) -> Result<String> {
         let out = Command::new(&self.path)
             .args([option, "help"])
             .stdin(Stdio::null())
