@@ -75,6 +75,11 @@ pub fn guest_lock() -> GuestLock {
         let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         assert_eq!(r, 0, "flock {}", path.display());
     }
+    let prefix = std::env::temp_dir().join("ldm-e2e-");
+    let swept = crate::procs::sweep_orphans(&prefix.to_string_lossy());
+    if !swept.is_empty() {
+        eprintln!("ldm-e2e: killed processes an interrupted test left behind: {swept:?}");
+    }
     GuestLock { _file: file }
 }
 
