@@ -13,8 +13,10 @@
 //! The same holds for a vCPU removed live under TCG: QEMU 10.0 keeps the
 //! removed vCPU's memory listener, and the next migration's first
 //! dirty-memory sync waits on that vCPU for ever (stuck in `setup`; seen
-//! here in about one migration in four). [`check_removed_vcpus`] reads
-//! the fact from QEMU itself, so a QEMU that cleans up passes.
+//! here in about one migration in four; QEMU issue 2517, fixed upstream
+//! in September 2025 by destroying a CPU's address spaces on unrealize).
+//! [`check_removed_vcpus`] reads the fact from QEMU itself, so a QEMU
+//! with the fix passes.
 
 use crate::ops::machine::QmpGuard;
 use ldm_qemu::{Error as QemuError, Qmp};
