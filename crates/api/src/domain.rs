@@ -200,6 +200,10 @@ pub struct DomainView {
     pub memory_mib: u64,
     /// CPU utilisation in percent of the domain's vCPUs, when running.
     pub util: Option<f64>,
+    /// NORM: UTIL normalised to the host's CPUs (`util × vcpus ÷ host
+    /// CPUs`), when running; for the primary, the host's load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm: Option<f64>,
     /// Seconds since the domain was started (continues across migrations).
     pub uptime_secs: Option<u64>,
     /// UUID.

@@ -19,6 +19,20 @@ pub const MAX_BOOT_ARGS_LEN: usize = 4096;
 /// Longest boot file path, bytes.
 pub const MAX_PATH_LEN: usize = 4096;
 
+/// Longest `stop-domain -t`, seconds (an hour).
+pub const MAX_STOP_TIMEOUT_SECS: u64 = 3600;
+
+/// Checks a `stop-domain -t` timeout.
+pub fn check_stop_timeout_secs(s: u64) -> Result<u64, String> {
+    if (1..=MAX_STOP_TIMEOUT_SECS).contains(&s) {
+        Ok(s)
+    } else {
+        Err(format!(
+            "-t {s}: give 1 to {MAX_STOP_TIMEOUT_SECS} seconds to wait for the guest"
+        ))
+    }
+}
+
 /// Checks a vCPU count.
 pub fn check_vcpus(n: u32) -> Result<u32, String> {
     if (1..=MAX_VCPUS).contains(&n) {

@@ -20,6 +20,38 @@ pub enum ResourceChange {
     Remove,
 }
 
+/// How `stop-domain` ends a running domain (besides `-f`/`-q`, which stop it
+/// at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StopMode {
+    /// Ask the guest to power off; stop it when the timeout passes.
+    #[default]
+    Normal,
+    /// Ask the guest to power off and wait; never force (`-H`): when the
+    /// timeout passes the domain keeps running and the request fails.
+    Halt,
+    /// Stop as [`StopMode::Normal`], then start the domain again (`-r`).
+    Reboot,
+}
+
+impl StopMode {
+    fn is_normal(&self) -> bool {
+        *self == StopMode::Normal
+    }
+}
+
+/// A saved host configuration as `list-spconfig` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpconfigView {
+    /// Name (`factory-default` is the built-in one).
+    pub name: String,
+    /// The configuration in use: the last one saved or applied.
+    pub current: bool,
+    /// The one ldmd applies at its first start after the host boots.
+    pub next_poweron: bool,
+}
+
 /// A user account's role (Oracle's rights profiles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -141,9 +173,48 @@ pub enum Request {
     Stop {
         /// Name.
         name: String,
-        /// Power off at once instead of asking the guest.
+        /// Power off at once instead of asking the guest (`-f`, `-q`).
         force: bool,
+        /// Halt (never force) or reboot; absent: the normal stop.
+        #[serde(default, skip_serializing_if = "StopMode::is_normal")]
+        mode: StopMode,
+        /// Seconds to wait for the guest before forcing (or, halting,
+        /// failing); absent: ldmd's default (5 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_secs: Option<u64>,
     },
+    /// `add-domain -i FILE`, `set-domain -i FILE`: a domain's constraints
+    /// as `list-constraints` gives them.
+    DefineDomain {
+        /// The domain (the CLI reads it from the XML of
+        /// `list-constraints -x`).
+        spec: crate::domain::DomainSpec,
+        /// `set-domain -i`: change an existing domain instead of adding one.
+        replace: bool,
+    },
+    /// `list-constraints`
+    ListConstraints {
+        /// Domains; all but the primary when empty.
+        names: Vec<String>,
+    },
+    /// `add-spconfig`: save this host's configuration under `name` and
+    /// select it for the next power-on.
+    AddSpconfig {
+        /// Name.
+        name: String,
+    },
+    /// `set-spconfig`: select the configuration for the next power-on.
+    SetSpconfig {
+        /// Name.
+        name: String,
+    },
+    /// `remove-spconfig`
+    RemoveSpconfig {
+        /// Name.
+        name: String,
+    },
+    /// `list-spconfig`
+    ListSpconfig,
     /// `list-services`
     ListServices,
     /// `add-vcc`
@@ -459,6 +530,16 @@ pub enum Reply {
     },
     /// Dry-run result.
     DryRun(DryRun),
+    /// Saved configurations, `factory-default` first.
+    Spconfigs {
+        /// Configurations.
+        configs: Vec<SpconfigView>,
+    },
+    /// Domains' constraints.
+    Constraints {
+        /// One per domain.
+        domains: Vec<crate::domain::DomainSpec>,
+    },
     /// Migration finished.
     Migrated(Summary),
 }

@@ -66,6 +66,8 @@ mod tests {
             Request::Stop {
                 name: "ldg1".into(),
                 force: true,
+                mode: Default::default(),
+                timeout_secs: None,
             },
         ] {
             let line = encode_request(&req).unwrap();

@@ -80,6 +80,10 @@ fn requests_are_pinned() {
         check("request", &op, &r);
         names.insert(op);
     }
+    for (name, r) in request_variants() {
+        check("request", name, &r);
+        names.insert(name.into());
+    }
     // Each with the version, as ldm sends it.
     let line = ldm_api::wire::encode_request(&Request::Host).unwrap();
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();

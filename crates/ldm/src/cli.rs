@@ -43,25 +43,45 @@ pub fn command() -> clap::Command {
 /// Every verb.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Define a new domain (1 vCPU and 512M until changed).
+    /// Define a new domain (1 vCPU and 512M until changed), or one from an
+    /// XML file written by `ldm list-constraints -x` (-i FILE).
     #[command(name = "add-domain", visible_alias = "add-dom")]
     AddDomain {
+        /// Define the domain the file describes (LDM XML).
+        #[arg(short = 'i', value_name = "FILE", conflicts_with = "args")]
+        input: Option<PathBuf>,
         /// [cpu-arch=native|generic|migration-class1] [max-vcpus=N] NAME
-        #[arg(required = true, num_args = 1.., value_name = "[cpu-arch=CLASS] [max-vcpus=N] NAME")]
+        #[arg(required_unless_present = "input", num_args = 1.., value_name = "[cpu-arch=CLASS] [max-vcpus=N] NAME")]
         args: Vec<String>,
     },
-    /// Change a domain's properties: cpu-arch=native|generic|migration-class1, max-vcpus=N (the most vCPUs it may have while running), migration-downtime=MS, migration-bandwidth=MIB (0 clears). cpu-arch and max-vcpus of an active domain wait for its next start (delayed reconfiguration).
+    /// Change a domain's properties: cpu-arch=native|generic|migration-class1, max-vcpus=N (the most vCPUs it may have while running), migration-downtime=MS, migration-bandwidth=MIB (0 clears); or set them all from an XML file written by `ldm list-constraints -x` (-i FILE). cpu-arch and max-vcpus of an active domain wait for its next start (delayed reconfiguration).
     #[command(name = "set-domain", visible_alias = "set-dom")]
     SetDomain {
+        /// Make the domain the file describes (LDM XML) what it says.
+        #[arg(short = 'i', value_name = "FILE", conflicts_with = "args")]
+        input: Option<PathBuf>,
         /// PROP=VALUE... NAME
-        #[arg(required = true, num_args = 2.., value_name = "PROP=VALUE... NAME")]
+        #[arg(required_unless_present = "input", num_args = 2.., value_name = "PROP=VALUE... NAME")]
         args: Vec<String>,
     },
-    /// Remove an inactive domain.
+    /// Remove inactive domains: -a (all) or NAME...
     #[command(name = "remove-domain", visible_alias = "rm-dom")]
     RemoveDomain {
-        /// Domain.
-        name: String,
+        /// Every domain (the primary excepted).
+        #[arg(short = 'a', conflicts_with = "names")]
+        all: bool,
+        /// Domains.
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
+    },
+    /// Show domains' constraints (what they are defined with); -x as LDM XML, which `add-domain -i` reads.
+    #[command(name = "list-constraints")]
+    ListConstraints {
+        /// Oracle's LDM XML.
+        #[arg(short = 'x')]
+        xml: bool,
+        /// Domains (all when none).
+        names: Vec<String>,
     },
     /// List domains: NAME STATE FLAGS CONS VCPU MEMORY UTIL UPTIME.
     #[command(name = "list-domain", visible_alias = "list", visible_alias = "ls")]
@@ -140,32 +160,59 @@ pub enum Cmd {
         #[arg(required = true, num_args = 2.., value_name = "VAR=VALUE... NAME")]
         args: Vec<String>,
     },
-    /// Reserve a domain's vCPUs, memory and console port.
+    /// Reserve domains' vCPUs, memory and console port.
     #[command(name = "bind-domain", visible_alias = "bind")]
     Bind {
-        /// Domain.
-        name: String,
+        /// Domains.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Release a domain's resources.
+    /// Release domains' resources.
     #[command(name = "unbind-domain", visible_alias = "unbind")]
     Unbind {
-        /// Domain.
-        name: String,
+        /// Domains.
+        #[arg(required = true)]
+        names: Vec<String>,
     },
-    /// Start a bound domain (boots its kernel).
+    /// Start bound domains (boots their kernels): -a (every bound domain) or NAME...
     #[command(name = "start-domain", visible_alias = "start")]
     Start {
-        /// Domain.
-        name: String,
+        /// Every bound domain.
+        #[arg(short = 'a', conflicts_with = "names")]
+        all: bool,
+        /// Domains.
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
     },
-    /// Stop a running domain: ask the guest to power off, then stop it.
+    /// Stop running domains: ask each guest to power off, stop it when the
+    /// timeout passes. -a (every active domain) or NAME...
+    ///
+    /// Oracle's -h (halt) is -H here: clap keeps -h for help.
     #[command(name = "stop-domain", visible_alias = "stop")]
     Stop {
-        /// Stop at once, without asking the guest.
-        #[arg(short = 'f', long)]
+        /// Stop at once, without asking the guest (also a copy left paused by a migration).
+        #[arg(short = 'f', long, conflicts_with_all = ["halt", "reboot", "timeout"])]
         force: bool,
-        /// Domain.
-        name: String,
+        /// Quick stop: at once, without asking the guest (as -f).
+        #[arg(short = 'q', long, conflicts_with_all = ["halt", "reboot", "timeout"])]
+        quick: bool,
+        /// Halt: ask the guest to power off and wait, never force; if it
+        /// has not within the timeout, the domain keeps running and ldm
+        /// fails (Oracle's -h).
+        #[arg(short = 'H', long, conflicts_with = "reboot")]
+        halt: bool,
+        /// Reboot: stop the domain, then start it again.
+        #[arg(short = 'r', long)]
+        reboot: bool,
+        /// Seconds to wait for the guest before forcing (default 5).
+        #[arg(short = 't', long, value_name = "SEC")]
+        timeout: Option<u64>,
+        /// Every active domain.
+        #[arg(short = 'a', conflicts_with = "names")]
+        all: bool,
+        /// Domains.
+        #[arg(required_unless_present = "all")]
+        names: Vec<String>,
     },
     /// Show free and total vCPUs and memory of this host.
     #[command(name = "list-devices")]
@@ -495,4 +542,36 @@ pub enum Cmd {
     /// List pinned and trusted certificates.
     #[command(name = "list-trust")]
     ListTrust,
+    /// Save this host's whole configuration (domains, whether they were
+    /// active, services) as NAME and select it for the next power-on.
+    #[command(name = "add-spconfig", visible_alias = "add-config")]
+    AddSpconfig {
+        /// Configuration name.
+        name: String,
+    },
+    /// Select the configuration ldmd applies at its first start after the
+    /// host boots (factory-default: none).
+    #[command(name = "set-spconfig", visible_alias = "set-config")]
+    SetSpconfig {
+        /// Configuration name.
+        name: String,
+    },
+    /// Remove a saved configuration.
+    #[command(
+        name = "remove-spconfig",
+        visible_alias = "rm-spconfig",
+        visible_alias = "remove-config",
+        visible_alias = "rm-config"
+    )]
+    RemoveSpconfig {
+        /// Configuration name.
+        name: String,
+    },
+    /// List saved configurations: [current] is in use, [next poweron] applies at the next boot.
+    #[command(
+        name = "list-spconfig",
+        visible_alias = "list-config",
+        visible_alias = "ls-config"
+    )]
+    ListSpconfig,
 }

@@ -3,8 +3,11 @@
 
 use crate::cli::{Cli, Cmd};
 use crate::client::Client;
-use crate::{console, evacuate, format, migrate, network, prompt, props, storage, version};
-use ldm_api::request::UserRole;
+use crate::{
+    console, constraints, evacuate, format, lifecycle, migrate, network, prompt, props, spconfig,
+    storage, version,
+};
+use ldm_api::request::{StopMode, UserRole};
 use ldm_api::{parse_size_mib, CpuArch, Reply, Request, ResourceChange};
 
 fn done(reply: Reply) -> i32 {
@@ -62,7 +65,32 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
         _ => return Ok(version::print(&client, &cli.root).await),
     };
     match cmd {
-        Cmd::AddDomain { args } => {
+        Cmd::AddDomain { input: Some(f), .. } => {
+            let spec = constraints::read_one(&f)?;
+            let name = spec.name.clone();
+            simple(
+                &client,
+                Request::DefineDomain {
+                    spec,
+                    replace: false,
+                },
+            )
+            .await?;
+            println!("domain {name} added from {}", f.display());
+            Ok(0)
+        }
+        Cmd::SetDomain { input: Some(f), .. } => {
+            let spec = constraints::read_one(&f)?;
+            simple(
+                &client,
+                Request::DefineDomain {
+                    spec,
+                    replace: true,
+                },
+            )
+            .await
+        }
+        Cmd::AddDomain { args, .. } => {
             let (props, name) = props::split_props(&args)?;
             let (mut cpu_arch, mut max_vcpus) = (None, None);
             for (k, v) in props {
@@ -86,7 +114,7 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
             )
             .await
         }
-        Cmd::SetDomain { args } => {
+        Cmd::SetDomain { args, .. } => {
             let (props, name) = props::split_props(&args)?;
             let (mut cpu_arch, mut downtime_ms, mut bandwidth_mib) = (None, None, None);
             let mut max_vcpus = None;
@@ -121,7 +149,24 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
             .await
         }
         Cmd::CancelReconf { name } => simple(&client, Request::CancelReconf { name }).await,
-        Cmd::RemoveDomain { name } => simple(&client, Request::RemoveDomain { name }).await,
+        Cmd::RemoveDomain { all, names } => {
+            lifecycle::run(&client, lifecycle::Verb::Remove, all, names).await
+        }
+        Cmd::ListConstraints { xml, names } => {
+            let Reply::Constraints { domains } = client
+                .call(&Request::ListConstraints { names })
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            if xml {
+                print!("{}", constraints::xml::to_xml(&domains));
+            } else {
+                print!("{}", constraints::text(&domains));
+            }
+            Ok(0)
+        }
         Cmd::List {
             long,
             parseable,
@@ -220,24 +265,36 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
             let (vars, name) = props::split_props(&args)?;
             simple(&client, Request::SetVar { name, vars }).await
         }
-        Cmd::Bind { name } => simple(&client, Request::Bind { name }).await,
-        Cmd::Unbind { name } => simple(&client, Request::Unbind { name }).await,
-        Cmd::Start { name } => {
-            let code = simple(&client, Request::Start { name: name.clone() }).await?;
-            println!("LDom {name} started");
-            Ok(code)
+        Cmd::Bind { names } => lifecycle::run(&client, lifecycle::Verb::Bind, false, names).await,
+        Cmd::Unbind { names } => {
+            lifecycle::run(&client, lifecycle::Verb::Unbind, false, names).await
         }
-        Cmd::Stop { force, name } => {
-            let code = simple(
-                &client,
-                Request::Stop {
-                    name: name.clone(),
-                    force,
-                },
-            )
-            .await?;
-            println!("LDom {name} stopped");
-            Ok(code)
+        Cmd::Start { all, names } => {
+            lifecycle::run(&client, lifecycle::Verb::Start, all, names).await
+        }
+        Cmd::Stop {
+            force,
+            quick,
+            halt,
+            reboot,
+            timeout,
+            all,
+            names,
+        } => {
+            if let Some(t) = timeout {
+                ldm_api::limits::check_stop_timeout_secs(t)?;
+            }
+            let mode = match (halt, reboot) {
+                (true, _) => StopMode::Halt,
+                (_, true) => StopMode::Reboot,
+                _ => StopMode::Normal,
+            };
+            let verb = lifecycle::Verb::Stop {
+                force: force || quick,
+                mode,
+                timeout_secs: timeout,
+            };
+            lifecycle::run(&client, verb, all, names).await
         }
         Cmd::ListDevices {
             long,
@@ -553,6 +610,20 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
         Cmd::RemoveTrust { host } => {
             let (host, port) = props::parse_host_port(&host)?;
             simple(&client, Request::RemoveTrust { host, port }).await
+        }
+        Cmd::AddSpconfig { name } => simple(&client, Request::AddSpconfig { name }).await,
+        Cmd::SetSpconfig { name } => simple(&client, Request::SetSpconfig { name }).await,
+        Cmd::RemoveSpconfig { name } => simple(&client, Request::RemoveSpconfig { name }).await,
+        Cmd::ListSpconfig => {
+            let Reply::Spconfigs { configs } = client
+                .call(&Request::ListSpconfig)
+                .await
+                .map_err(|e| e.message)?
+            else {
+                return Err("unexpected answer from ldmd".into());
+            };
+            print!("{}", spconfig::list(&configs));
+            Ok(0)
         }
         Cmd::ListTrust => {
             let Reply::Trust { entries } = client

@@ -5,12 +5,15 @@ pub mod cli;
 pub mod client;
 mod commands;
 pub mod console;
+pub mod constraints;
 pub mod evacuate;
 pub mod format;
+pub mod lifecycle;
 pub mod migrate;
 pub mod network;
 pub mod prompt;
 pub mod props;
+pub mod spconfig;
 pub mod storage;
 pub mod version;
 

@@ -53,6 +53,12 @@ pub struct Args {
     /// denominator of the site's hosts (the same on every host).
     #[arg(long, value_name = "MODEL", default_value = crate::config::DEFAULT_MIGRATION_CLASS1)]
     pub migration_class1: String,
+    /// Use ID as this boot's id instead of the kernel's
+    /// (/proc/sys/kernel/random/boot_id). ldmd applies the configuration
+    /// selected with `ldm set-spconfig` at its first start under a new boot
+    /// id; a new ID simulates a host reboot (for tests).
+    #[arg(long, env = "LDMD_BOOT_ID", value_name = "ID")]
+    pub boot_id: Option<String>,
 }
 
 /// The clap command, for man pages and completions.
@@ -105,6 +111,7 @@ impl Args {
         }
         cfg.native_cpu = self.native_cpu.clone();
         cfg.migration_class1 = self.migration_class1.clone();
+        cfg.boot_id = self.boot_id.clone();
         Ok(cfg)
     }
 }

@@ -36,6 +36,9 @@ pub struct Config {
     pub native_cpu: Option<String>,
     /// The QEMU CPU model of `cpu-arch=migration-class1` (`--migration-class1`).
     pub migration_class1: String,
+    /// This boot's id (`--boot-id`); the kernel's when absent. A change
+    /// since the previous start means the host booted.
+    pub boot_id: Option<String>,
 }
 
 /// The default model of `cpu-arch=migration-class1`: an x86-64-v2 class
@@ -59,6 +62,7 @@ impl Config {
             netns: None,
             native_cpu: None,
             migration_class1: DEFAULT_MIGRATION_CLASS1.into(),
+            boot_id: None,
         }
     }
 }

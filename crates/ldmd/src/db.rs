@@ -1,4 +1,5 @@
-//! The embedded database: domains, services, users and trusted certificates,
+//! The embedded database: domains, services, users, trusted certificates
+//! and saved configurations (`spconfig`, in `spconfig/store.rs`),
 //! in one SQLite file under the root directory. Every change is one
 //! transaction, so a failed command leaves the database as it was.
 
@@ -18,6 +19,7 @@ CREATE TABLE IF NOT EXISTS trust (host TEXT NOT NULL, kind TEXT NOT NULL, finger
 CREATE TABLE IF NOT EXISTS vds (name TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS vdsdev (service TEXT NOT NULL REFERENCES vds(name), volume TEXT NOT NULL, backend TEXT NOT NULL, readonly INTEGER NOT NULL, PRIMARY KEY (service, volume));
 CREATE TABLE IF NOT EXISTS vsw (name TEXT PRIMARY KEY, net_dev TEXT, mtu INTEGER NOT NULL, mac TEXT);
+CREATE TABLE IF NOT EXISTS spconfig (name TEXT PRIMARY KEY, snapshot TEXT NOT NULL, saved INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS migration_outcomes (id TEXT PRIMARY KEY, domain TEXT NOT NULL, outcome TEXT NOT NULL, secret TEXT NOT NULL, at INTEGER NOT NULL);
 ";
 

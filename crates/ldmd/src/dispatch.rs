@@ -2,7 +2,9 @@
 
 use crate::daemon::{get, Daemon};
 use crate::error::{refuse, Result};
-use crate::ops::{accounts, define, lifecycle, services, storage, vdisk, views, vnet, vsw};
+use crate::ops::{
+    accounts, constraints, define, lifecycle, services, storage, vdisk, views, vnet, vsw,
+};
 use ldm_api::{ErrorKind, Reply, Request, Response};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -23,6 +25,15 @@ pub async fn dispatch(
     // Files a user names are checked with that user's credentials.
     let allowed = match &req {
         Request::SetVar { vars, .. } => define::check_boot_files_of(uid, vars),
+        Request::DefineDomain { spec, .. } => {
+            let vars: Vec<(String, String)> = spec
+                .vars
+                .pairs()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            define::check_boot_files_of(uid, &vars)
+        }
         _ => Ok(()),
     };
     let result = match allowed {
@@ -55,7 +66,7 @@ async fn run(
             let vsws = d.db.vsws()?;
             let t = d.table();
             let view = |dom| {
-                let mut v = views::domain_view(dom, &vols);
+                let mut v = views::domain_view(dom, &vols, d.inv.host_cpus);
                 v.networks = vnet::views(dom, &vsws, &d.net.owner);
                 v
             };
@@ -129,7 +140,15 @@ async fn run(
             lifecycle::start(d, &name).await?;
             done(None)
         }
-        Request::Stop { name, force } => done(lifecycle::stop(d, &name, force).await?),
+        Request::Stop {
+            name,
+            force,
+            mode,
+            timeout_secs,
+        } => {
+            let how = lifecycle::StopHow::new(force, mode, timeout_secs)?;
+            done(lifecycle::stop(d, &name, how, client_gone).await?)
+        }
         Request::ListServices => Reply::Services {
             vcc: services::list(d).await?,
             vds: storage::list(d).await?,
@@ -343,6 +362,28 @@ async fn run(
             }
             r?
         }
+        Request::DefineDomain { spec, replace } => {
+            constraints::define(d, spec, replace).await?;
+            done(None)
+        }
+        Request::ListConstraints { names } => Reply::Constraints {
+            domains: constraints::list(d, &names)?,
+        },
+        Request::AddSpconfig { name } => {
+            crate::spconfig::add(d, &name).await?;
+            done(None)
+        }
+        Request::SetSpconfig { name } => {
+            crate::spconfig::set(d, &name).await?;
+            done(None)
+        }
+        Request::RemoveSpconfig { name } => {
+            crate::spconfig::remove(d, &name).await?;
+            done(None)
+        }
+        Request::ListSpconfig => Reply::Spconfigs {
+            configs: crate::spconfig::list(d).await?,
+        },
         Request::CancelMigration { name } => {
             crate::migration::source::cancel(d, &name).await?;
             done(Some(format!("migration of {name} cancelled")))

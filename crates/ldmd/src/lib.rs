@@ -33,6 +33,7 @@ pub mod record;
 pub mod resources;
 pub mod rootdir;
 pub mod sampler;
+pub mod spconfig;
 pub mod testhook;
 
 pub use config::Config;
@@ -63,6 +64,7 @@ pub async fn run_with_metrics(
 ) -> Result<()> {
     testhook::check_env()?;
     let d = Daemon::open(cfg).await?;
+    spconfig::boot::at_start(&d).await?;
     let mut tasks = vec![
         tokio::spawn(local_api::serve(d.clone(), local)),
         tokio::spawn(sampler::run(d.clone())),

@@ -111,7 +111,9 @@ pub fn required_role(req: &Request) -> UserRole {
         | Request::List { .. }
         | Request::ListServices
         | Request::ListUsers
-        | Request::ListTrust => UserRole::Review,
+        | Request::ListTrust
+        | Request::ListSpconfig
+        | Request::ListConstraints { .. } => UserRole::Review,
         Request::ConsoleAddr { .. } | Request::ConsoleDump { .. } => UserRole::Console,
         _ => UserRole::Management,
     }

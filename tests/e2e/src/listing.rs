@@ -35,12 +35,14 @@ pub struct TableRow {
     pub memory: String,
     /// UTIL
     pub util: String,
+    /// NORM (UTIL normalised to the host's CPUs)
+    pub norm: String,
     /// UPTIME
     pub uptime: String,
 }
 
 /// Parses the plain table (after its header line). CONS is empty for unbound
-/// domains, UTIL and UPTIME for stopped ones; MEMORY always ends with a unit.
+/// domains, UTIL, NORM and UPTIME for stopped ones; MEMORY always ends with a unit.
 pub fn parse_table(stdout: &str) -> Vec<TableRow> {
     let is_size = |t: &str| t.ends_with(['M', 'G', 'T']) && t[..t.len() - 1].parse::<u64>().is_ok();
     stdout
@@ -56,12 +58,16 @@ pub fn parse_table(stdout: &str) -> Vec<TableRow> {
                 (get(3), get(4), 5)
             };
             let mut rest = mem_at + 1;
-            let util = if t.get(rest).is_some_and(|x| x.ends_with('%')) {
-                rest += 1;
-                get(rest - 1)
-            } else {
-                String::new()
+            let mut percent = || {
+                if t.get(rest).is_some_and(|x| x.ends_with('%')) {
+                    rest += 1;
+                    get(rest - 1)
+                } else {
+                    String::new()
+                }
             };
+            let util = percent();
+            let norm = percent();
             TableRow {
                 name: get(0),
                 state: get(1),
@@ -70,6 +76,7 @@ pub fn parse_table(stdout: &str) -> Vec<TableRow> {
                 vcpu,
                 memory: get(mem_at),
                 util,
+                norm,
                 uptime: t.get(rest..).map(|r| r.join(" ")).unwrap_or_default(),
             }
         })
@@ -111,6 +118,7 @@ pub fn snapshot(host: &Host) -> String {
                     .map(|f| match f.split_once('=') {
                         Some(("util", _)) => "util=*",
                         Some(("uptime", _)) => "uptime=*",
+                        Some(("norm_util", _)) => "norm_util=*",
                         _ => f,
                     })
                     .collect();
@@ -165,14 +173,16 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert_eq!(d[1]["name"], "ldg1");
         assert_eq!(d[1]["cons"], "");
-        let t = "NAME             STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  UPTIME\n\
-                 primary          active     -n-cv-  UART    2     24105M   76.0% 15m\n\
-                 ldg1             active     -n----  5600    2     512M      0.0% 0s\n\
+        let t = "NAME             STATE      FLAGS   CONS    VCPU  MEMORY   UTIL  NORM  UPTIME\n\
+                 primary          active     -n-cv-  UART    2     1G       76.0% 76.0% 15m\n\
+                 ldg1             active     -n----  5600    2     512M      0.0%  0.0% 0s\n\
                  ldg2             inactive   ------          1     512M\n";
         let rows = parse_table(t);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1].cons, "5600");
         assert_eq!(rows[1].util, "0.0%");
+        assert_eq!(rows[1].norm, "0.0%");
+        assert_eq!(rows[1].uptime, "0s");
         assert_eq!(rows[1].memory, "512M");
         assert_eq!(rows[2].cons, "");
         assert_eq!(rows[2].vcpu, "1");

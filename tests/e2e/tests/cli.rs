@@ -41,6 +41,11 @@ const VERBS: &[&str] = &[
     "add-trust",
     "remove-trust",
     "list-trust",
+    "list-constraints",
+    "add-spconfig",
+    "set-spconfig",
+    "remove-spconfig",
+    "list-spconfig",
 ];
 
 /// Aliases an Oracle administrator types.
@@ -61,6 +66,8 @@ const ALIASES: &[&str] = &[
     "migrate",
     "rm-vcc",
     "rm-user",
+    "rm-spconfig",
+    "list-config",
 ];
 
 fn run(bin: &std::path::Path, args: &[&str]) -> Output {
@@ -109,6 +116,34 @@ fn every_verb_and_alias_has_help() {
     let out = run(&ldm_bin(), &["help", "list"]);
     assert!(out.success());
     assert!(out.stdout.clone().contains("--parseable"));
+}
+
+/// Oracle's stop-domain options, with halt as -H (clap keeps -h for help).
+#[test]
+fn stop_help_documents_oracles_forms() {
+    let out = run(&ldm_bin(), &["stop-domain", "--help"]);
+    assert!(out.success());
+    let h = out.stdout.clone();
+    for opt in [
+        "-f",
+        "-q",
+        "-H",
+        "--halt",
+        "-r",
+        "--timeout <SEC>",
+        "-a",
+        "Oracle's -h",
+    ] {
+        assert!(
+            h.contains(opt),
+            "`ldm stop-domain --help` lacks {opt}:\n{h}"
+        );
+    }
+    let out = run(&ldm_bin(), &["stop-domain", "-h"]);
+    assert!(
+        out.success() && out.stdout.clone().contains("Usage:"),
+        "-h is help"
+    );
 }
 
 #[test]

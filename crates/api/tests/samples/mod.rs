@@ -1,11 +1,11 @@
 //! One sample of every request and reply of the local API, for the golden
 //! files of `golden.rs`.
 
-use ldm_api::domain::MachineView;
+use ldm_api::domain::{MachineView, MigrationPrefs};
 use ldm_api::flags::{MigrationRole, Reconf, Status};
 use ldm_api::migration::{Auth, DryRun, MigrateRequest, OperationView, Phase, Role, Summary};
 use ldm_api::network::{Mac, VnetView, VswView};
-use ldm_api::request::{TrustView, UserRole, UserView};
+use ldm_api::request::{SpconfigView, StopMode, TrustView, UserRole, UserView};
 use ldm_api::service::VccView;
 use ldm_api::storage::{BackendKind, DiskView, ImageFormat, VdsView, VolumeView};
 use ldm_api::*;
@@ -67,6 +67,8 @@ pub fn requests() -> Vec<Request> {
         Request::Stop {
             name: n(),
             force: true,
+            mode: StopMode::Normal,
+            timeout_secs: None,
         },
         Request::ListServices,
         Request::AddVcc {
@@ -150,6 +152,15 @@ pub fn requests() -> Vec<Request> {
             service: "primary-vds0".into(),
             domain: n(),
         },
+        Request::DefineDomain {
+            spec: spec(),
+            replace: false,
+        },
+        Request::ListConstraints { names: vec![n()] },
+        Request::AddSpconfig { name: "lab".into() },
+        Request::SetSpconfig { name: "lab".into() },
+        Request::RemoveSpconfig { name: "lab".into() },
+        Request::ListSpconfig,
         Request::RemoveVdisk {
             disk: "vdisk1".into(),
             domain: n(),
@@ -235,6 +246,12 @@ pub fn requests() -> Vec<Request> {
             | Request::AddVnet { .. }
             | Request::SetVnet { .. }
             | Request::RemoveVnet { .. } => {}
+            Request::DefineDomain { .. }
+            | Request::ListConstraints { .. }
+            | Request::AddSpconfig { .. }
+            | Request::SetSpconfig { .. }
+            | Request::RemoveSpconfig { .. }
+            | Request::ListSpconfig => {}
         }
     }
     all
@@ -242,6 +259,57 @@ pub fn requests() -> Vec<Request> {
 
 pub fn mac() -> Mac {
     "02:4c:44:00:00:01".parse().unwrap()
+}
+
+pub fn spec() -> DomainSpec {
+    DomainSpec {
+        name: "ldg1".into(),
+        uuid: "6f1c1a2e-0000-4000-8000-000000000001".parse().unwrap(),
+        cpu_arch: CpuArch::Generic,
+        vcpus: 2,
+        max_vcpus: None,
+        memory_mib: 1024,
+        vars: BootVars {
+            kernel: Some("/boot/vmlinuz".into()),
+            initrd: None,
+            boot_args: Some("console=ttyS0".into()),
+        },
+        migration: MigrationPrefs {
+            downtime_ms: Some(300),
+            bandwidth_mib: None,
+        },
+        disks: vec![ldm_api::storage::VdiskSpec {
+            name: "vdisk1".into(),
+            volume: "vol1".into(),
+            service: "primary-vds0".into(),
+        }],
+        networks: Vec::new(),
+    }
+}
+
+/// Requests whose forms beyond the first sample of their `op` are pinned
+/// too, by name.
+pub fn request_variants() -> Vec<(&'static str, Request)> {
+    vec![
+        (
+            "stop-reboot",
+            Request::Stop {
+                name: "ldg1".into(),
+                force: false,
+                mode: StopMode::Reboot,
+                timeout_secs: Some(30),
+            },
+        ),
+        (
+            "stop-halt",
+            Request::Stop {
+                name: "ldg1".into(),
+                force: false,
+                mode: StopMode::Halt,
+                timeout_secs: None,
+            },
+        ),
+    ]
 }
 
 pub fn domain_view() -> DomainView {
@@ -260,6 +328,7 @@ pub fn domain_view() -> DomainView {
         vcpus: 2,
         memory_mib: 1024,
         util: Some(12.5),
+        norm: None,
         uptime_secs: Some(3600),
         uuid: "6f1c1a2e-0000-4000-8000-000000000001".into(),
         cpu_arch: CpuArch::Native,
@@ -368,6 +437,21 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
             "domains-reconf",
             Reply::Domains {
                 domains: vec![domain_view_reconf()],
+            },
+        ),
+        (
+            "domains-norm",
+            Reply::Domains {
+                domains: vec![DomainView {
+                    norm: Some(6.25),
+                    flags: Flags {
+                        starting_stopping: true,
+                        status: Status::Transition,
+                        ..Default::default()
+                    },
+                    operation: None,
+                    ..domain_view()
+                }],
             },
         ),
         (
@@ -528,6 +612,29 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                 storage_ms: 21_500,
                 ..summary()
             }),
+        ),
+        (
+            "spconfigs",
+            Reply::Spconfigs {
+                configs: vec![
+                    SpconfigView {
+                        name: "factory-default".into(),
+                        current: false,
+                        next_poweron: false,
+                    },
+                    SpconfigView {
+                        name: "lab".into(),
+                        current: true,
+                        next_poweron: true,
+                    },
+                ],
+            },
+        ),
+        (
+            "constraints",
+            Reply::Constraints {
+                domains: vec![spec()],
+            },
         ),
     ]
 }

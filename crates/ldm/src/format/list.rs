@@ -8,10 +8,15 @@ use std::fmt::Write;
 /// Version printed on the first line of parseable output.
 pub const PARSEABLE_VERSION: &str = "VERSION 1.6";
 
-const HEADER: &str = "NAME             STATE      FLAGS   CONS    VCPU  MEMORY    UTIL  UPTIME";
+const HEADER: &str =
+    "NAME             STATE      FLAGS   CONS    VCPU  MEMORY    UTIL   NORM  UPTIME";
 
 fn util(v: &DomainView) -> String {
     v.util.map(|u| format!("{u:.1}%")).unwrap_or_default()
+}
+
+fn norm(v: &DomainView) -> String {
+    v.norm.map(|u| format!("{u:.1}%")).unwrap_or_default()
 }
 
 fn uptime(v: &DomainView) -> String {
@@ -20,7 +25,7 @@ fn uptime(v: &DomainView) -> String {
 
 fn row(v: &DomainView) -> String {
     format!(
-        "{:<16} {:<10} {:<7} {:<7} {:<5} {:<8} {:>6} {}",
+        "{:<16} {:<10} {:<7} {:<7} {:<5} {:<8} {:>6} {:>6} {}",
         v.name,
         v.state.as_str(),
         v.flags.short(),
@@ -28,6 +33,7 @@ fn row(v: &DomainView) -> String {
         v.vcpus,
         format_mib(v.memory_mib),
         util(v),
+        norm(v),
         uptime(v)
     )
     .trim_end()
@@ -47,7 +53,7 @@ pub fn table(views: &[DomainView]) -> String {
 
 fn parseable_line(v: &DomainView, long: bool) -> String {
     format!(
-        "DOMAIN|name={}|state={}|flags={}|cons={}|ncpu={}|mem={}|util={}|uptime={}",
+        "DOMAIN|name={}|state={}|flags={}|cons={}|ncpu={}|mem={}|util={}|uptime={}|norm_util={}",
         v.name,
         v.state.as_str(),
         if long {
@@ -59,7 +65,8 @@ fn parseable_line(v: &DomainView, long: bool) -> String {
         v.vcpus,
         v.memory_mib * 1024 * 1024,
         v.util.map(|u| format!("{u:.1}")).unwrap_or_default(),
-        v.uptime_secs.map(|u| u.to_string()).unwrap_or_default()
+        v.uptime_secs.map(|u| u.to_string()).unwrap_or_default(),
+        v.norm.map(|u| format!("{u:.1}")).unwrap_or_default()
     )
 }
 
@@ -99,10 +106,9 @@ fn status_section(v: &DomainView, out: &mut String, parseable: bool) {
             let _ = writeln!(out, "    OPERATION    STATUS");
             let _ = writeln!(out, "    migration    error");
         }
-    } else if !parseable {
-        let _ = writeln!(out, "STATUS");
-        let _ = writeln!(out, "    (no operation in progress)");
     }
+    // With no operation, Oracle prints no STATUS section at all: scripts
+    // poll `ldm list -o status NAME` until `STATUS` is gone.
 }
 
 /// The changes waiting for the domain's next start, if any.
@@ -235,8 +241,11 @@ pub fn sections(views: &[DomainView], formats: &str, parseable: bool) -> Result<
             let _ = writeln!(out, "NAME\n{}\n", v.name);
         }
         for f in formats.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let before = out.len();
             section(v, f, &mut out, parseable)?;
-            if !parseable {
+            // A section with nothing to show (STATUS with no operation)
+            // leaves no blank line either.
+            if !parseable && out.len() > before {
                 out.push('\n');
             }
         }
@@ -323,6 +332,7 @@ mod tests {
             vcpus: 2,
             memory_mib: 512,
             util: Some(12.34),
+            norm: Some(3.1),
             uptime_secs: Some(125),
             uuid: "u-1".into(),
             cpu_arch: Default::default(),
@@ -362,7 +372,7 @@ mod tests {
         let cols: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
         assert_eq!(
             cols,
-            ["ldg1", "active", "-n----", "5000", "2", "512M", "12.3%", "2m"]
+            ["ldg1", "active", "-n----", "5000", "2", "512M", "12.3%", "3.1%", "2m"]
         );
     }
 
@@ -373,7 +383,35 @@ mod tests {
         assert_eq!(lines[0], "VERSION 1.6");
         assert_eq!(
             lines[1],
-            "DOMAIN|name=ldg1|state=active|flags=-n----|cons=5000|ncpu=2|mem=536870912|util=12.3|uptime=125"
+            "DOMAIN|name=ldg1|state=active|flags=-n----|cons=5000|ncpu=2|mem=536870912|util=12.3|uptime=125|norm_util=3.1"
+        );
+    }
+
+    /// `ldm list -o status NAME` as Oracle prints it: with no operation
+    /// there is no STATUS section, so a script polling until `STATUS` is
+    /// gone ends; during a migration the section is there.
+    #[test]
+    fn status_section_golden() {
+        let idle = view("ldg1");
+        assert_eq!(
+            sections(std::slice::from_ref(&idle), "status", false).unwrap(),
+            include_str!("../../tests/golden/list-o-status-idle.txt")
+        );
+        assert_eq!(
+            sections(&[idle], "status", true).unwrap(),
+            include_str!("../../tests/golden/list-o-status-idle-p.txt")
+        );
+        let mut busy = view("ldg1");
+        busy.operation = Some(OperationView {
+            kind: "migration".into(),
+            role: Role::Source,
+            peer: "192.0.2.20:8101".into(),
+            phase: Phase::Precopy,
+            progress: 17,
+        });
+        assert_eq!(
+            sections(&[busy], "status", false).unwrap(),
+            include_str!("../../tests/golden/list-o-status-migration.txt")
         );
     }
 

@@ -285,7 +285,7 @@ impl Metrics {
             self.domains.get_or_create(&state_labels(state)).set(0);
         }
         for dom in t.values() {
-            let v = crate::ops::views::domain_view(dom, &[]);
+            let v = crate::ops::views::domain_view(dom, &[], 1);
             self.domains.get_or_create(&state_labels(v.state)).inc();
             let l = DomainLabels { domain: v.name };
             self.vcpus.get_or_create(&l).set(i64::from(v.vcpus));

@@ -30,7 +30,7 @@ pub fn default_max_vcpus(d: &Daemon) -> u32 {
     d.inv.vcpus.clamp(DEFAULT_VCPUS, DEFAULT_MAX_VCPUS_CAP)
 }
 
-fn check_max_vcpus(max: u32, vcpus: u32) -> Result<u32> {
+pub fn check_max_vcpus(max: u32, vcpus: u32) -> Result<u32> {
     limits::check_vcpus(max).map_err(bad)?;
     if max < vcpus {
         return Err(bad(format!(
@@ -328,33 +328,39 @@ pub fn check_boot_files_of(uid: u32, vars: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// Checks one boot variable as `set-var` takes it.
+pub fn check_var(k: &str, v: &str) -> Result<()> {
+    let max = if k == "boot-args" {
+        limits::MAX_BOOT_ARGS_LEN
+    } else {
+        limits::MAX_PATH_LEN
+    };
+    limits::check_printable(k, v, max).map_err(bad)?;
+    if (k == "kernel" || k == "initrd") && !v.is_empty() {
+        let p = Path::new(v);
+        if !p.is_absolute() {
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                format!("{k}={v}: give an absolute path"),
+            ));
+        }
+        if !p.is_file() {
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                format!("{k}={v}: no such file. Build the guest image with `guest/build` and use the paths it prints"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `set-var`
 pub async fn set_var(d: &Daemon, name: &str, vars: &[(String, String)]) -> Result<()> {
     let mut t = d.table();
     let dom = get_mut_idle(&mut t, name)?;
     let mut rec = dom.rec.clone();
     for (k, v) in vars {
-        let max = if k == "boot-args" {
-            limits::MAX_BOOT_ARGS_LEN
-        } else {
-            limits::MAX_PATH_LEN
-        };
-        limits::check_printable(k, v, max).map_err(bad)?;
-        if (k == "kernel" || k == "initrd") && !v.is_empty() {
-            let p = Path::new(v);
-            if !p.is_absolute() {
-                return Err(refuse(
-                    ErrorKind::BadRequest,
-                    format!("{k}={v}: give an absolute path"),
-                ));
-            }
-            if !p.is_file() {
-                return Err(refuse(
-                    ErrorKind::BadRequest,
-                    format!("{k}={v}: no such file. Build the guest image with `guest/build` and use the paths it prints"),
-                ));
-            }
-        }
+        check_var(k, v)?;
         rec.spec
             .vars
             .set(k, v)

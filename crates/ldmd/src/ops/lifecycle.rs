@@ -9,11 +9,14 @@ use crate::daemon::{get_mut_idle, now_secs, ClaimKind, Daemon};
 use crate::error::{refuse, Result};
 use crate::lifecycle::transition;
 use crate::resources::{check_fit, pick_port};
+use ldm_api::request::StopMode;
 use ldm_api::state::Transition;
 use ldm_api::{DomainState, ErrorKind};
 use std::time::Duration;
+use tokio::sync::watch;
 
-/// How long `stop-domain` waits for the guest to power off before forcing it.
+/// How long `stop-domain` waits for the guest to power off before forcing
+/// it, unless `-t` says otherwise.
 pub const GRACEFUL_STOP: Duration = Duration::from_secs(5);
 
 fn check(t: Transition, name: &str, state: DomainState) -> Result<()> {
@@ -137,11 +140,72 @@ fn with_pending_applied(
     rec
 }
 
-/// `stop-domain [-f]`: asks the guest to power off and waits a few seconds,
-/// then (or at once with -f) stops the virtual machine. The domain is
-/// claimed throughout, so no migration or other change can interleave.
-pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>> {
-    let tr = if force {
+/// What `stop-domain` was asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct StopHow {
+    /// `-f`/`-q`: stop at once.
+    pub force: bool,
+    /// Normal, halt (never force) or reboot.
+    pub mode: StopMode,
+    /// How long to wait for the guest (`-t`).
+    pub timeout: Duration,
+}
+
+impl StopHow {
+    /// From a request's fields; the timeout is checked against its range.
+    pub fn new(force: bool, mode: StopMode, timeout_secs: Option<u64>) -> Result<StopHow> {
+        let timeout = match timeout_secs {
+            None => GRACEFUL_STOP,
+            Some(s) => Duration::from_secs(
+                ldm_api::limits::check_stop_timeout_secs(s)
+                    .map_err(|m| refuse(ErrorKind::BadRequest, m))?,
+            ),
+        };
+        if force && mode != StopMode::Normal {
+            return Err(refuse(
+                ErrorKind::BadRequest,
+                "-f and -q stop at once: they exclude -H and -r",
+            ));
+        }
+        Ok(StopHow {
+            force,
+            mode,
+            timeout,
+        })
+    }
+}
+
+/// `stop-domain`: asks the guest to power off and waits up to the timeout,
+/// then (or at once with -f/-q) stops the virtual machine; with -H it
+/// never forces, with -r it starts the domain again. The domain is claimed
+/// throughout, so no migration or other change can interleave. A client
+/// that goes away ends the wait as the timeout would.
+pub async fn stop(
+    d: &Daemon,
+    name: &str,
+    how: StopHow,
+    client_gone: watch::Receiver<bool>,
+) -> Result<Option<String>> {
+    let message = stop_once(d, name, how, client_gone).await?;
+    if how.mode != StopMode::Reboot {
+        return Ok(message);
+    }
+    start(d, name).await.map_err(|e| {
+        refuse(
+            e.to_api().kind,
+            format!("domain {name} stopped but did not start again: {e}"),
+        )
+    })?;
+    Ok(message)
+}
+
+async fn stop_once(
+    d: &Daemon,
+    name: &str,
+    how: StopHow,
+    mut client_gone: watch::Receiver<bool>,
+) -> Result<Option<String>> {
+    let tr = if how.force {
         Transition::Destroy
     } else {
         Transition::Stop
@@ -164,14 +228,24 @@ pub async fn stop(d: &Daemon, name: &str, force: bool) -> Result<Option<String>>
         )
     };
     let mut message = None;
-    if !force {
+    if !how.force {
         if let Ok(mut g) = QmpGuard::lock(&qmp, &socket).await {
             let _ = g.q().system_powerdown().await;
         }
-        if !ldm_qemu::process::wait_exit(pid, GRACEFUL_STOP).await {
+        let exited = tokio::select! {
+            e = ldm_qemu::process::wait_exit(pid, how.timeout) => e,
+            _ = client_gone.wait_for(|g| *g) => false,
+        };
+        if !exited {
+            let secs = how.timeout.as_secs();
+            if how.mode == StopMode::Halt {
+                return Err(refuse(
+                    ErrorKind::State,
+                    format!("the guest of {name} did not halt within {secs} s; it keeps running: stop it with `ldm stop-domain {name}` (or -q to stop it at once)"),
+                ));
+            }
             message = Some(format!(
-                "the guest of {name} did not power off within {} s; it was stopped",
-                GRACEFUL_STOP.as_secs()
+                "the guest of {name} did not power off within {secs} s; it was stopped"
             ));
         }
     }

@@ -1,6 +1,7 @@
 //! The verbs of the local API, one file per family.
 
 pub mod accounts;
+pub mod constraints;
 pub mod define;
 pub mod hotplug;
 pub mod lifecycle;

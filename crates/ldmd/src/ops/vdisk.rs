@@ -24,7 +24,7 @@ fn editable(name: &str, state: DomainState) -> Result<()> {
 }
 
 /// Looks a volume up and opens its back end as the disk will.
-fn usable_volume(d: &Daemon, volume: &str, service: &str) -> Result<VdsdevRow> {
+pub(crate) fn usable_volume(d: &Daemon, volume: &str, service: &str) -> Result<VdsdevRow> {
     Ok(opened_volume(d, volume, service)?.0)
 }
 
@@ -37,7 +37,7 @@ fn opened_volume(d: &Daemon, volume: &str, service: &str) -> Result<(VdsdevRow, 
     Ok((row, b))
 }
 
-fn taken_elsewhere(
+pub(crate) fn taken_elsewhere(
     t: &crate::daemon::Table,
     domain: &str,
     disk: &str,

@@ -1,6 +1,6 @@
 //! What `ldm list`, `list-devices` and the host view show.
 
-use crate::daemon::{now_secs, Daemon, Domain, Table};
+use crate::daemon::{now_secs, ClaimKind, Daemon, Domain, Table};
 use crate::db_storage::VdsdevRow;
 use crate::resources::usage;
 use ldm_api::domain::MachineView;
@@ -32,8 +32,15 @@ fn disk_views(dom: &Domain, vols: &[VdsdevRow]) -> Vec<DiskView> {
         .collect()
 }
 
-/// The row of one domain; `vols` are this host's volumes.
-pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
+/// NORM: a domain's UTIL (a share of its own vCPUs) as a share of all the
+/// host's CPUs.
+fn norm(util: Option<f64>, vcpus: u32, host_cpus: u32) -> Option<f64> {
+    util.map(|u| (u * vcpus as f64 / host_cpus.max(1) as f64).min(100.0))
+}
+
+/// The row of one domain; `vols` are this host's volumes, `host_cpus` the
+/// host's CPUs (for NORM).
+pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainView {
     let rec = &dom.rec;
     let op = dom
         .migration()
@@ -46,9 +53,16 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
         },
         _ => MigrationRole::None,
     };
+    // Oracle's column 1 (`s`) and status `t` while a start or stop runs.
+    let changing = matches!(
+        dom.claim.as_ref().map(|c| &c.kind),
+        Some(ClaimKind::Start | ClaimKind::Stop)
+    );
     let flags = Flags {
-        starting_stopping: false,
-        status: if rec.state.has_process() && migration != MigrationRole::Target {
+        starting_stopping: changing,
+        status: if changing {
+            Status::Transition
+        } else if rec.state.has_process() && migration != MigrationRole::Target {
             Status::Normal
         } else {
             Status::None
@@ -63,6 +77,7 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
         migration,
     };
     let running = rec.state.has_process() && dom.rt.is_some();
+    let util = dom.rt.as_ref().filter(|_| running).map(|r| r.util);
     DomainView {
         name: rec.spec.name.clone(),
         state: rec.state,
@@ -70,7 +85,8 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow]) -> DomainView {
         cons: rec.binding.as_ref().map(|b| b.console_port.to_string()),
         vcpus: rec.spec.vcpus,
         memory_mib: rec.spec.memory_mib,
-        util: dom.rt.as_ref().filter(|_| running).map(|r| r.util),
+        util,
+        norm: norm(util, rec.spec.vcpus, host_cpus),
         uptime_secs: rec
             .started_at
             .filter(|_| rec.state.has_process())
@@ -117,8 +133,10 @@ fn host_util(cpus: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The primary (control) domain: the host itself.
+/// The primary (control) domain: what the host keeps for itself (its
+/// vCPUs for migrations, the memory ldmd does not give to domains).
 pub fn primary_view(d: &Daemon) -> DomainView {
+    let util = host_util(d.inv.host_cpus);
     DomainView {
         name: "primary".into(),
         state: ldm_api::DomainState::Active,
@@ -130,8 +148,10 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         },
         cons: Some("UART".into()),
         vcpus: d.primary_vcpus(),
-        memory_mib: crate::inventory::host_memory_mib(),
-        util: Some(host_util(d.inv.host_cpus)),
+        memory_mib: crate::inventory::host_memory_mib().saturating_sub(d.inv.memory_mib),
+        util: Some(util),
+        // The host's load is already a share of all its CPUs.
+        norm: Some(util),
         uptime_secs: Some(host_uptime()),
         uuid: String::new(),
         cpu_arch: ldm_api::CpuArch::Native,

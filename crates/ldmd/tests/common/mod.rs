@@ -65,6 +65,9 @@ pub struct Host {
     size: Size,
     /// The network namespace its bridges and taps are made in.
     pub netns: Option<PathBuf>,
+    /// The boot id the daemon is given (`--boot-id`): a new one simulates
+    /// a host reboot.
+    boot_id: String,
     dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<ldmd::Result<()>>>,
@@ -98,6 +101,7 @@ impl Host {
             metrics_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             size,
             netns,
+            boot_id: "boot-1".into(),
             dir,
             stop: None,
             task: None,
@@ -129,6 +133,7 @@ impl Host {
         cfg.memory_mib = Some(self.size.memory_mib);
         cfg.accel = Some("tcg".into());
         cfg.netns = self.netns.clone();
+        cfg.boot_id = Some(self.boot_id.clone());
         let local = ldmd::bind_local(self.root()).expect("local API socket");
         let (tx, rx) = oneshot::channel::<()>();
         self.stop = Some(tx);
@@ -164,6 +169,24 @@ impl Host {
     pub async fn restart(&mut self) {
         self.stop().await;
         self.launch().await;
+    }
+
+    /// Restarts the daemon as after a host reboot: under a new boot id.
+    pub async fn reboot(&mut self, boot_id: &str) {
+        self.stop().await;
+        self.boot_id = boot_id.into();
+        self.launch().await;
+    }
+
+    /// Runs the `ldm` command line against this daemon, as a user would;
+    /// returns its exit status.
+    pub async fn ldm(&self, args: &[&str]) -> i32 {
+        let mut argv: Vec<String> = vec!["ldm".into(), "--root".into()];
+        argv.push(self.root().display().to_string());
+        argv.extend(args.iter().map(|a| a.to_string()));
+        tokio::task::spawn_blocking(move || ldm::main_with_args(argv.into_iter().map(Into::into)))
+            .await
+            .expect("ldm ran")
     }
 
     /// A local-API client, as `ldm` uses.

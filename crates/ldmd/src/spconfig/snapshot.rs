@@ -1,0 +1,124 @@
+//! What a saved configuration holds: every domain's definition and whether
+//! it was inactive, bound or active, and every service with what it
+//! exports. Services are a tagged list, so a new kind of service is one
+//! more variant and older snapshots still read.
+
+use crate::daemon::Daemon;
+use crate::error::{refuse, Result};
+use ldm_api::{DomainSpec, DomainState, ErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// Whether a domain held resources or ran when the configuration was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SavedState {
+    /// Defined only.
+    Inactive,
+    /// Bound: bound again when the configuration is applied.
+    Bound,
+    /// Running (or paused by a migration): bound and started again.
+    Active,
+}
+
+/// One domain of a saved configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedDomain {
+    /// Its whole definition (constraints, variables, disks).
+    pub spec: DomainSpec,
+    /// What it was.
+    pub state: SavedState,
+}
+
+/// One volume a virtual disk service exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedVolume {
+    /// Volume name.
+    pub volume: String,
+    /// Back end path.
+    pub backend: String,
+    /// `options=ro`.
+    pub readonly: bool,
+}
+
+/// One service of the primary domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SavedService {
+    /// A console concentrator.
+    Vcc {
+        /// Name.
+        name: String,
+        /// First port.
+        port_lo: u16,
+        /// Last port.
+        port_hi: u16,
+    },
+    /// A virtual disk service with its volumes.
+    Vds {
+        /// Name.
+        name: String,
+        /// Exported volumes.
+        volumes: Vec<SavedVolume>,
+    },
+}
+
+/// A whole host configuration, as `add-spconfig` saves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostConfig {
+    /// Services first: domains' disks and consoles refer to them.
+    pub services: Vec<SavedService>,
+    /// Domains by name.
+    pub domains: Vec<SavedDomain>,
+}
+
+impl HostConfig {
+    /// The host's configuration now. Refused while a migration holds or
+    /// marks a domain: which host owns it is not settled.
+    pub fn capture(d: &Daemon) -> Result<HostConfig> {
+        let mut services: Vec<SavedService> =
+            d.db.vccs()?
+                .into_iter()
+                .map(|v| SavedService::Vcc {
+                    name: v.name,
+                    port_lo: v.port_lo,
+                    port_hi: v.port_hi,
+                })
+                .collect();
+        let vols = d.db.vdsdevs()?;
+        for name in d.db.vdss()? {
+            let volumes = vols
+                .iter()
+                .filter(|v| v.service == name)
+                .map(|v| SavedVolume {
+                    volume: v.volume.clone(),
+                    backend: v.backend.clone(),
+                    readonly: v.readonly,
+                })
+                .collect();
+            services.push(SavedService::Vds { name, volumes });
+        }
+        let t = d.table();
+        let mut domains = Vec::new();
+        for dom in t.values() {
+            if dom.migration().is_some() || dom.rec.migration.is_some() {
+                return Err(refuse(
+                    ErrorKind::Busy,
+                    format!(
+                        "domain {} is in a migration: save the configuration once it has ended",
+                        dom.rec.spec.name
+                    ),
+                ));
+            }
+            let state = match dom.rec.state {
+                DomainState::Inactive => SavedState::Inactive,
+                DomainState::Bound => SavedState::Bound,
+                DomainState::Active | DomainState::Suspended => SavedState::Active,
+            };
+            domains.push(SavedDomain {
+                spec: dom.rec.spec.clone(),
+                state,
+            });
+        }
+        Ok(HostConfig { services, domains })
+    }
+}
