@@ -139,6 +139,9 @@ fn with_pending_applied(
     }
     rec
 }
+/// How long `stop-domain -r` waits for the stopped domain's console port
+/// to be released before starting the domain again.
+const PORT_RELEASE: Duration = Duration::from_secs(5);
 
 /// What `stop-domain` was asked to do.
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +192,20 @@ pub async fn stop(
     let message = stop_once(d, name, how, client_gone).await?;
     if how.mode != StopMode::Reboot {
         return Ok(message);
+    }
+    // The stopped console's listener closes as its aborted task ends: the
+    // new one needs the same port.
+    let port = d
+        .table()
+        .get(name)
+        .and_then(|dom| dom.rec.binding.as_ref().map(|b| b.console_port));
+    if let Some(port) = port {
+        let deadline = tokio::time::Instant::now() + PORT_RELEASE;
+        while !crate::console::port_free(d.cfg.console_addr, port)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     start(d, name).await.map_err(|e| {
         refuse(
