@@ -338,6 +338,13 @@ impl Host {
         }
     }
 
+    /// Sets (or replaces) an environment variable of ldmd for its next
+    /// start, e.g. `LDMD_BOOT_ID` to simulate a reboot of the host.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
     /// Stops ldmd (SIGTERM) if it runs, then starts it again.
     #[track_caller]
     pub fn restart(&mut self) {
