@@ -437,16 +437,31 @@ async fn a_bound_domain_moves_with_its_vnets() {
     .await;
     assert_eq!(src.domain("ldg1").await.unwrap().state, DomainState::Bound);
 
+    // The target has no such switch, and an interface of its own with
+    // the vnet's MAC.
+    ns_b.run(&[
+        "link",
+        "add",
+        "mine0",
+        "address",
+        "02:4c:44:00:00:0a",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "mine0p",
+    ]);
     let mut m = src.migrate_request(&dst, "ldg1", "admin").await;
     m.dry_run = true;
     let Reply::DryRun(r) = src.ok(Request::Migrate(m.clone())).await else {
         panic!("a dry run answers with its checks");
     };
+    let has = |t: &str| r.failures.iter().any(|f| f.contains(t));
     assert!(
-        r.failures
-            .iter()
-            .any(|f| f
-                .contains("Virtual switch primary-vsw0 (of vnet vnet0) does not exist on netb")),
+        has("Virtual switch primary-vsw0 (of vnet vnet0) does not exist on netb")
+            && has(
+                "The MAC address 02:4c:44:00:00:0a of vnet vnet0 is already used by interface mine0 on netb"
+            ),
         "{:?}",
         r.failures
     );
@@ -454,6 +469,14 @@ async fn a_bound_domain_moves_with_its_vnets() {
 
     dst.ok(add_vsw("primary-vsw0", None, None)).await;
     m.dry_run = false;
+    let e = src
+        .call(Request::Migrate(m.clone()))
+        .await
+        .expect_err("the MAC is taken on the target");
+    assert!(e.message.contains("used by interface mine0 on netb"), "{e}");
+    assert!(dst.domain("ldg1").await.is_none());
+    assert_eq!(src.domain("ldg1").await.unwrap().state, DomainState::Bound);
+    ns_b.run(&["link", "del", "mine0"]);
     let Reply::Migrated(_) = src.ok(Request::Migrate(m)).await else {
         panic!("a migration answers with its summary");
     };

@@ -103,6 +103,23 @@ pub fn facts<'a>(d: &'a Daemon, t: &Table, offer: &DomainOffer) -> TargetFacts<'
     }
 }
 
+/// The MACs of this host's own interfaces, with who has each, read
+/// without the table (a vnet must not take one of them either). A host
+/// whose links cannot be listed is reported in the log and checked
+/// against its vnets only.
+pub async fn interface_macs(d: &Daemon) -> Vec<(ldm_api::network::Mac, String)> {
+    match crate::ops::vnet::host_macs(d).await {
+        Ok(l) => l
+            .into_iter()
+            .map(|(n, m)| (m, format!("interface {n}")))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("cannot list this host's interfaces for the MAC check: {e}");
+            Vec::new()
+        }
+    }
+}
+
 /// The back ends' side of an offer's volumes, read without the table.
 pub fn read_volumes(d: &Daemon, offer: &DomainOffer) -> (Vec<VolumeFact>, Vec<CopyFact>) {
     if offer.copy_storage {

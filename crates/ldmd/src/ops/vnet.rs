@@ -52,7 +52,7 @@ fn mac_user(t: &Table, host: &[(String, Mac)], mac: Mac, except: (&str, &str)) -
 }
 
 /// The MACs of this host's interfaces.
-async fn host_macs(d: &Daemon) -> Result<Vec<(String, Mac)>> {
+pub async fn host_macs(d: &Daemon) -> Result<Vec<(String, Mac)>> {
     let links = d
         .net
         .links()

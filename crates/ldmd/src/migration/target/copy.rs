@@ -62,9 +62,11 @@ pub(super) async fn prepare(
     let volumes = crate::migration::checks::read_volumes(d, &offer);
     let copies = volumes.1.clone();
     let cpu_fit = crate::migration::cpucheck::fit(d, &offer).await;
+    let ifaces = crate::migration::checks::interface_macs(d).await;
     let (rec, claim) = {
         let mut t = d.table();
         let mut f = facts(d, &t, &offer);
+        f.macs.extend(ifaces);
         crate::migration::checks::add_volumes(&mut f, volumes, &offer, &t);
         f.source = source.to_string();
         f.cpu_fit = cpu_fit;

@@ -203,9 +203,11 @@ where
                 let volumes = super::checks::read_volumes(&self.d, &offer);
                 let ports = self.free_console_ports();
                 let cpu_fit = super::cpucheck::fit(&self.d, &offer).await;
+                let ifaces = super::checks::interface_macs(&self.d).await;
                 let reply = {
                     let t = self.d.table();
                     let mut f = facts(&self.d, &t, &offer);
+                    f.macs.extend(ifaces);
                     super::checks::add_volumes(&mut f, volumes, &offer, &t);
                     f.source = self.source.clone();
                     f.cpu_fit = cpu_fit;
