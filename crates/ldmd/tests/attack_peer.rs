@@ -7,6 +7,7 @@ mod common;
 use common::attack::{assert_responsive, closed, lo, rss_kib, snapshot, tcp_from, tls_from};
 use common::Host;
 use ldmd::migration::peer_server::{MAX_PEERS, MAX_PEERS_PER_ADDR};
+use ldmd::migration::protocol::PROTOCOL_VERSION;
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use tokio::io::AsyncWriteExt;
@@ -83,7 +84,7 @@ async fn a_hello_with_a_forged_host_name_is_refused() {
     let d = Host::start("target").await;
     let fp = d.fingerprint().await;
     let mut ch = tls_from(&d, &fp, lo(1)).await;
-    ch.send(&json!({"msg": "hello", "version": 1, "host": "a\nldg9 active"}))
+    ch.send(&json!({"msg": "hello", "version": PROTOCOL_VERSION, "host": "a\nldg9 active"}))
         .await
         .unwrap();
     let reply: Value = ch.recv().await.unwrap().unwrap();
@@ -94,7 +95,7 @@ async fn a_hello_with_a_forged_host_name_is_refused() {
 /// One password guess for `user` from `from`; the refusal text.
 async fn guess(d: &Host, fp: &str, from: IpAddr, user: &str, pw: &str) -> String {
     let mut ch = tls_from(d, fp, from).await;
-    ch.send(&json!({"msg": "hello", "version": 1, "host": "attacker"}))
+    ch.send(&json!({"msg": "hello", "version": PROTOCOL_VERSION, "host": "attacker"}))
         .await
         .unwrap();
     let _: Option<Value> = ch.recv().await.unwrap();

@@ -112,7 +112,28 @@ async fn a_peer_two_versions_apart_is_refused_with_advice() {
 /// A target of the previous version: answers with the golden replies and
 /// records what the source sent.
 async fn old_target(listener: tokio::net::TcpListener, id: ldm_peer::HostIdentity) -> Vec<Value> {
-    let acceptor = ldm_peer::TlsAcceptor::from(ldm_peer::server_config(&id).unwrap());
+    old_session(&listener, &id).await
+}
+
+/// `n` connections to a target of the previous version, one after the
+/// other: what the source sent on each.
+async fn old_sessions(
+    listener: tokio::net::TcpListener,
+    id: ldm_peer::HostIdentity,
+    n: usize,
+) -> Vec<Vec<Value>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(old_session(&listener, &id).await);
+    }
+    out
+}
+
+async fn old_session(
+    listener: &tokio::net::TcpListener,
+    id: &ldm_peer::HostIdentity,
+) -> Vec<Value> {
+    let acceptor = ldm_peer::TlsAcceptor::from(ldm_peer::server_config(id).unwrap());
     let (tcp, _) = listener.accept().await.unwrap();
     let (stream, _) = ldm_peer::accept(&acceptor, tcp).await.unwrap();
     let mut ch = Framed::new(stream);
@@ -191,5 +212,70 @@ async fn this_source_migrates_to_a_previous_version_target() {
         if let Err(e) = same_shape(m, &old(golden)) {
             panic!("{golden}: {e}\nsent: {m}");
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_previous_version_target_is_refused_a_domain_with_vnets() {
+    let ns = common::Netns::new();
+    let src = Host::start_in("src", &ns).await;
+    src.ok(Request::AddVsw {
+        name: "primary-vsw0".into(),
+        net_dev: None,
+        mtu: None,
+        mac: None,
+    })
+    .await;
+    src.add_domain("ldg1", 1, 256, false).await;
+    src.ok(Request::AddVnet {
+        name: "vnet0".into(),
+        switch: "primary-vsw0".into(),
+        domain: "ldg1".into(),
+        mac: None,
+        mtu: None,
+    })
+    .await;
+    let id = ldm_peer::HostIdentity::generate("old-target").unwrap();
+    let fp = id.fingerprint().to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut m = ldm_api::migration::MigrateRequest {
+        name: "ldg1".into(),
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        user: "admin".into(),
+        new_name: None,
+        auth: ldm_api::migration::Auth::Password("secret".into()),
+        dry_run: true,
+        accept_fingerprint: Some(fp),
+        downtime_ms: None,
+        bandwidth_mib: None,
+        copy_storage: false,
+        overwrite_storage: false,
+    };
+    let target = tokio::spawn(old_sessions(listener, id, 2));
+    let want = format!(
+        "{addr} speaks migration protocol {OLD}, which does not carry virtual networks (vnets vnet0 on primary-vsw0): the domain would arrive without it; upgrade ldm on {addr} first"
+    );
+    let Reply::DryRun(r) = src.ok(Request::Migrate(m.clone())).await else {
+        panic!("a dry run answers with its checks");
+    };
+    assert_eq!(r.failures, std::slice::from_ref(&want));
+    let before = format!("{:?}", src.db().domains().unwrap());
+    m.dry_run = false;
+    let e = src
+        .call(Request::Migrate(m))
+        .await
+        .expect_err("an older target cannot take vnets");
+    assert_eq!(e.message, want);
+    assert_eq!(
+        format!("{:?}", src.db().domains().unwrap()),
+        before,
+        "the source changed"
+    );
+    let sessions = target.await.unwrap();
+    for got in &sessions {
+        let tags: Vec<&str> = got.iter().map(|m| m["msg"].as_str().unwrap()).collect();
+        assert_eq!(tags, ["hello", "auth", "check", "abort"], "{got:?}");
     }
 }

@@ -13,13 +13,16 @@ use ldm_peer::{ClientStream, Fingerprint, Framed};
 pub struct Peer {
     /// Message channel.
     pub ch: Framed<ClientStream>,
+    /// The protocol version the target speaks (its Hello).
+    pub version: u32,
 }
 
 /// Connects, checks the target's certificate against the pinned one (or the
 /// one just accepted by the administrator), and authenticates.
 pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
     let with_cert = matches!(m.auth, Auth::Certificate);
-    let mut ch = open(d, &m.host, m.port, m.accept_fingerprint.clone(), with_cert).await?;
+    let (mut ch, version) =
+        open(d, &m.host, m.port, m.accept_fingerprint.clone(), with_cert).await?;
     let key = target_key(&m.host, m.port);
     let lost = |e: ldm_peer::Error| {
         refuse(
@@ -37,7 +40,7 @@ pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
     .await
     .map_err(lost)?;
     match ch.recv::<ToSource>().await.map_err(lost)? {
-        Some(ToSource::AuthOk { .. }) => Ok(Peer { ch }),
+        Some(ToSource::AuthOk { .. }) => Ok(Peer { ch, version }),
         Some(ToSource::Error { message }) => Err(refuse(ErrorKind::Denied, message)),
         _ => Err(refuse(
             ErrorKind::Peer,
@@ -49,13 +52,14 @@ pub async fn connect(d: &Daemon, m: &MigrateRequest) -> Result<Peer> {
 /// Opens a connection to the target's ldmd: pinned TLS (the pinned
 /// fingerprint, or `accept` just accepted by the administrator, which is
 /// then pinned), with this host's certificate if `with_cert`, and Hello.
+/// Returns the channel and the protocol version the target speaks.
 pub async fn open(
     d: &Daemon,
     host: &str,
     port: u16,
     accept: Option<String>,
     with_cert: bool,
-) -> Result<Framed<ClientStream>> {
+) -> Result<(Framed<ClientStream>, u32)> {
     let key = target_key(host, port);
     let pinned = d.db.trust(&key, "target")?;
     let parse = |s: &str| {
@@ -105,7 +109,7 @@ pub async fn open(
     })
     .await
     .map_err(lost)?;
-    match ch.recv::<ToSource>().await.map_err(lost)? {
+    let version = match ch.recv::<ToSource>().await.map_err(lost)? {
         Some(ToSource::Hello { version, .. }) => {
             if !compatible(PROTOCOL_VERSION, version) {
                 return Err(refuse(
@@ -113,6 +117,7 @@ pub async fn open(
                     format!("{key} speaks migration protocol {version}, this host {PROTOCOL_VERSION}: upgrade the older host"),
                 ));
             }
+            version
         }
         Some(ToSource::Error { message }) => return Err(refuse(ErrorKind::Peer, message)),
         _ => {
@@ -122,5 +127,5 @@ pub async fn open(
             ))
         }
     };
-    Ok(ch)
+    Ok((ch, version))
 }

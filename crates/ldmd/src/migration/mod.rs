@@ -1,6 +1,7 @@
 //! Live migration between two ldmd: the protocol, both sides, the checks.
 
 pub mod checks;
+pub mod compat;
 pub mod connect;
 pub mod copy_volumes;
 pub mod cpucheck;

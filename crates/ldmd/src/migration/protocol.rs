@@ -54,8 +54,10 @@ use ldm_api::request::UserRole;
 use ldm_api::{DomainSpec, DomainState};
 use serde::{Deserialize, Serialize};
 
-/// Version of this protocol. A peer one release apart is accepted.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Version of this protocol. A peer one release apart is accepted; what an
+/// older target could not receive is refused by the source (`compat.rs`).
+/// 3 added vnets, vCPU slots and storage copies to the offer.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Whether two protocol versions can talk: the same, or one release apart.
 pub fn compatible(ours: u32, theirs: u32) -> bool {

@@ -213,6 +213,8 @@ pub async fn migrate(
         }
     };
     local_failures.append(&mut failures);
+    let target = format!("{}:{}", m.host, m.port);
+    local_failures.extend(super::compat::failures(peer.version, &offer, &target));
     let failures = local_failures;
     if m.dry_run || !failures.is_empty() {
         let reason = if m.dry_run {

@@ -118,7 +118,7 @@ async fn ask(d: &Daemon, mark: &MigrationMark) -> Result<Outcome> {
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .ok_or_else(|| refuse(ErrorKind::Internal, format!("bad target {}", mark.peer)))?;
     let exchange = async {
-        let mut ch = open(d, &host, port, None, false).await?;
+        let (mut ch, _) = open(d, &host, port, None, false).await?;
         let lost = |e: ldm_peer::Error| refuse(ErrorKind::Peer, e.to_string());
         ch.send(&ToTarget::Resolve {
             id: mark.id.clone(),

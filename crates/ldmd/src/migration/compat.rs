@@ -1,0 +1,71 @@
+//! What a target of the previous protocol version cannot receive.
+//!
+//! A peer one release apart is accepted, but an older target ignores the
+//! fields of an offer it does not know (serde drops unknown keys): a domain
+//! would arrive without its vnets, or with another machine. The source
+//! therefore refuses, in phase 1 (the dry run included), every offer that
+//! uses something the target's version does not carry.
+
+use super::protocol::DomainOffer;
+
+/// The first protocol version that carries vnets, vCPU slots and storage
+/// copies.
+pub const VNETS_SLOTS_COPY: u32 = 3;
+
+/// Each part of `offer` that a target speaking `version` would drop, as a
+/// failure naming it; `target` is how the target is called in messages.
+pub fn failures(version: u32, offer: &DomainOffer, target: &str) -> Vec<String> {
+    if version >= VNETS_SLOTS_COPY {
+        return Vec::new();
+    }
+    let why = |what: String| {
+        format!(
+            "{target} speaks migration protocol {version}, which does not carry {what}: the domain would arrive without it; upgrade ldm on {target} first"
+        )
+    };
+    let mut out = Vec::new();
+    if !offer.spec.networks.is_empty() {
+        let names: Vec<String> = offer
+            .spec
+            .networks
+            .iter()
+            .map(|n| format!("{} on {}", n.name, n.switch))
+            .collect();
+        out.push(why(format!(
+            "virtual networks (vnets {})",
+            names.join(", ")
+        )));
+    }
+    if let Some(m) = offer.spec.max_vcpus {
+        out.push(why(format!("hot-pluggable vCPU slots (max-vcpus {m})")));
+    }
+    if offer.copy_storage {
+        out.push(why("storage copies (--copy-storage)".into()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_target_is_told_what_it_would_drop() {
+        let offer: DomainOffer = serde_json::from_str(include_str!(
+            "../../tests/golden/peer/to-target-check-vnets.json"
+        ))
+        .unwrap();
+        assert!(failures(VNETS_SLOTS_COPY, &offer, "hostB").is_empty());
+        let f = failures(VNETS_SLOTS_COPY - 1, &offer, "hostB");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].starts_with("hostB speaks migration protocol 2, which does not carry virtual networks (vnets vnet0 on primary-vsw0)"), "{f:?}");
+        let mut more = offer.clone();
+        more.spec.max_vcpus = Some(4);
+        more.copy_storage = true;
+        assert_eq!(failures(2, &more, "hostB").len(), 3);
+        more.spec.networks.clear();
+        more.spec.max_vcpus = None;
+        more.copy_storage = false;
+        assert!(failures(2, &more, "hostB").is_empty());
+    }
+}
