@@ -256,6 +256,10 @@ pub enum Request {
         force: bool,
         /// `options=ro`.
         readonly: bool,
+        /// `options=create`: the back end need not exist yet; a
+        /// `--copy-storage` migration to this host creates it.
+        #[serde(default, skip_serializing_if = "crate::request::is_false")]
+        create: bool,
         /// Back end path.
         backend: String,
         /// Volume name.
@@ -567,4 +571,10 @@ pub enum Response {
     Ok(Box<Reply>),
     /// Final failure.
     Err(ApiError),
+}
+
+/// For `skip_serializing_if`: a flag that is off is left out, so a request
+/// without it keeps the form older daemons read.
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }

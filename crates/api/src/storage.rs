@@ -124,21 +124,35 @@ pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     crate::domain::check_label(what, name, max)
 }
 
-/// Parses `options=` values of add-vdsdev and set-vdsdev: `ro` or nothing.
-/// Returns whether the volume is read-only.
+/// Parses `options=` values of set-vdsdev: `ro` or nothing. Returns
+/// whether the volume is read-only.
 pub fn parse_vdsdev_options(value: &str) -> Result<bool, String> {
-    let mut ro = false;
+    match parse_add_vdsdev_options(value)? {
+        (ro, false) => Ok(ro),
+        (_, true) => Err(
+            "options=create applies only when a volume is exported (add-vdsdev): use options=ro, or options= to clear"
+                .into(),
+        ),
+    }
+}
+
+/// Parses `options=` values of add-vdsdev: `ro`, `create` (a back end
+/// that does not exist yet, which a `--copy-storage` migration creates),
+/// or nothing. Returns (read-only, create).
+pub fn parse_add_vdsdev_options(value: &str) -> Result<(bool, bool), String> {
+    let (mut ro, mut create) = (false, false);
     for o in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
         match o {
             "ro" => ro = true,
+            "create" => create = true,
             other => {
                 return Err(format!(
-                "'{other}' is not a volume option ldm knows: use options=ro, or options= to clear"
+                "'{other}' is not a volume option ldm knows: use options=ro, options=create, or options= to clear"
             ))
             }
         }
     }
-    Ok(ro)
+    Ok((ro, create))
 }
 
 #[cfg(test)]
@@ -166,5 +180,8 @@ mod tests {
         assert_eq!(parse_vdsdev_options("ro"), Ok(true));
         assert_eq!(parse_vdsdev_options(""), Ok(false));
         assert!(parse_vdsdev_options("slice").is_err());
+        assert!(parse_vdsdev_options("create").is_err());
+        assert_eq!(parse_add_vdsdev_options("create"), Ok((false, true)));
+        assert_eq!(parse_add_vdsdev_options("ro, create"), Ok((true, true)));
     }
 }

@@ -275,14 +275,14 @@ pub enum Cmd {
         /// Service name.
         name: String,
     },
-    /// Export a back end (raw or qcow2 file, block device) as a volume: [-f] [options=ro] BACKEND VOLUME@SERVICE.
+    /// Export a back end (raw or qcow2 file, block device) as a volume: [-f] [options=ro|create] BACKEND VOLUME@SERVICE. With options=create the back end may not exist yet: a --copy-storage migration to this host creates it with the source's size and format.
     #[command(name = "add-vdsdev")]
     AddVdsdev {
         /// Export a back end that another volume already exports.
         #[arg(short = 'f')]
         force: bool,
-        /// [options=ro] BACKEND VOLUME@SERVICE
-        #[arg(required = true, num_args = 2..=3, value_name = "[options=ro] BACKEND VOLUME@SERVICE")]
+        /// [options=ro|create] BACKEND VOLUME@SERVICE
+        #[arg(required = true, num_args = 2..=3, value_name = "[options=ro|create] BACKEND VOLUME@SERVICE")]
         args: Vec<String>,
     },
     /// Change a volume's options: options=ro (or options= to clear) VOLUME@SERVICE.

@@ -1,6 +1,6 @@
 //! The disk verbs' arguments, in Oracle's syntax, turned into requests.
 
-use ldm_api::storage::{parse_vdsdev_options, parse_volume_ref};
+use ldm_api::storage::{parse_add_vdsdev_options, parse_vdsdev_options, parse_volume_ref};
 use ldm_api::Request;
 
 /// `add-vds SERVICE primary`
@@ -13,21 +13,26 @@ pub fn add_vds(name: String, ldom: &str) -> Result<Request, String> {
     Ok(Request::AddVds { name })
 }
 
-/// `add-vdsdev [-f] [options=ro] BACKEND VOLUME@SERVICE`
+/// `add-vdsdev [-f] [options=ro|create] BACKEND VOLUME@SERVICE`
 pub fn add_vdsdev(force: bool, args: &[String]) -> Result<Request, String> {
     let (opts, rest) = match args {
         [o, b, v] => (Some(o), [b, v]),
         [b, v] => (None, [b, v]),
-        _ => return Err("write `ldm add-vdsdev [-f] [options=ro] BACKEND VOLUME@SERVICE`".into()),
+        _ => {
+            return Err(
+                "write `ldm add-vdsdev [-f] [options=ro|create] BACKEND VOLUME@SERVICE`".into(),
+            )
+        }
     };
-    let readonly = match opts {
-        Some(o) => parse_vdsdev_options(options_value(o)?)?,
-        None => false,
+    let (readonly, create) = match opts {
+        Some(o) => parse_add_vdsdev_options(options_value(o)?)?,
+        None => (false, false),
     };
     let (volume, service) = parse_volume_ref(rest[1])?;
     Ok(Request::AddVdsdev {
         force,
         readonly,
+        create,
         backend: rest[0].clone(),
         volume,
         service,
@@ -97,12 +102,17 @@ mod tests {
             Request::AddVdsdev {
                 force: true,
                 readonly: true,
+                create: false,
                 backend: "/img".into(),
                 volume: "vol1".into(),
                 service: "primary-vds0".into()
             }
         );
         assert!(add_vdsdev(false, &s(&["opts=ro", "/img", "v@s"])).is_err());
+        assert!(matches!(
+            add_vdsdev(false, &s(&["options=create", "/new.img", "v@s"])),
+            Ok(Request::AddVdsdev { create: true, .. })
+        ));
         assert!(add_vdsdev(false, &s(&["/img", "vol1"])).is_err());
         assert!(set_vdsdev("options=excl", "v@s").is_err());
         assert!(set_vdisk("vol=v@s", "d".into(), "x".into()).is_err());

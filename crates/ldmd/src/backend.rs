@@ -33,7 +33,7 @@ pub fn probe(path: &str, readonly: bool) -> Result<Backend, String> {
     }
     let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => format!(
-            "back end {path} does not exist: create it (e.g. `truncate -s 1G {path}` or `qemu-img create -f qcow2 {path} 1G`) or give an existing file or block device"
+            "back end {path} does not exist: create it (e.g. `truncate -s 1G {path}` or `qemu-img create -f qcow2 {path} 1G`) or give an existing file or block device; for the target of a `--copy-storage` migration, export it with options=create"
         ),
         _ => format!("back end {path} cannot be read: {e}"),
     })?;

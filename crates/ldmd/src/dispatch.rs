@@ -216,11 +216,13 @@ async fn run(
         Request::AddVdsdev {
             force,
             readonly,
+            create,
             backend,
             volume,
             service,
         } => {
-            storage::add_vdsdev(d, force, readonly, &backend, &volume, &service).await?;
+            let opts = storage::VdsdevOptions { readonly, create };
+            storage::add_vdsdev(d, force, opts, &backend, &volume, &service).await?;
             done(None)
         }
         Request::SetVdsdev {

@@ -23,6 +23,7 @@ async fn export(h: &Host, backend: &str, readonly: bool) {
     h.ok(Request::AddVdsdev {
         force: true,
         readonly,
+        create: false,
         backend: backend.into(),
         volume: "vol1".into(),
         service: "primary-vds0".into(),
@@ -193,5 +194,121 @@ async fn bad_target_back_ends_are_refused_and_a_cold_copy_fills_a_new_one() {
     assert_eq!(
         std::fs::read(&empty).unwrap(),
         std::fs::read(&src_img).unwrap()
+    );
+}
+
+fn qemu_img(args: &[&str]) -> String {
+    let out = std::process::Command::new("qemu-img")
+        .args(args)
+        .output()
+        .expect("qemu-img runs");
+    assert!(out.status.success(), "qemu-img {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What `qemu-img info` says of `path`: (format, virtual size).
+fn image_info(path: &str) -> (String, u64) {
+    let v: serde_json::Value =
+        serde_json::from_str(&qemu_img(&["info", "--output=json", path])).unwrap();
+    (
+        v["format"].as_str().unwrap().to_string(),
+        v["virtual-size"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qcow2_disk_is_copied_cold_into_a_volume_exported_for_creation() {
+    let files = tempfile::tempdir().unwrap();
+    let src_img = files.path().join("a.qcow2").display().to_string();
+    qemu_img(&["create", "-q", "-f", "qcow2", &src_img, "32M"]);
+    // Data at two places of the guest's disk, written through qemu-io.
+    for (pattern, at) in [("0x5a", "4M"), ("0xa5", "20M")] {
+        let out = std::process::Command::new("qemu-io")
+            .args([
+                "-f",
+                "qcow2",
+                "-c",
+                &format!("write -P {pattern} {at} 1M"),
+                &src_img,
+            ])
+            .output()
+            .expect("qemu-io runs");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let src = Host::start("hostA").await;
+    let dst = Host::start("hostB").await;
+    dst.add_user("admin", UserRole::Management).await;
+    for h in [&src, &dst] {
+        h.ok(vds()).await;
+    }
+    export(&src, &src_img, false).await;
+    src.add_domain("ldg1", 1, 256, false).await;
+    src.ok(Request::AddVdisk {
+        disk: "vdisk1".into(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+        domain: "ldg1".into(),
+    })
+    .await;
+
+    // The target exports a back end that does not exist yet.
+    let new = files.path().join("b/new-disk").display().to_string();
+    std::fs::create_dir(files.path().join("b")).unwrap();
+    dst.ok(Request::AddVdsdev {
+        force: false,
+        readonly: false,
+        create: true,
+        backend: new.clone(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+    })
+    .await;
+    let Reply::Services { vds, .. } = dst.ok(Request::ListServices).await else {
+        panic!("list-services answers with the services");
+    };
+    let v = &vds[0].volumes[0];
+    assert!(
+        v.backend == new
+            && v.problem
+                .as_deref()
+                .unwrap_or("")
+                .contains("does not exist"),
+        "{v:?}"
+    );
+
+    let dry = dry_run(&src, &dst, false).await;
+    assert_eq!(dry.failures, Vec::<String>::new());
+    assert_eq!(dry.copy.expect("an estimate").bytes, 2 << 20);
+    assert!(!Path::new(&new).exists(), "the dry run created the file");
+    let r = src
+        .ok(Request::Migrate(copy_request(&src, &dst, false).await))
+        .await;
+    let Reply::Migrated(s) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(s.storage_bytes, 2 << 20, "{s:?}");
+    assert_eq!(
+        dst.domain("ldg1").await.unwrap().state,
+        DomainState::Inactive
+    );
+    assert!(src.domain("ldg1").await.is_none());
+    // A real copy, the format kept: a qcow2 image of the same virtual
+    // size, with the same contents the guest sees, and sparse.
+    assert_eq!(image_info(&new), ("qcow2".into(), 32 << 20));
+    qemu_img(&["compare", "-f", "qcow2", "-F", "qcow2", &src_img, &new]);
+    let allocated = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&new).unwrap().blocks() * 512
+    };
+    assert!(allocated < 16 << 20, "{allocated} bytes allocated");
+    // The volume is now an ordinary one there.
+    let Reply::Services { vds, .. } = dst.ok(Request::ListServices).await else {
+        panic!("list-services answers with the services");
+    };
+    let v = &vds[0].volumes[0];
+    assert_eq!(
+        (v.problem.clone(), v.size_bytes),
+        (None, Some(32 << 20)),
+        "{v:?}"
     );
 }

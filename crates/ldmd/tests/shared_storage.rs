@@ -22,6 +22,7 @@ async fn export(h: &Host, backend: &str) {
     h.ok(Request::AddVdsdev {
         force: false,
         readonly: false,
+        create: false,
         backend: backend.into(),
         volume: "vol1".into(),
         service: "primary-vds0".into(),

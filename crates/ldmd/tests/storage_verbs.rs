@@ -44,6 +44,7 @@ fn vdsdev(force: bool, ro: bool, backend: &str, vol: &str) -> Request {
     Request::AddVdsdev {
         force,
         readonly: ro,
+        create: false,
         backend: backend.into(),
         volume: vol.into(),
         service: "primary-vds0".into(),
@@ -188,6 +189,45 @@ async fn bad_input_is_refused_and_changes_nothing() {
         vdsdev(false, false, &missing, "vol1"),
         ErrorKind::BadRequest,
         &["does not exist", "truncate"],
+    )
+    .await;
+    // options=create: only for a back end that does not exist yet, in a
+    // directory that does, and never read-only.
+    let create = |ro: bool, backend: &str| Request::AddVdsdev {
+        force: false,
+        readonly: ro,
+        create: true,
+        backend: backend.into(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+    };
+    refused(
+        &h,
+        create(true, &missing),
+        ErrorKind::BadRequest,
+        &["options=create and options=ro exclude each other"],
+    )
+    .await;
+    refused(
+        &h,
+        create(false, &raw),
+        ErrorKind::Exists,
+        &["already exists: export it without options=create"],
+    )
+    .await;
+    let nodir = imgs.path().join("no-dir/new.img").display().to_string();
+    refused(
+        &h,
+        create(false, &nodir),
+        ErrorKind::BadRequest,
+        &["its directory does not either"],
+    )
+    .await;
+    refused(
+        &h,
+        create(false, "new.img"),
+        ErrorKind::BadRequest,
+        &["give an absolute path"],
     )
     .await;
     let dir = imgs.path().display().to_string();

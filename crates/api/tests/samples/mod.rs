@@ -127,6 +127,7 @@ pub fn requests() -> Vec<Request> {
         Request::AddVdsdev {
             force: false,
             readonly: true,
+            create: false,
             backend: "/var/lib/images/ldg1.qcow2".into(),
             volume: "vol1".into(),
             service: "primary-vds0".into(),

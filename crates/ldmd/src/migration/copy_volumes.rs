@@ -65,7 +65,7 @@ impl CopyFact {
 
 /// Whether a missing back end at `path` could be created: an absolute path
 /// in a directory this daemon may write.
-fn creatable(path: &str) -> Result<(), String> {
+pub fn creatable(path: &str) -> Result<(), String> {
     let p = Path::new(path);
     let dir = p
         .parent()

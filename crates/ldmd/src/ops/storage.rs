@@ -90,18 +90,52 @@ pub async fn remove_vds(d: &Daemon, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// `add-vdsdev [-f] [options=ro] BACKEND VOLUME@SERVICE`
+/// The `options=` of `add-vdsdev`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VdsdevOptions {
+    /// `ro`: the domain's disk is read-only.
+    pub readonly: bool,
+    /// `create`: the back end does not exist yet; a `--copy-storage`
+    /// migration to this host creates it.
+    pub create: bool,
+}
+
+/// Checks a back end to export: one that exists opens as QEMU will open
+/// it; with `create`, one that does not exist yet could be created.
+fn check_backend(backend: &str, o: VdsdevOptions) -> Result<()> {
+    if !o.create {
+        return probe(backend, o.readonly).map(drop).map_err(bad);
+    }
+    if o.readonly {
+        return Err(bad(format!(
+            "options=create and options=ro exclude each other: the migration that creates {backend} must write it"
+        )));
+    }
+    if !std::path::Path::new(backend).is_absolute() {
+        return Err(bad(format!("back end {backend}: give an absolute path")));
+    }
+    if std::fs::symlink_metadata(backend).is_ok() {
+        return Err(refuse(
+            ErrorKind::Exists,
+            format!("back end {backend} already exists: export it without options=create"),
+        ));
+    }
+    crate::migration::copy_volumes::creatable(backend).map_err(bad)
+}
+
+/// `add-vdsdev [-f] [options=ro|create] BACKEND VOLUME@SERVICE`
 pub async fn add_vdsdev(
     d: &Daemon,
     force: bool,
-    readonly: bool,
+    opts: VdsdevOptions,
     backend: &str,
     volume: &str,
     service: &str,
 ) -> Result<()> {
     check_name("volume", volume).map_err(bad)?;
     check_name("service", service).map_err(bad)?;
-    probe(backend, readonly).map_err(bad)?;
+    check_backend(backend, opts)?;
+    let readonly = opts.readonly;
     let id = identity(backend);
     let _t = d.table();
     if !d.db.vdss()?.iter().any(|v| v == service) {
@@ -138,7 +172,14 @@ pub async fn add_vdsdev(
         backend: backend.into(),
         readonly,
     })?;
-    tracing::info!(volume, service, backend, readonly, "volume exported");
+    tracing::info!(
+        volume,
+        service,
+        backend,
+        readonly,
+        opts.create,
+        "volume exported"
+    );
     Ok(())
 }
 
