@@ -280,9 +280,10 @@ async fn a_qcow2_disk_is_copied_cold_into_a_volume_exported_for_creation() {
     assert_eq!(dry.failures, Vec::<String>::new());
     assert_eq!(dry.copy.expect("an estimate").bytes, 2 << 20);
     assert!(!Path::new(&new).exists(), "the dry run created the file");
-    let r = src
-        .ok(Request::Migrate(copy_request(&src, &dst, false).await))
-        .await;
+    // Under a bandwidth cap, which qemu-img applies to the copy (`-r`).
+    let mut m = copy_request(&src, &dst, false).await;
+    m.bandwidth_mib = Some(64);
+    let r = src.ok(Request::Migrate(m)).await;
     let Reply::Migrated(s) = r else {
         panic!("{r:?}")
     };

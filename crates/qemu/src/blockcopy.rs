@@ -80,14 +80,18 @@ impl Qmp {
     }
 
     /// `blockdev-mirror` of `device` into `target` as job `job`: the whole
-    /// disk, guest writes blocking until they are on the target too. The
-    /// job stays until it is dismissed (`auto-dismiss` off), so its end is
-    /// read from `query-block-jobs`, not only from an event.
-    pub async fn blockdev_mirror(&mut self, job: &str, device: &str, target: &str) -> Result<()> {
-        let args = json!({
-            "job-id": job, "device": device, "target": target, "sync": "full",
-            "copy-mode": "write-blocking", "auto-dismiss": false,
-        });
+    /// disk, guest writes blocking until they are on the target too, at
+    /// most `speed` bytes/s (0: no cap). The job stays until it is
+    /// dismissed (`auto-dismiss` off), so its end is read from
+    /// `query-block-jobs`, not only from an event.
+    pub async fn blockdev_mirror(
+        &mut self,
+        job: &str,
+        device: &str,
+        target: &str,
+        speed: u64,
+    ) -> Result<()> {
+        let args = mirror_args(job, device, target, speed);
         self.execute("blockdev-mirror", Some(args)).await.map(drop)
     }
 
@@ -141,9 +145,30 @@ pub struct JobInfo {
     pub total: u64,
 }
 
+/// The arguments of `blockdev-mirror` (see [`Qmp::blockdev_mirror`]).
+fn mirror_args(job: &str, device: &str, target: &str, speed: u64) -> serde_json::Value {
+    let mut args = json!({
+        "job-id": job, "device": device, "target": target, "sync": "full",
+        "copy-mode": "write-blocking", "auto-dismiss": false,
+    });
+    if speed > 0 {
+        args["speed"] = json!(speed);
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bandwidth_cap_is_the_mirrors_speed() {
+        let a = mirror_args("j", "vd0", "n", 0);
+        assert!(a.get("speed").is_none(), "{a}");
+        let a = mirror_args("j", "vd0", "n", 32 << 20);
+        assert_eq!(a["speed"], json!(32u64 << 20));
+        assert_eq!(a["copy-mode"], "write-blocking");
+    }
 
     #[test]
     fn decodes_real_job_reports() {

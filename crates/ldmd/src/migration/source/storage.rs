@@ -138,7 +138,8 @@ impl Driver<'_> {
             q.blockdev_add_nbd(&node, &path, &ldm_qemu::disks::node_name(i))
                 .await?;
             mirror.jobs.push((job.clone(), node.clone()));
-            q.blockdev_mirror(&job, &ldm_qemu::disks::node_name(i), &node)
+            let speed = self.tuning.max_bandwidth_bytes;
+            q.blockdev_mirror(&job, &ldm_qemu::disks::node_name(i), &node, speed)
                 .await?;
         }
         crate::testhook::hold("source-mirroring").await;
@@ -350,7 +351,7 @@ impl Driver<'_> {
                 socket.display()
             );
             let child = tokio::process::Command::new("qemu-img")
-                .args(["convert", "-n", "-f", format.as_str(), "-O", "raw"])
+                .args(convert_args(format, self.tuning.max_bandwidth_bytes))
                 .arg(&row.backend)
                 .arg(&url)
                 .stdin(std::process::Stdio::null())
@@ -398,5 +399,33 @@ impl Driver<'_> {
         let t = self.run.d.table();
         let uuid = t.get(&self.run.m.name).map(|dom| dom.rec.spec.uuid);
         self.run.d.paths.migration_dir(&uuid.unwrap_or_default())
+    }
+}
+
+/// `qemu-img convert`'s options for a cold copy from an image of `format`
+/// into the target's NBD export, at most `rate` bytes/s (0: no cap).
+fn convert_args(format: ldm_api::storage::ImageFormat, rate: u64) -> Vec<String> {
+    let mut a: Vec<String> = ["convert", "-n", "-f", format.as_str(), "-O", "raw"]
+        .map(String::from)
+        .to_vec();
+    if rate > 0 {
+        a.extend(["-r".to_string(), rate.to_string()]);
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldm_api::storage::ImageFormat;
+
+    #[test]
+    fn a_bandwidth_cap_limits_the_cold_copy() {
+        assert!(!convert_args(ImageFormat::Qcow2, 0).contains(&"-r".to_string()));
+        let a = convert_args(ImageFormat::Raw, 8 << 20);
+        assert_eq!(
+            a[a.len() - 2..],
+            ["-r".to_string(), (8u64 << 20).to_string()]
+        );
     }
 }
