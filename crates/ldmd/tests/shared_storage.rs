@@ -141,6 +141,37 @@ async fn only_the_same_storage_under_the_same_names_is_accepted() {
     })
     .await;
 
+    // The shared file, exported read-only on the target: the guest's disk
+    // is writable on the source, so it must stay writable. Refused by the
+    // dry run and the real migration, nothing changed on either host.
+    unexport(&dst).await;
+    dst.ok(Request::AddVdsdev {
+        force: false,
+        readonly: true,
+        create: false,
+        backend: shared.clone(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+    })
+    .await;
+    let ro = "Volume vol1@primary-vds0 is read-only (options=ro) on hostB but writable on hostA";
+    let f = dry_run(&src, &dst).await;
+    assert!(f.len() == 1 && f[0].starts_with(ro), "{f:?}");
+    let snapshot = |h: &Host| {
+        let db = h.db();
+        format!("{:?}\n{:?}", db.vdsdevs().unwrap(), db.domains().unwrap())
+    };
+    let before = (snapshot(&src), snapshot(&dst));
+    let m = src.migrate_request(&dst, "ldg1", "admin").await;
+    let e = src
+        .call(Request::Migrate(m))
+        .await
+        .expect_err("a read-only volume for a writable disk is refused");
+    assert!(e.message.contains(ro), "{e}");
+    assert_eq!((snapshot(&src), snapshot(&dst)), before);
+    unexport(&dst).await;
+    export(&dst, &shared).await;
+
     // Free: accepted, and the domain moves with its disk.
     assert_eq!(dry_run(&src, &dst).await, Vec::<String>::new());
     let m = src.migrate_request(&dst, "ldg1", "admin").await;
