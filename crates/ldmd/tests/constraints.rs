@@ -5,14 +5,15 @@
 
 mod common;
 
-use common::Host;
+use common::{Host, Netns};
 use ldm_api::{DomainSpec, Reply, Request};
 use std::path::{Path, PathBuf};
 
 fn snapshot(h: &Host) -> String {
     let db = h.db();
     format!(
-        "{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}",
+        db.vsws().unwrap(),
         db.vdss().unwrap(),
         db.vdsdevs().unwrap(),
         db.domains().unwrap()
@@ -196,4 +197,113 @@ async fn bad_files_are_refused_and_change_nothing() {
         h.ldm(&["add-domain", "-i", &p.display().to_string()]).await,
         0
     );
+}
+
+/// Vnets (switch, MAC, MTU) and max-vcpus go through the XML and come
+/// back; a file whose vnet names a switch that does not exist, or a MAC
+/// another domain has, is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vnets_and_max_vcpus_round_trip_through_the_xml() {
+    let ns = Netns::new();
+    let h = Host::start_in("h1", &ns).await;
+    full_domain(&h).await;
+    for args in [
+        &["add-vsw", "primary-vsw0", "primary"][..],
+        &["set-domain", "max-vcpus=6", "ldg1"],
+        &["add-vnet", "vnet0", "primary-vsw0", "ldg1"],
+        &[
+            "add-vnet",
+            "mac-addr=02:4c:44:00:00:09",
+            "mtu=1400",
+            "vnet1",
+            "primary-vsw0",
+            "ldg1",
+        ],
+    ] {
+        assert_eq!(h.ldm(args).await, 0, "{args:?}");
+    }
+    let before = constraints(&h, "ldg1").await;
+    assert_eq!(before.max_vcpus, Some(6));
+    assert_eq!(before.networks.len(), 2);
+    let xml = ldm::constraints::xml::to_xml(std::slice::from_ref(&before));
+    let f = write(h.root(), "ldg1.xml", &xml);
+    let f = f.display().to_string();
+
+    // While ldg1 exists, a copy under another name and uuid has its MACs;
+    // another names a switch that does not exist.
+    let copy = DomainSpec {
+        name: "ldg2".into(),
+        uuid: uuid::Uuid::new_v4(),
+        disks: Vec::new(),
+        ..before.clone()
+    };
+    let mut no_switch = copy.clone();
+    for (i, n) in no_switch.networks.iter_mut().enumerate() {
+        n.mac = format!("02:4c:44:00:01:0{i}").parse().unwrap();
+    }
+    no_switch.networks[0].switch = "primary-vsw9".into();
+    let db = snapshot(&h);
+    for (spec, words) in [
+        (copy.clone(), ["is already used by vnet", "of domain ldg1"]),
+        (no_switch, ["primary-vsw9", "vsw"]),
+    ] {
+        let e = h
+            .call(Request::DefineDomain {
+                spec,
+                replace: false,
+            })
+            .await
+            .expect_err("refused");
+        for w in words {
+            assert!(e.message.contains(w), "'{}' lacks '{w}'", e.message);
+        }
+        assert_eq!(snapshot(&h), db);
+    }
+    // Through the command line too.
+    let c = write(
+        h.root(),
+        "copy.xml",
+        &ldm::constraints::xml::to_xml(&[copy]),
+    );
+    assert_eq!(
+        h.ldm(&["add-domain", "-i", &c.display().to_string()]).await,
+        1
+    );
+    assert_eq!(snapshot(&h), db);
+
+    assert_eq!(h.ldm(&["remove-domain", "ldg1"]).await, 0);
+    assert_eq!(h.ldm(&["add-domain", "-i", &f]).await, 0);
+    assert_eq!(constraints(&h, "ldg1").await, before);
+    let v = h.domain("ldg1").await.unwrap();
+    let macs: Vec<String> = v.networks.iter().map(|n| n.mac.to_string()).collect();
+    assert_eq!(macs[1], "02:4c:44:00:00:09");
+
+    // Bound, its vnets' taps are in use: a file that changes them is
+    // refused; one that keeps them is taken.
+    assert_eq!(h.ldm(&["bind-domain", "ldg1"]).await, 0);
+    let mut fewer = before.clone();
+    fewer.networks.pop();
+    let g = write(
+        h.root(),
+        "fewer.xml",
+        &ldm::constraints::xml::to_xml(&[fewer]),
+    );
+    let db = snapshot(&h);
+    assert_eq!(
+        h.ldm(&["set-domain", "-i", &g.display().to_string()]).await,
+        1
+    );
+    assert_eq!(snapshot(&h), db);
+    let mut more_mem = before.clone();
+    more_mem.memory_mib = 1024;
+    let g = write(
+        h.root(),
+        "mem.xml",
+        &ldm::constraints::xml::to_xml(&[more_mem.clone()]),
+    );
+    assert_eq!(
+        h.ldm(&["set-domain", "-i", &g.display().to_string()]).await,
+        0
+    );
+    assert_eq!(constraints(&h, "ldg1").await, more_mem);
 }

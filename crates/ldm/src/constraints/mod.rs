@@ -26,12 +26,34 @@ pub fn text(specs: &[DomainSpec]) -> String {
         if let Some(b) = s.migration.bandwidth_mib {
             let _ = writeln!(out, "    migration-bandwidth={b}");
         }
-        let _ = writeln!(out, "\nVCPU\n    COUNT\n    {}\n", s.vcpus);
+        let _ = writeln!(out, "\nVCPU\n    COUNT\n    {}", s.vcpus);
+        if let Some(m) = s.max_vcpus {
+            let _ = writeln!(out, "    max-vcpus={m}");
+        }
+        out.push('\n');
         let _ = writeln!(out, "MEMORY\n    SIZE\n    {}\n", format_mib(s.memory_mib));
         if !s.disks.is_empty() {
             let _ = writeln!(out, "DISK\n    {:<20} VOLUME", "NAME");
             for k in &s.disks {
                 let _ = writeln!(out, "    {:<20} {}", k.name, k.volume_ref());
+            }
+            out.push('\n');
+        }
+        if !s.networks.is_empty() {
+            let _ = writeln!(
+                out,
+                "NETWORK\n    {:<20} {:<20} {:<18} MTU",
+                "NAME", "SERVICE", "MAC"
+            );
+            for n in &s.networks {
+                let mtu = n.mtu.map(|m| m.to_string()).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    {:<20} {:<20} {:<18} {mtu}",
+                    n.name,
+                    n.switch,
+                    n.mac.to_string()
+                );
             }
             out.push('\n');
         }

@@ -4,10 +4,12 @@
 //! holds a `<Content xsi:type="ovf:VirtualSystem_Type" ovf:id="NAME">` with
 //! one `<Section>` per resource: `ldom_info` (uuid, migration
 //! preferences), `cpu` (count, cpu-arch, max-vcpus), `memory`, one `disk` per virtual
-//! disk and one `var` per boot variable. Each resource is an `<Item>` with
+//! disk, one `network` per vnet (its MAC in `<rasd:Address>`) and one
+//! `var` per boot variable. Each resource is an `<Item>` with
 //! `<rasd:OtherResourceType>`, optionally `<rasd:AllocationUnits>`, and
 //! `<gprop:GenericProperty key="…">` properties.
 
+use ldm_api::network::VnetSpec;
 use ldm_api::storage::VdiskSpec;
 use ldm_api::{format_mib, parse_size_mib, BootVars, CpuArch, DomainSpec};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
@@ -49,9 +51,24 @@ fn text_el(w: &mut W, name: &str, attrs: &[(&str, &str)], text: &str) {
 
 /// One `<Section>` with one `<Item>` of `kind`.
 fn item(w: &mut W, section: &str, kind: &str, units: Option<&str>, props: &[(&str, String)]) {
+    item_at(w, section, kind, units, None, props)
+}
+
+/// [`item`] with an `<rasd:Address>`.
+fn item_at(
+    w: &mut W,
+    section: &str,
+    kind: &str,
+    units: Option<&str>,
+    address: Option<&str>,
+    props: &[(&str, String)],
+) {
     start(w, "Section", &[("xsi:type", section)]);
     start(w, "Item", &[]);
     text_el(w, "rasd:OtherResourceType", &[], kind);
+    if let Some(a) = address {
+        text_el(w, "rasd:Address", &[], a);
+    }
     if let Some(u) = units {
         text_el(w, "rasd:AllocationUnits", &[], u);
     }
@@ -103,6 +120,18 @@ fn domain(w: &mut W, s: &DomainSpec) {
         ];
         item(w, HARDWARE, "disk", None, &props);
     }
+    for (id, n) in s.networks.iter().enumerate() {
+        let mut props = vec![
+            ("vnet_name", n.name.clone()),
+            ("service_name", n.switch.clone()),
+        ];
+        if let Some(m) = n.mtu {
+            props.push(("mtu", m.to_string()));
+        }
+        props.push(("id", id.to_string()));
+        let mac = n.mac.to_string();
+        item_at(w, HARDWARE, "network", None, Some(&mac), &props);
+    }
     for (name, value) in s.vars.pairs() {
         let props = [("name", name.to_string()), ("value", value.to_string())];
         item(w, HARDWARE, "var", None, &props);
@@ -129,6 +158,7 @@ pub fn to_xml(specs: &[DomainSpec]) -> String {
 struct Item {
     kind: String,
     units: Option<String>,
+    address: Option<String>,
     props: Vec<(String, String)>,
 }
 
@@ -219,6 +249,7 @@ fn read(text: &str) -> Result<Vec<Content>, String> {
                 match (name.as_str(), item.as_mut()) {
                     ("OtherResourceType", Some(i)) => i.kind = value,
                     ("AllocationUnits", Some(i)) => i.units = Some(value),
+                    ("Address", Some(i)) => i.address = Some(value),
                     ("GenericProperty", Some(i)) => {
                         if let Some(k) = key.take() {
                             i.props.push((k, value));
@@ -301,21 +332,32 @@ fn spec_of(c: Content) -> Result<DomainSpec, String> {
                 let (n, v) = (i.need("name")?, i.need("value")?);
                 s.vars.set(n, v)?;
             }
-            "network" => {
-                return Err(format!(
-                    "domain {}: network items are not supported by this ldm: remove them from the file",
-                    s.name
-                ))
-            }
+            "network" => s.networks.push(vnet(&i)?),
             other => {
                 return Err(format!(
-                    "domain {}: '{other}' is not a resource ldm knows (ldom_info, cpu, memory, disk, var)",
+                    "domain {}: '{other}' is not a resource ldm knows (ldom_info, cpu, memory, disk, network, var)",
                     s.name
                 ))
             }
         }
     }
     Ok(s)
+}
+
+/// A `network` item: a vnet, its MAC in `<rasd:Address>` (or, as older
+/// files have it, a `mac-addr` property).
+fn vnet(i: &Item) -> Result<VnetSpec, String> {
+    let mac = i
+        .address
+        .as_deref()
+        .or(i.prop("mac-addr"))
+        .ok_or("a network item has no MAC address (<rasd:Address>)")?;
+    Ok(VnetSpec {
+        name: i.need("vnet_name")?.into(),
+        switch: i.need("service_name")?.into(),
+        mac: mac.trim().parse().map_err(|e| format!("network: {e}"))?,
+        mtu: i.prop("mtu").map(|m| number("mtu", m)).transpose()?,
+    })
 }
 
 /// The domains an LDM XML document describes.
@@ -359,7 +401,20 @@ mod tests {
                     service: "primary-vds0".into(),
                 },
             ],
-            networks: Vec::new(),
+            networks: vec![
+                VnetSpec {
+                    name: "vnet1".into(),
+                    switch: "primary-vsw0".into(),
+                    mac: "02:4c:44:00:00:01".parse().unwrap(),
+                    mtu: None,
+                },
+                VnetSpec {
+                    name: "jumbo".into(),
+                    switch: "primary-vsw1".into(),
+                    mac: "02:4c:44:00:00:02".parse().unwrap(),
+                    mtu: Some(9000),
+                },
+            ],
         }
     }
 
@@ -419,8 +474,13 @@ mod tests {
         let e = from_xml(&GOLDEN.replace("</Item>\n        </Section>\n      </Content>", ""))
             .unwrap_err();
         assert!(e.contains("not well-formed"), "{e}");
-        let e = from_xml(&GOLDEN.replace(">disk<", ">network<")).unwrap_err();
-        assert!(e.contains("network items are not supported"), "{e}");
+        let e = from_xml(&GOLDEN.replace(">02:4c:44:00:00:01<", ">02:4c:44<")).unwrap_err();
+        assert!(e.contains("network"), "{e}");
+        let e = from_xml(&GOLDEN.replace("<rasd:Address>02:4c:44:00:00:01</rasd:Address>", ""))
+            .unwrap_err();
+        assert!(e.contains("no MAC address"), "{e}");
+        let e = from_xml(&GOLDEN.replace("key=\"vnet_name\"", "key=\"name\"")).unwrap_err();
+        assert!(e.contains("no property vnet_name"), "{e}");
         let e = from_xml(&GOLDEN.replace(">disk<", ">crypto<")).unwrap_err();
         assert!(e.contains("'crypto' is not a resource"), "{e}");
         let e = from_xml(&GOLDEN.replace(">1536M<", ">lots<")).unwrap_err();

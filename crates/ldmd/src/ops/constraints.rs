@@ -112,9 +112,16 @@ fn check_against(t: &Table, spec: &DomainSpec) -> Result<()> {
 /// `add-domain -i FILE` (`replace` false) or `set-domain -i FILE`.
 pub async fn define(d: &Daemon, mut spec: DomainSpec, replace: bool) -> Result<()> {
     check_fields(d, &spec)?;
+    // The host's interfaces matter only to a file with vnets.
+    let host_macs = if spec.networks.is_empty() {
+        Vec::new()
+    } else {
+        super::vnet::host_macs(d).await?
+    };
     let name = spec.name.clone();
     let mut t = d.table();
     check_against(&t, &spec)?;
+    super::vnet::check_specs(d, &t, &host_macs, &name, &spec.networks)?;
     if !replace {
         if t.contains_key(&name) {
             return Err(refuse(
@@ -152,16 +159,19 @@ pub async fn define(d: &Daemon, mut spec: DomainSpec, replace: bool) -> Result<(
             format!("the cpu-arch of domain {name} can only change while it is inactive: unbind it first"),
         ));
     }
+    if state == DomainState::Bound && spec.networks != dom.rec.spec.networks {
+        return Err(refuse(
+            ErrorKind::State,
+            format!("the vnets of domain {name} differ from the file's, and a bound domain's taps are in use: unbind it first, or change them with add-vnet, set-vnet and remove-vnet"),
+        ));
+    }
     let mut rec = dom.rec.clone();
-    // The XML carries no networks yet: the domain keeps its own.
-    let networks = rec.spec.networks.clone();
     // A file without max-vcpus keeps the domain's.
     let max_vcpus = spec
         .max_vcpus
         .or(rec.spec.max_vcpus.map(|m| m.max(spec.vcpus)));
     rec.spec = spec;
     rec.spec.max_vcpus = max_vcpus;
-    rec.spec.networks = networks;
     if state == DomainState::Bound {
         check_fit(
             &t,

@@ -93,6 +93,44 @@ fn check_mac(t: &Table, host: &[(String, Mac)], mac: Mac, who: (&str, &str)) -> 
     Ok(())
 }
 
+/// Checks the vnets of a whole definition of `domain` (`add-domain -i`,
+/// `set-domain -i`) as add-vnet checks each: names, count, MTUs, switches
+/// that exist, unicast MACs no other domain's vnet or host interface has.
+pub(crate) fn check_specs(
+    d: &Daemon,
+    t: &Table,
+    host: &[(String, Mac)],
+    domain: &str,
+    vnets: &[VnetSpec],
+) -> Result<()> {
+    if vnets.len() > MAX_VNETS {
+        return Err(refuse(
+            ErrorKind::Resources,
+            format!(
+                "{} vnets: a domain may have at most {MAX_VNETS}",
+                vnets.len()
+            ),
+        ));
+    }
+    for (i, v) in vnets.iter().enumerate() {
+        check_net_name("vnet", &v.name).map_err(bad)?;
+        if vnets[..i].iter().any(|o| o.name == v.name) {
+            return Err(bad(format!("the vnet name {} appears twice", v.name)));
+        }
+        if vnets[..i].iter().any(|o| o.mac == v.mac) {
+            return Err(bad(format!("the MAC address {} appears twice", v.mac)));
+        }
+        if let Some(m) = v.mtu {
+            check_mtu(m).map_err(bad)?;
+        }
+        if d.db.vsw(&v.switch)?.is_none() {
+            return Err(no_vsw(&v.switch));
+        }
+        check_mac(t, host, v.mac, (domain, &v.name))?;
+    }
+    Ok(())
+}
+
 /// Commits `rec` for `domain`; when the domain is bound, syncs its taps
 /// and, if they cannot be made, puts the record back.
 async fn commit_and_sync(
