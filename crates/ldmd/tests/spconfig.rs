@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Host;
+use common::{Host, Netns};
 use ldm_api::request::SpconfigView;
 use ldm_api::{DomainState, ErrorKind, Reply, Request};
 use std::collections::BTreeMap;
@@ -217,4 +217,59 @@ async fn bad_names_are_refused_and_change_nothing() {
     assert_eq!(h.ldm(&["remove-domain", "ldg2"]).await, 0);
     h.reboot("boot-2").await;
     assert_eq!(h.names().await, ["ldg1"]);
+}
+
+/// Virtual switches are services of the configuration and vnets part of
+/// the domains: both come back, the switch's bridge made again, and a
+/// switch added after saving is removed with its bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switches_and_vnets_come_back_with_their_bridge() {
+    let ns = Netns::new();
+    let mut h = Host::start_in("h1", &ns).await;
+    h.add_domain("ldg1", 1, 512, false).await;
+    for args in [
+        &["add-vsw", "mtu=1400", "primary-vsw0", "primary"][..],
+        &[
+            "add-vnet",
+            "mac-addr=02:4c:44:00:00:21",
+            "vnet0",
+            "primary-vsw0",
+            "ldg1",
+        ],
+        &["set-domain", "max-vcpus=3", "ldg1"],
+    ] {
+        assert_eq!(h.ldm(args).await, 0, "{args:?}");
+    }
+    let saved_spec = h.db().domains().unwrap()[0].spec.clone();
+    let saved_vsws = format!("{:?}", h.db().vsws().unwrap());
+    assert_eq!(h.ldm(&["add-spconfig", "lab"]).await, 0);
+
+    // Change them: the vnet and the switch go, another switch comes.
+    for args in [
+        &["remove-vnet", "vnet0", "ldg1"][..],
+        &["remove-vsw", "primary-vsw0"],
+        &["add-vsw", "primary-vsw1", "primary"],
+    ] {
+        assert_eq!(h.ldm(args).await, 0, "{args:?}");
+    }
+    let bridges_after_change = ns.ldm_links().await;
+
+    h.reboot("boot-2").await;
+    assert_eq!(format!("{:?}", h.db().vsws().unwrap()), saved_vsws);
+    assert_eq!(h.db().domains().unwrap()[0].spec, saved_spec);
+    let sw = match h.ok(Request::ListServices).await {
+        Reply::Services { vsw, .. } => vsw,
+        other => panic!("list-services answered {other:?}"),
+    };
+    assert_eq!(sw.len(), 1);
+    assert_eq!((sw[0].name.as_str(), sw[0].mtu), ("primary-vsw0", 1400));
+    let br = ns
+        .link(&sw[0].bridge)
+        .await
+        .expect("the saved switch's bridge is made again");
+    assert_eq!(br.mtu, 1400);
+    let links = ns.ldm_links().await;
+    assert_ne!(links, bridges_after_change, "primary-vsw1's bridge is gone");
+    assert!(links.contains(&sw[0].bridge), "{links:?}");
+    assert_eq!(links.len(), 1, "only primary-vsw0's bridge: {links:?}");
 }

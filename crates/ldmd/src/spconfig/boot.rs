@@ -73,6 +73,8 @@ async fn apply_selected(d: &Arc<Daemon>) -> Result<bool> {
     }
     d.db.set_meta(CURRENT, &name)?;
     tracing::info!(config = %name, "host booted: configuration applied");
+    // The saved switches' bridges, and none of the others.
+    crate::net::sync(d).await;
     for s in &cfg.domains {
         let n = &s.spec.name;
         if s.state == SavedState::Inactive {

@@ -1,10 +1,12 @@
-//! What a saved configuration holds: every domain's definition and whether
-//! it was inactive, bound or active, and every service with what it
-//! exports. Services are a tagged list, so a new kind of service is one
+//! What a saved configuration holds: every domain's definition (with its
+//! delayed reconfiguration applied: disks, vnets, vCPU slots, CPU class)
+//! and whether it was inactive, bound or active, and every service with
+//! what it exports: console concentrators, disk services, virtual switches. Services are a tagged list, so a new kind of service is one
 //! more variant and older snapshots still read.
 
 use crate::daemon::Daemon;
 use crate::error::{refuse, Result};
+use ldm_api::network::Mac;
 use ldm_api::{DomainSpec, DomainState, ErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +62,19 @@ pub enum SavedService {
         /// Exported volumes.
         volumes: Vec<SavedVolume>,
     },
+    /// A virtual switch (its bridge is made again when applied).
+    Vsw {
+        /// Name.
+        name: String,
+        /// Uplink interface.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        net_dev: Option<String>,
+        /// MTU.
+        mtu: u32,
+        /// The bridge's MAC address, if one was given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<Mac>,
+    },
 }
 
 /// A whole host configuration, as `add-spconfig` saves it.
@@ -97,6 +112,14 @@ impl HostConfig {
                 .collect();
             services.push(SavedService::Vds { name, volumes });
         }
+        for v in d.db.vsws()? {
+            services.push(SavedService::Vsw {
+                name: v.name,
+                net_dev: v.net_dev,
+                mtu: v.mtu,
+                mac: v.mac,
+            });
+        }
         let t = d.table();
         let mut domains = Vec::new();
         for dom in t.values() {
@@ -114,10 +137,11 @@ impl HostConfig {
                 DomainState::Bound => SavedState::Bound,
                 DomainState::Active | DomainState::Suspended => SavedState::Active,
             };
-            domains.push(SavedDomain {
-                spec: dom.rec.spec.clone(),
-                state,
-            });
+            // A delayed reconfiguration is what the domain is meant to be:
+            // the next start would apply it, and so does a power-on.
+            let mut spec = dom.rec.spec.clone();
+            dom.rec.pending.apply(&mut spec);
+            domains.push(SavedDomain { spec, state });
         }
         Ok(HostConfig { services, domains })
     }

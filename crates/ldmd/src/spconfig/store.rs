@@ -67,7 +67,7 @@ impl Db {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute_batch(
-                "DELETE FROM domains; DELETE FROM vdsdev; DELETE FROM vds; DELETE FROM vcc;",
+                "DELETE FROM domains; DELETE FROM vdsdev; DELETE FROM vds; DELETE FROM vcc; DELETE FROM vsw;",
             )?;
             for s in &cfg.services {
                 match s {
@@ -79,6 +79,17 @@ impl Db {
                         tx.execute(
                             "INSERT INTO vcc (name, port_lo, port_hi) VALUES (?1, ?2, ?3)",
                             params![name, port_lo, port_hi],
+                        )?;
+                    }
+                    SavedService::Vsw {
+                        name,
+                        net_dev,
+                        mtu,
+                        mac,
+                    } => {
+                        tx.execute(
+                            "INSERT INTO vsw (name, net_dev, mtu, mac) VALUES (?1, ?2, ?3, ?4)",
+                            params![name, net_dev, mtu, mac.map(|m| m.to_string())],
                         )?;
                     }
                     SavedService::Vds { name, volumes } => {
