@@ -1,9 +1,9 @@
 //! The QEMU command line of a configuration whose text fields are
-//! arbitrary: no field adds an argument, and the key=value options keep
-//! their keys.
+//! arbitrary, its disks' and NICs' included: no field adds an argument,
+//! and the key=value options keep their keys.
 #![no_main]
 
-use ldm_qemu::MachineConfig;
+use ldm_qemu::{DiskConfig, MachineConfig, NicConfig};
 use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 
@@ -51,6 +51,20 @@ fn config() -> MachineConfig {
     c.initrd = Some("/i".into());
     c.append = "a".into();
     c.console_log = Some("/l".into());
+    for i in 0..2 {
+        c.disks.push(DiskConfig {
+            serial: format!("vdisk{i}"),
+            path: format!("/d{i}").into(),
+            block_device: i == 1,
+            format: "raw".into(),
+            read_only: i == 1,
+        });
+        c.nics.push(NicConfig {
+            ifname: format!("ldmt-{i}"),
+            mac: format!("02:4c:44:00:00:0{i}"),
+            mtu: (i == 1).then_some(1500),
+        });
+    }
     c
 }
 
@@ -70,15 +84,31 @@ fuzz_target!(|data: &[u8]| {
     c.console_socket = format!("/{}", get(6)).into();
     c.qmp_socket = format!("/{}", get(7)).into();
     c.console_log = Some(format!("/{}", get(8)).into());
+    for (i, d) in c.disks.iter_mut().enumerate() {
+        d.serial = get(9 + 3 * i);
+        d.path = format!("/{}", get(10 + 3 * i)).into();
+        d.format = get(11 + 3 * i);
+    }
+    for (i, n) in c.nics.iter_mut().enumerate() {
+        n.ifname = get(15 + 2 * i);
+        n.mac = get(16 + 2 * i);
+    }
     let (a, b) = (base.args(None), c.args(None));
     assert_eq!(a.len(), b.len());
     for i in 1..a.len() {
-        if ["-name", "-machine", "-chardev", "-mon"].contains(&a[i - 1].as_str()) {
+        let opts = [
+            "-name", "-machine", "-chardev", "-mon", "-blockdev", "-device", "-netdev",
+        ];
+        if opts.contains(&a[i - 1].as_str()) {
             assert_eq!(keys(&a[i]), keys(&b[i]), "{} {}", a[i - 1], b[i]);
         }
     }
-    // -cpu has no escape: only a model name may reach it.
+    // -cpu has no escape: only a model name may reach it; a NIC's tap
+    // name and MAC are checked before QEMU sees them.
     if c.validate().is_ok() {
         assert!(ldm_qemu::is_model_name(&c.cpu_model), "{}", c.cpu_model);
+        for n in &c.nics {
+            assert!(ldm_qemu::nics::is_ifname(&n.ifname), "{}", n.ifname);
+        }
     }
 });
