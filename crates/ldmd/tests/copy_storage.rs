@@ -313,3 +313,81 @@ async fn a_qcow2_disk_is_copied_cold_into_a_volume_exported_for_creation() {
         "{v:?}"
     );
 }
+
+/// A loop device over a file, detached on drop.
+struct Loop(String);
+
+impl Loop {
+    fn attach(file: &Path) -> Loop {
+        let out = std::process::Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(file)
+            .output()
+            .expect("run losetup");
+        assert!(out.status.success(), "losetup: {out:?}");
+        Loop(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.0])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_device_is_filled_only_when_told_to_overwrite_it() {
+    let files = tempfile::tempdir().unwrap();
+    let src_img = image(&files.path().join("a.img"), 16);
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&src_img)
+            .unwrap();
+        f.write_all_at(&[0x3c; 1 << 20], 8 << 20).unwrap();
+    }
+    let backing = files.path().join("lun.img");
+    image(&backing, 16);
+    let dev = Loop::attach(&backing);
+    let src = Host::start("hostA").await;
+    let dst = Host::start("hostB").await;
+    dst.add_user("admin", UserRole::Management).await;
+    for h in [&src, &dst] {
+        h.ok(vds()).await;
+    }
+    export(&src, &src_img, false).await;
+    src.add_domain("ldg1", 1, 256, true).await;
+    src.ok(Request::AddVdisk {
+        disk: "vdisk1".into(),
+        volume: "vol1".into(),
+        service: "primary-vds0".into(),
+        domain: "ldg1".into(),
+    })
+    .await;
+    export(&dst, &dev.0, false).await;
+
+    // A block device may hold anything: refused unless told.
+    refused(&src, &dst, "add --overwrite-storage").await;
+    let before = (src.list().await, dst.list().await);
+    let e = src
+        .call(Request::Migrate(copy_request(&src, &dst, false).await))
+        .await
+        .expect_err("refused");
+    assert!(e.message.contains("--overwrite-storage"), "{e}");
+    assert_eq!((src.list().await, dst.list().await), before);
+
+    // Told: the cold copy writes the device.
+    let r = src
+        .ok(Request::Migrate(copy_request(&src, &dst, true).await))
+        .await;
+    let Reply::Migrated(s) = r else {
+        panic!("{r:?}")
+    };
+    assert_eq!(s.storage_bytes, 1 << 20, "{s:?}");
+    assert_eq!(dst.domain("ldg1").await.unwrap().state, DomainState::Bound);
+    let on_device = std::fs::read(&dev.0).unwrap();
+    assert_eq!(on_device, std::fs::read(&src_img).unwrap());
+}

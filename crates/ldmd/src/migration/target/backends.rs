@@ -114,6 +114,13 @@ pub struct Helper {
     child: tokio::process::Child,
 }
 
+/// Whether `path` is a block device (a back end QEMU opens as
+/// `host_device`).
+fn is_block_device(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+}
+
 /// The node of disk `i` in QEMU and its export name.
 pub fn node(i: usize) -> String {
     ldm_qemu::disks::node_name(i)
@@ -127,9 +134,15 @@ impl Helper {
         let mut cmd = tokio::process::Command::new("qemu-storage-daemon");
         for (i, (path, format)) in disks.iter().enumerate() {
             let n = node(i);
+            // QEMU opens a block device only through `host_device`.
+            let driver = if is_block_device(path) {
+                "host_device"
+            } else {
+                "file"
+            };
             let path = ldm_qemu::escape_opt(path);
             cmd.arg("--blockdev").arg(format!(
-                "driver=file,node-name={n}-file,filename={path},cache.direct=off"
+                "driver={driver},node-name={n}-file,filename={path},cache.direct=off"
             ));
             cmd.arg("--blockdev").arg(format!(
                 "driver={},node-name={n},file={n}-file",
