@@ -332,6 +332,71 @@ impl Qmp {
     }
 }
 
+/// How often [`Qmp::wait_loaded`] looks again without news, in case an
+/// event was lost.
+const LOADED_RECHECK: Duration = Duration::from_millis(250);
+
+impl Qmp {
+    /// Like [`Qmp::wait_incoming`], but woken by QEMU's `MIGRATION`
+    /// events (the `events` capability must be on) instead of polling:
+    /// returns as soon as QEMU reports the incoming migration done. Other
+    /// events read meanwhile are dropped.
+    pub async fn wait_loaded(&mut self, timeout: Duration) -> Result<VmStatus> {
+        let deadline = Instant::now() + timeout;
+        // Older events (setup, active) must not wake the wait for nothing;
+        // one arriving from here on is buffered and read below.
+        self.take_events();
+        // Looked up on the first round and whenever no event came, so a
+        // failure reported before the wait began is seen too.
+        let mut look = true;
+        loop {
+            let status = self.query_status().await?;
+            if status.status != RunState::Inmigrate {
+                return Ok(status);
+            }
+            if look {
+                let info = self.query_migrate().await?;
+                if matches!(
+                    info.status,
+                    MigrationStatus::Failed | MigrationStatus::Cancelled
+                ) {
+                    return Err(incoming_failed(info));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::QmpTimeout {
+                    what: "the incoming migration to load".to_string(),
+                    path: self.path().to_path_buf(),
+                    timeout,
+                });
+            }
+            let Some(ev) = self.next_event(left.min(LOADED_RECHECK)).await? else {
+                look = true;
+                continue;
+            };
+            look = false;
+            let failed = ev.event == "MIGRATION"
+                && matches!(
+                    ev.data.get("status").and_then(Value::as_str),
+                    Some("failed" | "cancelled")
+                );
+            if failed {
+                return Err(incoming_failed(self.query_migrate().await?));
+            }
+        }
+    }
+}
+
+fn incoming_failed(info: MigrationInfo) -> Error {
+    Error::MigrationFailed {
+        status: info.status.to_string(),
+        desc: info
+            .error_desc
+            .unwrap_or_else(|| "QEMU gave no reason; see its log".into()),
+    }
+}
+
 async fn timeout_error(qmp: &Mutex<Qmp>, what: &str, timeout: Duration) -> Error {
     Error::QmpTimeout {
         what: what.to_string(),
