@@ -162,6 +162,51 @@ pub struct Summary {
     /// Time of the disk copy, from its start to every disk in sync, ms.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub storage_ms: u64,
+    /// Where the guest's pause went (absent for a cold move and from
+    /// older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseBreakdown>,
+}
+
+/// The guest's pause of a live move, step by step, ms. The source's steps
+/// are measured on the source, the target's on the target; the link's
+/// share is what remains of the hand-off's round trip.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PauseBreakdown {
+    /// QEMU's own downtime: the source stopped to the stream complete.
+    pub qemu_downtime_ms: u64,
+    /// On the source: QEMU's completion event to `Commit` sent (recording
+    /// the point of no return included).
+    pub completion_to_commit_ms: u64,
+    /// `Commit` sent to `Committed` received, less the target's time from
+    /// `Commit` to `Committed`: the link both ways.
+    pub link_ms: u64,
+    /// On the target: recording the hand-off before resuming.
+    pub target_record_ms: u64,
+    /// On the target: waiting for the incoming QEMU to finish loading.
+    pub target_load_ms: u64,
+    /// On the target: `cont` until the guest runs.
+    pub target_cont_ms: u64,
+    /// Of `target_cont_ms`: until QEMU reported the guest resumed (its
+    /// `RESUME` event), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_resume_event_ms: Option<u64>,
+}
+
+impl PauseBreakdown {
+    /// From the source's stop to the target guest running, as far as the
+    /// daemons see it: the link counted one way (half the round trip), and
+    /// of `cont` the time until QEMU reported the guest resumed when known
+    /// (`cont`'s answer can come much later, once the resumed vCPU lets
+    /// QEMU's main loop reply).
+    pub fn total_ms(&self) -> u64 {
+        self.qemu_downtime_ms
+            + self.completion_to_commit_ms
+            + self.link_ms / 2
+            + self.target_record_ms
+            + self.target_load_ms
+            + self.target_resume_event_ms.unwrap_or(self.target_cont_ms)
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -226,4 +271,34 @@ pub enum Role {
     Source,
     /// Receiving.
     Target,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PauseBreakdown;
+
+    #[test]
+    fn the_pause_counts_the_link_one_way_and_cont_until_resumed() {
+        let mut p = PauseBreakdown {
+            qemu_downtime_ms: 10,
+            completion_to_commit_ms: 2,
+            link_ms: 8,
+            target_record_ms: 1,
+            target_load_ms: 3,
+            target_cont_ms: 60,
+            target_resume_event_ms: Some(1),
+        };
+        assert_eq!(p.total_ms(), 10 + 2 + 4 + 1 + 3 + 1);
+        p.target_resume_event_ms = None;
+        assert_eq!(p.total_ms(), 10 + 2 + 4 + 1 + 3 + 60);
+    }
+
+    #[test]
+    fn an_older_daemons_summary_has_no_pause() {
+        let old = r#"{"name":"a","target_name":"a","target":"h","live":true,"total_ms":1,
+            "downtime_ms":1,"bytes_sent":1,"passes":1,"channels":2,"rate_mib_s":1.0,
+            "warnings":[]}"#;
+        let s: super::Summary = serde_json::from_str(old).unwrap();
+        assert_eq!(s.pause, None);
+    }
 }

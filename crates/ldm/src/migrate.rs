@@ -66,6 +66,17 @@ pub fn print_summary(s: &Summary) {
     println!("    total time   {:.2} s", s.total_ms as f64 / 1000.0);
     if s.live {
         println!("    downtime     {} ms", s.downtime_ms);
+        if let Some(p) = &s.pause {
+            println!(
+                "    pause        QEMU {} ms, source hand-off {} ms, link {} ms (both ways), target: record {} ms, load {} ms, cont {} ms",
+                p.qemu_downtime_ms,
+                p.completion_to_commit_ms,
+                p.link_ms,
+                p.target_record_ms,
+                p.target_load_ms,
+                p.target_cont_ms
+            );
+        }
         println!(
             "    bytes sent   {} ({} bytes)",
             fmt_bytes(s.bytes_sent),

@@ -266,6 +266,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             "committed",
             ToSource::Committed {
                 resumed_after_ms: 12,
+                steps: None,
             },
         ),
         ("aborted", ToSource::Aborted),

@@ -416,6 +416,7 @@ pub fn summary() -> Summary {
         warnings: vec!["a warning".into()],
         storage_bytes: 0,
         storage_ms: 0,
+        pause: None,
     }
 }
 
@@ -611,6 +612,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
             Reply::Migrated(Summary {
                 storage_bytes: 1 << 30,
                 storage_ms: 21_500,
+                pause: None,
                 ..summary()
             }),
         ),

@@ -202,6 +202,10 @@ pub enum ToSource {
     Committed {
         /// Time from receiving `Commit` to the guest running again, ms.
         resumed_after_ms: u64,
+        /// Of which: recording the hand-off, waiting for the incoming
+        /// QEMU to finish loading, and `cont` (absent from older targets).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steps: Option<ResumeSteps>,
     },
     /// The target copy is gone.
     Aborted,
@@ -239,4 +243,22 @@ mod tests {
         assert!(s.contains("\"msg\":\"progress\""), "{s}");
         assert_eq!(serde_json::from_str::<ToTarget>(&s).unwrap(), m);
     }
+}
+
+/// The target's steps from `Commit` to the guest running, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeSteps {
+    /// The hand-off recorded (the outcome `committing`).
+    pub record_ms: u64,
+    /// The incoming QEMU done loading the final state.
+    pub load_ms: u64,
+    /// `cont` answered: the guest runs.
+    pub cont_ms: u64,
+    /// Of `cont`: until QEMU's `RESUME` event (by QEMU's clock), when seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_event_ms: Option<u64>,
+    /// `Commit` received to `Committed` sent (what the source's round
+    /// trip holds besides the link).
+    #[serde(default)]
+    pub reply_ms: u64,
 }

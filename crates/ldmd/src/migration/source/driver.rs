@@ -9,7 +9,7 @@ use super::{claim, fail, paused_copy_advice, release};
 use crate::error::{refuse, Result};
 use crate::migration::connect::Peer;
 use crate::migration::deadline::Wait;
-use crate::migration::protocol::{DomainOffer, ToSource, ToTarget};
+use crate::migration::protocol::{DomainOffer, ResumeSteps, ToSource, ToTarget};
 use crate::migration::tunnel::Endpoint;
 use ldm_api::migration::Phase;
 use ldm_api::{ErrorKind, Reply};
@@ -31,7 +31,10 @@ pub(super) struct Driver<'a> {
     pub(super) copy: super::live::Copy,
     console_tail: String,
     commit_sent: Option<Instant>,
+    /// When `Committed` arrived, and the target's steps it reported.
+    committed_at: Option<Instant>,
     resumed_after_ms: u64,
+    steps: Option<ResumeSteps>,
     cancelled: bool,
     /// Set when the target must be asked for the outcome.
     resolve: bool,
@@ -61,7 +64,9 @@ impl<'a> Driver<'a> {
             copy: Default::default(),
             console_tail: String::new(),
             commit_sent: None,
+            committed_at: None,
             resumed_after_ms: 0,
+            steps: None,
             cancelled: false,
             resolve: false,
             claim: None,
@@ -108,7 +113,9 @@ impl<'a> Driver<'a> {
     async fn enter(&mut self, next: &State) -> Result<()> {
         tracing::info!(domain = %self.run.m.name, migration = %self.run.id, state = next.name(), "source migration state");
         match next {
-            State::Checking | State::Claimed => Ok(()),
+            // Switchover needs no record: a restart treats it as Copying
+            // (before the point of no return), and the guest is paused.
+            State::Checking | State::Claimed | State::Switchover => Ok(()),
             _ => self.run.persist(next).await,
         }
     }
@@ -279,8 +286,13 @@ impl<'a> Driver<'a> {
             },
             State::Copying => self.follow_copy().await,
             State::CommitSent => match self.recv(Wait::Handoff, false).await {
-                Ok(Some(ToSource::Committed { resumed_after_ms })) => {
+                Ok(Some(ToSource::Committed {
+                    resumed_after_ms,
+                    steps,
+                })) => {
+                    self.committed_at = Some(Instant::now());
                     self.resumed_after_ms = resumed_after_ms;
+                    self.steps = steps;
                     Event::Committed
                 }
                 Ok(other) => answer(other),
@@ -347,12 +359,24 @@ impl<'a> Driver<'a> {
             State::Confirmed => {
                 let channels = self.tuning.multifd_channels as u32;
                 let reply = if self.live {
-                    let downtime = self
-                        .copy
-                        .downtime_ms(self.commit_sent, self.resumed_after_ms);
-                    self.copy.log_done(&name, downtime);
-                    self.run
+                    let pause = self.copy.pause(
+                        self.commit_sent,
+                        self.committed_at,
+                        self.resumed_after_ms,
+                        self.steps,
+                    );
+                    let downtime = pause.total_ms();
+                    self.copy.log_done(&name, downtime, &pause);
+                    match self
+                        .run
                         .summary(Some((&self.copy.info, downtime, channels)))
+                    {
+                        Reply::Migrated(mut s) => {
+                            s.pause = Some(pause);
+                            Reply::Migrated(s)
+                        }
+                        r => r,
+                    }
                 } else {
                     self.run.summary(None)
                 };

@@ -13,10 +13,10 @@ use super::machine::Event;
 use crate::error::Result;
 use crate::migration::deadline::{Wait, HEARTBEAT};
 use crate::migration::progress::{self, Monotonic};
-use crate::migration::protocol::ToTarget;
+use crate::migration::protocol::{ResumeSteps, ToTarget};
 use crate::migration::tunnel::{self, Tunnel};
 use crate::ops::machine::QmpGuard;
-use ldm_api::migration::Phase;
+use ldm_api::migration::{PauseBreakdown, Phase};
 use ldm_qemu::{MigrationInfo, MigrationStatus, Qmp, QmpEvent};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,17 +54,38 @@ pub(super) struct Copy {
 }
 
 impl Copy {
-    /// The guest's pause: QEMU's downtime (source stopped to stream
-    /// complete), then until Commit left, then until the target resumed.
-    pub(super) fn downtime_ms(&self, commit_sent: Option<Instant>, resumed_after_ms: u64) -> u64 {
-        let to_commit = match (self.completed_at, commit_sent) {
-            (Some(done), Some(sent)) => sent.saturating_duration_since(done).as_millis() as u64,
+    /// The guest's pause step by step: QEMU's downtime (source stopped to
+    /// stream complete), then until Commit left, the link, and the
+    /// target's steps until it resumed. A target that reports no steps
+    /// has its whole time counted as loading.
+    pub(super) fn pause(
+        &self,
+        commit_sent: Option<Instant>,
+        committed_at: Option<Instant>,
+        resumed_after_ms: u64,
+        steps: Option<ResumeSteps>,
+    ) -> PauseBreakdown {
+        let between = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis() as u64,
             _ => 0,
         };
-        self.info.downtime.unwrap_or(0) + to_commit + resumed_after_ms
+        let steps = steps.unwrap_or(ResumeSteps {
+            load_ms: resumed_after_ms,
+            ..Default::default()
+        });
+        PauseBreakdown {
+            qemu_downtime_ms: self.info.downtime.unwrap_or(0),
+            completion_to_commit_ms: between(self.completed_at, commit_sent),
+            link_ms: between(commit_sent, committed_at)
+                .saturating_sub(steps.reply_ms.max(resumed_after_ms)),
+            target_record_ms: steps.record_ms,
+            target_load_ms: steps.load_ms,
+            target_cont_ms: steps.cont_ms,
+            target_resume_event_ms: steps.resume_event_ms,
+        }
     }
 
-    pub(super) fn log_done(&self, name: &str, downtime_ms: u64) {
+    pub(super) fn log_done(&self, name: &str, downtime_ms: u64, pause: &PauseBreakdown) {
         let info = &self.info;
         let ram = info.ram.clone().unwrap_or_default();
         tracing::info!(
@@ -73,6 +94,11 @@ impl Copy {
             setup_ms = info.setup_time.unwrap_or(0),
             qemu_downtime_ms = info.downtime.unwrap_or(0),
             downtime_ms,
+            completion_to_commit_ms = pause.completion_to_commit_ms,
+            link_ms = pause.link_ms,
+            target_record_ms = pause.target_record_ms,
+            target_load_ms = pause.target_load_ms,
+            target_cont_ms = pause.target_cont_ms,
             transferred = ram.transferred,
             zero_pages = ram.duplicate,
             passes = ram.dirty_sync_count,

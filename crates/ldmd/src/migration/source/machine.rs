@@ -15,7 +15,8 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a source migration is. Persisted in the domain's record from
-/// [`State::Claimed`] on.
+/// [`State::Preparing`] on, except [`State::Switchover`] (the guest is
+/// paused then, and a restart treats it as [`State::Copying`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum State {

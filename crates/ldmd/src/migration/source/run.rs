@@ -162,6 +162,7 @@ impl Run<'_> {
             warnings: self.warnings.clone(),
             storage_bytes: 0,
             storage_ms: 0,
+            pause: None,
         })
     }
 }

@@ -18,7 +18,7 @@ use ldm_qemu::{MigrationTuning, RunState};
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 
 /// The copy this session made.
@@ -218,9 +218,14 @@ async fn start_incoming(
 }
 
 /// Phase 5 on the target: wait until the incoming QEMU has everything and
-/// resume it; returns the time from `Commit` to the guest running.
-pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<u64> {
-    let received = Instant::now();
+/// resume it; returns the time spent waiting for the load and the time
+/// `cont` took, ms, and of it until QEMU's `RESUME` event.
+pub(super) async fn resume(
+    d: &Arc<Daemon>,
+    c: &Created,
+    console_tail: &str,
+) -> Result<(u64, u64, Option<u64>)> {
+    let mut steps = (0, 0, None);
     let (qmp, uuid, vnets) = {
         let t = d.table();
         let dom = t
@@ -243,10 +248,9 @@ pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> 
     if c.live() {
         let qmp = qmp.ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
         let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&uuid)).await?;
-        let st = g
-            .q()
-            .wait_incoming(Duration::from_millis(2), Wait::IncomingLoad.get())
-            .await?;
+        let t = Instant::now();
+        let st = g.q().wait_loaded(Wait::IncomingLoad.get()).await?;
+        steps.0 = t.elapsed().as_millis() as u64;
         match st.status {
             RunState::Paused | RunState::Prelaunch | RunState::Running => {}
             other => {
@@ -262,7 +266,10 @@ pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> 
             let nodes: Vec<String> = (0..n).map(backends::node).collect();
             g.q().nbd_server_stop(&nodes).await?;
         }
+        let (t, wall) = (Instant::now(), std::time::SystemTime::now());
         g.q().cont().await?;
+        steps.1 = t.elapsed().as_millis() as u64;
+        steps.2 = resume_event_ms(g.q().take_events(), wall);
         if vnets {
             // Switches learn at once where the guest now is, instead of
             // when it next sends (QEMU repeats it in the background).
@@ -276,7 +283,17 @@ pub(super) async fn resume(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> 
             }
         }
     }
-    Ok(received.elapsed().as_millis() as u64)
+    Ok(steps)
+}
+
+/// Milliseconds from `sent` to QEMU's `RESUME` event among `events`, by
+/// QEMU's timestamp.
+fn resume_event_ms(events: Vec<ldm_qemu::QmpEvent>, sent: std::time::SystemTime) -> Option<u64> {
+    let ts = events.iter().find(|e| e.event == "RESUME")?.timestamp?;
+    let at = std::time::UNIX_EPOCH
+        + std::time::Duration::new(ts.seconds.try_into().ok()?, 0)
+        + std::time::Duration::from_micros(ts.microseconds.try_into().ok()?);
+    Some(at.duration_since(sent).ok()?.as_millis() as u64)
 }
 
 /// Records the domain as this host's: running with the UPTIME it had on

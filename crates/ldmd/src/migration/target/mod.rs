@@ -15,7 +15,7 @@ pub use copy::rollback;
 
 use super::checks::{check, facts};
 use super::deadline::Wait;
-use super::protocol::{DomainOffer, ToSource, ToTarget};
+use super::protocol::{DomainOffer, ResumeSteps, ToSource, ToTarget};
 use crate::daemon::Daemon;
 use crate::record::{MachineState, MigrationMark};
 use copy::Created;
@@ -25,6 +25,7 @@ use ldm_qemu::MigrationTuning;
 use machine::{step, Action, Event, State};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A test hook: with `LDMD_TEST_FAULT=drop-after-resume` the target resumes
@@ -55,6 +56,10 @@ struct Session<S> {
     secret: String,
     prepared: Option<ToSource>,
     resumed_after_ms: u64,
+    /// When `Commit` arrived, and the steps from there to the guest
+    /// running.
+    commit_at: Option<Instant>,
+    steps: ResumeSteps,
     /// Set when the source can no longer be answered.
     closed: bool,
 }
@@ -75,6 +80,8 @@ where
         secret: String::new(),
         prepared: None,
         resumed_after_ms: 0,
+        commit_at: None,
+        steps: ResumeSteps::default(),
         closed: false,
     };
     s.drive().await;
@@ -144,6 +151,7 @@ where
                 Event::Progress
             }
             ToTarget::Commit { console_tail } => {
+                self.commit_at = Some(Instant::now());
                 self.inbox.console_tail = console_tail;
                 Event::Commit
             }
@@ -180,7 +188,9 @@ where
             }
         }
         let Some(c) = &self.created else { return };
-        if !matches!(next, State::Prepared | State::Receiving | State::Committing) {
+        // Committing is on record in the outcome alone (which a restart
+        // reads): one write fewer while the guest is paused.
+        if !matches!(next, State::Prepared | State::Receiving) {
             return;
         }
         let mut t = self.d.table();
@@ -237,6 +247,7 @@ where
             Action::Resume => {
                 crate::testhook::hold("target-commit").await;
                 self.created.as_ref()?;
+                self.steps.record_ms = since_ms(self.commit_at);
                 // Resume only what a restart would finish too: the
                 // hand-off must be on record first.
                 let stored = self.d.db.outcome(&self.id).ok().flatten();
@@ -255,8 +266,12 @@ where
                 }
                 let c = self.created.as_ref()?;
                 match copy::resume(&self.d, c, &self.inbox.console_tail).await {
-                    Ok(ms) => {
-                        self.resumed_after_ms = ms;
+                    Ok((load_ms, cont_ms, resume_event_ms)) => {
+                        self.steps.load_ms = load_ms;
+                        self.steps.cont_ms = cont_ms;
+                        self.steps.resume_event_ms = resume_event_ms;
+                        self.resumed_after_ms = since_ms(self.commit_at);
+                        tracing::debug!(domain = %c.name, resumed_after_ms = self.resumed_after_ms, steps = ?self.steps, "target resumed the domain");
                         Some(Event::Resumed)
                     }
                     Err(e) => Some(Event::ResumeFailed(e.to_string())),
@@ -278,8 +293,10 @@ where
                     self.closed = true;
                     return None;
                 }
+                self.steps.reply_ms = since_ms(self.commit_at);
                 let reply = ToSource::Committed {
                     resumed_after_ms: self.resumed_after_ms,
+                    steps: Some(self.steps),
                 };
                 let _ = self.reply(&reply).await;
                 if let Some(c) = self.created.take() {
@@ -398,4 +415,9 @@ fn new_secret() -> String {
         let _ = write!(s, "{b:02x}");
         s
     })
+}
+
+/// Milliseconds since `t` (0 if unset).
+fn since_ms(t: Option<Instant>) -> u64 {
+    t.map_or(0, |t| t.elapsed().as_millis() as u64)
 }
