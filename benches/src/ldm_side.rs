@@ -146,13 +146,19 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
     Ok(Measure {
         total_ms: s.qemu_ms as f64,
         bulk_mib_s: Some(s.bulk_rate_mib_s),
-        downtime_ms: s.downtime_ms as f64,
+        // QEMU's own figure, like for like with plain QEMU; ldm's whole
+        // pause is in `pause`.
+        downtime_ms: s
+            .pause
+            .as_ref()
+            .map_or(s.downtime_ms, |p| p.qemu_downtime_ms) as f64,
         bytes: s.bytes_sent,
         passes: s.passes,
         channels: s.channels,
         wall_ms: Some(wall_ms.max(s.total_ms as f64)),
         verdict: Verdict::judge(from_seq, handoff_seq, &after),
         seen,
+        pause: s.pause,
     })
 }
 

@@ -1,12 +1,15 @@
-//! `ldm-bench`: live migration through ldm against plain QEMU with its
-//! default settings, between two hosts of a network lab, for a few guest
-//! workloads, with the downtime the guest's clients saw.
+//! `ldm-bench`: live migration through ldm against plain QEMU (tuned as an
+//! expert would, in clear and with its own TLS, and with its defaults),
+//! between two hosts of a network lab, for a few guest workloads, with the
+//! downtime the guest's clients saw and this host's memory write rates.
 
 mod console;
+mod host_rates;
 mod ldm_side;
 mod network;
 mod procs;
 mod qemu_side;
+mod qemu_tls;
 mod report;
 mod scenario;
 mod setup;
@@ -17,14 +20,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use report::Kind;
 use scenario::{Env, Scenario, SCENARIOS};
 use serde_json::json;
 
-/// Benchmark live migration: ldm against plain QEMU (default settings).
+/// Benchmark live migration: ldm against plain QEMU, tuned and default.
 ///
-/// Each scenario boots a 1 vCPU TCG guest running memwork, migrates it once
-/// through two ldmd hosts and once between two bare QEMUs, checks the
-/// guest's own memory verifier, and prints a table. Both sides run in a
+/// Each scenario boots a 1 vCPU TCG guest running memwork and migrates it
+/// through two ldmd hosts (ldm), and between two bare QEMUs tuned as ldm
+/// is (multifd with ldm's channel count, no bandwidth cap, ldm's downtime
+/// target, auto-converge) in clear and with QEMU's own TLS, and with
+/// QEMU's defaults; the sides take turns, N runs each. It checks the
+/// guest's own memory verifier and prints a table of medians and worst
+/// runs, headed by this host's memory write rates. Both sides run in a
 /// network lab (hosts in network namespaces on one bridge, needs root):
 /// the guest has a virtio NIC on its host's bridge to the wire, and from a
 /// client namespace a UDP probe (one datagram per ms to the guest's echo
@@ -39,9 +47,18 @@ struct Args {
     /// b = 1 GiB, memwork=256,100; c = 2 GiB, memwork=1024,200.
     #[arg(long = "scenario", value_name = "a|b|c", value_parser = ["a", "b", "c"])]
     scenarios: Vec<String>,
-    /// Runs per scenario and side; the table shows medians.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Runs per scenario and side; the table shows medians and worst.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
+    /// Side to run (repeatable; default all): ldm; tuned = QEMU tuned in
+    /// clear; tuned-tls = QEMU tuned with its own TLS; defaults = QEMU's
+    /// defaults.
+    #[arg(long = "side", value_name = "SIDE", value_parser = ["ldm", "tuned", "tuned-tls", "defaults"])]
+    sides: Vec<String>,
+    /// Only measure this host's memory write rates (first touch and warm)
+    /// and exit; no guests.
+    #[arg(long)]
+    host_rates: bool,
     /// Directory holding ldm and ldmd (default: target/release of the workspace, built if missing).
     #[arg(long, value_name = "DIR")]
     bin_dir: Option<PathBuf>,
@@ -62,6 +79,7 @@ struct Args {
 async fn bench(args: Args) -> anyhow::Result<bool> {
     // Guests run one at a time on this machine, the tests' included.
     let _guests = ldm_e2e::guest_lock();
+    let rates = host_rates::measure().context("measuring the host's memory write rates")?;
     let (kernel, initrd) = setup::guest(args.kernel, args.initrd)?;
     let qemu = ldm_qemu::QemuBinary::probe(None).context("finding QEMU")?;
     let env = Env {
@@ -79,15 +97,22 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         wanted = SCENARIOS.to_vec();
     }
     wanted.dedup();
+    let mut kinds: Vec<Kind> = args.sides.iter().filter_map(|s| Kind::by_id(s)).collect();
+    if kinds.is_empty() {
+        kinds = Kind::ALL.to_vec();
+    }
+    kinds.dedup();
 
     let mut results = Vec::new();
     for sc in wanted {
-        results.push(scenario::run(&env, sc, args.runs).await);
+        results.push(scenario::run(&env, sc, args.runs, &kinds).await);
     }
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let header = format!(
-        "ldm-bench: QEMU {} (TCG, pc-i440fx-10.0, cpu max, 1 vCPU), lab hosts in network namespaces on one bridge, {cpus} host CPUs, {} run(s) per side",
-        env.qemu.version, args.runs
+        "ldm-bench: QEMU {} (TCG, pc-i440fx-10.0, cpu max, 1 vCPU), lab hosts in network namespaces on one bridge, {cpus} host CPUs, {} run(s) per side\n{rates} (before the runs); load average {}",
+        env.qemu.version,
+        args.runs,
+        load_average()
     );
     let table = report::render(&header, &results, args.runs);
     if args.json {
@@ -97,12 +122,23 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
             "host_cpus": cpus,
             "runs": args.runs,
             "qemu_timeout_s": args.qemu_timeout,
+            "first_touch_4k_mib_s": rates.first_touch_4k,
+            "first_touch_thp_mib_s": rates.first_touch_thp,
+            "warm_write_mib_s": rates.warm,
+            "load_average": load_average(),
         });
         println!("{:#}", report::to_json(env_json, &results));
     } else {
         println!("\n{table}");
     }
     Ok(!results.iter().any(report::ScenarioResult::broken))
+}
+
+/// The host's load averages (1, 5, 15 minutes), as /proc/loadavg has them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -116,6 +152,18 @@ async fn interrupted() {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.host_rates {
+        return match host_rates::measure() {
+            Ok(r) => {
+                println!("{r}; load average {}", load_average());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ldm-bench: cannot measure the memory write rates: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let (_, ldmd) = match setup::binaries(args.bin_dir.as_deref()) {
         Ok(b) => b,
         Err(e) => {

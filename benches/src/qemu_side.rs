@@ -1,20 +1,25 @@
-//! The plain QEMU side: two QEMUs started with the ldm-qemu library in the
-//! two hosts of a network lab, each with a virtio NIC on a tap bridged to
-//! the host's uplink, migrated over the lab's wire with QEMU's default
-//! settings (no tuning at all; QEMU announces the guest itself after an
-//! incoming migration).
+//! The plain QEMU sides: two QEMUs started with the ldm-qemu library in
+//! the two hosts of a network lab, each with a virtio NIC on a tap bridged
+//! to the host's uplink, migrated over the lab's wire (QEMU announces the
+//! guest itself after an incoming migration). Either with QEMU's default
+//! settings, or tuned as an expert would (ldm's channel count and downtime
+//! target, no bandwidth cap, auto-converge), in clear or with QEMU's own
+//! TLS.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ldm_e2e::lab::{guest_mac, host_addr, launch_in, Lab};
-use ldm_qemu::{MachineConfig, MigrationInfo, MigrationStatus, NicConfig, Qmp, RunState};
+use ldm_qemu::{
+    MachineConfig, MigrationInfo, MigrationStatus, MigrationTuning, NicConfig, Qmp, RunState,
+};
 use tokio::time::Instant;
 
 use crate::console::{Scan, Verdict};
 use crate::network::{self, Watch};
 use crate::procs::TempDir;
+use crate::qemu_tls;
 use crate::report::{Measure, Outcome};
 use crate::scenario::{wait_ready, Env, Scenario, SETTLE};
 
@@ -67,9 +72,62 @@ async fn launch(lab: &Lab, i: usize, cfg: &MachineConfig, incoming: bool) -> any
         .map(drop)
 }
 
+/// How plain QEMU is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No tuning at all: one channel, a 128 MiB/s cap, a 300 ms downtime
+    /// limit.
+    Defaults,
+    /// Multifd with ldm's channel count, no bandwidth cap, ldm's downtime
+    /// target, auto-converge; with QEMU's own TLS (x509) when `tls`.
+    Tuned { tls: bool },
+}
+
+/// The tuning of a tuned side: what ldm sets by default, without ldm.
+pub fn tuned(tls: bool) -> MigrationTuning {
+    MigrationTuning {
+        multifd_channels: ldm_channels(),
+        max_bandwidth_bytes: 0,
+        downtime_limit_ms: LDM_DOWNTIME_MS,
+        auto_converge: true,
+        tls_creds: tls.then(|| qemu_tls::CREDS_ID.to_string()),
+        tls_hostname: tls.then(|| host_addr(1).to_string()),
+        ..Default::default()
+    }
+}
+
+/// ldm's default downtime target, ms.
+pub const LDM_DOWNTIME_MS: u64 = 30;
+
+/// ldm's default channel count: the primary domain's vCPUs, which is the
+/// host's CPUs unless set.
+pub fn ldm_channels() -> u8 {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 255) as u8)
+}
+
+/// Sets up both ends for `mode` (credentials, capabilities, parameters).
+async fn tune(mode: Mode, dir: &Path, sq: &mut Qmp, dq: &mut Qmp) -> anyhow::Result<()> {
+    let Mode::Tuned { tls } = mode else {
+        return Ok(());
+    };
+    if tls {
+        let creds = qemu_tls::make(dir, host_addr(1))?;
+        dq.object_add(qemu_tls::object(&creds.server_dir, true))
+            .await
+            .context("the destination's TLS credentials")?;
+        sq.object_add(qemu_tls::object(&creds.client_dir, false))
+            .await
+            .context("the source's TLS credentials")?;
+    }
+    let t = tuned(tls);
+    t.apply(dq).await.context("tuning the destination")?;
+    t.apply(sq).await.context("tuning the source")?;
+    Ok(())
+}
+
 /// One migration with plain QEMU. The QEMUs die with the lab's
 /// namespaces.
-pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
+pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome> {
     let lab = network::lab().await?;
     let dir = TempDir::new("qemu")?;
     let src = machine(env, sc, dir.path(), "src")?;
@@ -89,6 +147,7 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
         .await
         .context("starting the destination QEMU")?;
     let mut dq = Qmp::connect(&dst.qmp_socket).await?;
+    tune(mode, dir.path(), &mut sq, &mut dq).await?;
     let uri = format!("tcp:{}:{MIGRATION_PORT}", host_addr(1));
     dq.migrate_incoming(&uri, false).await?;
     sq.migrate(&uri).await?;
@@ -135,10 +194,14 @@ pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
         downtime_ms: info.downtime.unwrap_or(0) as f64,
         bytes: ram.transferred,
         passes: ram.dirty_sync_count,
-        channels: 1,
+        channels: match mode {
+            Mode::Defaults => 1,
+            Mode::Tuned { .. } => ldm_channels() as u32,
+        },
         wall_ms: None,
         verdict,
         seen: Some(seen),
+        pause: None,
     }))
 }
 

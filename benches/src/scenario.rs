@@ -8,7 +8,8 @@ use anyhow::bail;
 use tokio::time::Instant;
 
 use crate::console::Scan;
-use crate::report::{Outcome, ScenarioResult, Side};
+use crate::qemu_side::Mode;
+use crate::report::{Kind, Outcome, ScenarioResult, Side};
 use crate::{ldm_side, qemu_side};
 
 /// memwork must have printed this seq (after `memwork start`) before the
@@ -90,34 +91,33 @@ pub struct Env {
     pub qemu_timeout: Duration,
 }
 
-/// Runs `runs` rounds of ldm then plain QEMU for one scenario.
-pub async fn run(env: &Env, sc: Scenario, runs: u32) -> ScenarioResult {
-    let mut ldm = Side::default();
-    let mut qemu = Side::default();
-    for i in 1..=runs {
-        eprintln!("scenario {}, run {i}/{runs}: ldm ...", sc.id);
-        let o = match ldm_side::run(env, sc).await {
-            Ok(m) => Outcome::Done(m),
-            Err(e) => Outcome::Failed(format!("{e:#}")),
-        };
-        eprintln!("scenario {}, run {i}/{runs}: ldm: {}", sc.id, o.brief());
-        ldm.runs.push(o);
+/// One run of one side.
+async fn run_side(env: &Env, sc: Scenario, kind: Kind) -> Outcome {
+    let r = match kind {
+        Kind::Ldm => ldm_side::run(env, sc).await.map(Outcome::Done),
+        Kind::Tuned => qemu_side::run(env, sc, Mode::Tuned { tls: false }).await,
+        Kind::TunedTls => qemu_side::run(env, sc, Mode::Tuned { tls: true }).await,
+        Kind::Defaults => qemu_side::run(env, sc, Mode::Defaults).await,
+    };
+    r.unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")))
+}
 
-        eprintln!("scenario {}, run {i}/{runs}: plain QEMU ...", sc.id);
-        let o = qemu_side::run(env, sc)
-            .await
-            .unwrap_or_else(|e| Outcome::Failed(format!("{e:#}")));
-        eprintln!(
-            "scenario {}, run {i}/{runs}: plain QEMU: {}",
-            sc.id,
-            o.brief()
-        );
-        qemu.runs.push(o);
+/// Runs `runs` rounds of every side in `kinds` for one scenario, the
+/// sides taking turns so that a drift of the machine touches them alike.
+pub async fn run(env: &Env, sc: Scenario, runs: u32, kinds: &[Kind]) -> ScenarioResult {
+    let mut sides: Vec<(Kind, Side)> = kinds.iter().map(|k| (*k, Side::default())).collect();
+    for i in 1..=runs {
+        for (kind, side) in &mut sides {
+            let label = kind.label();
+            eprintln!("scenario {}, run {i}/{runs}: {label} ...", sc.id);
+            let o = run_side(env, sc, *kind).await;
+            eprintln!("scenario {}, run {i}/{runs}: {label}: {}", sc.id, o.brief());
+            side.runs.push(o);
+        }
     }
     ScenarioResult {
         scenario: sc,
-        ldm,
-        qemu,
+        sides,
     }
 }
 
