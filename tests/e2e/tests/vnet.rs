@@ -4,7 +4,9 @@
 //! to its echo service through five live migrations back and forth; the
 //! UDP probe's longest gap per move is printed. A target without the
 //! switch is named by the dry run; afterwards no bridge or tap ldm made
-//! is left beyond what bound domains use.
+//! is left beyond what bound domains use. A cancelled migration, one whose
+//! target QEMU dies and one whose target manager is killed leave no tap on
+//! the target.
 
 use ldm_e2e::lab::probe::{HeldConnection, UdpProbe, ECHO_PORT};
 use ldm_e2e::lab::{guest_addr, UPLINK};
@@ -206,4 +208,114 @@ fn guest_vnet_keeps_its_tcp_connection_across_five_migrations() {
     assert!(ldm_links(&lab.host_ns(1)).is_empty());
     lab.host(0).ldm(&["remove-vsw", "primary-vsw0"]).ok();
     assert!(ldm_links(&lab.host_ns(0)).is_empty());
+}
+
+/// Starts a slow migration of `ldg1` from host 0 to host 1 and waits until
+/// the target has made the vnet's tap for its incoming copy.
+fn slow_migration_with_target_tap(lab: &Lab) -> std::process::Child {
+    let child = lab.spawn_migrate(0, 1, "ldg1", &["--max-bandwidth", "16"]);
+    poll(Duration::from_secs(60), Duration::from_millis(50), || {
+        (kinds(&ldm_links(&lab.host_ns(1))) == (1, 1)).then_some(())
+    })
+    .expect("the target made no tap for its incoming copy");
+    child
+}
+
+fn finish_failed(child: std::process::Child, what: &str) -> Output {
+    let out = ldm_e2e::output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
+    assert_ne!(
+        out.code,
+        Some(0),
+        "{what}: the migration succeeded: {out:?}"
+    );
+    out
+}
+
+/// The target holds no copy and no tap, the source still has its tap and
+/// its guest still answers.
+fn assert_only_the_source_holds_links(lab: &Lab, what: &str) {
+    poll(Duration::from_secs(30), Duration::from_millis(100), || {
+        (!domains(lab.host(1)).contains_key("ldg1") && kinds(&ldm_links(&lab.host_ns(1))) == (1, 0))
+            .then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{what}: the target kept its copy or its tap: {:?}",
+            ldm_links(&lab.host_ns(1))
+        )
+    });
+    assert_eq!(kinds(&ldm_links(&lab.host_ns(0))), (1, 1), "{what}");
+    assert_eq!(domain(lab.host(0), "ldg1")["state"], "active", "{what}");
+    let out = ping_from_client(lab);
+    assert_eq!(out.code, Some(0), "{what}: ping of the guest: {out:?}");
+}
+
+#[test]
+fn guest_failed_and_cancelled_migrations_leave_no_links_on_the_target() {
+    let _lock = guest_lock();
+    let mut lab = Lab::start(LabOpts::hosts(2));
+    for i in 0..2 {
+        lab.host(i)
+            .ldm(&[
+                "add-vsw",
+                &format!("net-dev={UPLINK}"),
+                "primary-vsw0",
+                "primary",
+            ])
+            .ok();
+    }
+    let a = lab.host(0);
+    define_domain(a, "ldg1", 1, "512M", "256,100");
+    a.ldm(&[
+        "set-var",
+        &format!(
+            "boot-args=console=ttyS0 memwork=256,100 ldm_ip={}/24",
+            guest_addr(0)
+        ),
+        "ldg1",
+    ])
+    .ok();
+    a.ldm(&["add-vnet", "vnet0", "primary-vsw0", "ldg1"]).ok();
+    a.ldm(&["bind-domain", "ldg1"]).ok();
+    a.ldm(&["start-domain", "ldg1"]).ok();
+    let mut last = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    assert_only_the_source_holds_links(&lab, "before any migration");
+
+    // 1. Cancelled on the source during the copy.
+    let child = slow_migration_with_target_tap(&lab);
+    lab.host(0)
+        .ldm(&["cancel-operation", "migration", "ldg1"])
+        .ok();
+    let out = finish_failed(child, "cancel");
+    assert!(out.stderr.contains("cancelled"), "{out:?}");
+    assert_only_the_source_holds_links(&lab, "after the cancel");
+    last = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
+    assert_eq!((last.errors, last.status.as_str()), (0, "OK"));
+
+    // 2. Failed: the target's incoming QEMU dies during the copy.
+    let child = slow_migration_with_target_tap(&lab);
+    let killed = lab.kill_qemus(1);
+    assert_eq!(killed.len(), 1, "one incoming QEMU on the target");
+    let out = finish_failed(child, "target QEMU killed");
+    assert!(out.stderr.contains("failed"), "{out:?}");
+    assert_only_the_source_holds_links(&lab, "after the target's QEMU died");
+    last = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
+    assert_eq!((last.errors, last.status.as_str()), (0, "OK"));
+
+    // 3. Failed: the target's manager is killed during the copy; restarted,
+    // it removes the stale tap of the copy it never finished.
+    let child = slow_migration_with_target_tap(&lab);
+    lab.kill_ldmd(1);
+    finish_failed(child, "target ldmd killed");
+    lab.start_ldmd(1);
+    assert_only_the_source_holds_links(&lab, "after the target's manager restarted");
+    last = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
+    assert_eq!((last.errors, last.status.as_str()), (0, "OK"));
+
+    // And a move that completes still works, leaving the source's tap gone.
+    lab.migrate(0, 1, "ldg1", &[]).ok();
+    assert_eq!(kinds(&ldm_links(&lab.host_ns(0))), (1, 0));
+    assert_eq!(kinds(&ldm_links(&lab.host_ns(1))), (1, 1));
+    let after = wait_for_memwork(lab.host(1), "ldg1", last.seq + 2, Duration::from_secs(60));
+    assert_eq!((after.errors, after.status.as_str()), (0, "OK"));
 }
