@@ -136,8 +136,16 @@ pub struct DomainSpec {
     /// defined before vCPUs could change live; those keep `-smp N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_vcpus: Option<u32>,
-    /// Memory in MiB.
+    /// Memory in MiB (while running: boot memory plus what was added live).
     pub memory_mib: u64,
+    /// The most memory the domain may have while it runs (`max-memory`),
+    /// MiB; without it memory changes only while it is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mib: Option<u64>,
+    /// While it runs with `max-memory`: the memory it booted with, MiB.
+    /// What it has beyond that is hot-plugged (virtio-mem).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_memory_mib: Option<u64>,
     /// Boot variables.
     pub vars: BootVars,
     /// Migration preferences.
@@ -227,6 +235,9 @@ pub struct DomainView {
     /// The most vCPUs the domain may have while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_vcpus: Option<u32>,
+    /// The most memory the domain may have while it runs, MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mib: Option<u64>,
     /// Changes waiting for the next start (delayed reconfiguration), as
     /// `property=value`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

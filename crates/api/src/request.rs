@@ -123,6 +123,9 @@ pub enum Request {
         /// `max-vcpus=N` (while not running).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_vcpus: Option<u32>,
+        /// `max-memory=SIZE`, MiB (0 clears; while not running).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_memory_mib: Option<u64>,
     },
     /// `remove-domain`
     RemoveDomain {
@@ -446,6 +449,12 @@ pub enum Request {
     Migrate(MigrateRequest),
     /// `cancel-operation migration`
     CancelMigration {
+        /// Name.
+        name: String,
+    },
+    /// `cancel-operation memdr`: stop a memory change of a running domain
+    /// where it is.
+    CancelMemoryDr {
         /// Name.
         name: String,
     },

@@ -105,9 +105,20 @@ fn requests_are_pinned() {
         downtime_ms: None,
         bandwidth_mib: None,
         max_vcpus: Some(8),
+        max_memory_mib: None,
     };
     check("request", "set-domain-max-vcpus", &set);
     names.insert("set-domain-max-vcpus".into());
+    let set = Request::SetDomain {
+        name: "ldg1".into(),
+        cpu_arch: None,
+        downtime_ms: None,
+        bandwidth_mib: None,
+        max_vcpus: None,
+        max_memory_mib: Some(2048),
+    };
+    check("request", "set-domain-max-memory", &set);
+    names.insert("set-domain-max-memory".into());
     no_stale("request", &names);
 }
 

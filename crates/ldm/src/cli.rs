@@ -54,7 +54,7 @@ pub enum Cmd {
         #[arg(required_unless_present = "input", num_args = 1.., value_name = "[cpu-arch=CLASS] [max-vcpus=N] NAME")]
         args: Vec<String>,
     },
-    /// Change a domain's properties: cpu-arch=native|generic|migration-class1, max-vcpus=N (the most vCPUs it may have while running), migration-downtime=MS, migration-bandwidth=MIB (0 clears); or set them all from an XML file written by `ldm list-constraints -x` (-i FILE). cpu-arch and max-vcpus of an active domain wait for its next start (delayed reconfiguration).
+    /// Change a domain's properties: cpu-arch=native|generic|migration-class1, max-vcpus=N (the most vCPUs it may have while running), max-memory=SIZE (the most memory it may have while running; 0 clears), migration-downtime=MS, migration-bandwidth=MIB (0 clears); or set them all from an XML file written by `ldm list-constraints -x` (-i FILE). cpu-arch, max-vcpus and max-memory of an active domain wait for its next start (delayed reconfiguration).
     #[command(name = "set-domain", visible_alias = "set-dom")]
     SetDomain {
         /// Make the domain the file describes (LDM XML) what it says.
@@ -482,10 +482,10 @@ pub enum Cmd {
         /// Domain.
         name: String,
     },
-    /// Cancel an operation: `cancel-operation migration NAME` (on the source).
+    /// Cancel an operation: `cancel-operation migration NAME` (on the source), or `cancel-operation memdr NAME` (a memory change of a running domain stops where it is).
     #[command(name = "cancel-operation")]
     CancelOperation {
-        /// migration
+        /// migration or memdr
         operation: String,
         /// Domain.
         name: String,

@@ -117,7 +117,7 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
         Cmd::SetDomain { args, .. } => {
             let (props, name) = props::split_props(&args)?;
             let (mut cpu_arch, mut downtime_ms, mut bandwidth_mib) = (None, None, None);
-            let mut max_vcpus = None;
+            let (mut max_vcpus, mut max_memory_mib) = (None, None);
             let num = |k: &str, v: &str| {
                 v.parse::<u64>()
                     .map_err(|_| format!("{k}={v}: give a whole number"))
@@ -126,6 +126,13 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
                 match k.as_str() {
                     "cpu-arch" => cpu_arch = Some(v.parse::<CpuArch>()?),
                     "max-vcpus" => max_vcpus = Some(parse_max_vcpus(&v)?),
+                    "max-memory" => {
+                        max_memory_mib = Some(if v == "0" {
+                            0
+                        } else {
+                            ldm_api::parse_size_mib(&v).map_err(|e| format!("max-memory={v}: {e}"))?
+                        })
+                    }
                     "migration-downtime" => {
                         downtime_ms = Some(ldm_api::limits::check_downtime_ms(num(&k, &v)?)?)
                     }
@@ -133,7 +140,7 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
                         bandwidth_mib =
                             Some(ldm_api::limits::check_bandwidth_mib(num(&k, &v)?)?)
                     }
-                    _ => return Err(format!("'{k}' is not a domain property: use cpu-arch, max-vcpus, migration-downtime or migration-bandwidth")),
+                    _ => return Err(format!("'{k}' is not a domain property: use cpu-arch, max-vcpus, max-memory, migration-downtime or migration-bandwidth")),
                 }
             }
             simple(
@@ -144,6 +151,7 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
                     downtime_ms,
                     bandwidth_mib,
                     max_vcpus,
+                    max_memory_mib,
                 },
             )
             .await
@@ -505,10 +513,11 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
             .await
         }
         Cmd::CancelOperation { operation, name } => {
-            if operation != "migration" {
-                return Err(format!("'{operation}' is not an operation ldm can cancel: use `ldm cancel-operation migration {name}`"));
+            match operation.as_str() {
+                "migration" => simple(&client, Request::CancelMigration { name }).await,
+                "memdr" => simple(&client, Request::CancelMemoryDr { name }).await,
+                _ => Err(format!("'{operation}' is not an operation ldm can cancel: use `ldm cancel-operation migration {name}` or `ldm cancel-operation memdr {name}`")),
             }
-            simple(&client, Request::CancelMigration { name }).await
         }
         Cmd::AddUser {
             password_file,

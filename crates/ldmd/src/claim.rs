@@ -28,6 +28,9 @@ pub enum ClaimKind {
     Migration(Busy),
     /// `add-vcpu`, `rm-vcpu` or `set-vcpu` on a running domain.
     Resize,
+    /// `add-memory`, `rm-memory` or `set-memory` on a running domain
+    /// (FLAGS `r`); set the sender to true to stop it where it is.
+    MemoryDr(tokio::sync::watch::Sender<bool>),
 }
 
 /// The mark a claim leaves in the table.
@@ -47,6 +50,9 @@ impl Claim {
             ),
             ClaimKind::Stop => format!(
                 "domain {name} is stopping: wait for `ldm stop-domain {name}` to finish, then try again"
+            ),
+            ClaimKind::MemoryDr(_) => format!(
+                "domain {name} is changing its memory: wait for that to finish or stop it with `ldm cancel-operation memdr {name}`"
             ),
             ClaimKind::Resize => format!(
                 "domain {name} is changing its vCPUs: wait for that to finish, then try again"
@@ -162,6 +168,8 @@ mod tests {
             cpu_arch: Default::default(),
             vcpus: 1,
             max_vcpus: None,
+            max_memory_mib: None,
+            boot_memory_mib: None,
             memory_mib: 512,
             vars: Default::default(),
             migration: Default::default(),

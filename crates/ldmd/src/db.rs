@@ -336,6 +336,8 @@ mod tests {
             cpu_arch: CpuArch::Native,
             vcpus: 1,
             max_vcpus: None,
+            max_memory_mib: None,
+            boot_memory_mib: None,
             memory_mib: 512,
             vars: BootVars::default(),
             migration: Default::default(),

@@ -99,12 +99,14 @@ async fn run(
             downtime_ms,
             bandwidth_mib,
             max_vcpus,
+            max_memory_mib,
         } => {
             let props = define::DomainProps {
                 arch: cpu_arch,
                 downtime_ms,
                 bandwidth_mib,
                 max_vcpus,
+                max_memory_mib,
             };
             done(define::set_domain(d, &name, props).await?)
         }
@@ -120,10 +122,7 @@ async fn run(
             define::vcpu(d, &name, change, count).await?;
             done(None)
         }
-        Request::Memory { name, change, mib } => {
-            define::memory(d, &name, change, mib).await?;
-            done(None)
-        }
+        Request::Memory { name, change, mib } => done(define::memory(d, &name, change, mib).await?),
         Request::SetVar { name, vars } => {
             define::set_var(d, &name, &vars).await?;
             done(None)
@@ -389,6 +388,12 @@ async fn run(
         Request::CancelMigration { name } => {
             crate::migration::source::cancel(d, &name).await?;
             done(Some(format!("migration of {name} cancelled")))
+        }
+        Request::CancelMemoryDr { name } => {
+            crate::ops::hotmem::cancel(d, &name)?;
+            done(Some(format!(
+                "the memory change of {name} stops where it is"
+            )))
         }
         Request::CancelReconf { name } => done(define::cancel_reconf(d, &name).await?),
     })

@@ -155,6 +155,8 @@ mod tests {
             cpu_arch: Default::default(),
             vcpus: 1,
             max_vcpus: None,
+            max_memory_mib: None,
+            boot_memory_mib: None,
             memory_mib: 512,
             vars: Default::default(),
             migration: Default::default(),

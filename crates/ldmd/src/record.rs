@@ -74,6 +74,9 @@ pub struct Pending {
     /// A new number of CPU slots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_vcpus: Option<u32>,
+    /// A new `max-memory`, MiB (0 clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_memory_mib: Option<u64>,
 }
 
 impl Pending {
@@ -91,6 +94,9 @@ impl Pending {
         if let Some(m) = self.max_vcpus {
             v.push(format!("max-vcpus={m}"));
         }
+        if let Some(m) = self.max_memory_mib {
+            v.push(format!("max-memory={}", ldm_api::format_mib(m)));
+        }
         v
     }
 
@@ -101,6 +107,9 @@ impl Pending {
         }
         if let Some(m) = self.max_vcpus {
             spec.max_vcpus = Some(m.max(spec.vcpus));
+        }
+        if let Some(m) = self.max_memory_mib {
+            spec.max_memory_mib = (m > 0).then_some(m);
         }
     }
 }
@@ -148,6 +157,7 @@ mod tests {
         let p = Pending {
             cpu_arch: Some(CpuArch::Generic),
             max_vcpus: Some(2),
+            max_memory_mib: None,
         };
         assert_eq!(p.describe(), ["cpu-arch=generic", "max-vcpus=2"]);
         let mut spec: DomainSpec = serde_json::from_value(serde_json::json!({

@@ -29,6 +29,8 @@ fn spec() -> DomainSpec {
         cpu_arch: CpuArch::Generic,
         vcpus: 2,
         max_vcpus: None,
+        max_memory_mib: None,
+        boot_memory_mib: None,
         memory_mib: 1024,
         vars: BootVars {
             kernel: Some("/boot/vmlinuz".into()),
@@ -95,6 +97,19 @@ fn offer_with_vnets() -> DomainOffer {
     o
 }
 
+/// An offer of a running domain with vCPU slots and hot-pluggable memory:
+/// it booted with 1 GiB and has 512 MiB more (virtio-mem) of at most
+/// 2 GiB. The fields are absent from every other offer, so a peer of the
+/// previous release reads those as before.
+fn offer_with_hotplug() -> DomainOffer {
+    let mut o = offer(DomainState::Active);
+    o.spec.max_vcpus = Some(4);
+    o.spec.memory_mib = 1536;
+    o.spec.max_memory_mib = Some(2048);
+    o.spec.boot_memory_mib = Some(1024);
+    o
+}
+
 fn fingerprint() -> ldm_peer::Fingerprint {
     let hex: Vec<String> = (0..32).map(|i| format!("{i:02X}")).collect();
     hex.join(":").parse().unwrap()
@@ -132,6 +147,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
         ("check", ToTarget::Check(offer(DomainState::Active))),
         ("check-copy-storage", ToTarget::Check(copy_offer())),
         ("check-vnets", ToTarget::Check(offer_with_vnets())),
+        ("check-hotplug", ToTarget::Check(offer_with_hotplug())),
         (
             "prepare",
             ToTarget::Prepare {

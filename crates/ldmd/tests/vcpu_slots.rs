@@ -14,6 +14,7 @@ fn set(name: &str, arch: Option<CpuArch>, max_vcpus: Option<u32>) -> Request {
         downtime_ms: None,
         bandwidth_mib: None,
         max_vcpus,
+        max_memory_mib: None,
     }
 }
 

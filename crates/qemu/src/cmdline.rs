@@ -54,7 +54,10 @@ impl MachineConfig {
                 }
             }
         }
-        push(&["-m", &format!("{}M", self.memory_mib)]);
+        match &self.hotmem {
+            None => push(&["-m", &format!("{}M", self.memory_mib)]),
+            Some(h) => push(&["-m", &h.memory_arg(self.memory_mib)]),
+        }
         push(&[
             "-nodefaults",
             "-no-user-config",
@@ -96,6 +99,9 @@ impl MachineConfig {
 
         a.extend(crate::disks::disk_args(&self.disks));
         a.extend(crate::nics::nic_args(&self.nics));
+        if let Some(h) = &self.hotmem {
+            a.extend(h.args());
+        }
 
         let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
         push(&["-pidfile", &path_str(&self.pidfile)]);

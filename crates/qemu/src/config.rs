@@ -89,6 +89,11 @@ pub struct MachineConfig {
     /// Network interfaces, in the guest's device order (after the disks).
     #[serde(default)]
     pub nics: Vec<crate::nics::NicConfig>,
+    /// Memory that can be added and removed while the machine runs (a
+    /// virtio-mem device after the NICs), beside `memory_mib` of boot
+    /// memory. Without it the machine's memory is fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotmem: Option<crate::hotmem::HotMemConfig>,
     /// Extra arguments appended verbatim before `-incoming` (devices etc.).
     /// They are part of the machine definition and must be the same on a
     /// migration target.
@@ -139,6 +144,7 @@ impl MachineConfig {
             start_paused: false,
             disks: Vec::new(),
             nics: Vec::new(),
+            hotmem: None,
             extra_args: Vec::new(),
             transparent_hugepages: true,
         }
@@ -171,6 +177,9 @@ impl MachineConfig {
                     self.vcpus
                 )));
             }
+        }
+        if let Some(p) = self.hotmem.as_ref().and_then(|h| h.problem()) {
+            return Err(invalid(p));
         }
         if self.memory_mib < 16 {
             return Err(invalid(format!(

@@ -20,6 +20,7 @@ mod config;
 mod cpufeatures;
 pub mod disks;
 mod error;
+mod hotmem;
 mod launch;
 mod leftover;
 mod migration;
@@ -42,6 +43,7 @@ pub use config::{MachineConfig, DEFAULT_CPU_MODEL, DEFAULT_MACHINE_TYPE, MAX_SOC
 pub use cpufeatures::{expansion_features, parse_cpuid_flags, EXPANSION_TIMEOUT};
 pub use disks::DiskConfig;
 pub use error::{Error, Result};
+pub use hotmem::{HotMemConfig, HOTMEM_BACKEND, HOTMEM_BLOCK_MIB, HOTMEM_DEVICE};
 pub use launch::{launch, previous_log_path, LAUNCH_TIMEOUT};
 pub use leftover::{Released, YankInstance};
 pub use migration::{wait_incoming, wait_migration, MigrationInfo, MigrationStatus, RamStats};

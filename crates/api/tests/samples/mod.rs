@@ -45,6 +45,7 @@ pub fn requests() -> Vec<Request> {
             downtime_ms: Some(50),
             bandwidth_mib: Some(0),
             max_vcpus: None,
+            max_memory_mib: None,
         },
         Request::RemoveDomain { name: n() },
         Request::Vcpu {
@@ -118,6 +119,7 @@ pub fn requests() -> Vec<Request> {
         Request::Migrate(migrate_request()),
         Request::CancelMigration { name: n() },
         Request::CancelReconf { name: n() },
+        Request::CancelMemoryDr { name: n() },
         Request::AddVds {
             name: "primary-vds0".into(),
         },
@@ -233,6 +235,7 @@ pub fn requests() -> Vec<Request> {
             | Request::Migrate(_)
             | Request::CancelMigration { .. }
             | Request::CancelReconf { .. }
+            | Request::CancelMemoryDr { .. }
             | Request::AddVds { .. }
             | Request::RemoveVds { .. }
             | Request::AddVdsdev { .. }
@@ -362,6 +365,7 @@ pub fn domain_view() -> DomainView {
         }],
         networks: Vec::new(),
         max_vcpus: None,
+        max_memory_mib: None,
         pending: Vec::new(),
     }
 }
@@ -373,6 +377,16 @@ pub fn domain_view_reconf() -> DomainView {
     v.max_vcpus = Some(4);
     v.pending = vec!["cpu-arch=generic".into()];
     v.cpu_arch = CpuArch::MigrationClass1;
+    v
+}
+
+/// A running domain whose memory is changing live (FLAGS `r`), within
+/// its `max-memory`.
+pub fn domain_view_memdr() -> DomainView {
+    let mut v = domain_view();
+    v.flags.reconf = Reconf::MemoryDr;
+    v.memory_mib = 1536;
+    v.max_memory_mib = Some(2048);
     v
 }
 
@@ -454,6 +468,12 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     operation: None,
                     ..domain_view()
                 }],
+            },
+        ),
+        (
+            "domains-memdr",
+            Reply::Domains {
+                domains: vec![domain_view_memdr()],
             },
         ),
         (

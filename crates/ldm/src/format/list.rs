@@ -196,6 +196,9 @@ fn section(v: &DomainView, which: &str, out: &mut String, parseable: bool) -> Re
                 if let Some(m) = v.max_vcpus {
                     let _ = write!(out, "|max-vcpus={m}");
                 }
+                if let Some(m) = v.max_memory_mib {
+                    let _ = write!(out, "|max-memory={}", ldm_api::format_mib(m));
+                }
                 let _ = writeln!(out);
             } else {
                 let _ = writeln!(out, "CONTROL\n    cpu-arch={}", v.cpu_arch);
@@ -211,6 +214,9 @@ fn section(v: &DomainView, which: &str, out: &mut String, parseable: bool) -> Re
                 }
                 if let Some(m) = v.max_vcpus {
                     let _ = writeln!(out, "    max-vcpus={m}");
+                }
+                if let Some(m) = v.max_memory_mib {
+                    let _ = writeln!(out, "    max-memory={}", ldm_api::format_mib(m));
                 }
             }
         }
@@ -343,6 +349,7 @@ mod tests {
             disks: Vec::new(),
             networks: Vec::new(),
             max_vcpus: Some(4),
+            max_memory_mib: None,
             pending: Vec::new(),
         }
     }

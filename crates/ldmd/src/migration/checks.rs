@@ -299,6 +299,8 @@ mod tests {
                 cpu_arch: arch,
                 vcpus: 2,
                 max_vcpus: None,
+                max_memory_mib: None,
+                boot_memory_mib: None,
                 memory_mib: 1024,
                 vars: BootVars {
                     kernel: Some("/nonexistent/vmlinuz".into()),

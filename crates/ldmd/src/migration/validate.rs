@@ -48,6 +48,17 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
         }
     }
     push(check_memory_mib(spec.memory_mib).map(|_| ()));
+    if let Some(max) = spec.max_memory_mib {
+        push(check_memory_mib(max).map(|_| ()));
+    }
+    if let Some(boot) = spec.boot_memory_mib {
+        let fits = crate::ops::hotmem::config(spec).is_some_and(|(_, h)| h.problem().is_none());
+        if boot > spec.memory_mib || !fits {
+            push(Err(
+                "its boot memory, memory and max-memory do not make a machine".to_string(),
+            ));
+        }
+    }
     if let Some(ms) = spec.migration.downtime_ms {
         push(check_downtime_ms(ms).map(|_| ()));
     }
@@ -223,6 +234,8 @@ mod tests {
                 cpu_arch: CpuArch::Native,
                 vcpus: 2,
                 max_vcpus: None,
+                max_memory_mib: None,
+                boot_memory_mib: None,
                 memory_mib: 512,
                 vars: BootVars {
                     kernel: Some("/var/lib/ldm/vmlinuz".into()),
@@ -245,9 +258,51 @@ mod tests {
         }
     }
 
+    /// A running domain that booted with 512 MiB and has 256 MiB more,
+    /// hot-plugged, of at most 2 GiB.
+    fn hotmem(o: &mut DomainOffer) {
+        o.state = DomainState::Active;
+        o.spec.boot_memory_mib = Some(512);
+        o.spec.memory_mib = 768;
+        o.spec.max_memory_mib = Some(2048);
+    }
+
     #[test]
     fn a_good_offer_passes() {
         assert_eq!(offer_problems(&good(), &offered()), Vec::<String>::new());
+        let mut o = good();
+        hotmem(&mut o);
+        assert_eq!(offer_problems(&o, &offered()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn hot_pluggable_memory_must_make_a_machine() {
+        type Plant = Box<dyn Fn(&mut DomainOffer)>;
+        let cases: Vec<(&str, Plant)> = vec![
+            ("boot above memory", Box::new(|o| o.spec.memory_mib = 500)),
+            ("no max-memory", Box::new(|o| o.spec.max_memory_mib = None)),
+            (
+                "max below memory",
+                Box::new(|o| o.spec.max_memory_mib = Some(700)),
+            ),
+            (
+                "odd region",
+                Box::new(|o| o.spec.max_memory_mib = Some(2049)),
+            ),
+            ("odd request", Box::new(|o| o.spec.memory_mib = 769)),
+        ];
+        for (what, plant) in cases {
+            let mut o = good();
+            hotmem(&mut o);
+            plant(&mut o);
+            let p = offer_problems(&o, &offered());
+            assert_eq!(p.len(), 1, "{what}: {p:?}");
+            assert!(p[0].contains("boot memory"), "{what}: {p:?}");
+        }
+        let mut o = good();
+        hotmem(&mut o);
+        o.spec.max_memory_mib = Some(u64::MAX);
+        assert!(!offer_problems(&o, &offered()).is_empty());
     }
 
     #[test]

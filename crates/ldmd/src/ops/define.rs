@@ -65,6 +65,8 @@ pub async fn add(
         cpu_arch: arch.unwrap_or_default(),
         vcpus: DEFAULT_VCPUS,
         max_vcpus: Some(max_vcpus),
+        max_memory_mib: None,
+        boot_memory_mib: None,
         memory_mib: DEFAULT_MEMORY_MIB,
         vars: Default::default(),
         migration: Default::default(),
@@ -101,6 +103,8 @@ pub struct DomainProps {
     pub bandwidth_mib: Option<u64>,
     /// `max-vcpus=`.
     pub max_vcpus: Option<u32>,
+    /// `max-memory=`, MiB (0 clears).
+    pub max_memory_mib: Option<u64>,
 }
 
 /// `set-domain`. The CPU class and the vCPU slots of a running domain
@@ -114,7 +118,11 @@ pub async fn set_domain(d: &Daemon, name: &str, p: DomainProps) -> Result<Option
     if let Some(m) = p.max_vcpus {
         check_max_vcpus(m, rec.spec.vcpus)?;
     }
-    if rec.state.has_process() && (p.arch.is_some() || p.max_vcpus.is_some()) {
+    if let Some(m) = p.max_memory_mib.filter(|m| *m > 0) {
+        limits::check_memory_mib(m).map_err(bad)?;
+    }
+    let structural = p.arch.is_some() || p.max_vcpus.is_some() || p.max_memory_mib.is_some();
+    if rec.state.has_process() && structural {
         if rec.state != DomainState::Active {
             return Err(refuse(
                 ErrorKind::State,
@@ -129,6 +137,10 @@ pub async fn set_domain(d: &Daemon, name: &str, p: DomainProps) -> Result<Option
         }
         if let Some(m) = p.max_vcpus {
             rec.pending.max_vcpus = (Some(m) != rec.spec.max_vcpus).then_some(m);
+        }
+        if let Some(m) = p.max_memory_mib {
+            let now = rec.spec.max_memory_mib.unwrap_or(0);
+            rec.pending.max_memory_mib = (m != now).then_some(m);
         }
         if !rec.pending.is_empty() {
             message = Some(format!(
@@ -147,6 +159,10 @@ pub async fn set_domain(d: &Daemon, name: &str, p: DomainProps) -> Result<Option
         if let Some(m) = p.max_vcpus {
             rec.spec.max_vcpus = Some(m);
             rec.pending.max_vcpus = None;
+        }
+        if let Some(m) = p.max_memory_mib {
+            rec.spec.max_memory_mib = (m > 0).then_some(m);
+            rec.pending.max_memory_mib = None;
         }
     }
     let (downtime_ms, bandwidth_mib) = (p.downtime_ms, p.bandwidth_mib);
@@ -240,18 +256,34 @@ pub async fn vcpu(d: &Daemon, name: &str, change: ResourceChange, count: u32) ->
 }
 
 /// `set-memory`, `add-memory`, `rm-memory`
-pub async fn memory(d: &Daemon, name: &str, change: ResourceChange, mib: u64) -> Result<()> {
+pub async fn memory(
+    d: &Daemon,
+    name: &str,
+    change: ResourceChange,
+    mib: u64,
+) -> Result<Option<String>> {
     if name == "primary" {
         return Err(refuse(
             ErrorKind::BadRequest,
             "the primary domain's memory is the host's own: set what domains may use with `ldmd --memory`",
         ));
     }
-    let mut t = d.table();
-    let dom = get_mut_idle(&mut t, name)?;
-    let m = apply_change(dom.rec.spec.memory_mib, change, mib, "MiB")?;
-    limits::check_memory_mib(m).map_err(bad)?;
-    resize(d, &mut t, name, None, Some(m))
+    let live = {
+        let mut t = d.table();
+        let dom = get_mut_idle(&mut t, name)?;
+        let m = apply_change(dom.rec.spec.memory_mib, change, mib, "MiB")?;
+        limits::check_memory_mib(m).map_err(bad)?;
+        if dom.rec.state == DomainState::Active {
+            Some(m)
+        } else {
+            resize(d, &mut t, name, None, Some(m))?;
+            None
+        }
+    };
+    match live {
+        Some(m) => super::hotmem::set_memory(d, name, m).await,
+        None => Ok(None),
+    }
 }
 
 fn resize(

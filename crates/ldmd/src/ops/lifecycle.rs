@@ -86,7 +86,9 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
         let t = d.table();
         let rec = t[claim.name()].rec.clone();
         check(Transition::Start, name, rec.state)?;
-        with_pending_applied(d, rec)
+        let mut rec = with_pending_applied(d, rec);
+        super::hotmem::at_start(&mut rec.spec);
+        rec
     };
     d.inv.qemu()?;
     check_boot_files(&rec)?;

@@ -73,6 +73,13 @@ pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
     cfg.vcpus = rec.spec.vcpus;
     cfg.max_vcpus = rec.spec.max_vcpus;
     cfg.memory_mib = rec.spec.memory_mib;
+    // With hot-pluggable memory the machine boots with its boot memory
+    // (the same on a migration target, whatever was added since); the
+    // rest is the virtio-mem device's request.
+    if let Some((boot, h)) = super::hotmem::config(&rec.spec) {
+        cfg.memory_mib = boot;
+        cfg.hotmem = Some(h);
+    }
     cfg.machine_type = b.machine_type.clone();
     cfg.cpu_model = b.cpu_model.clone();
     cfg.accel = b.accel.parse().map_err(|_| {

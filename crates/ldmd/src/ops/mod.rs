@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod constraints;
 pub mod define;
+pub mod hotmem;
 pub mod hotplug;
 pub mod lifecycle;
 pub mod machine;

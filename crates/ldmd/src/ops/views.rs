@@ -67,7 +67,12 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainVi
         } else {
             Status::None
         },
-        reconf: if rec.pending.is_empty() {
+        reconf: if matches!(
+            dom.claim.as_ref().map(|c| &c.kind),
+            Some(crate::claim::ClaimKind::MemoryDr(_))
+        ) {
+            Reconf::MemoryDr
+        } else if rec.pending.is_empty() {
             Reconf::None
         } else {
             Reconf::Delayed
@@ -105,6 +110,7 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainVi
         disks: disk_views(dom, vols),
         networks: Vec::new(),
         max_vcpus: rec.spec.max_vcpus,
+        max_memory_mib: rec.spec.max_memory_mib,
         pending: rec.pending.describe(),
     }
 }
@@ -162,6 +168,7 @@ pub fn primary_view(d: &Daemon) -> DomainView {
         disks: Vec::new(),
         networks: Vec::new(),
         max_vcpus: None,
+        max_memory_mib: None,
         pending: Vec::new(),
     }
 }

@@ -81,6 +81,8 @@ pub async fn offer(
             cpu_arch: ldm_api::CpuArch::Native,
             vcpus,
             max_vcpus: None,
+            max_memory_mib: None,
+            boot_memory_mib: None,
             memory_mib,
             vars: Default::default(),
             migration: Default::default(),

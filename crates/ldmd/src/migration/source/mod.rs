@@ -125,6 +125,9 @@ pub async fn migrate(
                 m.name
             ));
         }
+        if dom.rec.state == DomainState::Active {
+            local_failures.extend(crate::ops::hotmem::migration_problem(&dom.rec.spec));
+        }
         if dom.rec.state == DomainState::Suspended {
             local_failures.push(format!("Domain {} is suspended and cannot migrate", m.name));
         }
@@ -138,6 +141,7 @@ pub async fn migrate(
         // target's default, and its offer keeps the previous release's form.
         if dom.rec.state != DomainState::Active {
             spec.max_vcpus = None;
+            spec.boot_memory_mib = None;
         }
         let b = dom.rec.binding.as_ref();
         (
