@@ -266,3 +266,79 @@ fn guest_cpu_classes_between_hosts_with_different_cpus() {
         b.ldm(&["stop-domain", "-f", name]).ok();
     }
 }
+
+/// Waits for a memwork line with `mem_mib` at least `at_least`, after `after_seq`.
+#[track_caller]
+fn wait_for_mem(
+    host: &Host,
+    name: &str,
+    pred: impl Fn(u64) -> bool,
+    after_seq: u64,
+) -> MemworkLine {
+    poll(Duration::from_secs(120), Duration::from_millis(300), || {
+        last_memwork(&console_dump(host, name))
+            .filter(|l| l.seq > after_seq && l.mem_mib.is_some_and(&pred))
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{name} never reported the memory expected; console:\n{}",
+            tail_lines(&console_dump(host, name), 30)
+        )
+    })
+}
+
+#[test]
+fn guest_memory_changes_live_and_migrates() {
+    let _lock = guest_lock();
+    let (a, b, pw) = pair();
+    define_domain(&a, "ldg1", 1, "1G", "64,8");
+    a.ldm(&["set-domain", "max-memory=2G", "ldg1"]).ok();
+    a.ldm(&["bind-domain", "ldg1"]).ok();
+    a.ldm(&["start-domain", "ldg1"]).ok();
+    let first = wait_for_memwork(&a, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    let boot = first.mem_mib.expect("mem_mib= in memwork's line");
+
+    // 512M more, live: the verb returns once the guest has it.
+    a.ldm(&["add-memory", "512M", "ldg1"]).ok();
+    assert_eq!(domain(&a, "ldg1")["mem"], (1536u64 << 20).to_string());
+    assert_eq!(domain(&a, "ldg1")["flags"], "-n----");
+    let more = wait_for_mem(&a, "ldg1", |m| m >= boot + 480, first.seq);
+    assert!(more.healthy(), "{more:?}");
+
+    // Below the boot memory or above max-memory: refused, nothing changes.
+    assert_refused(&a, &["rm-memory", "1G", "ldg1"], "keeps at least that");
+    assert_refused(&a, &["add-memory", "1G", "ldg1"], "at most 2G");
+    assert_refused(
+        &a,
+        &["cancel-operation", "memdr", "ldg1"],
+        "no memory change",
+    );
+    // A domain with hot-pluggable memory does not migrate live (the dry
+    // run says how to proceed).
+    let migrate = ["migrate-domain", "-p", pw.to_str().unwrap(), "ldg1"];
+    let tgt = target(&b);
+    let dry: Vec<&str> = [&migrate[..1], &["-n"], &migrate[1..], &[tgt.as_str()]].concat();
+    assert_refused(&a, &dry, "stop it and migrate it stopped");
+
+    // Given back live: the guest's total drops, memwork's set is intact.
+    a.ldm(&["rm-memory", "512M", "ldg1"]).ok();
+    assert_eq!(domain(&a, "ldg1")["mem"], (1024u64 << 20).to_string());
+    let back = wait_for_mem(&a, "ldg1", |m| m + 480 <= more.mem_mib.unwrap(), more.seq);
+    assert!(back.healthy(), "{back:?}");
+
+    // It still migrates only stopped: the definition, max-memory with it,
+    // moves, and the target's guest changes memory live.
+    assert_refused(&a, &dry, "hot-pluggable memory");
+    a.ldm(&["stop-domain", "-f", "ldg1"]).ok();
+    let full: Vec<&str> = [&migrate[..], &[tgt.as_str()]].concat();
+    a.ldm(&full).ok();
+    b.ldm(&["start-domain", "ldg1"]).ok();
+    let started = wait_for_memwork(&b, "ldg1", 2, FIRST_LINE_TIMEOUT);
+    assert_eq!(started.mem_mib, first.mem_mib, "{first:?} -> {started:?}");
+    b.ldm(&["add-memory", "256M", "ldg1"]).ok();
+    assert_eq!(domain(&b, "ldg1")["mem"], (1280u64 << 20).to_string());
+    let grown = wait_for_mem(&b, "ldg1", |m| m >= boot + 240, started.seq);
+    assert!(grown.healthy(), "{grown:?}");
+    let later = wait_for_memwork(&b, "ldg1", grown.seq + 3, Duration::from_secs(60));
+    assert!(later.healthy(), "{later:?}");
+}
