@@ -273,6 +273,8 @@ pub fn spec() -> DomainSpec {
         vcpus: 2,
         max_vcpus: None,
         memory_mib: 1024,
+        max_memory_mib: None,
+        boot_memory_mib: None,
         vars: BootVars {
             kernel: Some("/boot/vmlinuz".into()),
             initrd: None,

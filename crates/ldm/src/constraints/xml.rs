@@ -3,8 +3,8 @@
 //! `<LDM_interface>` holds one `<data>` per domain, whose `<Envelope>`
 //! holds a `<Content xsi:type="ovf:VirtualSystem_Type" ovf:id="NAME">` with
 //! one `<Section>` per resource: `ldom_info` (uuid, migration
-//! preferences), `cpu` (count, cpu-arch, max-vcpus), `memory`, one `disk` per virtual
-//! disk, one `network` per vnet (its MAC in `<rasd:Address>`) and one
+//! preferences), `cpu` (count, cpu-arch, max-vcpus), `memory` (size,
+//! max-memory), one `disk` per virtual disk, one `network` per vnet (its MAC in `<rasd:Address>`) and one
 //! `var` per boot variable. Each resource is an `<Item>` with
 //! `<rasd:OtherResourceType>`, optionally `<rasd:AllocationUnits>`, and
 //! `<gprop:GenericProperty key="…">` properties.
@@ -110,7 +110,17 @@ fn domain(w: &mut W, s: &DomainSpec) {
         cpu.push(("max-vcpus", m.to_string()));
     }
     item(w, HARDWARE, "cpu", Some(&vcpus), &cpu);
-    item(w, HARDWARE, "memory", Some(&format_mib(s.memory_mib)), &[]);
+    let mut memory = Vec::new();
+    if let Some(m) = s.max_memory_mib {
+        memory.push(("max-memory", format_mib(m)));
+    }
+    item(
+        w,
+        HARDWARE,
+        "memory",
+        Some(&format_mib(s.memory_mib)),
+        &memory,
+    );
     for (id, k) in s.disks.iter().enumerate() {
         let props = [
             ("vdisk_name", k.name.clone()),
@@ -289,6 +299,8 @@ fn spec_of(c: Content) -> Result<DomainSpec, String> {
         vcpus: 1,
         max_vcpus: None,
         memory_mib: 512,
+        max_memory_mib: None,
+        boot_memory_mib: None,
         vars: BootVars::default(),
         migration: Default::default(),
         disks: Vec::new(),
@@ -322,6 +334,10 @@ fn spec_of(c: Content) -> Result<DomainSpec, String> {
             "memory" => {
                 let u = i.units.as_deref().ok_or("the memory item has no AllocationUnits")?;
                 s.memory_mib = parse_size_mib(u.trim()).map_err(|e| format!("memory: {e}"))?;
+                if let Some(m) = i.prop("max-memory") {
+                    s.max_memory_mib =
+                        Some(parse_size_mib(m.trim()).map_err(|e| format!("max-memory: {e}"))?);
+                }
             }
             "disk" => s.disks.push(VdiskSpec {
                 name: i.need("vdisk_name")?.into(),
@@ -380,6 +396,8 @@ mod tests {
             vcpus: 2,
             max_vcpus: Some(8),
             memory_mib: 1536,
+            max_memory_mib: Some(4096),
+            boot_memory_mib: None,
             vars: BootVars {
                 kernel: Some("/srv/guest/vmlinuz".into()),
                 initrd: Some("/srv/guest/initrd.img".into()),

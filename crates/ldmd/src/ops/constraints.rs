@@ -45,6 +45,9 @@ fn check_fields(d: &Daemon, spec: &DomainSpec) -> Result<()> {
         check_max_vcpus(m, spec.vcpus)?;
     }
     limits::check_memory_mib(spec.memory_mib).map_err(bad)?;
+    if let Some(m) = spec.max_memory_mib {
+        limits::check_memory_mib(m).map_err(bad)?;
+    }
     if spec.vcpus > d.inv.vcpus {
         return Err(refuse(
             ErrorKind::Resources,
@@ -112,6 +115,8 @@ fn check_against(t: &Table, spec: &DomainSpec) -> Result<()> {
 /// `add-domain -i FILE` (`replace` false) or `set-domain -i FILE`.
 pub async fn define(d: &Daemon, mut spec: DomainSpec, replace: bool) -> Result<()> {
     check_fields(d, &spec)?;
+    // What a domain booted with is a fact of a running QEMU, never a file's.
+    spec.boot_memory_mib = None;
     // The host's interfaces matter only to a file with vnets.
     let host_macs = if spec.networks.is_empty() {
         Vec::new()
@@ -166,12 +171,14 @@ pub async fn define(d: &Daemon, mut spec: DomainSpec, replace: bool) -> Result<(
         ));
     }
     let mut rec = dom.rec.clone();
-    // A file without max-vcpus keeps the domain's.
+    // A file without max-vcpus or max-memory keeps the domain's.
     let max_vcpus = spec
         .max_vcpus
         .or(rec.spec.max_vcpus.map(|m| m.max(spec.vcpus)));
+    let max_memory_mib = spec.max_memory_mib.or(rec.spec.max_memory_mib);
     rec.spec = spec;
     rec.spec.max_vcpus = max_vcpus;
+    rec.spec.max_memory_mib = max_memory_mib;
     if state == DomainState::Bound {
         check_fit(
             &t,
