@@ -171,15 +171,20 @@ fn guest_walkthrough() {
         (Some(true), Some(true))
     );
 
-    // A running domain can't be removed, unbound or given memory (its
-    // vCPUs change live: resources.rs).
+    // A running domain can't be removed or unbound, nor given memory
+    // without max-memory (its vCPUs, and memory within max-memory, change
+    // live: resources.rs).
     assert_refused(
         &host,
         &["remove-domain", "ldg1"],
         "stop it with `ldm stop-domain ldg1`",
     );
     assert_refused(&host, &["unbind-domain", "ldg1"], "stop it first");
-    assert_refused(&host, &["set-memory", "1G", "ldg1"], "stop it first");
+    assert_refused(
+        &host,
+        &["set-memory", "1G", "ldg1"],
+        "runs without hot-pluggable memory: stop it, set `ldm set-domain max-memory=SIZE ldg1`",
+    );
     assert_refused(&host, &["start-domain", "ldg1"], "already active");
     assert_refused(&host, &["bind-domain", "ldg1"], "already bound");
 
