@@ -19,6 +19,16 @@ fn image(path: &Path, mib: u64) -> String {
     path.display().to_string()
 }
 
+/// A sparse image of `mib` MiB with one MiB of `byte` at `at_mib` MiB:
+/// data in the middle of a disk.
+fn image_with_data(path: &Path, mib: u64, byte: u8, at_mib: u64) -> String {
+    use std::os::unix::fs::FileExt;
+    let img = image(path, mib);
+    let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+    f.write_all_at(&[byte; 1 << 20], at_mib << 20).unwrap();
+    img
+}
+
 async fn export(h: &Host, backend: &str, readonly: bool) {
     h.ok(Request::AddVdsdev {
         force: true,
@@ -71,27 +81,18 @@ fn vds() -> Request {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_target_back_ends_are_refused_and_a_cold_copy_fills_a_new_one() {
-    let files = tempfile::tempdir().unwrap();
-    let src_img = image(&files.path().join("a.img"), 16);
-    // Data in the middle of the source's disk.
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&src_img)
-            .unwrap();
-        f.write_all_at(&[0x5a; 1 << 20], 4 << 20).unwrap();
-    }
+/// Two hosts with `primary-vds0`, the target with a management user, and
+/// on the source a domain `ldg1` (bound first if `bind`) given `vdisk1`:
+/// `vol1@primary-vds0`, exported from `src_img`.
+async fn hosts_with_a_disk(src_img: &str, bind: bool) -> (Host, Host) {
     let src = Host::start("hostA").await;
     let dst = Host::start("hostB").await;
     dst.add_user("admin", UserRole::Management).await;
     for h in [&src, &dst] {
         h.ok(vds()).await;
     }
-    export(&src, &src_img, false).await;
-    src.add_domain("ldg1", 1, 256, false).await;
+    export(&src, src_img, false).await;
+    src.add_domain("ldg1", 1, 256, bind).await;
     src.ok(Request::AddVdisk {
         disk: "vdisk1".into(),
         volume: "vol1".into(),
@@ -99,6 +100,14 @@ async fn bad_target_back_ends_are_refused_and_a_cold_copy_fills_a_new_one() {
         domain: "ldg1".into(),
     })
     .await;
+    (src, dst)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_target_back_ends_are_refused_and_a_cold_copy_fills_a_new_one() {
+    let files = tempfile::tempdir().unwrap();
+    let src_img = image_with_data(&files.path().join("a.img"), 16, 0x5a, 4);
+    let (src, dst) = hosts_with_a_disk(&src_img, false).await;
     src.ok(Request::Bind {
         name: "ldg1".into(),
     })
@@ -235,21 +244,7 @@ async fn a_qcow2_disk_is_copied_cold_into_a_volume_exported_for_creation() {
             .expect("qemu-io runs");
         assert!(out.status.success(), "{out:?}");
     }
-    let src = Host::start("hostA").await;
-    let dst = Host::start("hostB").await;
-    dst.add_user("admin", UserRole::Management).await;
-    for h in [&src, &dst] {
-        h.ok(vds()).await;
-    }
-    export(&src, &src_img, false).await;
-    src.add_domain("ldg1", 1, 256, false).await;
-    src.ok(Request::AddVdisk {
-        disk: "vdisk1".into(),
-        volume: "vol1".into(),
-        service: "primary-vds0".into(),
-        domain: "ldg1".into(),
-    })
-    .await;
+    let (src, dst) = hosts_with_a_disk(&src_img, false).await;
 
     // The target exports a back end that does not exist yet.
     let new = files.path().join("b/new-disk").display().to_string();
@@ -340,33 +335,11 @@ impl Drop for Loop {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_device_is_filled_only_when_told_to_overwrite_it() {
     let files = tempfile::tempdir().unwrap();
-    let src_img = image(&files.path().join("a.img"), 16);
-    {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&src_img)
-            .unwrap();
-        f.write_all_at(&[0x3c; 1 << 20], 8 << 20).unwrap();
-    }
+    let src_img = image_with_data(&files.path().join("a.img"), 16, 0x3c, 8);
     let backing = files.path().join("lun.img");
     image(&backing, 16);
     let dev = Loop::attach(&backing);
-    let src = Host::start("hostA").await;
-    let dst = Host::start("hostB").await;
-    dst.add_user("admin", UserRole::Management).await;
-    for h in [&src, &dst] {
-        h.ok(vds()).await;
-    }
-    export(&src, &src_img, false).await;
-    src.add_domain("ldg1", 1, 256, true).await;
-    src.ok(Request::AddVdisk {
-        disk: "vdisk1".into(),
-        volume: "vol1".into(),
-        service: "primary-vds0".into(),
-        domain: "ldg1".into(),
-    })
-    .await;
+    let (src, dst) = hosts_with_a_disk(&src_img, true).await;
     export(&dst, &dev.0, false).await;
 
     // A block device may hold anything: refused unless told.
