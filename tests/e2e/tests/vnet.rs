@@ -31,6 +31,17 @@ fn ldm_links(ns: &str) -> Vec<String> {
     v
 }
 
+/// `primary-vsw0` on `host`, uplinked to the lab's wire.
+fn add_switch(host: &Host) {
+    host.ldm(&[
+        "add-vsw",
+        &format!("net-dev={UPLINK}"),
+        "primary-vsw0",
+        "primary",
+    ])
+    .ok();
+}
+
 fn kinds(links: &[String]) -> (usize, usize) {
     (
         links.iter().filter(|l| l.starts_with("ldmb-")).count(),
@@ -72,13 +83,7 @@ fn guest_vnet_keeps_its_tcp_connection_across_five_migrations() {
         "ldg1",
     ])
     .ok();
-    a.ldm(&[
-        "add-vsw",
-        &format!("net-dev={UPLINK}"),
-        "primary-vsw0",
-        "primary",
-    ])
-    .ok();
+    add_switch(a);
     a.ldm(&["add-vnet", "vnet0", "primary-vsw0", "ldg1"]).ok();
     a.ldm(&["bind-domain", "ldg1"]).ok();
 
@@ -96,13 +101,7 @@ fn guest_vnet_keeps_its_tcp_connection_across_five_migrations() {
     );
     assert!(!domains(b).contains_key("ldg1"));
     assert!(ldm_links(&lab.host_ns(1)).is_empty());
-    b.ldm(&[
-        "add-vsw",
-        &format!("net-dev={UPLINK}"),
-        "primary-vsw0",
-        "primary",
-    ])
-    .ok();
+    add_switch(b);
 
     let a = lab.host(0);
     a.ldm(&["start-domain", "ldg1"]).ok();
@@ -231,9 +230,9 @@ fn finish_failed(child: std::process::Child, what: &str) -> Output {
     out
 }
 
-/// The target holds no copy and no tap, the source still has its tap and
-/// its guest still answers.
-fn assert_only_the_source_holds_links(lab: &Lab, what: &str) {
+/// The target holds no copy and no tap, the source still has its tap, its
+/// guest still answers ping and its memwork goes on past `last`, OK.
+fn the_source_runs_on(lab: &Lab, what: &str, last: &MemworkLine) -> MemworkLine {
     poll(Duration::from_secs(30), Duration::from_millis(100), || {
         (!domains(lab.host(1)).contains_key("ldg1") && kinds(&ldm_links(&lab.host_ns(1))) == (1, 0))
             .then_some(())
@@ -248,6 +247,9 @@ fn assert_only_the_source_holds_links(lab: &Lab, what: &str) {
     assert_eq!(domain(lab.host(0), "ldg1")["state"], "active", "{what}");
     let out = ping_from_client(lab);
     assert_eq!(out.code, Some(0), "{what}: ping of the guest: {out:?}");
+    let now = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
+    assert_eq!((now.errors, now.status.as_str()), (0, "OK"), "{what}");
+    now
 }
 
 #[test]
@@ -255,14 +257,7 @@ fn guest_failed_and_cancelled_migrations_leave_no_links_on_the_target() {
     let _lock = guest_lock();
     let mut lab = Lab::start(LabOpts::hosts(2));
     for i in 0..2 {
-        lab.host(i)
-            .ldm(&[
-                "add-vsw",
-                &format!("net-dev={UPLINK}"),
-                "primary-vsw0",
-                "primary",
-            ])
-            .ok();
+        add_switch(lab.host(i));
     }
     let a = lab.host(0);
     define_domain(a, "ldg1", 1, "512M", "256,100");
@@ -279,7 +274,7 @@ fn guest_failed_and_cancelled_migrations_leave_no_links_on_the_target() {
     a.ldm(&["bind-domain", "ldg1"]).ok();
     a.ldm(&["start-domain", "ldg1"]).ok();
     let mut last = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
-    assert_only_the_source_holds_links(&lab, "before any migration");
+    last = the_source_runs_on(&lab, "before any migration", &last);
 
     // 1. Cancelled on the source during the copy.
     let child = slow_migration_with_target_tap(&lab);
@@ -288,19 +283,19 @@ fn guest_failed_and_cancelled_migrations_leave_no_links_on_the_target() {
         .ok();
     let out = finish_failed(child, "cancel");
     assert!(out.stderr.contains("cancelled"), "{out:?}");
-    assert_only_the_source_holds_links(&lab, "after the cancel");
-    last = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
-    assert_eq!((last.errors, last.status.as_str()), (0, "OK"));
+    last = the_source_runs_on(&lab, "after the cancel", &last);
 
     // 2. Failed: the target's incoming QEMU dies during the copy.
     let child = slow_migration_with_target_tap(&lab);
+    poll(Duration::from_secs(30), Duration::from_millis(50), || {
+        lab.host(1).qemu_pids().first().copied()
+    })
+    .expect("incoming QEMU on the target");
     let killed = lab.kill_qemus(1);
     assert_eq!(killed.len(), 1, "one incoming QEMU on the target");
     let out = finish_failed(child, "target QEMU killed");
     assert!(out.stderr.contains("failed"), "{out:?}");
-    assert_only_the_source_holds_links(&lab, "after the target's QEMU died");
-    last = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
-    assert_eq!((last.errors, last.status.as_str()), (0, "OK"));
+    last = the_source_runs_on(&lab, "after the target's QEMU died", &last);
 
     // 3. Failed: the target's manager is killed during the copy; restarted,
     // it removes the stale tap of the copy it never finished.
@@ -308,9 +303,7 @@ fn guest_failed_and_cancelled_migrations_leave_no_links_on_the_target() {
     lab.kill_ldmd(1);
     finish_failed(child, "target ldmd killed");
     lab.start_ldmd(1);
-    assert_only_the_source_holds_links(&lab, "after the target's manager restarted");
-    last = wait_for_memwork(lab.host(0), "ldg1", last.seq + 2, Duration::from_secs(60));
-    assert_eq!((last.errors, last.status.as_str()), (0, "OK"));
+    last = the_source_runs_on(&lab, "after the target's manager restarted", &last);
 
     // And a move that completes still works, leaving the source's tap gone.
     lab.migrate(0, 1, "ldg1", &[]).ok();
