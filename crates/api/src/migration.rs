@@ -227,6 +227,76 @@ pub struct DryRun {
     /// With `--copy-storage`: the bytes to copy and an estimate of the time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy: Option<CopyEstimate>,
+    /// An active domain: what the memory move would take (absent for a
+    /// domain that moves cold, when it could not be measured, and from
+    /// older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryEstimate>,
+}
+
+/// What a live move's memory copy would take, as a dry run predicts it
+/// from what it measured (`ldm_api::predict`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryEstimate {
+    /// The guest's memory, MiB.
+    pub memory_mib: u64,
+    /// What the first pass sends: the memory the guest has used, MiB.
+    pub to_send_mib: u64,
+    /// How fast the guest dirties memory, MiB/s (QEMU's sampling).
+    pub dirty_rate_mib_s: u64,
+    /// What the path to the target carries, MiB/s.
+    pub link_mib_s: u64,
+    /// Where `link_mib_s` comes from: `measured` (a probe now),
+    /// `last-migration` (this host's last live move) or `assumed`.
+    pub link_source: LinkSource,
+    /// The bandwidth cap of this move, MiB/s, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_mib_s: Option<u64>,
+    /// QEMU's downtime target, ms.
+    pub downtime_limit_ms: u64,
+    /// Predicted time of the whole move, ms (absent: it would not finish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<u64>,
+    /// Predicted pause of the guest, ms (absent: it would not finish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_ms: Option<u64>,
+    /// Predicted passes, counted as the summary of a move counts them.
+    pub passes: u64,
+    /// Predicted bytes of memory sent, MiB.
+    pub sent_mib: u64,
+    /// Pre-copy fits the downtime target without slowing the guest.
+    pub converges: bool,
+    /// If not: the highest vCPU throttle auto-converge would apply, %.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub throttle_percent: u8,
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+/// Where a dry run's link rate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkSource {
+    /// A throughput probe to the target over the peer connection, now.
+    Measured,
+    /// The rate of this host's last live migration (the target does not
+    /// take the probe).
+    LastMigration,
+    /// Nothing measured yet: an assumed figure.
+    Assumed,
+}
+
+impl LinkSource {
+    /// As the dry run prints it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LinkSource::Measured => "measured",
+            LinkSource::LastMigration => "this host's last migration; the target takes no probe",
+            LinkSource::Assumed => "assumed; nothing measured yet",
+        }
+    }
 }
 
 /// A host's free resources, as its checks saw them.

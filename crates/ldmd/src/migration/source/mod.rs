@@ -236,6 +236,7 @@ pub async fn migrate(
                 warnings,
                 room,
                 copy,
+                memory: None,
             }));
         }
         return Err(fail(failures.join("\n")));
