@@ -18,6 +18,7 @@ mod cmdline;
 mod commands;
 mod config;
 mod cpufeatures;
+mod dirtyrate;
 pub mod disks;
 mod error;
 mod hotmem;
@@ -41,6 +42,7 @@ pub use cmdline::{
 pub use commands::{AnnounceSelf, HotpluggableCpu, RunState, VmStatus};
 pub use config::{MachineConfig, DEFAULT_CPU_MODEL, DEFAULT_MACHINE_TYPE, MAX_SOCKET_PATH};
 pub use cpufeatures::{expansion_features, parse_cpuid_flags, EXPANSION_TIMEOUT};
+pub use dirtyrate::{DirtyRate, SAMPLE_PAGES_PER_GIB};
 pub use disks::DiskConfig;
 pub use error::{Error, Result};
 pub use hotmem::{HotMemConfig, HOTMEM_BACKEND, HOTMEM_BLOCK_MIB, HOTMEM_DEVICE};
@@ -49,7 +51,9 @@ pub use leftover::{Released, YankInstance};
 pub use migration::{wait_incoming, wait_migration, MigrationInfo, MigrationStatus, RamStats};
 pub use nics::NicConfig;
 pub use offered::{is_model_name, parse_cpu_help, parse_machine_help, Offered, MAX_MODEL_NAME};
-pub use process::{cpu_time_ticks, kill, pid_alive, process_matches, read_pidfile, rss_kib};
+pub use process::{
+    cpu_time_ticks, guest_ram_rss_kib, kill, pid_alive, process_matches, read_pidfile, rss_kib,
+};
 pub use qmp::{Qmp, QmpEvent, QmpTimestamp, SharedQmp, DEFAULT_TIMEOUT, EVENT_BUFFER};
 pub use tls::{
     generate_psk_key, tls_creds_psk_object, write_psk_keys, TlsEndpoint, PSK_KEYS_FILE, PSK_KEY_LEN,

@@ -128,6 +128,46 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     parse_status_kib(&status, "VmRSS")
 }
 
+/// Resident memory of the guest's RAM in QEMU `pid`, KiB: the `Rss` of
+/// the private read-write mapping that holds `ram_kib` (the smallest such
+/// mapping at least that large; QEMU's other large mappings, such as
+/// TCG's code buffer, are executable or smaller). `None` when /proc
+/// cannot be read or no mapping fits.
+pub fn guest_ram_rss_kib(pid: u32, ram_kib: u64) -> Option<u64> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).ok()?;
+    parse_guest_ram_rss_kib(&smaps, ram_kib)
+}
+
+/// [`guest_ram_rss_kib`] from the text of /proc/PID/smaps.
+pub fn parse_guest_ram_rss_kib(smaps: &str, ram_kib: u64) -> Option<u64> {
+    // (size, rss) of each private read-write mapping.
+    let mut maps: Vec<(u64, u64)> = Vec::new();
+    let mut current: Option<(u64, u64)> = None;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            maps.extend(current.take());
+            if words.next() == Some("rw-p") {
+                current = Some((0, 0));
+            }
+            continue;
+        }
+        let Some(m) = current.as_mut() else { continue };
+        let value = || words.clone().next().and_then(|v| v.parse::<u64>().ok());
+        match first {
+            "Size:" => m.0 = value().unwrap_or(0),
+            "Rss:" => m.1 = value().unwrap_or(0),
+            _ => {}
+        }
+    }
+    maps.extend(current);
+    maps.into_iter()
+        .filter(|(size, _)| *size >= ram_kib)
+        .min_by_key(|(size, _)| *size)
+        .map(|(_, rss)| rss.min(ram_kib))
+}
+
 /// utime + stime from the text of /proc/PID/stat.
 pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     // The command name (field 2) is in parentheses and may contain spaces,
@@ -162,6 +202,27 @@ fn checked_pid(pid: u32) -> Option<libc::pid_t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guest_ram_is_the_smallest_writable_mapping_that_holds_it() {
+        let smaps = "\
+55d0a0000000-55d0a0001000 r--p 00000000 08:01 123 /usr/bin/qemu-system-x86_64
+Size:                  4 kB
+Rss:                   4 kB
+7f0000000000-7f0040000000 rwxp 00000000 00:00 0
+Size:            1048576 kB
+Rss:              204800 kB
+7f1000000000-7f1040200000 rw-p 00000000 00:00 0
+Size:            1050624 kB
+Rss:              317440 kB
+AnonHugePages:    286720 kB
+7f2000000000-7f2000100000 rw-p 00000000 00:00 0
+Size:               1024 kB
+Rss:                1024 kB
+";
+        assert_eq!(parse_guest_ram_rss_kib(smaps, 1 << 20), Some(317440));
+        assert_eq!(parse_guest_ram_rss_kib(smaps, 2 << 20), None);
+    }
 
     #[test]
     fn parses_stat_with_spaces_in_name() {
