@@ -165,6 +165,20 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             },
         ),
         (
+            "probe",
+            ToTarget::Probe {
+                fill: "xxxxxxxx".into(),
+                last: false,
+            },
+        ),
+        (
+            "probe-last",
+            ToTarget::Probe {
+                fill: "xxxxxxxx".into(),
+                last: true,
+            },
+        ),
+        (
             "commit",
             ToTarget::Commit {
                 console_tail: "login: ".into(),
@@ -192,6 +206,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             | ToTarget::Check(_)
             | ToTarget::Prepare { .. }
             | ToTarget::Progress { .. }
+            | ToTarget::Probe { .. }
             | ToTarget::Commit { .. }
             | ToTarget::Abort { .. }
             | ToTarget::Resolve { .. } => {}
@@ -221,6 +236,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                 failures: vec!["a failure".into()],
                 warnings: vec!["a warning".into()],
                 room: None,
+                probe_bytes: None,
             },
         ),
         (
@@ -233,6 +249,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     free_mib: 7168,
                     free_console_ports: None,
                 }),
+                probe_bytes: None,
             },
         ),
         (
@@ -245,8 +262,23 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     free_mib: 7168,
                     free_console_ports: Some(40),
                 }),
+                probe_bytes: None,
             },
         ),
+        (
+            "checked-probe",
+            ToSource::Checked {
+                failures: vec![],
+                warnings: vec![],
+                room: Some(ldm_api::migration::Room {
+                    free_vcpus: 6,
+                    free_mib: 7168,
+                    free_console_ports: Some(40),
+                }),
+                probe_bytes: Some(64 << 20),
+            },
+        ),
+        ("probed", ToSource::Probed { bytes: 16 << 20 }),
         (
             "prepared-cold",
             ToSource::Prepared {
@@ -304,6 +336,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             ToSource::Hello { .. }
             | ToSource::AuthOk { .. }
             | ToSource::Checked { .. }
+            | ToSource::Probed { .. }
             | ToSource::Prepared { .. }
             | ToSource::Committed { .. }
             | ToSource::Aborted

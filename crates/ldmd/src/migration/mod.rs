@@ -7,6 +7,7 @@ pub mod copy_volumes;
 pub mod cpucheck;
 pub mod deadline;
 pub mod peer_server;
+pub mod probe;
 pub mod progress;
 pub mod protocol;
 pub mod source;

@@ -12,7 +12,11 @@
 //!   Auth{user,password|cert}      ─────▶                    argon2id / trusted cert, role
 //!                                 ◀─────   AuthOk | Error   (failures slowed down)
 //! 1 Check{domain, machine}        ─────▶                    name, resources, CPU, console port, files
-//!                                 ◀─────   Checked{failures, warnings}
+//!                                 ◀─────   Checked{failures, warnings,
+//!                                                  probe_bytes}
+//!   (dry run of an active domain, when the target offered `probe_bytes`:)
+//!   Probe{fill} … Probe{fill,last} ─────▶                   at most probe_bytes in all
+//!                                 ◀─────   Probed{bytes}    the source times the link
 //!   (dry run: Abort, end)
 //! 2 Prepare{domain, tuning, id}   ─────▶                    domain created bound (flag t);
 //!                                                           live: incoming QEMU paused; a data
@@ -132,6 +136,16 @@ pub enum ToTarget {
         #[serde(default, skip_serializing_if = "String::is_empty")]
         id: String,
     },
+    /// A dry run's throughput probe, after `Checked` and only to a
+    /// target that offered `probe_bytes`: filler the target counts and
+    /// drops; it answers the frame marked `last` with `Probed`.
+    Probe {
+        /// Filler (ASCII, nothing to escape).
+        fill: String,
+        /// The probe's last frame.
+        #[serde(default, skip_serializing_if = "is_false")]
+        last: bool,
+    },
     /// Progress report for the target's listings.
     Progress {
         /// Phase.
@@ -186,6 +200,15 @@ pub enum ToSource {
         /// The target's free room (absent from older targets).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<ldm_api::migration::Room>,
+        /// The most filler this target takes in a throughput probe
+        /// (`Probe`), bytes; absent from targets that take none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        probe_bytes: Option<u64>,
+    },
+    /// Answer to the `Probe` frame marked `last`.
+    Probed {
+        /// Filler received in the probe, bytes.
+        bytes: u64,
     },
     /// Phase 2 done.
     Prepared {

@@ -62,6 +62,8 @@ struct Session<S> {
     steps: ResumeSteps,
     /// Set when the source can no longer be answered.
     closed: bool,
+    /// A dry run's throughput probe, counted.
+    probe: super::probe::Counter,
 }
 
 /// Serves one source after authentication.
@@ -83,6 +85,7 @@ where
         commit_at: None,
         steps: ResumeSteps::default(),
         closed: false,
+        probe: Default::default(),
     };
     s.drive().await;
 }
@@ -122,15 +125,33 @@ where
             State::Prepared | State::Receiving => Wait::SourceSilence,
             _ => Wait::PeerReply,
         };
-        let msg = match tokio::time::timeout(wait.get(), self.ch.recv::<ToTarget>()).await {
-            Err(_) => return Event::Deadline,
-            Ok(Ok(Some(m))) => m,
-            // A field that does not decode (a malformed UUID, an unknown
-            // state) is refused in so many words.
-            Ok(Err(e @ ldm_peer::Error::Decode(_))) => {
-                return Event::Unexpected(format!("the target refused a message: {e}"))
+        let msg = loop {
+            let msg = match tokio::time::timeout(wait.get(), self.ch.recv::<ToTarget>()).await {
+                Err(_) => return Event::Deadline,
+                Ok(Ok(Some(m))) => m,
+                // A field that does not decode (a malformed UUID, an unknown
+                // state) is refused in so many words.
+                Ok(Err(e @ ldm_peer::Error::Decode(_))) => {
+                    return Event::Unexpected(format!("the target refused a message: {e}"))
+                }
+                Ok(Ok(None)) | Ok(Err(_)) => return Event::SourceLost,
+            };
+            // A dry run's probe, answered here: it changes no state.
+            let ToTarget::Probe { fill, last } = msg else {
+                break msg;
+            };
+            if *state != State::Checked {
+                return Event::Unexpected("a probe out of turn".into());
             }
-            Ok(Ok(None)) | Ok(Err(_)) => return Event::SourceLost,
+            match self.probe.take(&fill, last) {
+                Ok(Some(answer)) => {
+                    if self.ch.send(&answer).await.is_err() {
+                        return Event::SourceLost;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => return Event::Unexpected(e),
+            }
         };
         match msg {
             ToTarget::Check(offer) => {
@@ -156,9 +177,10 @@ where
                 Event::Commit
             }
             ToTarget::Abort { reason } => Event::Abort(reason),
-            ToTarget::Hello { .. } | ToTarget::Auth { .. } | ToTarget::Resolve { .. } => {
-                Event::Unexpected("unexpected message".into())
-            }
+            ToTarget::Hello { .. }
+            | ToTarget::Auth { .. }
+            | ToTarget::Resolve { .. }
+            | ToTarget::Probe { .. } => Event::Unexpected("unexpected message".into()),
         }
     }
 
@@ -230,6 +252,7 @@ where
                             free_mib: f.free_mib,
                             free_console_ports: Some(ports),
                         }),
+                        probe_bytes: Some(super::probe::TARGET_MAX_BYTES),
                     }
                 };
                 self.reply(&reply).await
