@@ -373,6 +373,9 @@ impl<'a> Driver<'a> {
                     {
                         Reply::Migrated(mut s) => {
                             s.pause = Some(pause);
+                            if self.storage.is_none() {
+                                super::forecast::remember(&self.run.d, &s);
+                            }
                             Reply::Migrated(s)
                         }
                         r => r,

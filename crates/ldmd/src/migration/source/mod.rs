@@ -9,6 +9,7 @@
 
 pub mod checking;
 mod driver;
+mod forecast;
 pub(crate) mod leftover;
 mod live;
 pub mod machine;
@@ -164,7 +165,13 @@ pub async fn migrate(
             dom.rt
                 .as_ref()
                 .filter(|_| dom.rec.state == DomainState::Active)
-                .map(|rt| (rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid))),
+                .map(|rt| {
+                    (
+                        rt.qmp.clone(),
+                        d.paths.qmp_socket(&dom.rec.spec.uuid),
+                        rt.pid,
+                    )
+                }),
         )
     };
     // Each disk's volume, marked for the target's storage check.
@@ -174,12 +181,24 @@ pub async fn migrate(
     local_failures.append(&mut volume_failures);
     // Not while another operation (a migration) legitimately uses QEMU's
     // migration state: that is already a failure above.
-    if let Some((qmp, socket)) = qemu.as_ref().filter(|_| local_failures.is_empty()) {
+    if let Some((qmp, socket, _)) = qemu.as_ref().filter(|_| local_failures.is_empty()) {
         local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
         if offer.source_accel == ldm_qemu::Accel::Tcg.as_str() {
             local_failures.extend(leftover::check_removed_vcpus(&m.name, qmp, socket).await);
         }
     }
+    // A dry run of a running domain predicts the move: QEMU samples the
+    // guest's dirty rate while the checks run.
+    let sampling = match qemu
+        .as_ref()
+        .filter(|_| m.dry_run && local_failures.is_empty())
+    {
+        Some((qmp, socket, pid)) => {
+            let mib = offer.spec.memory_mib;
+            forecast::Sampling::start(&m.name, qmp, socket, *pid, mib).await
+        }
+        None => None,
+    };
     let _ = tx.try_send(Response::Event(Event::Info {
         message: format!("Phase 1: checking {} against {}:{}", m.name, m.host, m.port),
     }));
@@ -200,11 +219,12 @@ pub async fn migrate(
                 failures,
                 warnings,
                 room,
-            }) => Ok((peer, failures, warnings, room)),
+                probe_bytes,
+            }) => Ok((peer, failures, warnings, room, probe_bytes)),
             other => Err(unexpected(other)),
         }
     };
-    let (mut peer, mut failures, warnings, room) = tokio::select! {
+    let (mut peer, mut failures, warnings, room, probe_bytes) = tokio::select! {
         r = tokio::time::timeout(Wait::PeerReply.get(), phase1) => r.map_err(|_| fail(format!(
             "{}:{} did not answer the checks within {} s; nothing changed",
             m.host, m.port, Wait::PeerReply.get().as_secs()
@@ -226,6 +246,24 @@ pub async fn migrate(
         } else {
             "checks failed"
         };
+        let memory = match &sampling {
+            Some(s) => {
+                let checks_ms = t0.elapsed().as_millis() as u64;
+                let probed = match probe_bytes {
+                    Some(n) => super::probe::measure(&mut peer.ch, n).await,
+                    None => None,
+                };
+                let t = tuning(d, &m, prefs);
+                let facts = forecast::Facts {
+                    probed,
+                    cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
+                    downtime_limit_ms: t.downtime_limit_ms,
+                    checks_ms,
+                };
+                forecast::estimate(d, s, facts).await
+            }
+            None => None,
+        };
         driver::send_abort(&mut peer, reason).await;
         if m.dry_run {
             let copy = m
@@ -236,7 +274,7 @@ pub async fn migrate(
                 warnings,
                 room,
                 copy,
-                memory: None,
+                memory,
             }));
         }
         return Err(fail(failures.join("\n")));
