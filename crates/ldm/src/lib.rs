@@ -7,6 +7,7 @@ mod commands;
 pub mod console;
 pub mod constraints;
 pub mod evacuate;
+pub mod forecast;
 pub mod format;
 pub mod lifecycle;
 pub mod migrate;

@@ -239,6 +239,11 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
                     c.rate_source
                 );
             }
+            if let Some(e) = r.memory.as_ref().filter(|_| !a.json) {
+                for line in crate::forecast::lines(e) {
+                    println!("{line}");
+                }
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             }

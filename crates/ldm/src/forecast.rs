@@ -1,0 +1,117 @@
+//! How `migrate-domain -n` prints the prediction of a live move.
+
+use ldm_api::migration::{LinkSource, MemoryEstimate};
+
+fn seconds(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} s", (ms + 500) / 1000)
+    }
+}
+
+/// The dry run's lines about the memory move: what was measured, then
+/// what is predicted.
+pub fn lines(e: &MemoryEstimate) -> [String; 2] {
+    let link = match e.link_source {
+        LinkSource::Measured => format!("link {} MiB/s (measured)", e.link_mib_s),
+        other => format!("link {} MiB/s ({})", e.link_mib_s, other.describe()),
+    };
+    let cap = match e.cap_mib_s {
+        Some(c) => format!(", capped at {c} MiB/s"),
+        None => String::new(),
+    };
+    let measured = format!(
+        "Memory: {} MiB, about {} MiB to send; dirtying {} MiB/s; {link}{cap}",
+        e.memory_mib, e.to_send_mib, e.dirty_rate_mib_s
+    );
+    let predicted = match (e.total_ms, e.pause_ms) {
+        (Some(total), Some(pause)) => {
+            let how = if e.converges {
+                "pre-copy converges".to_string()
+            } else {
+                format!(
+                    "pre-copy does not converge on its own: auto-converge slows the guest's vCPUs by up to {} %",
+                    e.throttle_percent
+                )
+            };
+            format!(
+                "Predicted: {} total, pause about {pause} ms (target {} ms), {} passes, {} MiB sent; {how}",
+                seconds(total),
+                e.downtime_limit_ms,
+                e.passes,
+                e.sent_mib
+            )
+        }
+        _ => "Predicted: the move would not finish: the guest dirties memory faster than the link carries it even with its vCPUs slowed by 99 %, and it would run until cancelled; raise the bandwidth cap or the downtime limit, or move the domain when it is less busy".to_string(),
+    };
+    [measured, predicted]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimate() -> MemoryEstimate {
+        MemoryEstimate {
+            memory_mib: 1024,
+            to_send_mib: 310,
+            dirty_rate_mib_s: 98,
+            link_mib_s: 640,
+            link_source: LinkSource::Measured,
+            cap_mib_s: None,
+            downtime_limit_ms: 30,
+            total_ms: Some(1900),
+            pause_ms: Some(30),
+            passes: 4,
+            sent_mib: 420,
+            converges: true,
+            throttle_percent: 0,
+        }
+    }
+
+    #[test]
+    fn a_converging_move() {
+        let [m, p] = lines(&estimate());
+        assert_eq!(
+            m,
+            "Memory: 1024 MiB, about 310 MiB to send; dirtying 98 MiB/s; link 640 MiB/s (measured)"
+        );
+        assert_eq!(
+            p,
+            "Predicted: 1.9 s total, pause about 30 ms (target 30 ms), 4 passes, 420 MiB sent; pre-copy converges"
+        );
+    }
+
+    #[test]
+    fn a_throttled_move_with_a_cap_and_no_probe() {
+        let e = MemoryEstimate {
+            link_source: LinkSource::LastMigration,
+            cap_mib_s: Some(300),
+            total_ms: Some(27_400),
+            converges: false,
+            throttle_percent: 60,
+            ..estimate()
+        };
+        let [m, p] = lines(&e);
+        assert!(
+            m.ends_with("link 640 MiB/s (this host's last migration; the target takes no probe), capped at 300 MiB/s"),
+            "{m}"
+        );
+        assert!(p.starts_with("Predicted: 27 s total"), "{p}");
+        assert!(
+            p.ends_with("auto-converge slows the guest's vCPUs by up to 60 %"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn a_move_that_would_not_finish() {
+        let e = MemoryEstimate {
+            total_ms: None,
+            pause_ms: None,
+            ..estimate()
+        };
+        assert!(lines(&e)[1].starts_with("Predicted: the move would not finish"));
+    }
+}
