@@ -392,7 +392,9 @@ pub enum Cmd {
     /// Migrate a domain to another host: NAME [USER@]HOST[:PORT][:NEWNAME].
     #[command(name = "migrate-domain", visible_alias = "migrate")]
     Migrate {
-        /// Dry run: check everything, change nothing.
+        /// Dry run: check everything, change nothing; for a running domain,
+        /// also predict the move (time, pause, passes) from its measured
+        /// dirty rate, memory in use and link.
         #[arg(short = 'n')]
         dry_run: bool,
         /// Read the target password from FILE (must be mode 0600 or stricter).
