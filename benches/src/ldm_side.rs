@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ldm_api::migration::Summary;
+use ldm_api::migration::{DryRun, MemoryEstimate, Summary};
 use ldm_e2e::lab::{Lab, UPLINK};
 use tokio::time::Instant;
 
@@ -115,9 +115,10 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
         false => None,
     };
 
+    let pw = lab.password_file();
+    let predicted = predict(lab, &pw.to_string_lossy())?;
     let from_seq = Scan::of(&console(0).await?).last_seq();
     let t0 = Instant::now();
-    let pw = lab.password_file();
     let out = ldm_timeout(
         lab,
         0,
@@ -159,7 +160,34 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
         verdict: Verdict::judge(from_seq, handoff_seq, &after),
         seen,
         pause: s.pause,
+        command_ms: Some(s.total_ms as f64),
+        predicted,
     })
+}
+
+/// What the dry run (`migrate-domain -n --json`) predicts for the move.
+fn predict(lab: &Lab, pw: &str) -> anyhow::Result<Option<Box<MemoryEstimate>>> {
+    let out = ldm_timeout(
+        lab,
+        0,
+        &[
+            "migrate-domain",
+            "-n",
+            "--json",
+            "-p",
+            pw,
+            DOMAIN,
+            &lab.target(1),
+        ],
+        MIGRATE_TIMEOUT,
+    )?;
+    let (start, end) = (out.find('{'), out.rfind('}'));
+    let (Some(start), Some(end)) = (start, end) else {
+        bail!("the dry run printed no JSON: {out}");
+    };
+    let r: DryRun = serde_json::from_str(&out[start..=end])
+        .with_context(|| format!("cannot parse the dry run: {out}"))?;
+    Ok(r.memory.map(Box::new))
 }
 
 /// The JSON summary `ldm migrate-domain --json` prints.

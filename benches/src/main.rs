@@ -7,6 +7,7 @@ mod console;
 mod host_rates;
 mod ldm_side;
 mod network;
+mod prediction;
 mod procs;
 mod qemu_side;
 mod qemu_tls;

@@ -202,6 +202,8 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
         verdict,
         seen: Some(seen),
         pause: None,
+        command_ms: None,
+        predicted: None,
     }))
 }
 

@@ -27,6 +27,10 @@ pub struct Measure {
     pub seen: Option<Seen>,
     /// ldm only: where the pause went, step by step.
     pub pause: Option<ldm_api::migration::PauseBreakdown>,
+    /// ldm only: the whole command's time as ldmd measured it, ms.
+    pub command_ms: Option<f64>,
+    /// ldm only: what the dry run just before predicted.
+    pub predicted: Option<Box<ldm_api::migration::MemoryEstimate>>,
 }
 
 /// How one run of one side ended.
@@ -456,6 +460,9 @@ impl ScenarioResult {
             for (i, o) in ldm.runs.iter().enumerate() {
                 if let Outcome::Done(Measure { pause: Some(p), .. }) = o {
                     out.push(format!("  ldm pause, run {}: {}", i + 1, pause_text(p)));
+                }
+                if let Outcome::Done(m) = o {
+                    out.extend(crate::prediction::line(i + 1, m));
                 }
             }
         }
