@@ -88,6 +88,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Framed<T> {
         within(self.idle, recv_from(&mut self.inner, max)).await
     }
 
+    /// Sends `bytes` as one raw frame (no JSON) and flushes it.
+    pub async fn send_raw(&mut self, bytes: Bytes) -> Result<()> {
+        let max = self.max_frame_len();
+        if bytes.len() > max {
+            return Err(Error::FrameTooLarge {
+                size: bytes.len(),
+                max,
+            });
+        }
+        self.inner.send(bytes).await.map_err(Error::Transport)
+    }
+
+    /// Receives the next frame as raw bytes (no JSON); `Ok(None)` when the
+    /// peer has closed the connection cleanly.
+    pub async fn recv_raw(&mut self) -> Result<Option<BytesMut>> {
+        let max = self.max_frame_len();
+        let next = async {
+            match self.inner.next().await {
+                None => Ok(None),
+                Some(Ok(frame)) => Ok(Some(frame)),
+                Some(Err(e)) => Err(transport_error(e, max)),
+            }
+        };
+        within(self.idle, next).await
+    }
+
     /// The underlying stream.
     pub fn get_ref(&self) -> &T {
         self.inner.get_ref()
@@ -205,16 +231,18 @@ where
         Some(Ok(frame)) => serde_json::from_slice(&frame)
             .map(Some)
             .map_err(Error::Decode),
-        Some(Err(e)) => {
-            let too_long = e
-                .get_ref()
-                .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>());
-            if too_long {
-                Err(Error::FrameTooLarge { size: 0, max })
-            } else {
-                Err(Error::Transport(e))
-            }
-        }
+        Some(Err(e)) => Err(transport_error(e, max)),
+    }
+}
+
+fn transport_error(e: io::Error, max: usize) -> Error {
+    let too_long = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<LengthDelimitedCodecError>());
+    if too_long {
+        Error::FrameTooLarge { size: 0, max }
+    } else {
+        Error::Transport(e)
     }
 }
 
