@@ -164,20 +164,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
                 percent: 40,
             },
         ),
-        (
-            "probe",
-            ToTarget::Probe {
-                fill: "xxxxxxxx".into(),
-                last: false,
-            },
-        ),
-        (
-            "probe-last",
-            ToTarget::Probe {
-                fill: "xxxxxxxx".into(),
-                last: true,
-            },
-        ),
+        ("probe", ToTarget::Probe { bytes: 1 << 20 }),
         (
             "commit",
             ToTarget::Commit {
@@ -278,7 +265,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                 probe_bytes: Some(64 << 20),
             },
         ),
-        ("probed", ToSource::Probed { bytes: 16 << 20 }),
+        ("probed", ToSource::Probed { bytes: 1 << 20 }),
         (
             "prepared-cold",
             ToSource::Prepared {

@@ -1,65 +1,72 @@
 //! The dry run's throughput probe: how fast the path to the target
 //! carries data, measured over the already authenticated peer connection
-//! (TLS, the same relays' kind of path a migration's channels take).
+//! (TLS, as a migration's channels are).
 //!
 //! A target that takes probes says so in `Checked` (`probe_bytes`, the
-//! most it accepts); the source then sends filler in `Probe` frames for a
-//! short, bounded time and times the target's `Probed` answer. A target
-//! of an older release offers nothing and is never probed; a probe that
-//! fails or takes too long just leaves the dry run without a measurement.
+//! most it accepts in a session). The source then sends rounds: `Probe
+//! {bytes}` followed by that much filler in raw frames (no JSON, so the
+//! probe costs what a migration's relay costs: TLS), answered by
+//! `Probed` once the target has it all. The first round is 1 MiB, each
+//! next one twice the last, until about 0.3 s have passed; the rate is
+//! all filler over all the rounds' time. A target of an older release
+//! offers nothing and is never probed; a probe that fails or takes too
+//! long leaves the dry run without a measurement.
 
 use super::protocol::{ToSource, ToTarget};
+use bytes::Bytes;
 use ldm_peer::Framed;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 /// The most filler a target takes in one session, bytes.
 pub const TARGET_MAX_BYTES: u64 = 64 << 20;
-/// What the source sends at most, bytes.
+/// The most the source sends, bytes.
 const SOURCE_MAX_BYTES: u64 = 32 << 20;
-/// How long the source keeps sending.
+/// The first round, bytes.
+const FIRST_ROUND: u64 = 1 << 20;
+/// The source starts no round after this.
 const SEND_TIME: Duration = Duration::from_millis(300);
-/// One frame's filler.
+/// One raw frame of filler.
 const FRAME_BYTES: usize = 256 << 10;
-/// The target's answer, once everything is sent.
-const ANSWER_WAIT: Duration = Duration::from_secs(3);
+/// The whole probe's deadline.
+const PROBE_WAIT: Duration = Duration::from_secs(3);
 
-/// Sends filler for up to [`SEND_TIME`] (at most the target's `offered`
-/// bytes) and returns the rate the target received it at, bytes/s.
-/// `None` if the probe failed; the connection may then be unusable.
+/// Probes for about [`SEND_TIME`] (at most the target's `offered` bytes)
+/// and returns the rate the target received at, bytes/s. `None` if the
+/// probe failed; the connection may then be unusable.
 pub async fn measure<S>(ch: &mut Framed<S>, offered: u64) -> Option<f64>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let budget = offered.min(SOURCE_MAX_BYTES);
-    if budget < FRAME_BYTES as u64 {
-        return None;
-    }
-    let fill = "x".repeat(FRAME_BYTES);
+    let fill = Bytes::from(vec![0x5a; FRAME_BYTES]);
     let t0 = Instant::now();
-    let send = async {
-        let mut sent = 0u64;
-        loop {
-            sent += FRAME_BYTES as u64;
-            let last = t0.elapsed() >= SEND_TIME || sent + FRAME_BYTES as u64 > budget;
-            let msg = ToTarget::Probe {
-                fill: fill.clone(),
-                last,
-            };
-            ch.send(&msg).await.ok()?;
-            if last {
+    let rounds = async {
+        let (mut total, mut round) = (0u64, FIRST_ROUND);
+        while total + round <= budget {
+            ch.send(&ToTarget::Probe { bytes: round }).await.ok()?;
+            let mut left = round;
+            while left > 0 {
+                let n = left.min(FRAME_BYTES as u64) as usize;
+                ch.send_raw(fill.slice(..n)).await.ok()?;
+                left -= n as u64;
+            }
+            match ch.recv::<ToSource>().await {
+                Ok(Some(ToSource::Probed { bytes })) if bytes == round => {}
+                other => {
+                    tracing::debug!(answer = ?other.ok().flatten(), "the target's probe answer is not usable");
+                    return None;
+                }
+            }
+            total += round;
+            if t0.elapsed() >= SEND_TIME {
                 break;
             }
+            round *= 2;
         }
-        match ch.recv::<ToSource>().await {
-            Ok(Some(ToSource::Probed { bytes })) if bytes == sent => Some(bytes),
-            other => {
-                tracing::debug!(answer = ?other.map(|m| m.is_some()), "the target's probe answer is not usable");
-                None
-            }
-        }
+        (total > 0).then_some(total)
     };
-    let bytes = tokio::time::timeout(SEND_TIME + ANSWER_WAIT, send)
+    let bytes = tokio::time::timeout(PROBE_WAIT, rounds)
         .await
         .ok()
         .flatten()?;
@@ -67,25 +74,53 @@ where
     Some(bytes as f64 / secs)
 }
 
-/// The target's count of one session's probe.
+/// The target's side: what one session's probes may still send.
 #[derive(Debug, Default)]
 pub struct Counter {
     bytes: u64,
 }
 
 impl Counter {
-    /// One `Probe` frame: the answer to send if it was the last, or why
-    /// the session must end (more than [`TARGET_MAX_BYTES`]).
-    pub fn take(&mut self, fill: &str, last: bool) -> Result<Option<ToSource>, String> {
-        self.bytes = self.bytes.saturating_add(fill.len() as u64);
-        if self.bytes > TARGET_MAX_BYTES {
+    /// A `Probe` of `bytes`: refused if the session's probes would pass
+    /// [`TARGET_MAX_BYTES`].
+    pub fn admit(&mut self, bytes: u64) -> Result<(), String> {
+        let total = self.bytes.saturating_add(bytes);
+        if total > TARGET_MAX_BYTES {
             return Err(format!(
-                "the source sent more than {} MiB of probe",
+                "the source asked to probe more than {} MiB",
                 TARGET_MAX_BYTES >> 20
             ));
         }
-        Ok(last.then_some(ToSource::Probed { bytes: self.bytes }))
+        self.bytes = total;
+        Ok(())
     }
+}
+
+/// Receives one round's `bytes` of filler (admitted by [`Counter`]) and
+/// answers `Probed`; `Err` says why the session must end.
+pub async fn receive<S>(ch: &mut Framed<S>, bytes: u64) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let take = async {
+        let mut left = bytes;
+        while left > 0 {
+            let frame = match ch.recv_raw().await {
+                Ok(Some(f)) => f,
+                Ok(None) => return Err("the source closed the connection in a probe".to_string()),
+                Err(e) => return Err(format!("a probe's filler did not arrive: {e}")),
+            };
+            left = left
+                .checked_sub(frame.len() as u64)
+                .ok_or("the source sent more probe filler than it announced")?;
+        }
+        ch.send(&ToSource::Probed { bytes })
+            .await
+            .map_err(|e| format!("cannot answer the probe: {e}"))
+    };
+    tokio::time::timeout(PROBE_WAIT, take)
+        .await
+        .map_err(|_| "a probe's filler did not arrive in time".to_string())?
 }
 
 #[cfg(test)]
@@ -93,19 +128,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_target_answers_the_last_frame_with_the_total() {
+    fn the_target_admits_up_to_its_bound() {
         let mut c = Counter::default();
-        assert_eq!(c.take("xxxx", false), Ok(None));
-        assert_eq!(c.take("xx", true), Ok(Some(ToSource::Probed { bytes: 6 })));
+        assert!(c.admit(TARGET_MAX_BYTES - 1).is_ok());
+        assert!(c.admit(1).is_ok());
+        assert!(c.admit(1).is_err());
     }
 
-    #[test]
-    fn the_target_refuses_more_than_its_bound() {
-        let mut c = Counter::default();
-        let big = "x".repeat(1 << 20);
-        for _ in 0..(TARGET_MAX_BYTES >> 20) {
-            assert!(c.take(&big, false).is_ok());
-        }
-        assert!(c.take("x", true).is_err());
+    #[tokio::test]
+    async fn a_round_trip_measures_a_rate() {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (mut a, mut b) = (Framed::new(a), Framed::new(b));
+        let target = tokio::spawn(async move {
+            let mut c = Counter::default();
+            while let Ok(Some(ToTarget::Probe { bytes })) = b.recv::<ToTarget>().await {
+                c.admit(bytes).unwrap();
+                receive(&mut b, bytes).await.unwrap();
+            }
+        });
+        let rate = measure(&mut a, TARGET_MAX_BYTES).await;
+        assert!(rate.is_some_and(|r| r > 0.0), "{rate:?}");
+        drop(a);
+        target.await.unwrap();
     }
 }

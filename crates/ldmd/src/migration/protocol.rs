@@ -15,8 +15,9 @@
 //!                                 ◀─────   Checked{failures, warnings,
 //!                                                  probe_bytes}
 //!   (dry run of an active domain, when the target offered `probe_bytes`:)
-//!   Probe{fill} … Probe{fill,last} ─────▶                   at most probe_bytes in all
+//!   Probe{bytes}, raw frames      ─────▶                    at most probe_bytes in all
 //!                                 ◀─────   Probed{bytes}    the source times the link
+//!   (a few rounds, each twice the last, for about 0.3 s)
 //!   (dry run: Abort, end)
 //! 2 Prepare{domain, tuning, id}   ─────▶                    domain created bound (flag t);
 //!                                                           live: incoming QEMU paused; a data
@@ -137,14 +138,12 @@ pub enum ToTarget {
         id: String,
     },
     /// A dry run's throughput probe, after `Checked` and only to a
-    /// target that offered `probe_bytes`: filler the target counts and
-    /// drops; it answers the frame marked `last` with `Probed`.
+    /// target that offered `probe_bytes`: `bytes` of filler follow in raw
+    /// frames (not JSON), which the target counts and drops; it answers
+    /// with `Probed` once it has them all.
     Probe {
-        /// Filler (ASCII, nothing to escape).
-        fill: String,
-        /// The probe's last frame.
-        #[serde(default, skip_serializing_if = "is_false")]
-        last: bool,
+        /// Filler bytes that follow.
+        bytes: u64,
     },
     /// Progress report for the target's listings.
     Progress {
@@ -205,9 +204,9 @@ pub enum ToSource {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         probe_bytes: Option<u64>,
     },
-    /// Answer to the `Probe` frame marked `last`.
+    /// Answer to a `Probe` once its filler arrived.
     Probed {
-        /// Filler received in the probe, bytes.
+        /// Filler received in this round, bytes.
         bytes: u64,
     },
     /// Phase 2 done.

@@ -137,20 +137,18 @@ where
                 Ok(Ok(None)) | Ok(Err(_)) => return Event::SourceLost,
             };
             // A dry run's probe, answered here: it changes no state.
-            let ToTarget::Probe { fill, last } = msg else {
+            let ToTarget::Probe { bytes } = msg else {
                 break msg;
             };
             if *state != State::Checked {
                 return Event::Unexpected("a probe out of turn".into());
             }
-            match self.probe.take(&fill, last) {
-                Ok(Some(answer)) => {
-                    if self.ch.send(&answer).await.is_err() {
-                        return Event::SourceLost;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => return Event::Unexpected(e),
+            if let Err(e) = self.probe.admit(bytes) {
+                return Event::Unexpected(e);
+            }
+            if let Err(e) = super::probe::receive(&mut self.ch, bytes).await {
+                tracing::info!(source = %self.source, "probe: {e}");
+                return Event::SourceLost;
             }
         };
         match msg {
