@@ -126,8 +126,11 @@ pub async fn migrate(
                 m.name
             ));
         }
-        if dom.rec.state == DomainState::Active {
-            local_failures.extend(crate::ops::hotmem::migration_problem(&dom.rec.spec));
+        if let (DomainState::Active, Some(b)) = (dom.rec.state, &dom.rec.binding) {
+            local_failures.extend(crate::ops::hotmem::migration_problem(
+                &dom.rec.spec,
+                &b.accel,
+            ));
         }
         if dom.rec.state == DomainState::Suspended {
             local_failures.push(format!("Domain {} is suspended and cannot migrate", m.name));
