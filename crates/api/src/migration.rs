@@ -4,10 +4,11 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The five phases of a migration (plus the end).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// Phase 1: checks on both hosts.
+    #[default]
     Checks,
     /// Phase 2: the target creates the domain bound, with an incoming QEMU.
     Prepare,
@@ -104,7 +105,7 @@ pub struct CopyEstimate {
 }
 
 /// Progress of a running migration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     /// Current phase.
     pub phase: Phase,
@@ -118,6 +119,17 @@ pub struct Progress {
     pub rate_mib_s: f64,
     /// Passes over memory so far.
     pub passes: u64,
+    /// How fast the guest dirties memory now, MiB/s, once QEMU measured it
+    /// (absent from older daemons): with the next two, the remaining time
+    /// follows the same model as the dry run's prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty_rate_mib_s: Option<f64>,
+    /// The guest's memory, bytes (absent from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// The move's downtime target, ms (absent from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downtime_limit_ms: Option<u64>,
 }
 
 /// What a finished migration measured.

@@ -143,6 +143,21 @@ fn replies_events_and_errors_are_pinned() {
                 remaining_bytes: 4096,
                 rate_mib_s: 400.25,
                 passes: 2,
+                ..Default::default()
+            }),
+        ),
+        (
+            "progress-model",
+            Event::Progress(Progress {
+                phase: Phase::Precopy,
+                percent: 40,
+                transferred_bytes: 400_000_000,
+                remaining_bytes: 600_000_000,
+                rate_mib_s: 400.25,
+                passes: 1,
+                dirty_rate_mib_s: Some(98.5),
+                memory_bytes: Some(1 << 30),
+                downtime_limit_ms: Some(30),
             }),
         ),
         (

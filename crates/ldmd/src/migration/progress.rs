@@ -60,6 +60,10 @@ pub fn progress(info: &MigrationInfo) -> Progress {
         remaining_bytes: ram.remaining,
         rate_mib_s: rate_mib_s(info),
         passes: ram.dirty_sync_count,
+        dirty_rate_mib_s: (ram.dirty_pages_rate > 0)
+            .then(|| (ram.dirty_pages_rate * ram.page_size.max(4096)) as f64 / 1_048_576.0),
+        memory_bytes: (ram.total > 0).then_some(ram.total),
+        downtime_limit_ms: None,
     }
 }
 

@@ -381,6 +381,7 @@ impl Driver<'_> {
         let mut p = progress::progress(&self.copy.info);
         p.phase = phase;
         p.percent = self.copy.percent.next(p.percent);
+        p.downtime_limit_ms = Some(self.tuning.downtime_limit_ms);
         let msg = ToTarget::Progress {
             phase: p.phase,
             percent: p.percent,

@@ -224,6 +224,7 @@ impl Driver<'_> {
             remaining_bytes: total.saturating_sub(done),
             rate_mib_s: done as f64 / 1_048_576.0 / elapsed,
             passes: 0,
+            ..Default::default()
         });
         let msg = ToTarget::Progress {
             phase: Phase::Precopy,
