@@ -1,6 +1,35 @@
-//! How `migrate-domain -n` prints the prediction of a live move.
+//! How `migrate-domain -n` prints the prediction of a live move, and the
+//! time left the progress bar shows during one, by the same model.
 
-use ldm_api::migration::{LinkSource, MemoryEstimate};
+use ldm_api::migration::{LinkSource, MemoryEstimate, Progress};
+use ldm_api::predict::{remaining_ms, Inputs};
+
+/// The time left of a move under way, seconds: this pass's remaining
+/// bytes and the passes the model expects after it at the current rate
+/// and dirty rate (just this pass's bytes over the rate from a daemon
+/// that does not send the dirty rate). `None` before a rate is known, or
+/// when the model sees no end.
+pub fn seconds_left(p: &Progress) -> Option<f64> {
+    if p.rate_mib_s <= 0.0 {
+        return None;
+    }
+    let rate = p.rate_mib_s * 1048576.0;
+    match (p.dirty_rate_mib_s, p.memory_bytes, p.downtime_limit_ms) {
+        (Some(dirty), Some(memory), Some(limit)) => {
+            let i = Inputs {
+                memory_bytes: memory,
+                to_send_bytes: p.remaining_bytes,
+                dirty_bytes_s: dirty * 1048576.0,
+                rate_bytes_s: rate,
+                downtime_limit_ms: limit,
+                fixed_ms: 0,
+                pause_overhead_ms: 0,
+            };
+            remaining_ms(p.remaining_bytes, &i).map(|ms| ms as f64 / 1000.0)
+        }
+        _ => Some(p.remaining_bytes as f64 / rate),
+    }
+}
 
 fn seconds(ms: u64) -> String {
     if ms < 10_000 {
@@ -103,6 +132,25 @@ mod tests {
             p.ends_with("auto-converge slows the guest's vCPUs by up to 60 %"),
             "{p}"
         );
+    }
+
+    #[test]
+    fn the_time_left_counts_the_passes_to_come() {
+        let mut p = Progress {
+            remaining_bytes: 100 << 20,
+            rate_mib_s: 320.0,
+            ..Default::default()
+        };
+        // An older daemon: this pass only.
+        let alone = seconds_left(&p).unwrap();
+        assert!((alone - 0.3125).abs() < 1e-6, "{alone}");
+        p.dirty_rate_mib_s = Some(100.0);
+        p.memory_bytes = Some(1 << 30);
+        p.downtime_limit_ms = Some(30);
+        let with_passes = seconds_left(&p).unwrap();
+        assert!(with_passes > alone + 0.1, "{with_passes}");
+        p.rate_mib_s = 0.0;
+        assert_eq!(seconds_left(&p), None);
     }
 
     #[test]

@@ -195,14 +195,9 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
                 if let Some(b) = &bar {
                     b.set_prefix(p.phase.as_str());
                     b.set_position(p.percent as u64);
-                    let eta = if p.rate_mib_s > 0.0 {
-                        format!(
-                            ", ~{:.1} s left",
-                            p.remaining_bytes as f64 / (p.rate_mib_s * 1048576.0)
-                        )
-                    } else {
-                        String::new()
-                    };
+                    let eta = crate::forecast::seconds_left(&p)
+                        .map(|s| format!(", ~{s:.1} s left"))
+                        .unwrap_or_default();
                     b.set_message(format!(
                         "{:.0} MiB/s, {} sent, {} remaining{eta}, pass {}",
                         p.rate_mib_s,
