@@ -264,6 +264,10 @@ pub struct MemoryEstimate {
     /// The bandwidth cap of this move, MiB/s, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_mib_s: Option<u64>,
+    /// The rate QEMU's copy reached on this host's last live move, MiB/s,
+    /// when lower than the measured link: the prediction's rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qemu_rate_mib_s: Option<u64>,
     /// QEMU's downtime target, ms.
     pub downtime_limit_ms: u64,
     /// Predicted time of the whole move, ms (absent: it would not finish).

@@ -50,8 +50,12 @@ pub fn lines(e: &MemoryEstimate) -> [String; 2] {
         Some(c) => format!(", capped at {c} MiB/s"),
         None => String::new(),
     };
+    let qemu = match e.qemu_rate_mib_s {
+        Some(r) => format!("; QEMU copied at {r} MiB/s on this host's last move"),
+        None => String::new(),
+    };
     let measured = format!(
-        "Memory: {} MiB, about {} MiB to send; dirtying {} MiB/s; {link}{cap}",
+        "Memory: {} MiB, about {} MiB to send; dirtying {} MiB/s; {link}{cap}{qemu}",
         e.memory_mib, e.to_send_mib, e.dirty_rate_mib_s
     );
     let predicted = match (e.total_ms, e.pause_ms) {
@@ -89,6 +93,7 @@ mod tests {
             link_mib_s: 640,
             link_source: LinkSource::Measured,
             cap_mib_s: None,
+            qemu_rate_mib_s: None,
             downtime_limit_ms: 30,
             total_ms: Some(1900),
             pause_ms: Some(30),
@@ -151,6 +156,17 @@ mod tests {
         assert!(with_passes > alone + 0.1, "{with_passes}");
         p.rate_mib_s = 0.0;
         assert_eq!(seconds_left(&p), None);
+    }
+
+    #[test]
+    fn the_last_moves_rate_is_named_when_it_bounds_the_copy() {
+        let e = MemoryEstimate {
+            qemu_rate_mib_s: Some(280),
+            ..estimate()
+        };
+        assert!(lines(&e)[0].ends_with(
+            "link 640 MiB/s (measured); QEMU copied at 280 MiB/s on this host's last move"
+        ));
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! The dry run's prediction of a live move: what it measures (the
 //! guest's dirty rate, the memory that has to cross, the path to the
-//! target) and the model's answer ([`ldm_api::predict`]).
+//! target) and the model's answer ([`ldm_api::predict`]). The copy's
+//! rate is the lowest of the link, the cap and, once this host has moved
+//! a domain live, the rate QEMU reached then (under TCG QEMU's copy, not
+//! the link, is what limits it).
 //!
 //! Sampling the dirty rate takes QEMU a second; it starts before the
 //! checks and is read after them, so the dry run waits little longer.
@@ -131,7 +134,15 @@ pub(super) async fn estimate(d: &Daemon, s: &Sampling, f: Facts) -> Option<Memor
         (None, Some(r)) => (r, LinkSource::LastMigration),
         (None, None) => (ASSUMED_RATE_MIB, LinkSource::Assumed),
     };
-    let rate = f.cap_mib.map_or(link, |c| c.min(link)).max(1);
+    // QEMU's own copy can be slower than the link (under TCG it shares
+    // the CPU with the guest); the last move's rate on this host bounds it.
+    let qemu_rate = last_rate.filter(|r| source == LinkSource::Measured && *r < link);
+    let rate = [Some(link), f.cap_mib, qemu_rate]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(link)
+        .max(1);
     let fixed_ms = meta_u64(d, FIXED_KEY).unwrap_or(f.checks_ms + ASSUMED_PREPARE_MS);
     let o = predict(&Inputs {
         memory_bytes: s.memory_mib << 20,
@@ -149,6 +160,7 @@ pub(super) async fn estimate(d: &Daemon, s: &Sampling, f: Facts) -> Option<Memor
         link_mib_s: link,
         link_source: source,
         cap_mib_s: f.cap_mib,
+        qemu_rate_mib_s: qemu_rate,
         downtime_limit_ms: f.downtime_limit_ms,
         total_ms: o.finishes.then_some(o.total_ms),
         pause_ms: o.finishes.then_some(o.pause_ms),
