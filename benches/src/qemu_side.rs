@@ -204,6 +204,7 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
         pause: None,
         command_ms: None,
         predicted: None,
+        warm: None,
     }))
 }
 

@@ -31,6 +31,18 @@ pub struct Measure {
     pub command_ms: Option<f64>,
     /// ldm only: what the dry run just before predicted.
     pub predicted: Option<Box<ldm_api::migration::MemoryEstimate>>,
+    /// ldm only: a second prediction and move, once the source host has
+    /// moved the domain before.
+    pub warm: Option<Box<Leg>>,
+}
+
+/// A further predicted move of the ldm side.
+#[derive(Debug, Clone)]
+pub struct Leg {
+    /// What the dry run predicted.
+    pub predicted: Option<Box<ldm_api::migration::MemoryEstimate>>,
+    /// What the move measured.
+    pub summary: ldm_api::migration::Summary,
 }
 
 /// How one run of one side ended.
@@ -462,7 +474,7 @@ impl ScenarioResult {
                     out.push(format!("  ldm pause, run {}: {}", i + 1, pause_text(p)));
                 }
                 if let Outcome::Done(m) = o {
-                    out.extend(crate::prediction::line(i + 1, m));
+                    out.extend(crate::prediction::lines(i + 1, m));
                 }
             }
         }
