@@ -4,10 +4,10 @@
 use crate::cli::{Cli, Cmd};
 use crate::client::Client;
 use crate::{
-    console, constraints, evacuate, format, lifecycle, migrate, network, prompt, props, spconfig,
+    accounts, console, constraints, evacuate, format, lifecycle, migrate, network, props, spconfig,
     storage, version,
 };
-use ldm_api::request::{StopMode, UserRole};
+use ldm_api::request::StopMode;
 use ldm_api::{parse_size_mib, CpuArch, Reply, Request, ResourceChange};
 
 fn done(reply: Reply) -> i32 {
@@ -30,23 +30,7 @@ fn size(s: &str) -> Result<u64, String> {
     Ok(mib)
 }
 
-fn role_and_user(args: &[String]) -> Result<(Option<UserRole>, String), String> {
-    let (props, user) = props::split_props(args)?;
-    let mut role = None;
-    for (k, v) in props {
-        match k.as_str() {
-            "role" => role = Some(v.parse()?),
-            _ => {
-                return Err(format!(
-                    "'{k}' is not a user property: use role=review|management|console"
-                ))
-            }
-        }
-    }
-    Ok((role, user))
-}
-
-async fn simple(client: &Client, req: Request) -> Result<i32, String> {
+pub(crate) async fn simple(client: &Client, req: Request) -> Result<i32, String> {
     client.call(&req).await.map(done).map_err(|e| e.message)
 }
 
@@ -522,104 +506,16 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
         Cmd::AddUser {
             password_file,
             args,
-        } => {
-            let (role, name) = role_and_user(&args)?;
-            let password = match password_file {
-                Some(f) => ldm_peer::read_password_file(&f).map_err(|e| e.to_string())?,
-                None => prompt::new_password()?,
-            };
-            simple(
-                &client,
-                Request::AddUser {
-                    name,
-                    role: role.unwrap_or(UserRole::Management),
-                    password,
-                },
-            )
-            .await
-        }
+        } => accounts::add_user(&client, password_file, &args).await,
         Cmd::SetUser {
             password_file,
             password,
             args,
-        } => {
-            let (role, name) = role_and_user(&args)?;
-            let password = match (password_file, password) {
-                (Some(f), _) => Some(ldm_peer::read_password_file(&f).map_err(|e| e.to_string())?),
-                (None, true) => Some(prompt::new_password()?),
-                (None, false) => None,
-            };
-            if role.is_none() && password.is_none() {
-                return Err(
-                    "nothing to change: give role=… and/or a new password (-p FILE or --password)"
-                        .into(),
-                );
-            }
-            simple(
-                &client,
-                Request::SetUser {
-                    name,
-                    role,
-                    password,
-                },
-            )
-            .await
-        }
+        } => accounts::set_user(&client, password_file, password, &args).await,
         Cmd::RemoveUser { name } => simple(&client, Request::RemoveUser { name }).await,
-        Cmd::ListUsers => {
-            let Reply::Users { users } = client
-                .call(&Request::ListUsers)
-                .await
-                .map_err(|e| e.message)?
-            else {
-                return Err("unexpected answer from ldmd".into());
-            };
-            println!("USER             ROLE");
-            for u in users {
-                println!("{:<16} {}", u.name, u.role.as_str());
-            }
-            Ok(0)
-        }
-        Cmd::AddTrust { source, args } => {
-            let (host, port) = props::parse_host_port(&args[0])?;
-            let mut fingerprint = None;
-            if let Some(p) = args.get(1) {
-                match p.split_once('=') {
-                    Some(("fingerprint", v)) => fingerprint = Some(v.to_string()),
-                    _ => return Err(format!("'{p}' is not fingerprint=FP")),
-                }
-            }
-            if source && fingerprint.is_none() {
-                // Learn the source's certificate from its peer listener.
-                let Reply::Probe {
-                    fingerprint: fp, ..
-                } = client
-                    .call(&Request::ProbeHost {
-                        host: host.clone(),
-                        port,
-                    })
-                    .await
-                    .map_err(|e| e.message)?
-                else {
-                    return Err("unexpected answer from ldmd".into());
-                };
-                fingerprint = Some(fp);
-            }
-            simple(
-                &client,
-                Request::AddTrust {
-                    host,
-                    port,
-                    fingerprint,
-                    source,
-                },
-            )
-            .await
-        }
-        Cmd::RemoveTrust { host } => {
-            let (host, port) = props::parse_host_port(&host)?;
-            simple(&client, Request::RemoveTrust { host, port }).await
-        }
+        Cmd::ListUsers => accounts::list_users(&client).await,
+        Cmd::AddTrust { source, args } => accounts::add_trust(&client, source, &args).await,
+        Cmd::RemoveTrust { host } => accounts::remove_trust(&client, &host).await,
         Cmd::AddSpconfig { name } => simple(&client, Request::AddSpconfig { name }).await,
         Cmd::SetSpconfig { name } => simple(&client, Request::SetSpconfig { name }).await,
         Cmd::RemoveSpconfig { name } => simple(&client, Request::RemoveSpconfig { name }).await,
@@ -634,20 +530,7 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
             print!("{}", spconfig::list(&configs));
             Ok(0)
         }
-        Cmd::ListTrust => {
-            let Reply::Trust { entries } = client
-                .call(&Request::ListTrust)
-                .await
-                .map_err(|e| e.message)?
-            else {
-                return Err("unexpected answer from ldmd".into());
-            };
-            println!("{:<8} {:<24} FINGERPRINT", "KIND", "HOST");
-            for e in entries {
-                println!("{:<8} {:<24} {}", e.kind, e.host, e.fingerprint);
-            }
-            Ok(0)
-        }
+        Cmd::ListTrust => accounts::list_trust(&client).await,
     }
 }
 

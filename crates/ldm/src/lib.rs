@@ -1,6 +1,7 @@
 //! The `ldm` command as a library: parse the command line, send the request
 //! to the local ldmd, print the answer. `main` only calls [`main_with_args`].
 
+mod accounts;
 pub mod cli;
 pub mod client;
 mod commands;
