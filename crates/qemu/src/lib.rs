@@ -45,7 +45,10 @@ pub use cpufeatures::{expansion_features, parse_cpuid_flags, EXPANSION_TIMEOUT};
 pub use dirtyrate::{DirtyRate, SAMPLE_PAGES_PER_GIB};
 pub use disks::DiskConfig;
 pub use error::{Error, Result};
-pub use hotmem::{HotMemConfig, HOTMEM_BACKEND, HOTMEM_BLOCK_MIB, HOTMEM_DEVICE};
+pub use hotmem::{
+    HotMemConfig, BOOT_MEMORY_PAD_KIB, FAST_SYNC_KIB, HOTMEM_BACKEND, HOTMEM_BLOCK_MIB,
+    HOTMEM_DEVICE, MAX_BOOT_PAD_KIB, RAM_SIZE_STEP_KIB,
+};
 pub use launch::{launch, previous_log_path, LAUNCH_TIMEOUT};
 pub use leftover::{Released, YankInstance};
 pub use migration::{wait_incoming, wait_migration, MigrationInfo, MigrationStatus, RamStats};

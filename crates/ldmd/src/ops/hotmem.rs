@@ -27,6 +27,7 @@ pub fn config(spec: &DomainSpec) -> Option<(u64, HotMemConfig)> {
         HotMemConfig {
             region_mib: max.saturating_sub(boot),
             requested_mib: spec.memory_mib.saturating_sub(boot),
+            boot_pad_kib: 0,
         },
     ))
 }
