@@ -29,6 +29,7 @@ pub mod nics;
 mod offered;
 pub mod process;
 mod qmp;
+mod ramblock;
 mod tls;
 mod tuning;
 mod version;
@@ -58,6 +59,7 @@ pub use process::{
     cpu_time_ticks, guest_ram_rss_kib, kill, pid_alive, process_matches, read_pidfile, rss_kib,
 };
 pub use qmp::{Qmp, QmpEvent, QmpTimestamp, SharedQmp, DEFAULT_TIMEOUT, EVENT_BUFFER};
+pub use ramblock::{parse_ramblocks, RamBlock, BOOT_MEMORY_BACKEND};
 pub use tls::{
     generate_psk_key, tls_creds_psk_object, write_psk_keys, TlsEndpoint, PSK_KEYS_FILE, PSK_KEY_LEN,
 };
