@@ -171,6 +171,7 @@ mod tests {
                 machine_type: "pc-i440fx-10.0".into(),
                 cpu_model: "max".into(),
                 accel: "tcg".into(),
+                boot_pad_kib: None,
             });
         }
         if state.has_process() {

@@ -15,6 +15,12 @@ pub struct Binding {
     pub cpu_model: String,
     /// Accelerator.
     pub accel: String,
+    /// With hot-pluggable memory: what the running machine's boot memory
+    /// has beyond its whole MiB, KiB (`ldm_qemu::BOOT_MEMORY_PAD_KIB` from
+    /// a start, the source's on a migration target). Absent: none (a
+    /// machine started before the pad, or without hot-pluggable memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_pad_kib: Option<u64>,
 }
 
 /// A migration this host takes part in, persisted so that a restarted ldmd

@@ -153,3 +153,42 @@ async fn an_offer_colliding_with_a_local_uuid_is_refused() {
     assert_eq!(dst.names().await, ["mine"]);
     assert_eq!(snapshot(&dst), before);
 }
+
+/// The boot memory size of a running domain with hot-pluggable memory is
+/// the source's word for the machine the target builds: anything but the
+/// spec's boot memory and a small pad QEMU takes as it is is refused
+/// before a QEMU starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_boot_memory_size_is_refused() {
+    let dst = Host::start("target").await;
+    dst.add_user("admin", UserRole::Management).await;
+    let before = snapshot(&dst);
+    // Booted with 1 GiB, 512 MiB added, at most 2 GiB.
+    let mut base = offer(&dst, "ldg1", DomainState::Active, 1, 1536).await;
+    base.spec.max_memory_mib = Some(2048);
+    base.spec.boot_memory_mib = Some(1024);
+    let mib = 1024u64 << 10;
+    for (what, kib) in [
+        ("a GiB more", mib + (1 << 20)),
+        ("half of it", mib / 2),
+        ("a size QEMU rounds", mib + 4),
+        ("a pad of a whole fast-path length", mib + 256),
+        ("u64::MAX", u64::MAX),
+    ] {
+        let mut o = base.clone();
+        o.boot_memory_kib = Some(kib);
+        let m = refused(&dst, o, Default::default()).await;
+        assert!(
+            m.contains("is not its 1024 MiB plus at most"),
+            "{what}: {m}"
+        );
+    }
+    // A size for a domain without hot-pluggable memory.
+    let mut o = offer(&dst, "ldg1", DomainState::Active, 1, 1024).await;
+    o.boot_memory_kib = Some(mib + 8);
+    let m = refused(&dst, o, Default::default()).await;
+    assert!(m.contains("without hot-pluggable memory"), "{m}");
+    assert_responsive(&dst).await;
+    assert!(dst.names().await.is_empty(), "{:?}", dst.names().await);
+    assert_eq!(snapshot(&dst), before);
+}

@@ -71,6 +71,7 @@ pub fn offer(state: DomainState) -> DomainOffer {
         }],
         copy_storage: false,
         overwrite_storage: false,
+        boot_memory_kib: None,
     }
 }
 
@@ -107,6 +108,14 @@ fn offer_with_hotplug() -> DomainOffer {
     o.spec.memory_mib = 1536;
     o.spec.max_memory_mib = Some(2048);
     o.spec.boot_memory_mib = Some(1024);
+    o
+}
+
+/// The same, from a source that reports its machine's boot memory: 1 GiB
+/// and the 8 KiB pad (absent from older sources, whose machines have none).
+fn offer_with_boot_memory() -> DomainOffer {
+    let mut o = offer_with_hotplug();
+    o.boot_memory_kib = Some((1024 << 10) + 8);
     o
 }
 
@@ -148,6 +157,10 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
         ("check-copy-storage", ToTarget::Check(copy_offer())),
         ("check-vnets", ToTarget::Check(offer_with_vnets())),
         ("check-hotplug", ToTarget::Check(offer_with_hotplug())),
+        (
+            "check-boot-memory",
+            ToTarget::Check(offer_with_boot_memory()),
+        ),
         (
             "prepare",
             ToTarget::Prepare {
@@ -386,6 +399,7 @@ fn database_records_are_pinned() {
             machine_type: "pc-q35-10.0".into(),
             cpu_model: "qemu64".into(),
             accel: "tcg".into(),
+            boot_pad_kib: None,
         }),
         ..inactive.clone()
     };
@@ -394,6 +408,14 @@ fn database_records_are_pinned() {
         started_at: Some(1_700_000_000),
         ..bound.clone()
     };
+    // Booted with 1 GiB (padded by 8 KiB) of at most 2 GiB, 512 MiB added.
+    let mut hotmem = active.clone();
+    hotmem.spec.memory_mib = 1536;
+    hotmem.spec.max_memory_mib = Some(2048);
+    hotmem.spec.boot_memory_mib = Some(1024);
+    if let Some(b) = hotmem.binding.as_mut() {
+        b.boot_pad_kib = Some(8);
+    }
     let outgoing = DomainRecord {
         migration: Some(MigrationMark {
             state: Some(MachineState::Source(SourceState::Copying)),
@@ -425,6 +447,7 @@ fn database_records_are_pinned() {
         ("domain-inactive", inactive),
         ("domain-bound", bound),
         ("domain-active", active),
+        ("domain-active-hotmem", hotmem),
         ("domain-outgoing", outgoing),
         ("domain-unsettled", unsettled),
         ("domain-incoming", incoming),

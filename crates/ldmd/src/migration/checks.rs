@@ -320,6 +320,7 @@ mod tests {
             volumes: Vec::new(),
             copy_storage: false,
             overwrite_storage: false,
+            boot_memory_kib: None,
         }
     }
 

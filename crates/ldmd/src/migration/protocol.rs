@@ -98,6 +98,13 @@ pub struct DomainOffer {
     /// overwritten (`--overwrite-storage`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub overwrite_storage: bool,
+    /// A running domain with hot-pluggable memory: the size of its
+    /// machine's boot memory, KiB, as its QEMU reports it (the spec's
+    /// boot memory and a pad: `ldm_qemu::BOOT_MEMORY_PAD_KIB`). The
+    /// target builds the same. Absent from older sources, whose machines
+    /// have no pad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_memory_kib: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {

@@ -59,6 +59,7 @@ pub fn offer_problems(offer: &DomainOffer, offered: &Offered) -> Vec<String> {
             ));
         }
     }
+    push(crate::ops::hotmem::offered_pad(spec, offer.boot_memory_kib).map(drop));
     if let Some(ms) = spec.migration.downtime_ms {
         push(check_downtime_ms(ms).map(|_| ()));
     }
@@ -255,6 +256,7 @@ mod tests {
             volumes: Vec::new(),
             copy_storage: false,
             overwrite_storage: false,
+            boot_memory_kib: None,
         }
     }
 
@@ -273,6 +275,12 @@ mod tests {
         let mut o = good();
         hotmem(&mut o);
         assert_eq!(offer_problems(&o, &offered()), Vec::<String>::new());
+        // With the size of its boot memory: 512 MiB and the pad.
+        o.boot_memory_kib = Some((512 << 10) + ldm_qemu::BOOT_MEMORY_PAD_KIB);
+        assert_eq!(offer_problems(&o, &offered()), Vec::<String>::new());
+        o.boot_memory_kib = Some(1 << 30);
+        let p = offer_problems(&o, &offered());
+        assert!(p.len() == 1 && p[0].contains("boot memory of"), "{p:?}");
     }
 
     #[test]

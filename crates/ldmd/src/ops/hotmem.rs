@@ -9,7 +9,9 @@ use crate::daemon::{commit, ClaimKind, Daemon};
 use crate::error::{refuse, Result};
 use crate::resources::check_fit;
 use ldm_api::{format_mib, DomainSpec, DomainState, ErrorKind};
-use ldm_qemu::{HotMemConfig, HOTMEM_BLOCK_MIB};
+use ldm_qemu::{
+    HotMemConfig, BOOT_MEMORY_PAD_KIB, HOTMEM_BLOCK_MIB, MAX_BOOT_PAD_KIB, RAM_SIZE_STEP_KIB,
+};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -72,6 +74,41 @@ pub fn check_live_memory(spec: &DomainSpec, want: u64) -> std::result::Result<u6
         ));
     }
     Ok(want - boot)
+}
+
+/// The boot memory pad of a domain starting with `spec` (after
+/// [`at_start`]), KiB: [`BOOT_MEMORY_PAD_KIB`] with hot-pluggable memory,
+/// so that QEMU 10.0 under TCG keeps tracking the guest's writes to its
+/// boot memory during a live migration (the reason is at the constant).
+pub fn boot_pad_at_start(spec: &DomainSpec) -> Option<u64> {
+    spec.boot_memory_mib.map(|_| BOOT_MEMORY_PAD_KIB)
+}
+
+/// The pad of the machine a migration source runs, from the boot memory
+/// size its offer carries (`boot_kib`, KiB) and the offered `spec`:
+/// `None` when the offer carries none (a source from before the pad,
+/// whose machine has none). Untrusted input: a size that is not the
+/// spec's boot memory plus a pad QEMU takes as it is, at most
+/// [`MAX_BOOT_PAD_KIB`], is refused. Pure.
+pub fn offered_pad(
+    spec: &DomainSpec,
+    boot_kib: Option<u64>,
+) -> std::result::Result<Option<u64>, String> {
+    let Some(kib) = boot_kib else {
+        return Ok(None);
+    };
+    let Some(boot) = spec.boot_memory_mib else {
+        return Err(format!(
+            "the offer carries a boot memory size ({kib} KiB) for a domain without hot-pluggable memory"
+        ));
+    };
+    boot.checked_mul(1024)
+        .and_then(|whole| kib.checked_sub(whole))
+        .filter(|pad| *pad <= MAX_BOOT_PAD_KIB && pad.is_multiple_of(RAM_SIZE_STEP_KIB))
+        .map(Some)
+        .ok_or_else(|| format!(
+            "its boot memory of {kib} KiB is not its {boot} MiB plus at most {MAX_BOOT_PAD_KIB} KiB in steps of {RAM_SIZE_STEP_KIB} KiB"
+        ))
 }
 
 /// Why a running domain cannot migrate live because of its hot-pluggable
@@ -290,5 +327,51 @@ mod tests {
         let mut s = spec(1536, None);
         at_start(&mut s);
         assert_eq!(migration_problem(&s, "tcg"), None);
+    }
+
+    #[test]
+    fn a_start_pads_the_boot_memory_of_hot_pluggable_memory_only() {
+        let mut s = spec(1024, Some(2048));
+        at_start(&mut s);
+        assert_eq!(boot_pad_at_start(&s), Some(BOOT_MEMORY_PAD_KIB));
+        let mut s = spec(1024, None);
+        at_start(&mut s);
+        assert_eq!(boot_pad_at_start(&s), None);
+        // No room for a block: no hot-pluggable memory, no pad.
+        let mut s = spec(1024, Some(1025));
+        at_start(&mut s);
+        assert_eq!(boot_pad_at_start(&s), None);
+    }
+
+    #[test]
+    fn an_offered_boot_memory_size_is_the_boot_memory_and_a_small_pad() {
+        let mut s = spec(1536, Some(2048));
+        s.boot_memory_mib = Some(1024);
+        // A source from before the pad says nothing: no pad.
+        assert_eq!(offered_pad(&s, None), Ok(None));
+        assert_eq!(offered_pad(&s, Some(1 << 20)), Ok(Some(0)));
+        assert_eq!(offered_pad(&s, Some((1 << 20) + 8)), Ok(Some(8)));
+        assert_eq!(
+            offered_pad(&s, Some((1 << 20) + MAX_BOOT_PAD_KIB)),
+            Ok(Some(MAX_BOOT_PAD_KIB))
+        );
+        for bad in [
+            0,
+            (1 << 20) - 8,
+            (1 << 20) + 4,
+            (1 << 20) + MAX_BOOT_PAD_KIB + 8,
+            (1 << 20) + 1024,
+            u64::MAX,
+        ] {
+            let e = offered_pad(&s, Some(bad)).unwrap_err();
+            assert!(e.contains("is not its 1024 MiB plus"), "{bad}: {e}");
+        }
+        s.boot_memory_mib = Some(u64::MAX);
+        assert!(offered_pad(&s, Some(8)).is_err());
+        // A size without hot-pluggable memory.
+        let s = spec(1024, None);
+        assert!(offered_pad(&s, Some(1 << 20))
+            .unwrap_err()
+            .contains("without hot-pluggable memory"));
     }
 }

@@ -88,6 +88,9 @@ pub async fn start(d: &Daemon, name: &str) -> Result<()> {
         check(Transition::Start, name, rec.state)?;
         let mut rec = with_pending_applied(d, rec);
         super::hotmem::at_start(&mut rec.spec);
+        if let Some(b) = rec.binding.as_mut() {
+            b.boot_pad_kib = super::hotmem::boot_pad_at_start(&rec.spec);
+        }
         rec
     };
     d.inv.qemu()?;

@@ -21,6 +21,7 @@ pub fn binding_for(d: &Daemon, rec: &DomainRecord, console_port: u16) -> Binding
         machine_type: MACHINE_TYPE.into(),
         cpu_model: d.inv.cpu_model_for(rec.spec.cpu_arch),
         accel: d.inv.accel.to_string(),
+        boot_pad_kib: None,
     }
 }
 
@@ -74,9 +75,10 @@ pub fn machine_config(d: &Daemon, rec: &DomainRecord) -> Result<MachineConfig> {
     cfg.max_vcpus = rec.spec.max_vcpus;
     cfg.memory_mib = rec.spec.memory_mib;
     // With hot-pluggable memory the machine boots with its boot memory
-    // (the same on a migration target, whatever was added since); the
-    // rest is the virtio-mem device's request.
-    if let Some((boot, h)) = super::hotmem::config(&rec.spec) {
+    // and its pad (the same on a migration target, whatever was added
+    // since); the rest is the virtio-mem device's request.
+    if let Some((boot, mut h)) = super::hotmem::config(&rec.spec) {
+        h.boot_pad_kib = b.boot_pad_kib.unwrap_or(0);
         cfg.memory_mib = boot;
         cfg.hotmem = Some(h);
     }

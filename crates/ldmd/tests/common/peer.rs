@@ -98,5 +98,6 @@ pub async fn offer(
         volumes: Vec::new(),
         copy_storage: false,
         overwrite_storage: false,
+        boot_memory_kib: None,
     }
 }

@@ -13,6 +13,7 @@ mod forecast;
 pub(crate) mod leftover;
 mod live;
 pub mod machine;
+mod ram_layout;
 pub(crate) mod resolve;
 mod run;
 pub(crate) mod settle;
@@ -162,6 +163,7 @@ pub async fn migrate(
                 volumes: Vec::new(),
                 copy_storage: m.copy_storage,
                 overwrite_storage: m.overwrite_storage,
+                boot_memory_kib: None,
             },
             dom.rec.started_at,
             dom.rec.spec.migration,
@@ -188,6 +190,13 @@ pub async fn migrate(
         local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
         if offer.source_accel == ldm_qemu::Accel::Tcg.as_str() {
             local_failures.extend(leftover::check_removed_vcpus(&m.name, qmp, socket).await);
+        }
+        // The target rebuilds the boot memory the running machine has.
+        if offer.spec.boot_memory_mib.is_some() {
+            match ram_layout::boot_memory_kib(&m.name, qmp, socket).await {
+                Ok(kib) => offer.boot_memory_kib = Some(kib),
+                Err(f) => local_failures.push(f),
+            }
         }
     }
     // A dry run of a running domain predicts the move: QEMU samples the

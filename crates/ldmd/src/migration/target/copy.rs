@@ -90,6 +90,10 @@ pub(super) async fn prepare(
                     .clone()
                     .unwrap_or_else(|| d.inv.cpu_model_for(offer.spec.cpu_arch)),
                 accel: d.inv.accel.to_string(),
+                // The source's machine, pad and all (checked with the offer).
+                boot_pad_kib: crate::ops::hotmem::offered_pad(&offer.spec, offer.boot_memory_kib)
+                    .ok()
+                    .flatten(),
             })
         };
         let mut spec = offer.spec.clone();
