@@ -5,11 +5,18 @@
 //! would arrive without its vnets, or with another machine. The source
 //! therefore refuses, in phase 1 (the dry run included), every offer that
 //! uses something the target's version does not carry.
+//!
+//! Within a version, an optional field an older target ignores is
+//! harmless or fails safe: the boot memory size of a running domain
+//! with hot-pluggable memory (`DomainOffer::boot_memory_kib`) is only
+//! sent for machines whose boot memory is padded, and a target that
+//! builds it without the pad makes QEMU refuse the incoming stream
+//! (a RAM block of another length), so the source resumes.
 
 use super::protocol::DomainOffer;
 
-/// The first protocol version that carries vnets, vCPU slots and storage
-/// copies.
+/// The first protocol version that carries vnets, vCPU slots,
+/// hot-pluggable memory and storage copies.
 pub const VNETS_SLOTS_COPY: u32 = 3;
 
 /// Each part of `offer` that a target speaking `version` would drop, as a
@@ -39,6 +46,12 @@ pub fn failures(version: u32, offer: &DomainOffer, target: &str) -> Vec<String> 
     if let Some(m) = offer.spec.max_vcpus {
         out.push(why(format!("hot-pluggable vCPU slots (max-vcpus {m})")));
     }
+    if let Some(m) = offer.spec.max_memory_mib {
+        out.push(why(format!(
+            "hot-pluggable memory (max-memory {})",
+            ldm_api::format_mib(m)
+        )));
+    }
     if offer.copy_storage {
         out.push(why("storage copies (--copy-storage)".into()));
     }
@@ -67,5 +80,19 @@ mod tests {
         more.spec.max_vcpus = None;
         more.copy_storage = false;
         assert!(failures(2, &more, "hostB").is_empty());
+        // Hot-pluggable memory: a stopped domain would lose its
+        // max-memory, a running one arrive in another machine.
+        let hotmem: DomainOffer = serde_json::from_str(include_str!(
+            "../../tests/golden/peer/to-target-check-boot-memory.json"
+        ))
+        .unwrap();
+        assert!(failures(VNETS_SLOTS_COPY, &hotmem, "hostB").is_empty());
+        let f = failures(2, &hotmem, "hostB");
+        assert!(
+            f.iter().any(|f| f.starts_with(
+                "hostB speaks migration protocol 2, which does not carry hot-pluggable memory (max-memory 2G): the domain would arrive without it; upgrade ldm on hostB first"
+            )),
+            "{f:?}"
+        );
     }
 }
