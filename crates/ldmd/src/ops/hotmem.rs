@@ -111,32 +111,6 @@ pub fn offered_pad(
         ))
 }
 
-/// Why a running domain cannot migrate live because of its hot-pluggable
-/// memory under accelerator `accel`, if it cannot. Pure.
-///
-/// Under TCG, QEMU 10.0 loses guest writes during a live migration to
-/// every RAM block but the one at the start of its RAM address space:
-/// after each dirty-bitmap sync it re-arms TCG's write tracking for the
-/// block's offset taken as an address, so only that first block is
-/// tracked again. Without hot-pluggable memory the boot memory is that
-/// block (the ROMs after it are read-only); with it, the virtio-mem
-/// backend comes first and the boot memory's writes after the first pass
-/// never reach the target. Measured with plain QEMU, the same machine,
-/// no ldm: pages of the boot memory differed after every migration that
-/// lasted a few seconds, with only the backend object added, and never
-/// without it. KVM tracks writes itself and is not affected.
-pub fn migration_problem(spec: &DomainSpec, accel: &str) -> Option<String> {
-    let (boot, h) = config(spec)?;
-    if accel != "tcg" {
-        return None;
-    }
-    let name = &spec.name;
-    Some(format!(
-        "Domain {name} runs with hot-pluggable memory (max-memory={}) under TCG, where this QEMU loses the guest's writes to its boot memory during a live migration (the guest would arrive corrupted): stop it and migrate it stopped, or clear it with `ldm set-domain max-memory=0 {name}` and restart it",
-        format_mib(boot + h.region_mib)
-    ))
-}
-
 /// Changes a running domain's memory to `want` MiB and waits for the guest.
 pub async fn set_memory(d: &Daemon, name: &str, want: u64) -> Result<Option<String>> {
     let (cancel_tx, mut cancel) = watch::channel(false);
@@ -311,22 +285,6 @@ mod tests {
         let mut s = spec(1024, Some(1024));
         at_start(&mut s);
         assert!(config(&s).is_none());
-    }
-
-    #[test]
-    fn hot_pluggable_memory_blocks_a_live_migration_under_tcg() {
-        let mut s = spec(1024, Some(2048));
-        at_start(&mut s);
-        let p = migration_problem(&s, "tcg").unwrap();
-        assert!(p.contains("max-memory=2G"), "{p}");
-        assert!(p.contains("under TCG"), "{p}");
-        assert!(p.contains("`ldm set-domain max-memory=0 ldg1`"), "{p}");
-        // KVM tracks the writes itself.
-        assert_eq!(migration_problem(&s, "kvm"), None);
-        // Without hot-pluggable memory there is nothing to say.
-        let mut s = spec(1536, None);
-        at_start(&mut s);
-        assert_eq!(migration_problem(&s, "tcg"), None);
     }
 
     #[test]

@@ -127,12 +127,6 @@ pub async fn migrate(
                 m.name
             ));
         }
-        if let (DomainState::Active, Some(b)) = (dom.rec.state, &dom.rec.binding) {
-            local_failures.extend(crate::ops::hotmem::migration_problem(
-                &dom.rec.spec,
-                &b.accel,
-            ));
-        }
         if dom.rec.state == DomainState::Suspended {
             local_failures.push(format!("Domain {} is suspended and cannot migrate", m.name));
         }
@@ -190,6 +184,7 @@ pub async fn migrate(
         local_failures.extend(leftover::check_released(&m.name, qmp, socket, false).await);
         if offer.source_accel == ldm_qemu::Accel::Tcg.as_str() {
             local_failures.extend(leftover::check_removed_vcpus(&m.name, qmp, socket).await);
+            local_failures.extend(ram_layout::check_write_tracking(&m.name, qmp, socket).await);
         }
         // The target rebuilds the boot memory the running machine has.
         if offer.spec.boot_memory_mib.is_some() {
