@@ -70,7 +70,11 @@ pub fn guest_lock() -> GuestLock {
         .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
     // SAFETY: flock on a descriptor we own.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        eprintln!("ldm-e2e: waiting for another guest test to finish");
+        eprintln!(
+            "ldm-e2e: waiting for another guest test to finish ({} holds {})",
+            lock_holder(&file).unwrap_or_else(|| "another process".into()),
+            path.display()
+        );
         // SAFETY: as above.
         let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
         assert_eq!(r, 0, "flock {}", path.display());
@@ -81,6 +85,34 @@ pub fn guest_lock() -> GuestLock {
         eprintln!("ldm-e2e: killed processes an interrupted test left behind: {swept:?}");
     }
     GuestLock { _file: file }
+}
+
+/// Who holds the lock on `file`: the pid and command line of the process
+/// that `/proc/locks` names (the first line for the file's inode that is
+/// not a waiter's `->` line). A process that inherited the locked
+/// descriptor holds it too, so a stale holder can be found and stopped.
+fn lock_holder(file: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = file.metadata().ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    let pid = holder_pid(&locks, inode)?;
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+    Some(format!("pid {pid} `{}`", cmd.trim()))
+}
+
+/// The pid holding a lock on `inode` in the text of `/proc/locks`.
+fn holder_pid(locks: &str, inode: u64) -> Option<u32> {
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // "N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END"; waiters
+        // have "->" after the number.
+        if f.get(1) == Some(&"->") {
+            return None;
+        }
+        let ino: u64 = f.get(5)?.rsplit(':').next()?.parse().ok()?;
+        (ino == inode).then(|| f.get(4)?.parse().ok())?
+    })
 }
 
 /// Defines a domain as an administrator would: add-domain, set-vcpu,
@@ -195,4 +227,21 @@ pub fn fake_image(host: &Host) -> (PathBuf, PathBuf) {
     std::fs::write(&k, b"not a kernel").expect("write fake kernel");
     std::fs::write(&i, b"not an initramfs").expect("write fake initrd");
     (k, i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holder_pid;
+
+    #[test]
+    fn the_holder_is_not_a_waiter() {
+        let locks = "3: POSIX  ADVISORY  WRITE 900 fe:00:77 0 EOF\n\
+                     10: FLOCK  ADVISORY  WRITE 23025 fe:00:10010636 0 EOF\n\
+                     10: -> FLOCK  ADVISORY  WRITE 8812 fe:00:10010636 0 EOF\n";
+        assert_eq!(holder_pid(locks, 10010636), Some(23025));
+        assert_eq!(holder_pid(locks, 77), Some(900));
+        assert_eq!(holder_pid(locks, 5), None);
+        let waiting_only = "10: -> FLOCK  ADVISORY  WRITE 8812 fe:00:10010636 0 EOF\n";
+        assert_eq!(holder_pid(waiting_only, 10010636), None);
+    }
 }
