@@ -118,6 +118,8 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
     let pw = lab.password_file();
     let predicted = predict(lab, &pw.to_string_lossy())?;
     let from_seq = Scan::of(&console(0).await?).last_seq();
+    let usage =
+        crate::daemon_usage::Watch::start(lab.host(0).started_pid(), lab.host(1).started_pid());
     let t0 = Instant::now();
     let out = ldm_timeout(
         lab,
@@ -133,6 +135,7 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
         MIGRATE_TIMEOUT,
     )?;
     let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let daemons = usage.finish().map(Box::new);
     let s = parse_summary(&out)?;
     if !s.live {
         bail!("ldm migrated the definition only: the domain was not running");
@@ -168,6 +171,7 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
         command_ms: Some(s.total_ms as f64),
         predicted,
         warm,
+        daemons,
     })
 }
 

@@ -4,6 +4,7 @@
 //! downtime the guest's clients saw and this host's memory write rates.
 
 mod console;
+mod daemon_usage;
 mod host_rates;
 mod ldm_side;
 mod network;

@@ -205,6 +205,7 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
         command_ms: None,
         predicted: None,
         warm: None,
+        daemons: None,
     }))
 }
 

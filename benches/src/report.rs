@@ -34,6 +34,8 @@ pub struct Measure {
     /// ldm only: a second prediction and move, once the source host has
     /// moved the domain before.
     pub warm: Option<Box<Leg>>,
+    /// ldm only: both ldmds' memory and CPU during the move.
+    pub daemons: Option<Box<crate::daemon_usage::Daemons>>,
 }
 
 /// A further predicted move of the ldm side.
@@ -121,6 +123,7 @@ impl Outcome {
                 "tcp_held": m.seen.as_ref().map(|s| s.tcp.is_ok()),
                 "tcp_error": m.seen.as_ref().and_then(|s| s.tcp.as_ref().err()),
                 "pause": m.pause,
+                "ldmd": m.daemons.as_ref().map(|d| d.to_json()),
             }),
             Outcome::NotConverged {
                 timeout_s,
@@ -472,6 +475,17 @@ impl ScenarioResult {
             for (i, o) in ldm.runs.iter().enumerate() {
                 if let Outcome::Done(Measure { pause: Some(p), .. }) = o {
                     out.push(format!("  ldm pause, run {}: {}", i + 1, pause_text(p)));
+                }
+                if let Outcome::Done(Measure {
+                    daemons: Some(d), ..
+                }) = o
+                {
+                    out.push(format!(
+                        "  ldmd, run {}: source {}; target {}",
+                        i + 1,
+                        d.source.text(),
+                        d.target.text()
+                    ));
                 }
                 if let Outcome::Done(m) = o {
                     out.extend(crate::prediction::lines(i + 1, m));

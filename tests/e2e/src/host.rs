@@ -246,6 +246,12 @@ impl Host {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The pid of the ldmd this harness started last, whether or not it
+    /// still runs (for reading `/proc` while it does).
+    pub fn started_pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The pid of the running ldmd.
     pub fn daemon_pid(&mut self) -> Option<u32> {
         let c = self.child.as_mut()?;
