@@ -170,7 +170,7 @@ fn guest_disk_copies_to_unshared_storage_while_diskwork_writes() {
 }
 
 #[test]
-fn cancel_during_the_storage_copy_keeps_the_source_and_removes_the_new_file() {
+fn guest_cancel_during_the_storage_copy_keeps_the_source_and_removes_the_new_file() {
     let _lock = guest_lock();
     let holds = tempfile::tempdir().expect("hold dir");
     let (a, b, pw) = start_pair(Some(holds.path()));
@@ -216,7 +216,7 @@ fn cancel_during_the_storage_copy_keeps_the_source_and_removes_the_new_file() {
 }
 
 #[test]
-fn a_bound_domains_disk_is_copied_cold() {
+fn guest_bound_domains_disk_is_copied_cold() {
     let _lock = guest_lock();
     let (a, b, pw) = start_pair(None);
     let storage = tempfile::tempdir().expect("storage");
