@@ -11,6 +11,7 @@ pub mod flags;
 pub mod limits;
 pub mod migration;
 pub mod network;
+pub mod postcopy;
 pub mod predict;
 pub mod request;
 pub mod service;

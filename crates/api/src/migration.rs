@@ -16,6 +16,9 @@ pub enum Phase {
     Precopy,
     /// Phase 4: the source is paused; last pages and device state.
     Suspend,
+    /// Post-copy: the guest runs on the target while the rest of its
+    /// memory follows (pages it touches first are fetched on demand).
+    Postcopy,
     /// Phase 5: the target resumes and confirms; the source is destroyed.
     Handoff,
     /// Finished.
@@ -30,6 +33,7 @@ impl Phase {
             Phase::Prepare => "prepare",
             Phase::Precopy => "pre-copy",
             Phase::Suspend => "suspend",
+            Phase::Postcopy => "post-copy",
             Phase::Handoff => "hand-off",
             Phase::Done => "done",
         }
@@ -84,6 +88,62 @@ pub struct MigrateRequest {
     /// data (`--overwrite-storage`).
     #[serde(default, skip_serializing_if = "is_false")]
     pub overwrite_storage: bool,
+    /// When to switch to post-copy (`--postcopy`; absent from older
+    /// clients, which get the default, `auto`).
+    #[serde(default, skip_serializing_if = "PostcopyMode::is_auto")]
+    pub postcopy: PostcopyMode,
+}
+
+/// When a live move switches from pre-copy to post-copy
+/// (`migrate-domain --postcopy`); the rule is [`crate::postcopy`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PostcopyMode {
+    /// Only when pre-copy, throttled by auto-converge, does not converge.
+    #[default]
+    Auto,
+    /// Never: pre-copy alone (on several channels), given up if it does
+    /// not converge.
+    Never,
+    /// Right after the first pass over memory.
+    Always,
+}
+
+impl PostcopyMode {
+    /// As the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostcopyMode::Auto => "auto",
+            PostcopyMode::Never => "never",
+            PostcopyMode::Always => "always",
+        }
+    }
+
+    /// The default.
+    pub fn is_auto(&self) -> bool {
+        *self == PostcopyMode::Auto
+    }
+}
+
+impl std::str::FromStr for PostcopyMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(PostcopyMode::Auto),
+            "never" => Ok(PostcopyMode::Never),
+            "always" => Ok(PostcopyMode::Always),
+            other => Err(format!(
+                "post-copy mode must be auto, never or always, not {other:?}"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PostcopyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -178,6 +238,10 @@ pub struct Summary {
     /// older daemons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<PauseBreakdown>,
+    /// The move switched to post-copy: from the switch to QEMU's
+    /// completion, ms (absent for a pre-copy move and from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcopy_ms: Option<u64>,
 }
 
 /// The guest's pause of a live move, step by step, ms. The source's steps
@@ -285,6 +349,11 @@ pub struct MemoryEstimate {
     /// If not: the highest vCPU throttle auto-converge would apply, %.
     #[serde(default, skip_serializing_if = "is_zero_u8")]
     pub throttle_percent: u8,
+    /// ldm would switch to post-copy (the move's `--postcopy` and the
+    /// rule in [`crate::postcopy`]): after about this much pre-copy, ms
+    /// (absent: pre-copy alone, and from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcopy_after_ms: Option<u64>,
 }
 
 fn is_zero_u8(n: &u8) -> bool {

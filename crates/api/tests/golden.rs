@@ -97,6 +97,13 @@ fn requests_are_pinned() {
     });
     check("request", "migrate-copy-storage", &copy);
     names.insert("migrate-copy-storage".into());
+    // `--postcopy` other than the default `auto`.
+    let always = Request::Migrate(MigrateRequest {
+        postcopy: ldm_api::migration::PostcopyMode::Always,
+        ..migrate_request()
+    });
+    check("request", "migrate-postcopy", &always);
+    names.insert("migrate-postcopy".into());
     // Fields added in this release, left out when unset so the forms above
     // stay as the previous release wrote them.
     let set = Request::SetDomain {

@@ -418,6 +418,11 @@ pub enum Cmd {
         /// data (otherwise refused).
         #[arg(long, requires = "copy_storage")]
         overwrite_storage: bool,
+        /// When to switch to post-copy (the guest runs on the target while
+        /// the rest of its memory follows): auto (when pre-copy, throttled,
+        /// does not converge), never, always (after the first pass).
+        #[arg(long, value_name = "WHEN", default_value = "auto")]
+        postcopy: ldm_api::migration::PostcopyMode,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

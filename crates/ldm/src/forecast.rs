@@ -59,6 +59,23 @@ pub fn lines(e: &MemoryEstimate) -> [String; 2] {
         e.memory_mib, e.to_send_mib, e.dirty_rate_mib_s
     );
     let predicted = match (e.total_ms, e.pause_ms) {
+        _ if e.postcopy_after_ms.is_some() => {
+            let after = e.postcopy_after_ms.unwrap_or_default();
+            let precopy = match e.total_ms {
+                Some(_) if e.throttle_percent > 0 => format!(
+                    "pre-copy does not converge in time: auto-converge would slow the guest's vCPUs by up to {} %",
+                    e.throttle_percent
+                ),
+                Some(_) => "pre-copy would take long".to_string(),
+                None => "pre-copy would not finish, even with the guest's vCPUs slowed by 99 %"
+                    .to_string(),
+            };
+            format!(
+                "Predicted: {precopy}; ldm switches to post-copy after about {} of pre-copy: the guest then runs on the target while the rest of its memory (up to {} MiB) follows",
+                seconds(after),
+                e.memory_mib
+            )
+        }
         (Some(total), Some(pause)) => {
             let how = if e.converges {
                 "pre-copy converges".to_string()
@@ -101,6 +118,7 @@ mod tests {
             sent_mib: 420,
             converges: true,
             throttle_percent: 0,
+            postcopy_after_ms: None,
         }
     }
 
@@ -135,6 +153,36 @@ mod tests {
         assert!(p.starts_with("Predicted: 27 s total"), "{p}");
         assert!(
             p.ends_with("auto-converge slows the guest's vCPUs by up to 60 %"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn a_move_that_switches_to_postcopy_says_so() {
+        let e = MemoryEstimate {
+            memory_mib: 2048,
+            total_ms: None,
+            pause_ms: None,
+            converges: false,
+            throttle_percent: 99,
+            postcopy_after_ms: Some(20_000),
+            ..estimate()
+        };
+        let [_, p] = lines(&e);
+        assert_eq!(
+            p,
+            "Predicted: pre-copy would not finish, even with the guest's vCPUs slowed by 99 %; ldm switches to post-copy after about 20 s of pre-copy: the guest then runs on the target while the rest of its memory (up to 2048 MiB) follows"
+        );
+        let throttled = MemoryEstimate {
+            total_ms: Some(45_000),
+            pause_ms: Some(30),
+            throttle_percent: 70,
+            postcopy_after_ms: Some(20_000),
+            ..e
+        };
+        let [_, p] = lines(&throttled);
+        assert!(
+            p.starts_with("Predicted: pre-copy does not converge in time: auto-converge would slow the guest's vCPUs by up to 70 %; ldm switches to post-copy after about 20 s"),
             "{p}"
         );
     }

@@ -25,6 +25,8 @@ pub struct MigrateArgs {
     pub copy_storage: bool,
     /// `--overwrite-storage`
     pub overwrite_storage: bool,
+    /// `--postcopy`
+    pub postcopy: ldm_api::migration::PostcopyMode,
     /// `--json`
     pub json: bool,
     /// `--accept-fingerprint`
@@ -83,6 +85,12 @@ pub fn print_summary(s: &Summary) {
             s.bytes_sent
         );
         println!("    passes       {}", s.passes);
+        if let Some(ms) = s.postcopy_ms {
+            println!(
+                "    post-copy    {:.2} s (the guest ran on the target while the rest of its memory followed)",
+                ms as f64 / 1000.0
+            );
+        }
         println!(
             "    copy         {:.2} s in QEMU ({} ms set-up), {:.0} MiB/s bulk over {} channels",
             s.qemu_ms as f64 / 1000.0,
@@ -162,6 +170,7 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
         bandwidth_mib: a.bandwidth_mib,
         copy_storage: a.copy_storage,
         overwrite_storage: a.overwrite_storage,
+        postcopy: a.postcopy,
     };
 
     // SIGINT/SIGTERM cancel the migration (through the daemon, so the

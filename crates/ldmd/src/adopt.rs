@@ -143,11 +143,19 @@ async fn settle_interrupted_source(d: &Arc<Daemon>, name: &str) -> Result<()> {
         .peer
         .rsplit_once(':')
         .map_or(mark.peer.as_str(), |(h, _)| h);
-    let note = format!(
-        "ldmd restarted while this domain was being handed over to {}. {}",
-        mark.peer,
-        crate::migration::source::paused_copy_advice(host, name, name)
-    );
+    let postcopy = matches!(&mark.state, Some(MachineState::Source(s)) if s.in_postcopy());
+    let note = if postcopy {
+        format!(
+            "ldmd restarted while this domain was in post-copy to {}: the guest ran there and this host holds memory it still needs. Do not resume or remove this copy; `ldm list -l {name}` on {host} shows the domain there.",
+            mark.peer
+        )
+    } else {
+        format!(
+            "ldmd restarted while this domain was being handed over to {}. {}",
+            mark.peer,
+            crate::migration::source::paused_copy_advice(host, name, name)
+        )
+    };
     let marked = crate::record::MigrationMark {
         error: Some(note),
         ..mark

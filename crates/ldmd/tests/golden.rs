@@ -166,8 +166,33 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             ToTarget::Prepare {
                 offer: offer(DomainState::Active),
                 started_at: Some(1_700_000_000),
-                tuning,
+                tuning: tuning.clone(),
                 id: MIGRATION_ID.into(),
+            },
+        ),
+        (
+            "prepare-postcopy",
+            ToTarget::Prepare {
+                offer: offer(DomainState::Active),
+                started_at: Some(1_700_000_000),
+                tuning: ldm_qemu::MigrationTuning {
+                    postcopy: true,
+                    ..tuning.clone()
+                },
+                id: MIGRATION_ID.into(),
+            },
+        ),
+        (
+            "postcopy",
+            ToTarget::Postcopy {
+                console_tail: "login: ".into(),
+            },
+        ),
+        (
+            "progress-postcopy",
+            ToTarget::Progress {
+                phase: Phase::Postcopy,
+                percent: 90,
             },
         ),
         (
@@ -208,6 +233,7 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             | ToTarget::Progress { .. }
             | ToTarget::Probe { .. }
             | ToTarget::Commit { .. }
+            | ToTarget::Postcopy { .. }
             | ToTarget::Abort { .. }
             | ToTarget::Resolve { .. } => {}
         }
@@ -280,6 +306,12 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
         ),
         ("probed", ToSource::Probed { bytes: 1 << 20 }),
         (
+            "postcopy-running",
+            ToSource::PostcopyRunning {
+                resumed_after_ms: 42,
+            },
+        ),
+        (
             "prepared-cold",
             ToSource::Prepared {
                 data: None,
@@ -337,6 +369,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             | ToSource::AuthOk { .. }
             | ToSource::Checked { .. }
             | ToSource::Probed { .. }
+            | ToSource::PostcopyRunning { .. }
             | ToSource::Prepared { .. }
             | ToSource::Committed { .. }
             | ToSource::Aborted
@@ -429,11 +462,42 @@ fn database_records_are_pinned() {
             error: Some("what to do".into()),
             state: Some(MachineState::Source(SourceState::Unconfirmed {
                 facts: "the target did not confirm".into(),
+                postcopy: false,
             })),
             secret: Some(SECRET.into()),
             ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
         }),
         ..active.clone()
+    };
+    // Post-copy: recorded before QEMU switches; a restart never resumes it.
+    let postcopy = DomainRecord {
+        migration: Some(MigrationMark {
+            state: Some(MachineState::Source(SourceState::Postcopy)),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
+        }),
+        ..active.clone()
+    };
+    let postcopy_unsettled = DomainRecord {
+        state: DomainState::Suspended,
+        migration: Some(MigrationMark {
+            error: Some("what to know".into()),
+            state: Some(MachineState::Source(SourceState::Unconfirmed {
+                facts: "the target did not confirm".into(),
+                postcopy: true,
+            })),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
+        }),
+        ..active.clone()
+    };
+    let incoming_postcopy = DomainRecord {
+        migration: Some(MigrationMark {
+            state: Some(MachineState::Target(TargetState::Postcopy)),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Target, "src (192.0.2.10)", MIGRATION_ID)
+        }),
+        ..bound.clone()
     };
     let incoming = DomainRecord {
         migration: Some(MigrationMark {
@@ -451,6 +515,9 @@ fn database_records_are_pinned() {
         ("domain-outgoing", outgoing),
         ("domain-unsettled", unsettled),
         ("domain-incoming", incoming),
+        ("domain-outgoing-postcopy", postcopy),
+        ("domain-unsettled-postcopy", postcopy_unsettled),
+        ("domain-incoming-postcopy", incoming_postcopy),
     ] {
         check("db", name, &r);
         names.insert(name.to_string());

@@ -188,6 +188,7 @@ async fn this_source_migrates_to_a_previous_version_target() {
         bandwidth_mib: None,
         copy_storage: false,
         overwrite_storage: false,
+        postcopy: Default::default(),
     };
     let Reply::Migrated(s) = src.ok(Request::Migrate(m)).await else {
         panic!("a migration answers with its summary");
@@ -216,25 +217,9 @@ async fn this_source_migrates_to_a_previous_version_target() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_previous_version_target_is_refused_a_domain_with_vnets() {
-    let ns = common::Netns::new();
-    let src = Host::start_in("src", &ns).await;
-    src.ok(Request::AddVsw {
-        name: "primary-vsw0".into(),
-        net_dev: None,
-        mtu: None,
-        mac: None,
-    })
-    .await;
-    src.add_domain("ldg1", 1, 256, false).await;
-    src.ok(Request::AddVnet {
-        name: "vnet0".into(),
-        switch: "primary-vsw0".into(),
-        domain: "ldg1".into(),
-        mac: None,
-        mtu: None,
-    })
-    .await;
+async fn a_previous_version_target_is_refused_postcopy() {
+    let src = Host::start("src").await;
+    src.add_domain("ldg1", 1, 256, true).await;
     let id = ldm_peer::HostIdentity::generate("old-target").unwrap();
     let fp = id.fingerprint().to_string();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -252,10 +237,11 @@ async fn a_previous_version_target_is_refused_a_domain_with_vnets() {
         bandwidth_mib: None,
         copy_storage: false,
         overwrite_storage: false,
+        postcopy: ldm_api::migration::PostcopyMode::Always,
     };
-    let target = tokio::spawn(old_sessions(listener, id, 2));
+    let target = tokio::spawn(old_sessions(listener, id, 3));
     let want = format!(
-        "{addr} speaks migration protocol {OLD}, which does not carry virtual networks (vnets vnet0 on primary-vsw0): the domain would arrive without it; upgrade ldm on {addr} first"
+        "{addr} speaks migration protocol {OLD}, which has no post-copy (--postcopy=always): upgrade ldm on {addr} first, or use --postcopy=auto or never"
     );
     let Reply::DryRun(r) = src.ok(Request::Migrate(m.clone())).await else {
         panic!("a dry run answers with its checks");
@@ -264,15 +250,22 @@ async fn a_previous_version_target_is_refused_a_domain_with_vnets() {
     let before = format!("{:?}", src.db().domains().unwrap());
     m.dry_run = false;
     let e = src
-        .call(Request::Migrate(m))
+        .call(Request::Migrate(m.clone()))
         .await
-        .expect_err("an older target cannot take vnets");
+        .expect_err("an older target cannot take post-copy");
     assert_eq!(e.message, want);
     assert_eq!(
         format!("{:?}", src.db().domains().unwrap()),
         before,
         "the source changed"
     );
+    // The default, auto, is pre-copy alone to such a target: no failure.
+    m.dry_run = true;
+    m.postcopy = ldm_api::migration::PostcopyMode::Auto;
+    let Reply::DryRun(r) = src.ok(Request::Migrate(m)).await else {
+        panic!("a dry run answers with its checks");
+    };
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
     let sessions = target.await.unwrap();
     for got in &sessions {
         let tags: Vec<&str> = got.iter().map(|m| m["msg"].as_str().unwrap()).collect();

@@ -237,6 +237,14 @@ impl Qmp {
         self.execute("migrate_cancel", None).await.map(drop)
     }
 
+    /// `migrate-start-postcopy`: switch a running migration (started with
+    /// the `postcopy-ram` capability) to post-copy. QEMU stops the source,
+    /// sends the device state, and the destination runs the guest while
+    /// the rest of its memory follows.
+    pub async fn migrate_start_postcopy(&mut self) -> Result<()> {
+        self.execute("migrate-start-postcopy", None).await.map(drop)
+    }
+
     /// `migrate-continue` from the `pre-switchover` state (only reached
     /// with the `pause-before-switchover` capability): let the source
     /// send the final device state and switch over.

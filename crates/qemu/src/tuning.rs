@@ -90,6 +90,16 @@ pub struct MigrationTuning {
     /// Stop at `pre-switchover` before the final switch, until
     /// [`Qmp::migrate_continue`]; lets the caller check the target first.
     pub pause_before_switchover: bool,
+    /// Allow post-copy (`postcopy-ram`; [`Qmp::migrate_start_postcopy`]
+    /// switches). QEMU 10.0 refuses it together with multifd ("Postcopy
+    /// is not yet compatible with multifd"), so with it the copy runs on
+    /// the main channel alone and `multifd_channels` is not used.
+    #[serde(skip_serializing_if = "is_false")]
+    pub postcopy: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Default for MigrationTuning {
@@ -103,6 +113,7 @@ impl Default for MigrationTuning {
             tls_hostname: None,
             auto_converge: false,
             pause_before_switchover: false,
+            postcopy: false,
         }
     }
 }
@@ -111,7 +122,8 @@ impl MigrationTuning {
     /// The capabilities to set, as `(name, enabled)` pairs.
     pub fn capabilities(&self) -> Vec<(&'static str, bool)> {
         vec![
-            ("multifd", self.multifd_channels > 0),
+            ("multifd", self.multifd()),
+            ("postcopy-ram", self.postcopy),
             ("events", true),
             ("auto-converge", self.auto_converge),
             ("pause-before-switchover", self.pause_before_switchover),
@@ -130,7 +142,7 @@ impl MigrationTuning {
         let mut p = Map::new();
         p.insert("max-bandwidth".into(), json!(self.max_bandwidth_bytes));
         p.insert("downtime-limit".into(), json!(self.downtime_limit_ms));
-        if self.multifd_channels > 0 {
+        if self.multifd() {
             p.insert("multifd-channels".into(), json!(self.multifd_channels));
         }
         if let Some(z) = self.zero_page_detection {
@@ -145,6 +157,20 @@ impl MigrationTuning {
             json!(self.tls_hostname.as_deref().unwrap_or("")),
         );
         Value::Object(p)
+    }
+
+    /// Whether the copy uses multifd channels (never with post-copy).
+    pub fn multifd(&self) -> bool {
+        self.multifd_channels > 0 && !self.postcopy
+    }
+
+    /// The connections QEMU opens: the main channel and each multifd one.
+    pub fn channels(&self) -> u32 {
+        1 + if self.multifd() {
+            u32::from(self.multifd_channels)
+        } else {
+            0
+        }
     }
 
     /// Sets the capabilities and parameters on one end of a migration.
@@ -181,6 +207,29 @@ mod tests {
         };
         assert!(off.capabilities().contains(&("multifd", false)));
         assert!(off.parameters().get("multifd-channels").is_none());
+        assert_eq!(off.channels(), 1);
+        assert_eq!(t.channels(), 3);
+    }
+
+    #[test]
+    fn postcopy_runs_on_the_main_channel_alone() {
+        let t = MigrationTuning {
+            postcopy: true,
+            ..Default::default()
+        };
+        let caps = t.capabilities();
+        assert!(caps.contains(&("postcopy-ram", true)));
+        assert!(caps.contains(&("multifd", false)), "{caps:?}");
+        assert!(t.parameters().get("multifd-channels").is_none());
+        assert_eq!(t.channels(), 1);
+        assert!(MigrationTuning::default()
+            .capabilities()
+            .contains(&("postcopy-ram", false)));
+        // Left out when off, so an older peer's form stays.
+        let v = serde_json::to_value(MigrationTuning::default()).unwrap();
+        assert!(v.get("postcopy").is_none(), "{v}");
+        let v = serde_json::to_value(&t).unwrap();
+        assert_eq!(v["postcopy"], json!(true));
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn summary() -> Summary {
         storage_bytes: 0,
         storage_ms: 0,
         pause: None,
+        postcopy_ms: None,
     }
 }
 
@@ -346,6 +347,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     sent_mib: 420,
                     converges: true,
                     throttle_percent: 0,
+                    postcopy_after_ms: None,
                 }),
             }),
         ),
@@ -371,6 +373,33 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     sent_mib: 4100,
                     converges: false,
                     throttle_percent: 60,
+                    postcopy_after_ms: None,
+                }),
+            }),
+        ),
+        (
+            "dry-run-memory-postcopy",
+            Reply::DryRun(DryRun {
+                failures: vec![],
+                warnings: vec![],
+                room: None,
+                copy: None,
+                memory: Some(ldm_api::migration::MemoryEstimate {
+                    memory_mib: 2048,
+                    to_send_mib: 1900,
+                    dirty_rate_mib_s: 1000,
+                    link_mib_s: 320,
+                    link_source: ldm_api::migration::LinkSource::Measured,
+                    cap_mib_s: None,
+                    qemu_rate_mib_s: None,
+                    downtime_limit_ms: 30,
+                    total_ms: None,
+                    pause_ms: None,
+                    passes: 40,
+                    sent_mib: 12000,
+                    converges: false,
+                    throttle_percent: 99,
+                    postcopy_after_ms: Some(20_000),
                 }),
             }),
         ),
@@ -381,6 +410,13 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                 storage_bytes: 1 << 30,
                 storage_ms: 21_500,
                 pause: None,
+                ..summary()
+            }),
+        ),
+        (
+            "migrated-postcopy",
+            Reply::Migrated(Summary {
+                postcopy_ms: Some(4_200),
                 ..summary()
             }),
         ),

@@ -20,6 +20,7 @@ pub fn migrate_request() -> MigrateRequest {
         bandwidth_mib: Some(1024),
         copy_storage: false,
         overwrite_storage: false,
+        postcopy: Default::default(),
     }
 }
 

@@ -147,6 +147,7 @@ pub fn request(o: &Options, name: &str, t: &Target, dry_run: bool) -> MigrateReq
         bandwidth_mib: None,
         copy_storage: false,
         overwrite_storage: false,
+        postcopy: Default::default(),
     }
 }
 

@@ -58,6 +58,29 @@ pub fn failures(version: u32, offer: &DomainOffer, target: &str) -> Vec<String> 
     out
 }
 
+/// The first protocol version that carries post-copy (`Postcopy`,
+/// `PostcopyRunning`, the tuning's `postcopy`).
+pub const POSTCOPY: u32 = 4;
+
+/// Whether a move to a target speaking `version` may switch to
+/// post-copy. `Err` is the phase-1 failure of `--postcopy=always`; an
+/// `auto` move to an older target runs pre-copy alone (`Ok(false)`).
+pub fn postcopy(
+    version: u32,
+    mode: ldm_api::migration::PostcopyMode,
+    target: &str,
+) -> Result<bool, String> {
+    use ldm_api::migration::PostcopyMode;
+    match mode {
+        PostcopyMode::Never => Ok(false),
+        _ if version >= POSTCOPY => Ok(true),
+        PostcopyMode::Auto => Ok(false),
+        PostcopyMode::Always => Err(format!(
+            "{target} speaks migration protocol {version}, which has no post-copy (--postcopy=always): upgrade ldm on {target} first, or use --postcopy=auto or never"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +116,21 @@ mod tests {
                 "hostB speaks migration protocol 2, which does not carry hot-pluggable memory (max-memory 2G): the domain would arrive without it; upgrade ldm on hostB first"
             )),
             "{f:?}"
+        );
+    }
+
+    #[test]
+    fn an_older_target_gets_no_postcopy() {
+        use ldm_api::migration::PostcopyMode as M;
+        assert_eq!(postcopy(POSTCOPY, M::Auto, "hostB"), Ok(true));
+        assert_eq!(postcopy(POSTCOPY, M::Always, "hostB"), Ok(true));
+        assert_eq!(postcopy(POSTCOPY, M::Never, "hostB"), Ok(false));
+        assert_eq!(postcopy(POSTCOPY - 1, M::Auto, "hostB"), Ok(false));
+        assert_eq!(postcopy(POSTCOPY - 1, M::Never, "hostB"), Ok(false));
+        let e = postcopy(POSTCOPY - 1, M::Always, "hostB").unwrap_err();
+        assert!(
+            e.starts_with("hostB speaks migration protocol 3, which has no post-copy"),
+            "{e}"
         );
     }
 }

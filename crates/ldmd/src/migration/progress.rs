@@ -37,6 +37,10 @@ pub fn phase(status: MigrationStatus) -> Phase {
     match status {
         MigrationStatus::Device | MigrationStatus::PreSwitchover => Phase::Suspend,
         MigrationStatus::Completed => Phase::Handoff,
+        MigrationStatus::PostcopyActive
+        | MigrationStatus::PostcopyPaused
+        | MigrationStatus::PostcopyRecover
+        | MigrationStatus::PostcopyRecoverSetup => Phase::Postcopy,
         MigrationStatus::None | MigrationStatus::Setup => Phase::Prepare,
         _ => Phase::Precopy,
     }
@@ -109,6 +113,7 @@ mod tests {
         let i = info(MigrationStatus::Active, 1, 1);
         assert!((rate_mib_s(&i) - 1.0).abs() < 1e-9);
         assert_eq!(phase(MigrationStatus::Device), Phase::Suspend);
+        assert_eq!(phase(MigrationStatus::PostcopyActive), Phase::Postcopy);
         assert_eq!(phase(MigrationStatus::Active), Phase::Precopy);
     }
 

@@ -31,6 +31,11 @@
 //! 5 Commit{console tail}          ─────▶                    incoming complete → resume, persist
 //!                                 ◀─────   Committed        target is now the master copy
 //!   source destroyed
+//!   (post-copy, protocol 4: once the source recorded `postcopy` and its
+//!    QEMU accepted `migrate-start-postcopy`:)
+//!   Postcopy{console tail}        ─────▶                    outcome `postcopy` stored; the
+//!                                 ◀─────   PostcopyRunning  incoming QEMU in post-copy → cont
+//!   Progress…, then on QEMU's completion Commit / Committed as above
 //!   Abort{reason}                 ─────▶                    at any point before Commit:
 //!                                 ◀─────   Aborted          the target copy is destroyed
 //! ```
@@ -61,8 +66,9 @@ use serde::{Deserialize, Serialize};
 
 /// Version of this protocol. A peer one release apart is accepted; what an
 /// older target could not receive is refused by the source (`compat.rs`).
-/// 3 added vnets, vCPU slots and storage copies to the offer.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 3 added vnets, vCPU slots and storage copies to the offer; 4 added
+/// post-copy (`Postcopy`, `PostcopyRunning`, the tuning's `postcopy`).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Whether two protocol versions can talk: the same, or one release apart.
 pub fn compatible(ours: u32, theirs: u32) -> bool {
@@ -165,6 +171,14 @@ pub enum ToTarget {
         /// continues where the source's stopped.
         console_tail: String,
     },
+    /// Post-copy (protocol 4): the source QEMU was asked to switch; once
+    /// the target's QEMU is in post-copy, run the guest there. Sent only
+    /// after the source recorded that it never resumes.
+    Postcopy {
+        /// The last console output, as in `Commit` (the guest's next
+        /// lines are written on the target).
+        console_tail: String,
+    },
     /// Give up; destroy the target copy.
     Abort {
         /// Why.
@@ -235,6 +249,12 @@ pub enum ToSource {
         /// QEMU to finish loading, and `cont` (absent from older targets).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         steps: Option<ResumeSteps>,
+    },
+    /// Post-copy (protocol 4): the guest runs here; its memory still
+    /// arrives.
+    PostcopyRunning {
+        /// `Postcopy` received to the guest running, ms.
+        resumed_after_ms: u64,
     },
     /// The target copy is gone.
     Aborted,

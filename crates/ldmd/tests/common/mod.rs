@@ -313,6 +313,7 @@ impl Host {
             bandwidth_mib: None,
             copy_storage: false,
             overwrite_storage: false,
+            postcopy: Default::default(),
         }
     }
 }

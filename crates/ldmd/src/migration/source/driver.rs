@@ -84,9 +84,10 @@ impl<'a> Driver<'a> {
             let (next, actions) = step(state.clone(), ev);
             if next != state {
                 if let Err(e) = self.enter(&next).await {
-                    if next == State::CommitSent {
-                        // Never send Commit unrecorded: a restart would
-                        // take the paused source for a failed migration.
+                    if next == State::CommitSent || next == State::Postcopy {
+                        // Never send Commit, nor switch to post-copy,
+                        // unrecorded: a restart would take the paused
+                        // source for a failed migration and resume it.
                         ev = Event::Failed(format!("cannot record the hand-off: {e}"));
                         continue;
                     }
@@ -102,7 +103,14 @@ impl<'a> Driver<'a> {
             }
             ev = match follow {
                 Some(e) => e,
-                None if state.is_final() || matches!(state, State::Unconfirmed { .. }) => break,
+                None if state.is_final()
+                    || matches!(
+                        state,
+                        State::Unconfirmed { .. } | State::PostcopyPaused { .. }
+                    ) =>
+                {
+                    break
+                }
                 None => self.wait(&state).await,
             };
         }
@@ -132,6 +140,19 @@ impl<'a> Driver<'a> {
                 Err(_) if self.run.cancelled() => Some(Event::Cancel),
                 Err(e) => Some(Event::Failed(e.to_string())),
             },
+            Action::StartPostcopy => self.start_postcopy().await,
+            Action::SuspendPostcopy => {
+                let facts = match state {
+                    State::PostcopyPaused { facts } => facts.clone(),
+                    other => other.name().to_string(),
+                };
+                let note = self.postcopy_note(&facts);
+                tracing::error!(domain = %self.run.m.name, "post-copy interrupted: {facts}");
+                if let Err(e) = self.run.mark_error(&note, true).await {
+                    tracing::error!(domain = %self.run.m.name, "cannot record the interrupted post-copy: {e}");
+                }
+                None
+            }
             Action::ShowSuspended => {
                 self.run.show_phase(Phase::Suspend);
                 self.heartbeat(Phase::Suspend).await.err()
@@ -191,11 +212,15 @@ impl<'a> Driver<'a> {
                 None
             }
             Action::Suspend => {
-                let facts = match state {
-                    State::Unconfirmed { facts } => facts.clone(),
-                    other => other.name().to_string(),
+                let (facts, postcopy) = match state {
+                    State::Unconfirmed { facts, postcopy } => (facts.clone(), *postcopy),
+                    other => (other.name().to_string(), false),
                 };
-                let note = self.unconfirmed_note(&facts);
+                let note = if postcopy {
+                    self.postcopy_note(&facts)
+                } else {
+                    self.unconfirmed_note(&facts)
+                };
                 tracing::error!(domain = %self.run.m.name, "hand-off unconfirmed: domain left paused in error state");
                 // A cold move's domain is not running: only the mark says.
                 if let Err(e) = self.run.mark_error(&note, self.live).await {
@@ -284,20 +309,22 @@ impl<'a> Driver<'a> {
                 Ok(other) => answer(other),
                 Err(ev) => ev,
             },
-            State::Copying => self.follow_copy().await,
-            State::CommitSent => match self.recv(Wait::Handoff, false).await {
-                Ok(Some(ToSource::Committed {
-                    resumed_after_ms,
-                    steps,
-                })) => {
-                    self.committed_at = Some(Instant::now());
-                    self.resumed_after_ms = resumed_after_ms;
-                    self.steps = steps;
-                    Event::Committed
+            State::Copying | State::Postcopy => self.follow_copy().await,
+            State::CommitSent | State::PostcopyDone => {
+                match self.recv(Wait::Handoff, false).await {
+                    Ok(Some(ToSource::Committed {
+                        resumed_after_ms,
+                        steps,
+                    })) => {
+                        self.committed_at = Some(Instant::now());
+                        self.resumed_after_ms = resumed_after_ms;
+                        self.steps = steps;
+                        Event::Committed
+                    }
+                    Ok(other) => answer(other),
+                    Err(ev) => ev,
                 }
-                Ok(other) => answer(other),
-                Err(ev) => ev,
-            },
+            }
             other => Event::Failed(format!("nothing to wait for while {}", other.name())),
         }
     }
@@ -331,12 +358,22 @@ impl<'a> Driver<'a> {
     }
 
     /// The last console output, so the target's replay continues it.
-    async fn console_tail(&self) -> String {
+    pub(super) async fn console_tail(&self) -> String {
         let t = self.run.d.table();
         t.get(&self.run.m.name)
             .and_then(|dom| dom.rt.as_ref())
             .map(|rt| String::from_utf8_lossy(&rt.console.dump()).into_owned())
             .unwrap_or_default()
+    }
+
+    /// What `ldm list -l` says of a source stopped in post-copy.
+    fn postcopy_note(&self, facts: &str) -> String {
+        format!(
+            "The migration to {} went into post-copy: {facts}. Do not resume or remove this copy: the target needs its memory; `ldm list -l {}` on {} shows the domain there.",
+            self.run.target_label(),
+            self.run.target_name(),
+            self.run.m.host
+        )
     }
 
     fn unconfirmed_note(&self, facts: &str) -> String {
@@ -357,14 +394,28 @@ impl<'a> Driver<'a> {
         }
         match state {
             State::Confirmed => {
-                let channels = self.tuning.multifd_channels as u32;
+                let channels = if self.tuning.multifd() {
+                    u32::from(self.tuning.multifd_channels)
+                } else {
+                    1
+                };
                 let reply = if self.live {
-                    let pause = self.copy.pause(
-                        self.commit_sent,
-                        self.committed_at,
-                        self.resumed_after_ms,
-                        self.steps,
-                    );
+                    let pause = if self.copy.postcopy_ms().is_some() {
+                        // The guest ran on the target long before Commit:
+                        // its pause is QEMU's (the source stopped to the
+                        // device state sent).
+                        ldm_api::migration::PauseBreakdown {
+                            qemu_downtime_ms: self.copy.info.downtime.unwrap_or(0),
+                            ..Default::default()
+                        }
+                    } else {
+                        self.copy.pause(
+                            self.commit_sent,
+                            self.committed_at,
+                            self.resumed_after_ms,
+                            self.steps,
+                        )
+                    };
                     let downtime = pause.total_ms();
                     self.copy.log_done(&name, downtime, &pause);
                     match self
@@ -373,6 +424,7 @@ impl<'a> Driver<'a> {
                     {
                         Reply::Migrated(mut s) => {
                             s.pause = Some(pause);
+                            s.postcopy_ms = self.copy.postcopy_ms();
                             if self.storage.is_none() {
                                 super::forecast::remember(&self.run.d, &s);
                             }
@@ -410,7 +462,13 @@ impl<'a> Driver<'a> {
                     )))
                 }
             }
-            State::Unconfirmed { facts } => Err(fail(self.unconfirmed_note(&facts))),
+            State::Unconfirmed {
+                facts,
+                postcopy: false,
+            } => Err(fail(self.unconfirmed_note(&facts))),
+            State::Unconfirmed { facts, .. } | State::PostcopyPaused { facts } => {
+                Err(fail(self.postcopy_note(&facts)))
+            }
             other => Err(fail(format!(
                 "the migration of {name} stopped while {}",
                 other.name()

@@ -111,6 +111,8 @@ impl Sampling {
 
 /// What the prediction needs besides the sampling.
 pub(super) struct Facts {
+    /// When the move would switch to post-copy (`Never` when it cannot).
+    pub postcopy: ldm_api::migration::PostcopyMode,
     /// The probe's rate, bytes/s, if the target took one.
     pub probed: Option<f64>,
     /// The move's bandwidth cap, MiB/s.
@@ -153,6 +155,9 @@ pub(super) async fn estimate(d: &Daemon, s: &Sampling, f: Facts) -> Option<Memor
         fixed_ms,
         pause_overhead_ms: PAUSE_OVERHEAD_MS,
     });
+    let first_pass_ms = (to_send as f64 / rate as f64 * 1000.0).round() as u64;
+    let postcopy_after_ms =
+        ldm_api::postcopy::planned_after_ms(f.postcopy, &o, fixed_ms, first_pass_ms);
     Some(MemoryEstimate {
         memory_mib: s.memory_mib,
         to_send_mib: to_send,
@@ -168,6 +173,7 @@ pub(super) async fn estimate(d: &Daemon, s: &Sampling, f: Facts) -> Option<Memor
         sent_mib: o.bytes >> 20,
         converges: o.converges,
         throttle_percent: o.throttle_percent,
+        postcopy_after_ms,
     })
 }
 

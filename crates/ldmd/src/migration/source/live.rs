@@ -51,6 +51,10 @@ pub(super) struct Copy {
     pub(super) resume_problem: Option<String>,
     /// The disk mirrors of a storage copy, until completed or abandoned.
     pub(super) mirror: Option<super::storage::Mirror>,
+    /// When QEMU's `migrate` started.
+    started_at: Option<Instant>,
+    /// When the source asked QEMU to switch to post-copy.
+    postcopy_at: Option<Instant>,
 }
 
 impl Copy {
@@ -85,6 +89,13 @@ impl Copy {
         }
     }
 
+    /// From the switch to post-copy to QEMU's completion, ms (a move that
+    /// switched).
+    pub(super) fn postcopy_ms(&self) -> Option<u64> {
+        let (a, b) = (self.postcopy_at?, self.completed_at?);
+        Some(b.saturating_duration_since(a).as_millis() as u64)
+    }
+
     pub(super) fn log_done(&self, name: &str, downtime_ms: u64, pause: &PauseBreakdown) {
         let info = &self.info;
         let ram = info.ram.clone().unwrap_or_default();
@@ -102,6 +113,8 @@ impl Copy {
             transferred = ram.transferred,
             zero_pages = ram.duplicate,
             passes = ram.dirty_sync_count,
+            postcopy_ms = self.postcopy_ms(),
+            postcopy_requests = ram.postcopy_requests,
             "migration complete; source copy destroyed"
         );
     }
@@ -154,11 +167,62 @@ impl Driver<'_> {
         g.q().take_events();
         self.tuning.apply(g.q()).await?;
         g.q().migrate(&format!("unix:{}", out.display())).await?;
+        self.copy.started_at = Some(Instant::now());
         self.run.info(format!(
-            "Phase 3: copying memory to {addr} ({} encrypted channels)",
-            self.tuning.multifd_channels as u32 + 1
+            "Phase 3: copying memory to {addr} ({} encrypted channel{}{})",
+            self.tuning.channels(),
+            if self.tuning.channels() == 1 { "" } else { "s" },
+            match self.run.m.postcopy {
+                _ if !self.tuning.postcopy => "",
+                ldm_api::migration::PostcopyMode::Always => "; post-copy after the first pass",
+                _ => "; post-copy if pre-copy does not converge",
+            }
         ));
         Ok(())
+    }
+
+    /// The point of no return of a post-copy move, already recorded: asks
+    /// QEMU to switch, then tells the target to run the guest once its
+    /// QEMU is in post-copy.
+    pub(super) async fn start_postcopy(&mut self) -> Option<Event> {
+        let Some(((qmp, socket), _)) = self.copy.qemu.clone() else {
+            return Some(Event::PostcopyRefused("no QEMU copy to switch".into()));
+        };
+        crate::testhook::hold("source-postcopy").await;
+        let r = match QmpGuard::lock(&qmp, &socket).await {
+            Ok(mut g) => g
+                .q()
+                .migrate_start_postcopy()
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = r {
+            return Some(Event::PostcopyRefused(e));
+        }
+        self.copy.postcopy_at = Some(Instant::now());
+        let ram = self.copy.info.ram.clone().unwrap_or_default();
+        tracing::info!(
+            domain = %self.run.m.name,
+            passes = ram.dirty_sync_count,
+            remaining = ram.remaining,
+            throttle = self.copy.info.cpu_throttle_percentage.unwrap_or(0),
+            "switching to post-copy"
+        );
+        self.run.info(format!(
+            "Post-copy: the guest runs on the target while the rest of its memory follows ({} MiB left, {} passes{})",
+            ram.remaining >> 20,
+            ram.dirty_sync_count,
+            match self.copy.info.cpu_throttle_percentage.unwrap_or(0) {
+                0 => String::new(),
+                t => format!(", throttled {t} %"),
+            }
+        ));
+        self.run.show_phase(Phase::Postcopy);
+        let msg = ToTarget::Postcopy {
+            console_tail: self.console_tail().await,
+        };
+        self.send(&msg).await.err()
     }
 
     /// Follows the copy until something happens that the machine must
@@ -196,10 +260,13 @@ impl Driver<'_> {
                 Ok(None) => {}
                 Err(e) => return Event::Failed(format!("lost the domain's QEMU: {e}")),
             }
-            if self
-                .copy
-                .paused_at
-                .is_some_and(|t| t.elapsed() > Wait::Switchover.get())
+            // In post-copy the source stays paused to the end; headway
+            // (below) is the deadline then.
+            if self.copy.postcopy_at.is_none()
+                && self
+                    .copy
+                    .paused_at
+                    .is_some_and(|t| t.elapsed() > Wait::Switchover.get())
             {
                 return Event::Deadline;
             }
@@ -208,7 +275,9 @@ impl Driver<'_> {
                 if let Some(ev) = self.sample(q).await {
                     return ev;
                 }
-                let phase = if self.copy.paused_at.is_some() {
+                let phase = if self.copy.postcopy_at.is_some() {
+                    Phase::Postcopy
+                } else if self.copy.paused_at.is_some() {
                     Phase::Suspend
                 } else {
                     progress::phase(self.copy.info.status)
@@ -231,6 +300,12 @@ impl Driver<'_> {
             Err(_) => None,
             Ok(Ok(Some(crate::migration::protocol::ToSource::Error { message }))) => {
                 Some(Event::TargetRefused(message))
+            }
+            Ok(Ok(Some(crate::migration::protocol::ToSource::PostcopyRunning {
+                resumed_after_ms,
+            }))) => {
+                tracing::info!(domain = %self.run.m.name, resumed_after_ms, "the target runs the guest in post-copy");
+                Some(Event::PostcopyRunning)
             }
             Ok(Ok(Some(other))) => Some(Event::PeerLost(format!(
                 "the target sent {other:?} during the copy"
@@ -267,6 +342,9 @@ impl Driver<'_> {
                     MigrationStatus::Failed | MigrationStatus::Cancelled => {
                         Some(Event::Failed(self.stream_failure(q).await))
                     }
+                    MigrationStatus::PostcopyPaused => Some(Event::Failed(
+                        "QEMU paused the post-copy: a migration channel broke".into(),
+                    )),
                     MigrationStatus::PreSwitchover if self.copy.mirror.is_some() => {
                         // Paused: the mirrors catch the last writes, then
                         // QEMU sends the final state.
@@ -325,7 +403,7 @@ impl Driver<'_> {
     /// Reads QEMU's statistics while the guest runs (a busy QEMU is no
     /// news) and checks headway and convergence.
     async fn sample(&mut self, q: &mut Qmp) -> Option<Event> {
-        if self.copy.paused_at.is_some() {
+        if self.copy.paused_at.is_some() && self.copy.postcopy_at.is_none() {
             return None;
         }
         let info = match q.query_migrate().await {
@@ -341,6 +419,11 @@ impl Driver<'_> {
             }
             MigrationStatus::Failed | MigrationStatus::Cancelled => {
                 return Some(Event::Failed(self.stream_failure(q).await))
+            }
+            MigrationStatus::PostcopyPaused => {
+                return Some(Event::Failed(
+                    "QEMU paused the post-copy: a migration channel broke".into(),
+                ))
             }
             _ => {}
         }
@@ -363,6 +446,25 @@ impl Driver<'_> {
             }
             Some(_) => {}
             None => self.copy.headway = Some((ram.transferred, now)),
+        }
+        if self.copy.postcopy_at.is_some() {
+            return None;
+        }
+        if self.tuning.postcopy {
+            let p = ldm_api::postcopy::Precopy {
+                elapsed_ms: self
+                    .copy
+                    .started_at
+                    .map_or(0, |t| t.elapsed().as_millis() as u64),
+                dirty_syncs: ram.dirty_sync_count,
+                remaining_bytes: ram.remaining,
+                rate_bytes_s: ram.mbps * 1e6 / 8.0,
+                throttle_percent: self.copy.info.cpu_throttle_percentage.unwrap_or(0),
+            };
+            let limit = self.tuning.downtime_limit_ms;
+            if ldm_api::postcopy::switch_now(self.run.m.postcopy, &p, limit) {
+                return Some(Event::PostcopyDue);
+            }
         }
         self.copy.remaining.push(ram.remaining);
         if self.copy.remaining.len() > STALL_SAMPLES {

@@ -7,10 +7,16 @@
 //! actions produced.
 //!
 //! The point of no return is entering [`State::CommitSent`] (persisted
-//! before `Commit` leaves). Before it, every failure, deadline or cancel
-//! ends in [`State::RolledBack`] with the source running. After it, the
+//! before `Commit` leaves), or, for a move that switches to post-copy,
+//! entering [`State::Postcopy`] (persisted before QEMU is asked to
+//! switch). Before it, every failure, deadline or cancel ends in
+//! [`State::RolledBack`] with the source running. After `CommitSent`, the
 //! source never resumes by itself: only the target's answer (now, or when
 //! asked later in [`State::Unconfirmed`]) or the administrator decides.
+//! After `Postcopy` the source never resumes at all, not even on the
+//! administrator's word: the guest has run on the target, which holds
+//! newer state, and the source holds pages the target still needs; its
+//! copy is destroyed only once QEMU reported the copy complete.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +35,18 @@ pub enum State {
     /// QEMU copies memory (live migrations); the source still runs, or is
     /// paused by QEMU for the last pages.
     Copying,
+    /// Post-copy: recorded before QEMU is asked to switch. The guest runs
+    /// on the target; the source sends the rest of its memory.
+    Postcopy,
+    /// The link broke during post-copy: both QEMUs wait (QEMU's
+    /// `postcopy-paused`); neither copy holds the whole guest.
+    PostcopyPaused {
+        /// What is known, for `ldm list -l`.
+        facts: String,
+    },
+    /// QEMU completed the post-copy; `Commit` sent, waiting for
+    /// `Committed`.
+    PostcopyDone,
     /// QEMU completed: the source is paused, `Commit` not sent yet.
     Switchover,
     /// `Commit` sent (or being sent): the point of no return.
@@ -40,6 +58,10 @@ pub enum State {
     Unconfirmed {
         /// What is known, for `ldm list -l`.
         facts: String,
+        /// After post-copy: the source never resumes (absent from records
+        /// of older releases: false).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        postcopy: bool,
     },
     /// The migration did not happen; the source is the master copy.
     RolledBack {
@@ -81,6 +103,12 @@ pub enum Event {
     QemuPaused,
     /// QEMU reports the migration complete (the source is paused).
     QemuCompleted,
+    /// The rule says pre-copy has had its chance: switch to post-copy.
+    PostcopyDue,
+    /// QEMU refused to switch to post-copy (it still runs pre-copy).
+    PostcopyRefused(String),
+    /// The target runs the guest in post-copy.
+    PostcopyRunning,
     /// A step on this host failed (QEMU, the data channels, the database).
     Failed(String),
     /// Ready to send `Commit` (the console tail is collected).
@@ -108,6 +136,8 @@ pub enum Action {
     SendPrepare,
     /// Open the data channels and start QEMU's `migrate`.
     StartCopy,
+    /// Ask QEMU to switch to post-copy, then tell the target (`Postcopy`).
+    StartPostcopy,
     /// Show the suspension phase on both hosts.
     ShowSuspended,
     /// Collect what `Commit` carries (then [`Event::CommitReady`]).
@@ -124,6 +154,8 @@ pub enum Action {
     DestroySource,
     /// Keep the source paused and mark it `e` with the facts.
     Suspend,
+    /// Keep the source paused in post-copy and mark it `e` with the facts.
+    SuspendPostcopy,
     /// Ask the target for the outcome (in the background, with backoff).
     Resolve,
 }
@@ -140,6 +172,18 @@ impl State {
         matches!(
             self,
             State::CommitSent | State::Confirmed | State::Unconfirmed { .. }
+        ) || self.in_postcopy()
+    }
+
+    /// Whether the move went into post-copy: the source never resumes,
+    /// neither by itself nor by `cancel-operation`.
+    pub fn in_postcopy(&self) -> bool {
+        matches!(
+            self,
+            State::Postcopy
+                | State::PostcopyPaused { .. }
+                | State::PostcopyDone
+                | State::Unconfirmed { postcopy: true, .. }
         )
     }
 
@@ -150,6 +194,9 @@ impl State {
             State::Claimed => "claimed",
             State::Preparing => "preparing",
             State::Copying => "copying",
+            State::Postcopy => "postcopy",
+            State::PostcopyPaused { .. } => "postcopy-paused",
+            State::PostcopyDone => "postcopy-done",
             State::Switchover => "switchover",
             State::CommitSent => "commit-sent",
             State::Confirmed => "confirmed",
@@ -180,6 +227,17 @@ fn why(ev: &Event, state: &State) -> String {
     }
 }
 
+/// What is known when post-copy stops short, for `ldm list -l`.
+fn postcopy_facts(ev: &Event, when: &str) -> String {
+    let what = match ev {
+        Event::PeerLost(m) => format!("the connection to the target broke {when} ({m})"),
+        Event::Deadline => format!("the copy made no headway {when}"),
+        Event::Failed(m) | Event::TargetRefused(m) => format!("{m} ({when})"),
+        other => format!("{other:?} {when}"),
+    };
+    format!("{what}; the guest ran on the target and this host holds memory it still needs: this copy never resumes")
+}
+
 /// The one transition function of the source.
 pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
     use Action as A;
@@ -200,6 +258,39 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
 
         (S::Copying, E::QemuPaused) => (S::Copying, vec![A::ShowSuspended]),
         (S::Copying, E::QemuCompleted) => (S::Switchover, vec![A::PrepareCommit]),
+        // The point of no return of a post-copy move: recorded first.
+        (S::Copying, E::PostcopyDue) => (S::Postcopy, vec![A::StartPostcopy]),
+        (S::Copying, E::PostcopyRunning | E::PostcopyRefused(_)) => (S::Copying, vec![]),
+
+        // QEMU said no: it never switched, the target never ran the guest.
+        (S::Postcopy, E::PostcopyRefused(m)) => back(
+            format!("QEMU refused to switch to post-copy: {m}"),
+            vec![A::StopCopyAndResume, A::SendAbort],
+        ),
+        (S::Postcopy, E::QemuCompleted) => (S::PostcopyDone, vec![A::SendCommit]),
+        (S::Postcopy, ev @ (E::PeerLost(_) | E::Deadline | E::Failed(_) | E::TargetRefused(_))) => {
+            let facts = postcopy_facts(&ev, "during post-copy");
+            (S::PostcopyPaused { facts }, vec![A::SuspendPostcopy])
+        }
+        // Cancel is refused; QEMU's pause and the target's news change
+        // nothing.
+        (s @ S::Postcopy, _) => (s, vec![]),
+        (s @ S::PostcopyPaused { .. }, _) => (s, vec![]),
+        (S::PostcopyDone, E::Committed) => (S::Confirmed, vec![A::DestroySource]),
+        (S::PostcopyDone, ev @ (E::PeerLost(_) | E::Deadline | E::TargetRefused(_))) => {
+            let facts = postcopy_facts(
+                &ev,
+                "after post-copy completed, before the target confirmed",
+            );
+            (
+                S::Unconfirmed {
+                    facts,
+                    postcopy: true,
+                },
+                vec![A::Suspend, A::Resolve],
+            )
+        }
+        (s @ S::PostcopyDone, _) => (s, vec![]),
         (S::Switchover, E::CommitReady) => (S::CommitSent, vec![A::SendCommit]),
         // QEMU's late news about a copy already complete.
         (s @ S::Switchover, E::QemuPaused | E::QemuCompleted) => (s, vec![]),
@@ -229,9 +320,25 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
                 E::PeerLost(m) => format!("the connection to the target broke after the final state was sent, before the target confirmed ({m})"),
                 _ => "the target did not confirm in time after the final state was sent".into(),
             };
-            (S::Unconfirmed { facts }, vec![A::Suspend, A::Resolve])
+            (
+                S::Unconfirmed {
+                    facts,
+                    postcopy: false,
+                },
+                vec![A::Suspend, A::Resolve],
+            )
         }
         (s @ S::CommitSent, _) => (s, vec![]),
+
+        // After post-copy only the target's `committed` settles it.
+        (S::Unconfirmed { postcopy: true, .. }, E::Resolved(Outcome::Committed)) => {
+            (S::Confirmed, vec![A::DestroySource])
+        }
+        (
+            s @ S::Unconfirmed { postcopy: true, .. },
+            E::Resolved(_) | E::Deadline | E::PeerLost(_),
+        ) => (s, vec![A::Resolve]),
+        (s @ S::Unconfirmed { postcopy: true, .. }, _) => (s, vec![]),
 
         (S::Unconfirmed { .. }, E::Resolved(Outcome::Committed)) => {
             (S::Confirmed, vec![A::DestroySource])

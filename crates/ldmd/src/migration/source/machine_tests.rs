@@ -8,10 +8,20 @@ fn states() -> Vec<State> {
         State::Claimed,
         State::Preparing,
         State::Copying,
+        State::Postcopy,
+        State::PostcopyPaused { facts: "f".into() },
+        State::PostcopyDone,
         State::Switchover,
         State::CommitSent,
         State::Confirmed,
-        State::Unconfirmed { facts: "f".into() },
+        State::Unconfirmed {
+            facts: "f".into(),
+            postcopy: false,
+        },
+        State::Unconfirmed {
+            facts: "f".into(),
+            postcopy: true,
+        },
         State::RolledBack { reason: "r".into() },
     ]
 }
@@ -26,6 +36,9 @@ fn events() -> Vec<Event> {
         Event::Prepared { live: false },
         Event::QemuPaused,
         Event::QemuCompleted,
+        Event::PostcopyDue,
+        Event::PostcopyRefused("no".into()),
+        Event::PostcopyRunning,
         Event::Failed("failed".into()),
         Event::CommitReady,
         Event::Committed,
@@ -66,6 +79,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
             "rolled-back",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
@@ -80,6 +96,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "preparing SendPrepare",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
@@ -112,6 +131,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
             "rolled-back",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
@@ -131,6 +153,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back StopCopyAndResume,SendAbort",
             "copying ShowSuspended",
             "switchover PrepareCommit",
+            "postcopy StartPostcopy",
+            "copying",
+            "copying",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
@@ -144,6 +169,84 @@ const TABLE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "postcopy",
+        &[
+            "postcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy-done SendCommit",
+            "postcopy",
+            "rolled-back StopCopyAndResume,SendAbort",
+            "postcopy",
+            "postcopy-paused SuspendPostcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy-paused SuspendPostcopy",
+            "postcopy-paused SuspendPostcopy",
+            "postcopy-paused SuspendPostcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy",
+            "postcopy",
+        ],
+    ),
+    (
+        "postcopy-paused",
+        &[
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+            "postcopy-paused",
+        ],
+    ),
+    (
+        "postcopy-done",
+        &[
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "confirmed DestroySource",
+            "unconfirmed Suspend,Resolve",
+            "unconfirmed Suspend,Resolve",
+            "unconfirmed Suspend,Resolve",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+            "postcopy-done",
+        ],
+    ),
+    (
         "switchover",
         &[
             "rolled-back StopCopyAndResume,SendAbort",
@@ -154,6 +257,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back StopCopyAndResume,SendAbort",
             "switchover",
             "switchover",
+            "rolled-back StopCopyAndResume,SendAbort",
+            "rolled-back StopCopyAndResume,SendAbort",
+            "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "commit-sent SendCommit",
             "rolled-back StopCopyAndResume,SendAbort",
@@ -169,6 +275,9 @@ const TABLE: &[(&str, &[&str])] = &[
     (
         "commit-sent",
         &[
+            "commit-sent",
+            "commit-sent",
+            "commit-sent",
             "commit-sent",
             "commit-sent",
             "commit-sent",
@@ -210,11 +319,17 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed",
             "confirmed",
             "confirmed",
+            "confirmed",
+            "confirmed",
+            "confirmed",
         ],
     ),
     (
         "unconfirmed",
         &[
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
             "unconfirmed",
             "unconfirmed",
             "unconfirmed",
@@ -236,8 +351,37 @@ const TABLE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "unconfirmed",
+        &[
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
+            "unconfirmed Resolve",
+            "unconfirmed Resolve",
+            "unconfirmed",
+            "confirmed DestroySource",
+            "unconfirmed Resolve",
+            "unconfirmed Resolve",
+        ],
+    ),
+    (
         "rolled-back",
         &[
+            "rolled-back",
+            "rolled-back",
+            "rolled-back",
             "rolled-back",
             "rolled-back",
             "rolled-back",
@@ -282,7 +426,9 @@ fn before_commit_nothing_destroys_or_suspends_the_source() {
         for ev in events() {
             let (next, actions) = step(s.clone(), ev.clone());
             assert!(
-                !next.past_point_of_no_return() || next == State::CommitSent,
+                !next.past_point_of_no_return()
+                    || next == State::CommitSent
+                    || (next == State::Postcopy && ev == Event::PostcopyDue),
                 "{s:?} × {ev:?}"
             );
             assert!(
@@ -297,7 +443,13 @@ fn before_commit_nothing_destroys_or_suspends_the_source() {
 
 #[test]
 fn after_commit_the_source_resumes_only_on_facts_or_the_administrator() {
-    for s in [State::CommitSent, State::Unconfirmed { facts: "f".into() }] {
+    for s in [
+        State::CommitSent,
+        State::Unconfirmed {
+            facts: "f".into(),
+            postcopy: false,
+        },
+    ] {
         for ev in events() {
             let (_, actions) = step(s.clone(), ev.clone());
             let resumes = actions
@@ -312,6 +464,62 @@ fn after_commit_the_source_resumes_only_on_facts_or_the_administrator() {
             assert_eq!(resumes, allowed, "{s:?} × {ev:?} → {actions:?}");
         }
     }
+}
+
+#[test]
+fn after_postcopy_the_source_never_resumes() {
+    for s in states().into_iter().filter(State::in_postcopy) {
+        assert!(s.past_point_of_no_return(), "{s:?}");
+        for ev in events() {
+            let (next, actions) = step(s.clone(), ev.clone());
+            let resumes = actions
+                .iter()
+                .any(|a| matches!(a, Action::Resume | Action::StopCopyAndResume));
+            // Only QEMU's refusal to switch: it never switched.
+            let allowed = s == State::Postcopy && matches!(ev, Event::PostcopyRefused(_));
+            assert_eq!(resumes, allowed, "{s:?} × {ev:?} → {actions:?}");
+            // Destroyed only once the target confirmed a completed copy.
+            let destroys = actions.contains(&Action::DestroySource);
+            let confirmed = matches!(
+                (&s, &ev),
+                (State::PostcopyDone, Event::Committed)
+                    | (
+                        State::Unconfirmed { .. },
+                        Event::Resolved(Outcome::Committed)
+                    )
+            );
+            assert_eq!(destroys, confirmed, "{s:?} × {ev:?}");
+            // Cancel changes nothing.
+            if ev == Event::Cancel {
+                assert_eq!((next, actions), (s.clone(), vec![]), "{s:?}");
+            } else if !allowed && !confirmed {
+                assert!(next.in_postcopy(), "{s:?} × {ev:?} → {next:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_postcopy_migration_runs_through() {
+    let mut s = State::Checking;
+    for ev in [
+        Event::Checked { passed: true },
+        Event::Claimed,
+        Event::Prepared { live: true },
+        Event::PostcopyDue,
+        Event::QemuPaused,
+        Event::PostcopyRunning,
+        Event::QemuCompleted,
+        Event::Committed,
+    ] {
+        s = step(s, ev).0;
+    }
+    assert_eq!(s, State::Confirmed);
+    // The switch is recorded as its own state before QEMU is asked.
+    assert_eq!(
+        step(State::Copying, Event::PostcopyDue),
+        (State::Postcopy, vec![Action::StartPostcopy])
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ use crate::error::{refuse, Result};
 use crate::migration::deadline::Wait;
 use crate::record::{MachineState, MigrationMark};
 use ldm_api::domain::check_domain_name;
-use ldm_api::migration::{DryRun, MigrateRequest, Phase, Role};
+use ldm_api::migration::{DryRun, MigrateRequest, Phase, PostcopyMode, Role};
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
 use ldm_qemu::MigrationTuning;
 use run::Run;
@@ -61,6 +61,10 @@ pub fn tuning(
         // A storage copy completes its mirrors with the source paused,
         // before QEMU sends the final state.
         pause_before_switchover: m.copy_storage,
+        // Post-copy may be needed (the rule decides during the copy); not
+        // with a storage copy, whose mirrors complete with the source
+        // paused, before the final state.
+        postcopy: m.postcopy != PostcopyMode::Never && !m.copy_storage,
     }
 }
 
@@ -246,6 +250,24 @@ pub async fn migrate(
     local_failures.append(&mut failures);
     let target = format!("{}:{}", m.host, m.port);
     local_failures.extend(super::compat::failures(peer.version, &offer, &target));
+    let mut warnings = warnings;
+    let postcopy = match super::compat::postcopy(peer.version, m.postcopy, &target) {
+        Ok(ok) => ok,
+        Err(e) => {
+            local_failures.push(e);
+            false
+        }
+    };
+    if m.copy_storage && m.postcopy == PostcopyMode::Always {
+        local_failures.push("--postcopy=always cannot be combined with --copy-storage: the disks complete their copy with the source paused, before the final state".into());
+    }
+    let live = offer.state == DomainState::Active;
+    if !postcopy && m.postcopy == PostcopyMode::Auto && !m.copy_storage && live {
+        warnings.push(format!(
+            "{target} speaks migration protocol {}, which has no post-copy: this move is pre-copy alone",
+            peer.version
+        ));
+    }
     let failures = local_failures;
     if m.dry_run || !failures.is_empty() {
         let reason = if m.dry_run {
@@ -262,6 +284,11 @@ pub async fn migrate(
                 };
                 let t = tuning(d, &m, prefs);
                 let facts = forecast::Facts {
+                    postcopy: if postcopy && t.postcopy {
+                        m.postcopy
+                    } else {
+                        PostcopyMode::Never
+                    },
                     probed,
                     cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
                     downtime_limit_ms: t.downtime_limit_ms,
@@ -304,8 +331,9 @@ pub async fn migrate(
         warnings,
         id: uuid::Uuid::new_v4().to_string(),
     };
-    let live = offer.state == DomainState::Active;
-    let drv = driver::Driver::new(run, peer, offer, started_at, tuning(d, &m, prefs), live);
+    let mut tuning = tuning(d, &m, prefs);
+    tuning.postcopy &= postcopy && live;
+    let drv = driver::Driver::new(run, peer, offer, started_at, tuning, live);
     drv.drive(machine::Event::Checked { passed: true }).await
 }
 
@@ -393,6 +421,16 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
         let past = dom.rec.migration.as_ref().is_some_and(
             |m| matches!(&m.state, Some(MachineState::Source(s)) if s.past_point_of_no_return()),
         );
+        let in_postcopy =
+            dom.rec.migration.as_ref().is_some_and(
+                |m| matches!(&m.state, Some(MachineState::Source(s)) if s.in_postcopy()),
+            );
+        if in_postcopy {
+            return Err(refuse(
+                ErrorKind::State,
+                format!("the migration of {name} went into post-copy: the guest ran on the target, which needs memory from this host, so it can no longer be cancelled and this copy never resumes; it finishes by itself once the target is reachable (see `ldm list -l {name}`)"),
+            ));
+        }
         if let Some(b) = dom.migration() {
             let role = b.view.lock().unwrap_or_else(|p| p.into_inner()).role;
             if role == Role::Target {

@@ -39,8 +39,18 @@ async fn run(d: Arc<Daemon>, name: String) {
                 Outcome::Unknown
             }
         };
-        let state = State::Unconfirmed {
-            facts: mark.error.clone().unwrap_or_default(),
+        // The stored state says whether the move went through post-copy
+        // (then the source never resumes).
+        let state = match &mark.state {
+            Some(MachineState::Source(s @ State::Unconfirmed { .. })) => s.clone(),
+            Some(MachineState::Source(s)) => State::Unconfirmed {
+                facts: mark.error.clone().unwrap_or_default(),
+                postcopy: s.in_postcopy(),
+            },
+            _ => State::Unconfirmed {
+                facts: mark.error.clone().unwrap_or_default(),
+                postcopy: false,
+            },
         };
         let (next, actions) = step(state, Event::Resolved(outcome));
         tracing::info!(domain = %name, migration = %mark.id, ?outcome, next = next.name(), "asked the target about the unconfirmed migration");

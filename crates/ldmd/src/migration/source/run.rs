@@ -163,6 +163,7 @@ impl Run<'_> {
             storage_bytes: 0,
             storage_ms: 0,
             pause: None,
+            postcopy_ms: None,
         })
     }
 }

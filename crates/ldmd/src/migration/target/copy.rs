@@ -378,3 +378,156 @@ pub async fn rollback(d: &Arc<Daemon>, name: &str, id: &str) {
         .migration(Role::Target, crate::metrics::Outcome::RolledBack, None);
     tracing::info!(domain = name, "target copy destroyed");
 }
+
+/// Waits (woken by QEMU's events, within `deadline`) until the incoming
+/// QEMU's migration is in one of `wanted`; a failed one is an error.
+async fn wait_incoming_status(
+    q: &mut ldm_qemu::Qmp,
+    wanted: &[ldm_qemu::MigrationStatus],
+    deadline: std::time::Duration,
+) -> Result<ldm_qemu::MigrationStatus> {
+    use ldm_qemu::MigrationStatus as M;
+    let until = Instant::now() + deadline;
+    loop {
+        let status = q.query_migrate().await?.status;
+        if wanted.contains(&status) {
+            return Ok(status);
+        }
+        if matches!(status, M::Failed | M::Cancelled) {
+            return Err(refuse(
+                ErrorKind::Hypervisor,
+                format!("the incoming migration is {status}"),
+            ));
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(refuse(
+                ErrorKind::Hypervisor,
+                format!(
+                    "the incoming migration is still {status} after {} s",
+                    deadline.as_secs()
+                ),
+            ));
+        }
+        q.next_event(left.min(std::time::Duration::from_millis(100)))
+            .await?;
+    }
+}
+
+/// The domain's QMP connection and socket here.
+fn qmp_of(
+    d: &Arc<Daemon>,
+    name: &str,
+) -> Result<(
+    Arc<tokio::sync::Mutex<Option<ldm_qemu::Qmp>>>,
+    std::path::PathBuf,
+)> {
+    let t = d.table();
+    let dom = t.get(name).ok_or_else(|| crate::daemon::not_found(name))?;
+    let rt = dom
+        .rt
+        .as_ref()
+        .ok_or_else(|| refuse(ErrorKind::Hypervisor, "the incoming QEMU is gone"))?;
+    Ok((rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid)))
+}
+
+/// Post-copy on the target, on the source's `Postcopy` (the source
+/// recorded that it never resumes, and asked its QEMU to switch): once
+/// the incoming QEMU is in post-copy (or done) and has loaded the device
+/// state, the guest runs here. QEMU started with `-S` keeps it paused
+/// then; `cont` runs it. Not earlier: the device state follows the
+/// source's disks being released, and `cont` takes them.
+pub(super) async fn run_postcopy(d: &Arc<Daemon>, c: &Created, console_tail: &str) -> Result<()> {
+    use ldm_qemu::MigrationStatus as M;
+    {
+        let t = d.table();
+        if let Some(rt) = t.get(&c.name).and_then(|dom| dom.rt.as_ref()) {
+            rt.console.preload(console_tail.as_bytes());
+        }
+    }
+    let (qmp, socket) = qmp_of(d, &c.name)?;
+    let mut g = QmpGuard::lock(&qmp, &socket).await?;
+    let until = Instant::now() + Wait::IncomingLoad.get();
+    let wanted = [M::PostcopyActive, M::Completed];
+    wait_incoming_status(g.q(), &wanted, Wait::IncomingLoad.get()).await?;
+    loop {
+        let st = g.q().query_status().await?;
+        if st.running {
+            break;
+        }
+        if st.status != ldm_qemu::RunState::Inmigrate {
+            g.q().cont().await?;
+            break;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(refuse(
+                ErrorKind::Hypervisor,
+                "the incoming QEMU did not load the device state in time",
+            ));
+        }
+        // Woken by QEMU's STOP/RESUME or migration events, or soon.
+        g.q()
+            .next_event(left.min(std::time::Duration::from_millis(20)))
+            .await?;
+    }
+    tracing::info!(domain = %c.name, "post-copy: the guest runs here while its memory arrives");
+    Ok(())
+}
+
+/// Finishes a post-copy on `Commit` (the source's QEMU completed): waits
+/// for the incoming QEMU to hold everything; the guest already runs.
+pub(super) async fn finish_postcopy(d: &Arc<Daemon>, c: &Created) -> Result<u64> {
+    let (qmp, socket) = qmp_of(d, &c.name)?;
+    let mut g = QmpGuard::lock(&qmp, &socket).await?;
+    let t = Instant::now();
+    let done = [ldm_qemu::MigrationStatus::Completed];
+    wait_incoming_status(g.q(), &done, Wait::IncomingLoad.get()).await?;
+    if !g.q().query_status().await?.running {
+        g.q().cont().await?;
+    }
+    Ok(t.elapsed().as_millis() as u64)
+}
+
+/// Whether the incoming QEMU of a stranded post-copy already holds the
+/// whole guest (then it is finished here: the guest runs on).
+pub(super) async fn postcopy_complete(d: &Arc<Daemon>, c: &Created) -> bool {
+    let Ok((qmp, socket)) = qmp_of(d, &c.name) else {
+        return false;
+    };
+    let r = async {
+        let mut g = QmpGuard::lock(&qmp, &socket).await?;
+        let st = g.q().query_migrate().await?.status;
+        if st == ldm_qemu::MigrationStatus::Completed && !g.q().query_status().await?.running {
+            g.q().cont().await?;
+        }
+        Ok::<_, crate::error::Error>(st == ldm_qemu::MigrationStatus::Completed)
+    };
+    tokio::time::timeout(Wait::QemuCommand.get(), r)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or(false)
+}
+
+/// Marks the copy of a post-copy the source left: kept (never destroyed
+/// by ldm: the guest ran here), `e` with what to know; the claim goes.
+pub(super) fn mark_stranded(d: &Arc<Daemon>, c: &mut Created, reason: &str) {
+    let claim = c.claim.take();
+    let mut t = d.table();
+    if let Some(dom) = t.get_mut(&c.name) {
+        let mut rec = dom.rec.clone();
+        if let Some(mark) = rec.migration.as_mut() {
+            mark.error = Some(format!(
+                "Post-copy from {} stopped short ({reason}): the guest ran here and part of its memory is still on the source. ldm keeps this copy and never destroys it; do not stop or remove it.",
+                mark.peer
+            ));
+        }
+        if let Err(e) = crate::daemon::commit(&d.db, dom, rec) {
+            tracing::error!(domain = %c.name, "cannot record the stranded post-copy: {e}");
+        }
+    }
+    drop(t);
+    drop(claim);
+    tracing::error!(domain = %c.name, %reason, "post-copy stopped short: copy kept");
+}

@@ -9,6 +9,14 @@
 //!
 //! Once `Commit` arrived ([`State::Committing`]) the source is paused for
 //! good: the target resumes the domain even if the source goes away.
+//!
+//! Post-copy: on `Postcopy` ([`State::Postcopy`], its outcome stored
+//! first) the target runs the guest as soon as its QEMU is in post-copy
+//! (the source then never resumes: it recorded so before it switched).
+//! From there the target never destroys its copy: the guest has run here
+//! and holds newer state than the source. A source that goes away leaves
+//! it [`State::Stranded`]: kept, marked, and finished if its QEMU already
+//! holds everything.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,12 +33,22 @@ pub enum State {
     Prepared,
     /// The source reports its copy under way (`Progress`).
     Receiving,
+    /// `Postcopy` received: the guest runs here (or is about to) while the
+    /// rest of its memory arrives.
+    Postcopy,
     /// `Commit` received: resuming the domain.
     Committing,
     /// The domain runs here: this host has the master copy.
     Committed,
     /// The target copy is destroyed (or was never made).
     RolledBack {
+        /// Why.
+        reason: String,
+    },
+    /// Post-copy stopped short (the source went away): the copy is kept,
+    /// never destroyed; finished here if its QEMU holds everything, else
+    /// marked for the administrator.
+    Stranded {
         /// Why.
         reason: String,
     },
@@ -51,6 +69,12 @@ pub enum Event {
     Progress,
     /// `Commit` arrived.
     Commit,
+    /// `Postcopy` arrived.
+    Postcopy,
+    /// The incoming QEMU is in post-copy and the guest runs.
+    PostcopyRunning,
+    /// The incoming QEMU did not get into post-copy in time.
+    PostcopyFailed(String),
     /// The domain runs here.
     Resumed,
     /// It could not be resumed.
@@ -84,6 +108,14 @@ pub enum Action {
     RecordMaster,
     /// Answer `Committed`.
     ReplyCommitted,
+    /// Wait for the incoming QEMU to be in post-copy, then run the guest
+    /// (then [`Event::PostcopyRunning`] or [`Event::PostcopyFailed`]).
+    RunPostcopy,
+    /// Answer `PostcopyRunning`.
+    ReplyPostcopyRunning,
+    /// Keep the copy of a post-copy the source left: finish it if its
+    /// QEMU holds everything, else mark it for the administrator.
+    KeepStranded,
     /// Destroy the target copy.
     Destroy,
     /// Answer `Aborted`.
@@ -95,14 +127,22 @@ pub enum Action {
 impl State {
     /// Whether the session is over.
     pub fn is_final(&self) -> bool {
-        matches!(self, State::Committed | State::RolledBack { .. })
+        matches!(
+            self,
+            State::Committed | State::RolledBack { .. } | State::Stranded { .. }
+        )
     }
 
     /// Whether a domain copy exists here for this migration.
     pub fn has_copy(&self) -> bool {
         matches!(
             self,
-            State::Prepared | State::Receiving | State::Committing | State::Committed
+            State::Prepared
+                | State::Receiving
+                | State::Postcopy
+                | State::Committing
+                | State::Committed
+                | State::Stranded { .. }
         )
     }
 
@@ -113,6 +153,8 @@ impl State {
             State::Checked => "checked",
             State::Prepared => "prepared",
             State::Receiving => "receiving",
+            State::Postcopy => "postcopy",
+            State::Stranded { .. } => "stranded",
             State::Committing => "committing",
             State::Committed => "committed",
             State::RolledBack { .. } => "rolled-back",
@@ -153,6 +195,7 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
 
         (S::Prepared | S::Receiving, E::Progress) => (S::Receiving, vec![A::ShowProgress]),
         (S::Prepared | S::Receiving, E::Commit) => (S::Committing, vec![A::Resume]),
+        (S::Prepared | S::Receiving, E::Postcopy) => (S::Postcopy, vec![A::RunPostcopy]),
         (S::Prepared | S::Receiving, E::Abort(r)) => back(r, vec![A::Destroy, A::ReplyAborted]),
         (S::Prepared | S::Receiving, E::SourceLost) => back(
             "the source went away before the hand-off".into(),
@@ -170,6 +213,29 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             back(m.clone(), vec![A::Destroy, A::ReplyError(m)])
         }
 
+        // Post-copy: the copy is never destroyed from here on.
+        (S::Postcopy, E::PostcopyRunning) => (S::Postcopy, vec![A::ReplyPostcopyRunning]),
+        (S::Postcopy, E::PostcopyFailed(m)) => (S::Postcopy, vec![A::ReplyError(m)]),
+        (S::Postcopy, E::Progress) => (S::Postcopy, vec![A::ShowProgress]),
+        // Stays in Postcopy (never Committing, whose failure destroys).
+        (S::Postcopy, E::Commit) => (S::Postcopy, vec![A::Resume]),
+        (S::Postcopy, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),
+        (S::Postcopy, E::ResumeFailed(m)) => (
+            S::Stranded {
+                reason: format!("the target could not finish the post-copy: {m}"),
+            },
+            vec![
+                A::KeepStranded,
+                A::ReplyError(format!("the target could not finish the post-copy: {m}")),
+            ],
+        ),
+        (S::Postcopy, ev) => (
+            S::Stranded {
+                reason: format!("post-copy stopped short: {ev:?}"),
+            },
+            vec![A::KeepStranded],
+        ),
+
         (S::Committing, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),
         (S::Committing, E::ResumeFailed(m)) => back(
             format!("the target could not resume the domain: {m}"),
@@ -181,7 +247,9 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         // The source sent Commit and stays paused: finish regardless.
         (s @ S::Committing, _) => (s, vec![]),
 
-        (S::Committed | S::RolledBack { .. }, _) => unreachable!("final states are handled first"),
+        (S::Committed | S::RolledBack { .. } | S::Stranded { .. }, _) => {
+            unreachable!("final states are handled first")
+        }
     }
 }
 

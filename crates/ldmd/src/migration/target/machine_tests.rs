@@ -8,9 +8,11 @@ fn states() -> Vec<State> {
         State::Checked,
         State::Prepared,
         State::Receiving,
+        State::Postcopy,
         State::Committing,
         State::Committed,
         State::RolledBack { reason: "r".into() },
+        State::Stranded { reason: "s".into() },
     ]
 }
 
@@ -22,6 +24,9 @@ fn events() -> Vec<Event> {
         Event::PrepareFailed("pf".into()),
         Event::Progress,
         Event::Commit,
+        Event::Postcopy,
+        Event::PostcopyRunning,
+        Event::PostcopyFailed("pc".into()),
         Event::Resumed,
         Event::ResumeFailed("rf".into()),
         Event::Abort("ab".into()),
@@ -54,6 +59,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back ReplyError",
             "rolled-back ReplyError",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
             "rolled-back ReplyAborted",
             "rolled-back ReplyError",
             "rolled-back",
@@ -67,6 +75,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "checked Prepare",
             "prepared ReplyPrepared",
             "rolled-back Destroy,ReplyError",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
             "rolled-back ReplyError",
             "rolled-back ReplyError",
             "rolled-back ReplyError",
@@ -86,6 +97,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "receiving ShowProgress",
             "committing Resume",
+            "postcopy RunPostcopy",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyAborted",
@@ -103,6 +117,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "receiving ShowProgress",
             "committing Resume",
+            "postcopy RunPostcopy",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyAborted",
@@ -112,8 +129,31 @@ const TABLE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "postcopy",
+        &[
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "postcopy ShowProgress",
+            "postcopy Resume",
+            "stranded KeepStranded",
+            "postcopy ReplyPostcopyRunning",
+            "postcopy ReplyError",
+            "committed RecordMaster,ReplyCommitted",
+            "stranded KeepStranded,ReplyError",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+        ],
+    ),
+    (
         "committing",
         &[
+            "committing",
+            "committing",
+            "committing",
             "committing",
             "committing",
             "committing",
@@ -143,6 +183,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "committed",
             "committed",
             "committed",
+            "committed",
+            "committed",
+            "committed",
         ],
     ),
     (
@@ -160,9 +203,36 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
             "rolled-back",
             "rolled-back",
+            "rolled-back",
+            "rolled-back",
+            "rolled-back",
+        ],
+    ),
+    (
+        "stranded",
+        &[
+            "stranded", "stranded", "stranded", "stranded", "stranded", "stranded", "stranded",
+            "stranded", "stranded", "stranded", "stranded", "stranded", "stranded", "stranded",
+            "stranded",
         ],
     ),
 ];
+
+#[test]
+fn in_postcopy_the_copy_is_never_destroyed() {
+    for ev in events() {
+        let (next, actions) = step(State::Postcopy, ev.clone());
+        assert!(!actions.contains(&Action::Destroy), "{ev:?} → {actions:?}");
+        assert!(
+            !matches!(next, State::RolledBack { .. }),
+            "{ev:?} → {next:?}"
+        );
+        assert!(next.has_copy(), "{ev:?} → {next:?}");
+    }
+    // Stranded is final and keeps the copy.
+    let s = State::Stranded { reason: "s".into() };
+    assert!(s.is_final() && s.has_copy());
+}
 
 #[test]
 fn every_state_and_event() {

@@ -64,6 +64,8 @@ struct Session<S> {
     closed: bool,
     /// A dry run's throughput probe, counted.
     probe: super::probe::Counter,
+    /// When `Postcopy` arrived (a move that switched to post-copy).
+    postcopy_at: Option<Instant>,
 }
 
 /// Serves one source after authentication.
@@ -86,6 +88,7 @@ where
         steps: ResumeSteps::default(),
         closed: false,
         probe: Default::default(),
+        postcopy_at: None,
     };
     s.drive().await;
 }
@@ -122,7 +125,7 @@ where
     /// The source's next message as an event, within the state's deadline.
     async fn next_event(&mut self, state: &State) -> Event {
         let wait = match state {
-            State::Prepared | State::Receiving => Wait::SourceSilence,
+            State::Prepared | State::Receiving | State::Postcopy => Wait::SourceSilence,
             _ => Wait::PeerReply,
         };
         let msg = loop {
@@ -174,6 +177,11 @@ where
                 self.inbox.console_tail = console_tail;
                 Event::Commit
             }
+            ToTarget::Postcopy { console_tail } => {
+                self.postcopy_at = Some(Instant::now());
+                self.inbox.console_tail = console_tail;
+                Event::Postcopy
+            }
             ToTarget::Abort { reason } => Event::Abort(reason),
             ToTarget::Hello { .. }
             | ToTarget::Auth { .. }
@@ -197,6 +205,7 @@ where
         tracing::info!(source = %self.source, migration = %self.id, state = next.name(), "target migration state");
         let stored = match next {
             State::Committing => Some(outcome::COMMITTING),
+            State::Postcopy => Some(outcome::POSTCOPY),
             State::Committed => Some(outcome::COMMITTED),
             State::RolledBack { .. } => Some(outcome::ROLLED_BACK),
             _ => None,
@@ -210,7 +219,7 @@ where
         let Some(c) = &self.created else { return };
         // Committing is on record in the outcome alone (which a restart
         // reads): one write fewer while the guest is paused.
-        if !matches!(next, State::Prepared | State::Receiving) {
+        if !matches!(next, State::Prepared | State::Receiving | State::Postcopy) {
             return;
         }
         let mut t = self.d.table();
@@ -272,6 +281,18 @@ where
                 // Resume only what a restart would finish too: the
                 // hand-off must be on record first.
                 let stored = self.d.db.outcome(&self.id).ok().flatten();
+                if self.postcopy_at.is_some() {
+                    // Post-copy: the guest runs already; wait for the rest.
+                    let c = self.created.as_ref()?;
+                    return Some(match copy::finish_postcopy(&self.d, c).await {
+                        Ok(load_ms) => {
+                            self.steps.load_ms = load_ms;
+                            self.resumed_after_ms = since_ms(self.commit_at);
+                            Event::Resumed
+                        }
+                        Err(e) => Event::ResumeFailed(e.to_string()),
+                    });
+                }
                 if stored.is_none_or(|r| r.outcome != outcome::COMMITTING) {
                     return Some(Event::ResumeFailed(
                         "the hand-off could not be recorded".into(),
@@ -336,6 +357,48 @@ where
                     // A prepare that failed half-way.
                     rollback(&self.d, &offer.spec.name, &self.id).await;
                 }
+                None
+            }
+            Action::RunPostcopy => {
+                crate::testhook::hold("target-postcopy").await;
+                // Run only what a restart would keep: the outcome first.
+                let stored = self.d.db.outcome(&self.id).ok().flatten();
+                if stored.is_none_or(|r| r.outcome != outcome::POSTCOPY) {
+                    return Some(Event::PostcopyFailed(
+                        "the target could not record the post-copy".into(),
+                    ));
+                }
+                let c = self.created.as_ref()?;
+                match copy::run_postcopy(&self.d, c, &self.inbox.console_tail).await {
+                    Ok(()) => Some(Event::PostcopyRunning),
+                    Err(e) => Some(Event::PostcopyFailed(format!(
+                        "the target's QEMU did not get into post-copy: {e}"
+                    ))),
+                }
+            }
+            Action::ReplyPostcopyRunning => {
+                let reply = ToSource::PostcopyRunning {
+                    resumed_after_ms: since_ms(self.postcopy_at),
+                };
+                self.reply(&reply).await
+            }
+            Action::KeepStranded => {
+                let c = self.created.as_mut()?;
+                if copy::postcopy_complete(&self.d, c).await {
+                    // Everything arrived before the source went away.
+                    if let Err(e) = copy::record_master(&self.d, c).await {
+                        tracing::error!(domain = %c.name, "the domain runs here but cannot be recorded: {e}");
+                    }
+                    let name = c.name.clone();
+                    if let Err(e) =
+                        outcome::record(&self.d, &self.id, &name, &self.secret, outcome::COMMITTED)
+                    {
+                        tracing::error!(migration = %self.id, "cannot record the migration's outcome: {e}");
+                    }
+                    tracing::warn!(domain = %name, "post-copy complete though the source went away: this host runs the domain");
+                    return None;
+                }
+                copy::mark_stranded(&self.d, c, "the source went away");
                 None
             }
             Action::ReplyAborted => self.reply(&ToSource::Aborted).await,

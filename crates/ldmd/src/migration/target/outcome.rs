@@ -11,6 +11,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// Stored while the copy waits for the data and `Commit`.
 pub const PREPARED: &str = "prepared";
+/// Stored once `Postcopy` arrived, before the guest runs here: the copy
+/// is never destroyed from then on (protocol 4).
+pub const POSTCOPY: &str = "postcopy";
 /// Stored once `Commit` arrived, before resuming.
 pub const COMMITTING: &str = "committing";
 /// Stored once the domain runs here, before `Committed` is sent.

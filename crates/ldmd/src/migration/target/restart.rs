@@ -4,6 +4,8 @@
 //! "rolled back". A copy that received `Commit` (`committing` stored) is
 //! resumed if its QEMU holds the whole domain, since the source stays
 //! paused for good after `Commit`; if QEMU is gone or incomplete, it goes.
+//! A copy whose guest ran here in post-copy (`postcopy` stored) is never
+//! destroyed: it is kept and marked.
 
 use super::machine::State;
 use super::outcome;
@@ -47,6 +49,23 @@ pub async fn settle(
     // A live copy had an incoming QEMU (and its pid file); a cold one has
     // only its record, already in the state it had on the source.
     let live = d.paths.pidfile(&rec.spec.uuid).exists();
+    if stored.as_deref() == Some(outcome::POSTCOPY) {
+        // The guest ran here in post-copy: never destroyed. Its QEMU (if
+        // it still runs) waits for the pages the source holds.
+        let mut r = rec.clone();
+        if pid.is_some() {
+            r.state = DomainState::Active;
+        }
+        if let Some(m) = r.migration.as_mut() {
+            m.error = Some(format!(
+                "ldmd restarted during a post-copy from {}: the guest ran here and part of its memory is still on the source. ldm keeps this copy and never destroys it; do not stop or remove it.",
+                m.peer
+            ));
+        }
+        d.db.put_domain(&r)?;
+        tracing::error!(domain = %name, "restarted during post-copy: the copy is kept");
+        return Ok(Settled::Kept(Box::new(r)));
+    }
     if committing {
         let resumed = match pid {
             Some(_) => resume(&d.paths.qmp_socket(&rec.spec.uuid)).await,
