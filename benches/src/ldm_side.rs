@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::console::{Scan, Verdict};
 use crate::network::{self, Seen, Watch};
-use crate::report::{Leg, Measure};
+use crate::report::{Leg, Measure, Outcome};
 use crate::scenario::{wait_ready, Env, Scenario, SETTLE};
 
 const DOMAIN: &str = "ldg1";
@@ -43,7 +43,7 @@ fn ldm_timeout(lab: &Lab, i: usize, args: &[&str], limit: Duration) -> anyhow::R
 }
 
 /// One migration through ldm.
-pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Measure> {
+pub async fn run(env: &Env, sc: Scenario) -> anyhow::Result<Outcome> {
     let lab = network::lab().await?;
     let result = migrate(env, sc, &lab).await;
     let _ = ldm(&lab, 1, &["stop-domain", "-f", DOMAIN]);
@@ -79,7 +79,7 @@ fn add_network(lab: &Lab) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> {
+async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> {
     ldm(lab, 0, &["add-domain", DOMAIN])?;
     ldm(lab, 0, &["set-vcpu", "1", DOMAIN])?;
     ldm(
@@ -121,19 +121,50 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
     let usage =
         crate::daemon_usage::Watch::start(lab.host(0).started_pid(), lab.host(1).started_pid());
     let t0 = Instant::now();
-    let out = ldm_timeout(
-        lab,
-        0,
-        &[
-            "migrate-domain",
-            "--json",
-            "-p",
-            &pw.to_string_lossy(),
-            DOMAIN,
-            &lab.target(1),
-        ],
-        MIGRATE_TIMEOUT,
-    )?;
+    let args = [
+        "migrate-domain",
+        "--json",
+        "-p",
+        &pw.to_string_lossy(),
+        DOMAIN,
+        &lab.target(1),
+    ];
+    let out = lab.host(0).ldm_timeout(&args, None, env.qemu_timeout);
+    if out.code.is_none() {
+        // Out of time: the command is gone, which cancels a move before
+        // post-copy (the source runs on); a move in post-copy finishes by
+        // itself, so wait for it before judging the guest.
+        drop(watch.map(Watch::finish));
+        let _ = usage.finish();
+        let until = Instant::now() + MIGRATE_TIMEOUT;
+        while Instant::now() < until
+            && ldm(lab, 0, &["list", "-o", "status", DOMAIN]).is_ok_and(|s| s.contains("STATUS"))
+        {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let here = if ldm(lab, 0, &["list", DOMAIN]).is_ok() {
+            0
+        } else {
+            1
+        };
+        let seq = Scan::of(&console(here).await?).last_seq();
+        tokio::time::sleep(SETTLE).await;
+        return Ok(Outcome::NotConverged {
+            timeout_s: env.qemu_timeout.as_secs(),
+            bytes: 0,
+            passes: 0,
+            source: Verdict::judge(seq, seq, &Scan::of(&console(here).await?)),
+        });
+    }
+    if out.code != Some(0) {
+        bail!(
+            "host 0: `ldm migrate-domain` failed ({:?}): {}{}",
+            out.code,
+            out.stderr.trim(),
+            out.stdout.trim()
+        );
+    }
+    let out = out.stdout;
     let wall_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let daemons = usage.finish().map(Box::new);
     let s = parse_summary(&out)?;
@@ -146,13 +177,19 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
     let seen: Option<Seen> = watch.map(Watch::finish);
     let after = Scan::of(&console(1).await?);
     // The same prediction once host A has moved the domain before: back
-    // to A (B learns), then A's dry run and a second measured move.
-    let warm = warm_leg(lab, &pw.to_string_lossy())
-        .map_err(|e| eprintln!("ldm-bench: the second, predicted move failed: {e:#}"))
-        .ok();
+    // to A (B learns), then A's dry run and a second measured move (not
+    // for a guest that only post-copy moves: two more long moves).
+    let warm = (s.postcopy_ms.is_none())
+        .then(|| {
+            warm_leg(lab, &pw.to_string_lossy())
+                .map_err(|e| eprintln!("ldm-bench: the second, predicted move failed: {e:#}"))
+                .ok()
+        })
+        .flatten();
     // Like for like with plain QEMU's total-time: QEMU's own migration time
     // (migrate to completion). The whole command's time is kept as wall_ms.
-    Ok(Measure {
+    Ok(Outcome::Done(Measure {
+        postcopy_ms: s.postcopy_ms.map(|p| p as f64),
         total_ms: s.qemu_ms as f64,
         bulk_mib_s: Some(s.bulk_rate_mib_s),
         // QEMU's own figure, like for like with plain QEMU; ldm's whole
@@ -172,7 +209,7 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Measure> 
         predicted,
         warm,
         daemons,
-    })
+    }))
 }
 
 /// B → A, then A's dry run and the move A → B.

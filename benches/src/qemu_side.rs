@@ -206,6 +206,7 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
         predicted: None,
         warm: None,
         daemons: None,
+        postcopy_ms: None,
     }))
 }
 

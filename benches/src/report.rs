@@ -36,6 +36,9 @@ pub struct Measure {
     pub warm: Option<Box<Leg>>,
     /// ldm only: both ldmds' memory and CPU during the move.
     pub daemons: Option<Box<crate::daemon_usage::Daemons>>,
+    /// ldm only: the move switched to post-copy; from the switch to
+    /// QEMU's completion, ms.
+    pub postcopy_ms: Option<f64>,
 }
 
 /// A further predicted move of the ldm side.
@@ -48,6 +51,8 @@ pub struct Leg {
 }
 
 /// How one run of one side ended.
+// A few per benchmark run: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Done(Measure),
@@ -76,9 +81,12 @@ impl Outcome {
     /// One line for the progress log.
     pub fn brief(&self) -> String {
         match self {
-            Outcome::Done(m) => format!(
-                "total {:.2} s, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}{}",
+            Outcome::Done(m) => {
+                format!(
+                "total {:.2} s{}, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}{}",
                 m.total_ms / 1000.0,
+                m.postcopy_ms
+                    .map_or(String::new(), |p| format!(" (post-copy {:.2} s)", p / 1000.0)),
                 m.downtime_ms,
                 m.bytes as f64 / MIB,
                 m.passes,
@@ -89,7 +97,8 @@ impl Outcome {
                 m.pause
                     .as_ref()
                     .map_or(String::new(), |p| format!("; pause: {}", pause_text(p)))
-            ),
+            )
+            }
             Outcome::NotConverged {
                 timeout_s, source, ..
             } => format!("did not converge in {timeout_s} s (cancelled); source {source}"),
@@ -124,6 +133,7 @@ impl Outcome {
                 "tcp_error": m.seen.as_ref().and_then(|s| s.tcp.as_ref().err()),
                 "pause": m.pause,
                 "ldmd": m.daemons.as_ref().map(|d| d.to_json()),
+                "postcopy_ms": m.postcopy_ms,
             }),
             Outcome::NotConverged {
                 timeout_s,
@@ -465,12 +475,20 @@ impl ScenarioResult {
         if let Some(ldm) = self.side(Kind::Ldm) {
             let wall = ldm.med(|m| m.wall_ms);
             let rate = ldm.med(|m| m.bulk_mib_s);
+            let postcopy = ldm
+                .runs
+                .iter()
+                .filter(|o| matches!(o, Outcome::Done(m) if m.postcopy_ms.is_some()))
+                .count();
             out.push(format!(
-                "  ldm detail: whole command {} (median), bulk {} over {} channels",
+                "  ldm detail: whole command {} (median), bulk {} over {} channels; post-copy in {postcopy} of {} runs{}",
                 wall.map_or("-".into(), |w| format!("{:.2} s", w / 1000.0)),
                 rate.map_or("-".into(), |r| format!("{r:.0} MiB/s")),
                 ldm.med(|m| Some(m.channels as f64))
                     .map_or("-".into(), |c| format!("{c:.0}")),
+                ldm.runs.len(),
+                ldm.med(|m| m.postcopy_ms)
+                    .map_or(String::new(), |p| format!(", post-copy time {:.2} s (median)", p / 1000.0)),
             ));
             for (i, o) in ldm.runs.iter().enumerate() {
                 if let Outcome::Done(Measure { pause: Some(p), .. }) = o {
