@@ -245,6 +245,13 @@ impl Qmp {
         self.execute("migrate-start-postcopy", None).await.map(drop)
     }
 
+    /// `migrate-pause`: in post-copy, shut the migration's channels down
+    /// (QEMU goes to `postcopy-paused` on either side) so that it stops
+    /// waiting on a link that no longer carries anything.
+    pub async fn migrate_pause(&mut self) -> Result<()> {
+        self.execute("migrate-pause", None).await.map(drop)
+    }
+
     /// `migrate-continue` from the `pre-switchover` state (only reached
     /// with the `pause-before-switchover` capability): let the source
     /// send the final device state and switch over.

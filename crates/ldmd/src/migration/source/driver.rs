@@ -148,6 +148,7 @@ impl<'a> Driver<'a> {
                 };
                 let note = self.postcopy_note(&facts);
                 tracing::error!(domain = %self.run.m.name, "post-copy interrupted: {facts}");
+                self.pause_postcopy().await;
                 if let Err(e) = self.run.mark_error(&note, true).await {
                     tracing::error!(domain = %self.run.m.name, "cannot record the interrupted post-copy: {e}");
                 }

@@ -181,6 +181,28 @@ impl Driver<'_> {
         Ok(())
     }
 
+    /// A post-copy that lost its target: QEMU's channels are shut
+    /// (`migrate-pause`; it waits in `postcopy-paused`, the source never
+    /// resumed) and the relays closed, instead of QEMU writing into a link
+    /// that may hang for minutes.
+    pub(super) async fn pause_postcopy(&mut self) {
+        if let Some(((qmp, socket), _)) = self.copy.qemu.clone() {
+            let r = async {
+                let mut g = QmpGuard::lock(&qmp, &socket).await?;
+                g.q().migrate_pause().await?;
+                Ok::<_, crate::error::Error>(())
+            };
+            match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
+                Ok(Ok(())) => tracing::info!(domain = %self.run.m.name, "post-copy paused in QEMU"),
+                Ok(Err(e)) => tracing::info!(domain = %self.run.m.name, "migrate-pause: {e}"),
+                Err(_) => {
+                    tracing::warn!(domain = %self.run.m.name, "migrate-pause: QEMU did not answer")
+                }
+            }
+        }
+        self.copy.tunnel = None;
+    }
+
     /// The point of no return of a post-copy move, already recorded: asks
     /// QEMU to switch, then tells the target to run the guest once its
     /// QEMU is in post-copy.

@@ -510,6 +510,24 @@ pub(super) async fn postcopy_complete(d: &Arc<Daemon>, c: &Created) -> bool {
         .unwrap_or(false)
 }
 
+/// Shuts a stranded post-copy's channels in its QEMU (`migrate-pause`),
+/// which then waits in `postcopy-paused` instead of on a dead link.
+pub(super) async fn pause_postcopy(d: &Arc<Daemon>, c: &Created) {
+    let Ok((qmp, socket)) = qmp_of(d, &c.name) else {
+        return;
+    };
+    let r = async {
+        let mut g = QmpGuard::lock(&qmp, &socket).await?;
+        g.q().migrate_pause().await?;
+        Ok::<_, crate::error::Error>(())
+    };
+    match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
+        Ok(Ok(())) => tracing::info!(domain = %c.name, "post-copy paused in QEMU"),
+        Ok(Err(e)) => tracing::info!(domain = %c.name, "migrate-pause: {e}"),
+        Err(_) => tracing::warn!(domain = %c.name, "migrate-pause: QEMU did not answer"),
+    }
+}
+
 /// Marks the copy of a post-copy the source left: kept (never destroyed
 /// by ldm: the guest ran here), `e` with what to know; the claim goes.
 pub(super) fn mark_stranded(d: &Arc<Daemon>, c: &mut Created, reason: &str) {

@@ -398,6 +398,7 @@ where
                     tracing::warn!(domain = %name, "post-copy complete though the source went away: this host runs the domain");
                     return None;
                 }
+                copy::pause_postcopy(&self.d, c).await;
                 copy::mark_stranded(&self.d, c, "the source went away");
                 None
             }
