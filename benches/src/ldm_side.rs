@@ -116,19 +116,17 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
     };
 
     let pw = lab.password_file();
-    let predicted = predict(lab, &pw.to_string_lossy())?;
+    let extra = env.ldm_args();
+    let predicted = predict(lab, &pw.to_string_lossy(), &extra)?;
     let from_seq = Scan::of(&console(0).await?).last_seq();
     let usage =
         crate::daemon_usage::Watch::start(lab.host(0).started_pid(), lab.host(1).started_pid());
     let t0 = Instant::now();
-    let args = [
-        "migrate-domain",
-        "--json",
-        "-p",
-        &pw.to_string_lossy(),
-        DOMAIN,
-        &lab.target(1),
-    ];
+    let pw_arg = pw.to_string_lossy();
+    let to_b = lab.target(1);
+    let mut args = vec!["migrate-domain", "--json", "-p", &pw_arg];
+    args.extend(extra.iter().map(String::as_str));
+    args.extend([DOMAIN, to_b.as_str()]);
     let out = lab.host(0).ldm_timeout(&args, None, env.qemu_timeout);
     if out.code.is_none() {
         // Out of time: the command is gone, which cancels a move before
@@ -181,7 +179,7 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
     // for a guest that only post-copy moves: two more long moves).
     let warm = (s.postcopy_ms.is_none())
         .then(|| {
-            warm_leg(lab, &pw.to_string_lossy())
+            warm_leg(lab, &pw.to_string_lossy(), &extra)
                 .map_err(|e| eprintln!("ldm-bench: the second, predicted move failed: {e:#}"))
                 .ok()
         })
@@ -213,14 +211,16 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
 }
 
 /// B → A, then A's dry run and the move A → B.
-fn warm_leg(lab: &Lab, pw: &str) -> anyhow::Result<Box<Leg>> {
-    let back = ["migrate-domain", "--json", "-p", pw, DOMAIN];
-    let mut args = back.to_vec();
+fn warm_leg(lab: &Lab, pw: &str, extra: &[String]) -> anyhow::Result<Box<Leg>> {
+    let mut back = vec!["migrate-domain", "--json", "-p", pw];
+    back.extend(extra.iter().map(String::as_str));
+    back.push(DOMAIN);
+    let mut args = back.clone();
     let to_a = lab.target(0);
     args.push(&to_a);
     ldm_timeout(lab, 1, &args, MIGRATE_TIMEOUT)?;
-    let predicted = predict(lab, pw)?;
-    let mut args = back.to_vec();
+    let predicted = predict(lab, pw, extra)?;
+    let mut args = back;
     let to_b = lab.target(1);
     args.push(&to_b);
     let s = parse_summary(&ldm_timeout(lab, 0, &args, MIGRATE_TIMEOUT)?)?;
@@ -231,21 +231,12 @@ fn warm_leg(lab: &Lab, pw: &str) -> anyhow::Result<Box<Leg>> {
 }
 
 /// What the dry run (`migrate-domain -n --json`) predicts for the move.
-fn predict(lab: &Lab, pw: &str) -> anyhow::Result<Option<Box<MemoryEstimate>>> {
-    let out = ldm_timeout(
-        lab,
-        0,
-        &[
-            "migrate-domain",
-            "-n",
-            "--json",
-            "-p",
-            pw,
-            DOMAIN,
-            &lab.target(1),
-        ],
-        MIGRATE_TIMEOUT,
-    )?;
+fn predict(lab: &Lab, pw: &str, extra: &[String]) -> anyhow::Result<Option<Box<MemoryEstimate>>> {
+    let mut args = vec!["migrate-domain", "-n", "--json", "-p", pw];
+    args.extend(extra.iter().map(String::as_str));
+    let to_b = lab.target(1);
+    args.extend([DOMAIN, to_b.as_str()]);
+    let out = ldm_timeout(lab, 0, &args, MIGRATE_TIMEOUT)?;
     let (start, end) = (out.find('{'), out.rfind('}'));
     let (Some(start), Some(end)) = (start, end) else {
         bail!("the dry run printed no JSON: {out}");

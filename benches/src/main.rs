@@ -80,6 +80,10 @@ struct Args {
     /// finish".
     #[arg(long, value_name = "S", default_value_t = 120)]
     qemu_timeout: u64,
+    /// Pass `--postcopy=MODE` to ldm's moves and dry runs (default: ldm's
+    /// own default, auto), e.g. `never` to measure its multifd copy.
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "never", "always"])]
+    postcopy: Option<String>,
 }
 
 async fn bench(args: Args) -> anyhow::Result<bool> {
@@ -93,6 +97,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         kernel,
         initrd,
         qemu_timeout: Duration::from_secs(args.qemu_timeout),
+        ldm_postcopy: args.postcopy.clone(),
     };
     let mut wanted: Vec<Scenario> = args
         .scenarios
@@ -128,6 +133,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
             "host_cpus": cpus,
             "runs": args.runs,
             "qemu_timeout_s": args.qemu_timeout,
+            "ldm_postcopy": args.postcopy.as_deref().unwrap_or("auto (default)"),
             "first_touch_4k_mib_s": rates.first_touch_4k,
             "first_touch_thp_mib_s": rates.first_touch_thp,
             "warm_write_mib_s": rates.warm,

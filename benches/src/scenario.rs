@@ -98,6 +98,18 @@ pub struct Env {
     pub initrd: PathBuf,
     /// Give up on a migration (any side) after this long.
     pub qemu_timeout: Duration,
+    /// `--postcopy=MODE` for ldm's moves, when given.
+    pub ldm_postcopy: Option<String>,
+}
+
+impl Env {
+    /// The extra `migrate-domain` arguments of ldm's side.
+    pub fn ldm_args(&self) -> Vec<String> {
+        self.ldm_postcopy
+            .iter()
+            .map(|m| format!("--postcopy={m}"))
+            .collect()
+    }
 }
 
 /// One run of one side.
