@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use ldm_qemu::process::{clock_ticks_per_second, cpu_time_ticks, rss_kib};
+
 /// How often the resident size is read.
 const EVERY: Duration = Duration::from_millis(20);
 
@@ -85,7 +87,7 @@ struct Sampler {
 impl Sampler {
     fn start(pid: u32, stop: Arc<AtomicBool>) -> Option<Sampler> {
         let before_kib = rss_kib(pid)?;
-        let cpu_ticks = cpu_ticks(pid)?;
+        let cpu_ticks = cpu_time_ticks(pid)?;
         let thread = std::thread::spawn(move || peak(pid, before_kib, &stop));
         Some(Sampler {
             pid,
@@ -97,11 +99,11 @@ impl Sampler {
 
     fn finish(self, wall: Duration) -> Option<Usage> {
         let peak = self.thread.join().ok()?;
-        let ticks = cpu_ticks(self.pid)?.saturating_sub(self.cpu_ticks);
+        let ticks = cpu_time_ticks(self.pid)?.saturating_sub(self.cpu_ticks);
         Some(Usage {
             rss_before_kib: self.before_kib,
             rss_peak_kib: peak,
-            cpu_ms: ticks * 1000 / clock_ticks_per_s(),
+            cpu_ms: ticks * 1000 / clock_ticks_per_second(),
             wall_ms: wall.as_millis() as u64,
         })
     }
@@ -151,67 +153,9 @@ impl Watch {
     }
 }
 
-/// `VmRSS` of a process, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status_field_kib(&status, "VmRSS:")
-}
-
-fn status_field_kib(status: &str, field: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat_cpu_ticks(&stat)
-}
-
-fn stat_cpu_ticks(stat: &str) -> Option<u64> {
-    // The command name (field 2) may hold spaces: count after its ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime is field 14, stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-/// Linux reports CPU times in USER_HZ, 100 on every architecture it
-/// supports for user space.
-fn clock_ticks_per_s() -> u64 {
-    100
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_resident_size() {
-        let status = "Name:\tldmd\nVmPeak:\t  90000 kB\nVmRSS:\t   12345 kB\nRssAnon:\t 1 kB\n";
-        assert_eq!(status_field_kib(status, "VmRSS:"), Some(12345));
-        assert_eq!(status_field_kib(status, "VmHWM:"), None);
-    }
-
-    #[test]
-    fn reads_cpu_time_past_a_name_with_spaces() {
-        let stat = "42 (ld md) S 1 42 42 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 9 0 1000 0 0";
-        assert_eq!(stat_cpu_ticks(stat), Some(287));
-    }
-
-    #[test]
-    fn this_process_can_be_read() {
-        let me = std::process::id();
-        assert!(rss_kib(me).is_some_and(|k| k > 0));
-        assert!(cpu_ticks(me).is_some());
-    }
 
     #[test]
     fn cpu_share() {
@@ -223,5 +167,14 @@ mod tests {
         };
         assert_eq!(u.cpu_percent(), 25.0);
         assert!(u.text().contains("peak 12.0 MiB (+2.0)"), "{}", u.text());
+    }
+
+    #[test]
+    fn this_process_is_watched() {
+        let me = Some(std::process::id());
+        let w = Watch::start(me, me);
+        let d = w.finish().expect("both figures");
+        assert!(d.source.rss_peak_kib >= d.source.rss_before_kib);
+        assert!(d.source.rss_before_kib > 0);
     }
 }
