@@ -123,6 +123,15 @@ impl ClaimGuard {
     pub fn holds(&self, dom: &Domain) -> bool {
         dom.claim.as_ref().is_some_and(|c| c.id == self.id)
     }
+
+    /// The claimed domain in `t` (locked by the caller), to record the
+    /// operation's outcome; "not found" if it is gone or no longer held
+    /// by this claim.
+    pub fn domain<'t>(&self, t: &'t mut Table) -> Result<&'t mut Domain> {
+        t.get_mut(&self.name)
+            .filter(|dom| self.holds(dom))
+            .ok_or_else(|| crate::daemon::not_found(&self.name))
+    }
 }
 
 fn release(t: &mut Table, name: &str, id: u64) {

@@ -169,10 +169,7 @@ pub async fn set_memory(d: &Daemon, name: &str, want: u64) -> Result<Option<Stri
     };
     let now = boot + size;
     let mut t = d.table();
-    let dom = t
-        .get_mut(name)
-        .filter(|dom| claim.holds(dom))
-        .ok_or_else(|| crate::daemon::not_found(name))?;
+    let dom = claim.domain(&mut t)?;
     let mut rec = dom.rec.clone();
     rec.spec.memory_mib = now;
     commit(&d.db, dom, rec)?;

@@ -96,10 +96,7 @@ pub async fn set_vcpus(d: &Daemon, name: &str, want: u32) -> Result<()> {
     }
     drop(g);
     let mut t = d.table();
-    let dom = t
-        .get_mut(name)
-        .filter(|dom| claim.holds(dom))
-        .ok_or_else(|| crate::daemon::not_found(name))?;
+    let dom = claim.domain(&mut t)?;
     let mut rec = dom.rec.clone();
     rec.spec.vcpus = want;
     commit(&d.db, dom, rec)?;

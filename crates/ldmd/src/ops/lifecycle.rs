@@ -273,10 +273,7 @@ async fn stop_once(
     }
     kill_qemu(&qmp, &socket, pid).await;
     let mut t = d.table();
-    let dom = t
-        .get_mut(name)
-        .filter(|dom| claim.holds(dom))
-        .ok_or_else(|| crate::daemon::not_found(name))?;
+    let dom = claim.domain(&mut t)?;
     transition(&d.db, dom, tr, |_| {})?;
     tracing::info!(domain = name, "domain stopped");
     Ok(message)
