@@ -34,6 +34,36 @@ pub(crate) async fn simple(client: &Client, req: Request) -> Result<i32, String>
     client.call(&req).await.map(done).map_err(|e| e.message)
 }
 
+/// `add-vcpu`, `set-vcpu`, `rm-vcpu`.
+async fn vcpus(
+    client: &Client,
+    change: ResourceChange,
+    count: u32,
+    name: String,
+) -> Result<i32, String> {
+    let req = Request::Vcpu {
+        name,
+        change,
+        count,
+    };
+    simple(client, req).await
+}
+
+/// `add-memory`, `set-memory`, `rm-memory`.
+async fn memory(
+    client: &Client,
+    change: ResourceChange,
+    s: &str,
+    name: String,
+) -> Result<i32, String> {
+    let req = Request::Memory {
+        name,
+        change,
+        mib: size(s)?,
+    };
+    simple(client, req).await
+}
+
 /// `max-vcpus=N`: a vCPU count in range.
 fn parse_max_vcpus(v: &str) -> Result<u32, String> {
     let n = v
@@ -187,72 +217,12 @@ pub(crate) async fn run(cli: Cli) -> Result<i32, String> {
             print!("{out}");
             Ok(0)
         }
-        Cmd::SetVcpu { count, name } => {
-            simple(
-                &client,
-                Request::Vcpu {
-                    name,
-                    change: ResourceChange::Set,
-                    count,
-                },
-            )
-            .await
-        }
-        Cmd::AddVcpu { count, name } => {
-            simple(
-                &client,
-                Request::Vcpu {
-                    name,
-                    change: ResourceChange::Add,
-                    count,
-                },
-            )
-            .await
-        }
-        Cmd::RmVcpu { count, name } => {
-            simple(
-                &client,
-                Request::Vcpu {
-                    name,
-                    change: ResourceChange::Remove,
-                    count,
-                },
-            )
-            .await
-        }
-        Cmd::SetMemory { size: s, name } => {
-            simple(
-                &client,
-                Request::Memory {
-                    name,
-                    change: ResourceChange::Set,
-                    mib: size(&s)?,
-                },
-            )
-            .await
-        }
-        Cmd::AddMemory { size: s, name } => {
-            simple(
-                &client,
-                Request::Memory {
-                    name,
-                    change: ResourceChange::Add,
-                    mib: size(&s)?,
-                },
-            )
-            .await
-        }
-        Cmd::RmMemory { size: s, name } => {
-            simple(
-                &client,
-                Request::Memory {
-                    name,
-                    change: ResourceChange::Remove,
-                    mib: size(&s)?,
-                },
-            )
-            .await
-        }
+        Cmd::SetVcpu { count, name } => vcpus(&client, ResourceChange::Set, count, name).await,
+        Cmd::AddVcpu { count, name } => vcpus(&client, ResourceChange::Add, count, name).await,
+        Cmd::RmVcpu { count, name } => vcpus(&client, ResourceChange::Remove, count, name).await,
+        Cmd::SetMemory { size: s, name } => memory(&client, ResourceChange::Set, &s, name).await,
+        Cmd::AddMemory { size: s, name } => memory(&client, ResourceChange::Add, &s, name).await,
+        Cmd::RmMemory { size: s, name } => memory(&client, ResourceChange::Remove, &s, name).await,
         Cmd::SetVar { args } => {
             let (vars, name) = props::split_props(&args)?;
             simple(&client, Request::SetVar { name, vars }).await
