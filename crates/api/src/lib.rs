@@ -5,6 +5,7 @@
 //! zero or more [`Event`]s (long operations such as a migration) and exactly one
 //! final [`Response`].
 
+pub mod channels;
 pub mod domain;
 pub mod error;
 pub mod flags;

@@ -242,6 +242,11 @@ pub struct Summary {
     /// completion, ms (absent for a pre-copy move and from older daemons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postcopy_ms: Option<u64>,
+    /// How the copy ran and why: multifd pre-copy or one channel with
+    /// post-copy ready ([`crate::channels`]); absent for a cold move and
+    /// from older daemons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<crate::channels::CopyChoice>,
 }
 
 /// The guest's pause of a live move, step by step, ms. The source's steps
@@ -308,6 +313,11 @@ pub struct DryRun {
     /// older daemons).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryEstimate>,
+    /// An active domain: the copy the move would run and why, the same
+    /// choice the move makes ([`crate::channels`]; absent for a domain
+    /// that moves cold and from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<crate::channels::CopyChoice>,
 }
 
 /// What a live move's memory copy would take, as a dry run predicts it

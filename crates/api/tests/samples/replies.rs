@@ -126,6 +126,7 @@ pub fn summary() -> Summary {
         storage_ms: 0,
         pause: None,
         postcopy_ms: None,
+        choice: None,
     }
 }
 
@@ -280,6 +281,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                 room: None,
                 copy: None,
                 memory: None,
+                choice: None,
             }),
         ),
         (
@@ -294,6 +296,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                 }),
                 copy: None,
                 memory: None,
+                choice: None,
             }),
         ),
         (
@@ -308,6 +311,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                 }),
                 copy: None,
                 memory: None,
+                choice: None,
             }),
         ),
         (
@@ -323,6 +327,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     seconds: 11,
                 }),
                 memory: None,
+                choice: None,
             }),
         ),
         (
@@ -349,6 +354,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     throttle_percent: 0,
                     postcopy_after_ms: None,
                 }),
+                choice: None,
             }),
         ),
         (
@@ -375,6 +381,7 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     throttle_percent: 60,
                     postcopy_after_ms: None,
                 }),
+                choice: None,
             }),
         ),
         (
@@ -401,6 +408,38 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
                     throttle_percent: 99,
                     postcopy_after_ms: Some(20_000),
                 }),
+                choice: None,
+            }),
+        ),
+        (
+            "dry-run-memory-chosen",
+            Reply::DryRun(DryRun {
+                failures: vec![],
+                warnings: vec![],
+                room: None,
+                copy: None,
+                memory: Some(ldm_api::migration::MemoryEstimate {
+                    memory_mib: 2048,
+                    to_send_mib: 1900,
+                    dirty_rate_mib_s: 1000,
+                    link_mib_s: 320,
+                    link_source: ldm_api::migration::LinkSource::Measured,
+                    cap_mib_s: None,
+                    qemu_rate_mib_s: Some(180),
+                    downtime_limit_ms: 30,
+                    total_ms: None,
+                    pause_ms: None,
+                    passes: 40,
+                    sent_mib: 12000,
+                    converges: false,
+                    throttle_percent: 99,
+                    postcopy_after_ms: Some(20_000),
+                }),
+                choice: Some(ldm_api::channels::CopyChoice {
+                    kind: ldm_api::channels::CopyKind::PostcopyReady,
+                    channels: 1,
+                    reason: "the guest dirties 1000 MiB/s, the copy carries 320 MiB/s on 2 channels: pre-copy would not finish even with the guest's vCPUs slowed by 99 %".into(),
+                }),
             }),
         ),
         ("migrated", Reply::Migrated(summary())),
@@ -417,6 +456,17 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
             "migrated-postcopy",
             Reply::Migrated(Summary {
                 postcopy_ms: Some(4_200),
+                ..summary()
+            }),
+        ),
+        (
+            "migrated-chosen",
+            Reply::Migrated(Summary {
+                choice: Some(ldm_api::channels::CopyChoice {
+                    kind: ldm_api::channels::CopyKind::Multifd,
+                    channels: 2,
+                    reason: "the guest dirties 120 MiB/s, the copy carries 390 MiB/s on 2 channels: pre-copy is predicted to converge in 3.0 s of copying".into(),
+                }),
                 ..summary()
             }),
         ),
