@@ -263,6 +263,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                 warnings: vec!["a warning".into()],
                 room: None,
                 probe_bytes: None,
+                postcopy_unavailable: None,
             },
         ),
         (
@@ -276,6 +277,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     free_console_ports: None,
                 }),
                 probe_bytes: None,
+                postcopy_unavailable: None,
             },
         ),
         (
@@ -289,6 +291,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     free_console_ports: Some(40),
                 }),
                 probe_bytes: None,
+                postcopy_unavailable: None,
             },
         ),
         (
@@ -302,6 +305,21 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                     free_console_ports: Some(40),
                 }),
                 probe_bytes: Some(64 << 20),
+                postcopy_unavailable: None,
+            },
+        ),
+        (
+            "checked-no-postcopy",
+            ToSource::Checked {
+                failures: vec![],
+                warnings: vec![],
+                room: Some(ldm_api::migration::Room {
+                    free_vcpus: 6,
+                    free_mib: 7168,
+                    free_console_ports: Some(40),
+                }),
+                probe_bytes: Some(64 << 20),
+                postcopy_unavailable: Some("userfaultfd, which QEMU needs to receive a post-copy, is not available to ldmd here".into()),
             },
         ),
         ("probed", ToSource::Probed { bytes: 1 << 20 }),

@@ -13,5 +13,6 @@ pub mod protocol;
 pub mod source;
 pub mod target;
 pub mod tunnel;
+pub mod userfaultfd;
 pub mod validate;
 pub mod volumes;

@@ -13,8 +13,10 @@
 //!                                 ◀─────   AuthOk | Error   (failures slowed down)
 //! 1 Check{domain, machine}        ─────▶                    name, resources, CPU, console port, files
 //!                                 ◀─────   Checked{failures, warnings,
-//!                                                  probe_bytes}
-//!   (dry run of an active domain, when the target offered `probe_bytes`:)
+//!                                                  probe_bytes,
+//!                                                  postcopy_unavailable}
+//!   (dry run of an active domain, or a live move with --postcopy=auto,
+//!    when the target offered `probe_bytes`:)
 //!   Probe{bytes}, raw frames      ─────▶                    at most probe_bytes in all
 //!                                 ◀─────   Probed{bytes}    the source times the link
 //!   (a few rounds, each twice the last, for about 0.3 s)
@@ -224,6 +226,11 @@ pub enum ToSource {
         /// (`Probe`), bytes; absent from targets that take none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         probe_bytes: Option<u64>,
+        /// Why this target cannot receive a post-copy (no userfaultfd for
+        /// its QEMU); absent when it can, and from older targets (which
+        /// the source then takes as able).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        postcopy_unavailable: Option<String>,
     },
     /// Answer to a `Probe` once its filler arrived.
     Probed {

@@ -260,6 +260,7 @@ where
                             free_console_ports: Some(ports),
                         }),
                         probe_bytes: Some(super::probe::TARGET_MAX_BYTES),
+                        postcopy_unavailable: super::userfaultfd::unavailable(),
                     }
                 };
                 self.reply(&reply).await
