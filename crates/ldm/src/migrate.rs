@@ -98,6 +98,9 @@ pub fn print_summary(s: &Summary) {
             s.bulk_rate_mib_s,
             s.channels
         );
+        if let Some(c) = &s.choice {
+            println!("    chosen       {c}");
+        }
     } else {
         println!("    (domain was not running: its definition and binding moved)");
     }
@@ -247,6 +250,9 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
                 for line in crate::forecast::lines(e) {
                     println!("{line}");
                 }
+            }
+            if let Some(c) = r.choice.as_ref().filter(|_| !a.json) {
+                println!("Copy: {c}");
             }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());

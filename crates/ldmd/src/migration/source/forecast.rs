@@ -1,12 +1,16 @@
-//! The dry run's prediction of a live move: what it measures (the
-//! guest's dirty rate, the memory that has to cross, the path to the
-//! target) and the model's answer ([`ldm_api::predict`]). The copy's
-//! rate is the lowest of the link, the cap and, once this host has moved
-//! a domain live, the rate QEMU reached then (under TCG QEMU's copy, not
-//! the link, is what limits it).
+//! What a live move measures before it starts (the guest's dirty rate,
+//! the memory that has to cross, the path to the target), the copy it
+//! chooses from that ([`ldm_api::channels`]: multifd pre-copy, or one
+//! channel with post-copy ready) and the model's prediction at the
+//! chosen channels ([`ldm_api::predict`]), which the dry run prints.
+//! The copy's rate is the lowest of the link, the cap and, once this host
+//! has moved a domain live, the rate QEMU reached then at the same
+//! channel count (under TCG QEMU's copy, not the link, is what limits
+//! it, and one channel carries about half of what two do).
 //!
 //! Sampling the dirty rate takes QEMU a second; it starts before the
-//! checks and is read after them, so the dry run waits little longer.
+//! checks and is read after them, so a move (with `--postcopy=auto`) or a
+//! dry run waits little longer.
 //! The path is measured by a probe over the peer connection when the
 //! target takes one (`super::super::probe`); otherwise the rate of this
 //! host's last live move is used, else an assumed figure, and the dry run
@@ -14,14 +18,17 @@
 
 use crate::daemon::Daemon;
 use crate::ops::machine::QmpGuard;
-use ldm_api::migration::{LinkSource, MemoryEstimate, Summary};
-use ldm_api::predict::{predict, Inputs};
+use ldm_api::channels::{choose, CopyChoice, Facts as ChoiceFacts, Measured};
+use ldm_api::migration::{LinkSource, MemoryEstimate, PostcopyMode, Summary};
+use ldm_api::postcopy::planned_after_ms;
+use ldm_api::predict::{predict, Inputs, Outcome};
 use ldm_qemu::Qmp;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The database key of the last live move's bulk rate, MiB/s.
+/// The database key of the last live move's bulk rate, MiB/s, whatever
+/// its channels (older releases read only this one; see [`rate_key`]).
 const RATE_KEY: &str = "memory-migration-rate-mib";
 /// The database key of the last live move's time outside the copy, ms.
 const FIXED_KEY: &str = "memory-migration-fixed-ms";
@@ -109,26 +116,94 @@ impl Sampling {
     }
 }
 
-/// What the prediction needs besides the sampling.
+/// What the choice and the prediction need besides the sampling.
 pub(super) struct Facts {
-    /// When the move would switch to post-copy (`Never` when it cannot).
-    pub postcopy: ldm_api::migration::PostcopyMode,
+    /// The move's `--postcopy`.
+    pub mode: PostcopyMode,
+    /// Why the move cannot switch to post-copy at all (`None`: it can).
+    pub no_postcopy: Option<String>,
+    /// The channels of a multifd copy (the summary's count).
+    pub multifd_channels: u32,
     /// The probe's rate, bytes/s, if the target took one.
     pub probed: Option<f64>,
     /// The move's bandwidth cap, MiB/s.
     pub cap_mib: Option<u64>,
     /// The downtime target, ms.
     pub downtime_limit_ms: u64,
-    /// The dry run's own checks so far (connection, authentication).
+    /// The checks so far (connection, authentication).
     pub checks_ms: u64,
 }
 
-/// The prediction, once QEMU's sampling is in.
-pub(super) async fn estimate(d: &Daemon, s: &Sampling, f: Facts) -> Option<MemoryEstimate> {
-    let dirty = s.dirty_rate().await?;
-    let to_send = s.to_send_mib();
-    let last_rate = meta_u64(d, RATE_KEY);
-    let (link, source) = match (f.probed, last_rate) {
+/// The choice of the copy and, when it could be measured, the
+/// prediction of the move at the chosen channels.
+pub(super) struct Forecast {
+    pub choice: CopyChoice,
+    pub memory: Option<MemoryEstimate>,
+}
+
+/// What was measured, before a rate is chosen.
+struct Base {
+    memory_mib: u64,
+    to_send_mib: u64,
+    dirty_mib: u64,
+    link_mib: u64,
+    link_source: LinkSource,
+    fixed_ms: u64,
+}
+
+/// The model at `channels`: the rate it takes (and QEMU's last rate at
+/// that count when it bounds the link) and its prediction.
+struct AtRate {
+    link_mib: u64,
+    rate_mib: u64,
+    qemu_rate: Option<u64>,
+    outcome: Outcome,
+    first_pass_ms: u64,
+}
+
+fn at_rate(d: &Daemon, b: &Base, f: &Facts, channels: u32) -> AtRate {
+    // QEMU's own copy can be slower than the link (under TCG it shares
+    // the CPU with the guest); the last move's rate on this host at the
+    // same channel count bounds it.
+    let last = last_rate(d, channels);
+    let link_mib = match b.link_source {
+        LinkSource::LastMigration => last.unwrap_or(b.link_mib),
+        _ => b.link_mib,
+    };
+    let qemu_rate = last.filter(|r| b.link_source == LinkSource::Measured && *r < link_mib);
+    let rate_mib = [Some(link_mib), f.cap_mib, qemu_rate]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(link_mib)
+        .max(1);
+    let outcome = predict(&Inputs {
+        memory_bytes: b.memory_mib << 20,
+        to_send_bytes: b.to_send_mib << 20,
+        dirty_bytes_s: (b.dirty_mib << 20) as f64,
+        rate_bytes_s: (rate_mib << 20) as f64,
+        downtime_limit_ms: f.downtime_limit_ms,
+        fixed_ms: b.fixed_ms,
+        pause_overhead_ms: PAUSE_OVERHEAD_MS,
+    });
+    let first_pass_ms = (b.to_send_mib as f64 / rate_mib as f64 * 1000.0).round() as u64;
+    AtRate {
+        link_mib,
+        rate_mib,
+        qemu_rate,
+        outcome,
+        first_pass_ms,
+    }
+}
+
+/// What the sampling measured and where the link's rate comes from.
+async fn base(d: &Daemon, s: Option<&Sampling>, f: &Facts) -> Result<Base, String> {
+    let s = s.ok_or("QEMU did not sample the guest's dirty rate")?;
+    let dirty = s
+        .dirty_rate()
+        .await
+        .ok_or("QEMU did not report the guest's dirty rate in time")?;
+    let (link_mib, link_source) = match (f.probed, meta_u64(d, RATE_KEY)) {
         (Some(bps), _) => (
             ((bps / 1048576.0).round() as u64).max(1),
             LinkSource::Measured,
@@ -136,45 +211,103 @@ pub(super) async fn estimate(d: &Daemon, s: &Sampling, f: Facts) -> Option<Memor
         (None, Some(r)) => (r, LinkSource::LastMigration),
         (None, None) => (ASSUMED_RATE_MIB, LinkSource::Assumed),
     };
-    // QEMU's own copy can be slower than the link (under TCG it shares
-    // the CPU with the guest); the last move's rate on this host bounds it.
-    let qemu_rate = last_rate.filter(|r| source == LinkSource::Measured && *r < link);
-    let rate = [Some(link), f.cap_mib, qemu_rate]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(link)
-        .max(1);
-    let fixed_ms = meta_u64(d, FIXED_KEY).unwrap_or(f.checks_ms + ASSUMED_PREPARE_MS);
-    let o = predict(&Inputs {
-        memory_bytes: s.memory_mib << 20,
-        to_send_bytes: to_send << 20,
-        dirty_bytes_s: (dirty << 20) as f64,
-        rate_bytes_s: (rate << 20) as f64,
-        downtime_limit_ms: f.downtime_limit_ms,
-        fixed_ms,
-        pause_overhead_ms: PAUSE_OVERHEAD_MS,
-    });
-    let first_pass_ms = (to_send as f64 / rate as f64 * 1000.0).round() as u64;
-    let postcopy_after_ms =
-        ldm_api::postcopy::planned_after_ms(f.postcopy, &o, fixed_ms, first_pass_ms);
-    Some(MemoryEstimate {
+    Ok(Base {
         memory_mib: s.memory_mib,
-        to_send_mib: to_send,
-        dirty_rate_mib_s: dirty,
-        link_mib_s: link,
-        link_source: source,
-        cap_mib_s: f.cap_mib,
-        qemu_rate_mib_s: qemu_rate,
-        downtime_limit_ms: f.downtime_limit_ms,
-        total_ms: o.finishes.then_some(o.total_ms),
-        pause_ms: o.finishes.then_some(o.pause_ms),
-        passes: o.summary_passes(),
-        sent_mib: o.bytes >> 20,
-        converges: o.converges,
-        throttle_percent: o.throttle_percent,
-        postcopy_after_ms,
+        to_send_mib: s.to_send_mib(),
+        dirty_mib: dirty,
+        link_mib,
+        link_source,
+        fixed_ms: meta_u64(d, FIXED_KEY).unwrap_or(f.checks_ms + ASSUMED_PREPARE_MS),
     })
+}
+
+/// The copy this move runs ([`ldm_api::channels::choose`]) and the
+/// prediction at its channel count. Measures (waits for QEMU's sampling)
+/// only when it matters: for the choice of `auto`, or for a dry run
+/// (`predict`).
+pub(super) async fn forecast(
+    d: &Daemon,
+    s: Option<&Sampling>,
+    f: Facts,
+    predict_move: bool,
+) -> Forecast {
+    let needed = predict_move || (f.mode == PostcopyMode::Auto && f.no_postcopy.is_none());
+    let base = if needed {
+        base(d, s, &f).await
+    } else {
+        Err("not measured".into())
+    };
+    let n = f.multifd_channels.max(1);
+    let multifd = base.as_ref().ok().map(|b| (b, at_rate(d, b, &f, n)));
+    let measured = match &multifd {
+        Some((b, m)) => Ok(Measured {
+            dirty_mib_s: b.dirty_mib,
+            rate_mib_s: m.rate_mib,
+            outcome: m.outcome,
+            fixed_ms: b.fixed_ms,
+            first_pass_ms: m.first_pass_ms,
+        }),
+        None => Err(base.as_ref().err().cloned().unwrap_or_default()),
+    };
+    let choice = choose(&ChoiceFacts {
+        mode: f.mode,
+        no_postcopy: f.no_postcopy.clone(),
+        multifd_channels: n,
+        measured,
+    });
+    let memory = match multifd.filter(|_| predict_move) {
+        Some((b, m)) => {
+            // The prediction at the chosen channels; on one channel the
+            // switch rule of the move's mode may fire.
+            let (at, mode) = if choice.postcopy() {
+                (at_rate(d, b, &f, 1), f.mode)
+            } else {
+                (m, PostcopyMode::Never)
+            };
+            let o = at.outcome;
+            Some(MemoryEstimate {
+                memory_mib: b.memory_mib,
+                to_send_mib: b.to_send_mib,
+                dirty_rate_mib_s: b.dirty_mib,
+                link_mib_s: at.link_mib,
+                link_source: b.link_source,
+                cap_mib_s: f.cap_mib,
+                qemu_rate_mib_s: at.qemu_rate,
+                downtime_limit_ms: f.downtime_limit_ms,
+                total_ms: o.finishes.then_some(o.total_ms),
+                pause_ms: o.finishes.then_some(o.pause_ms),
+                passes: o.summary_passes(),
+                sent_mib: o.bytes >> 20,
+                converges: o.converges,
+                throttle_percent: o.throttle_percent,
+                postcopy_after_ms: planned_after_ms(mode, &o, b.fixed_ms, at.first_pass_ms),
+            })
+        }
+        None => None,
+    };
+    Forecast { choice, memory }
+}
+
+/// The bulk rate of this host's last live move at `channels`, MiB/s:
+/// the rate stored for that count; for several channels without one, the
+/// one-channel rate times the count (under TCG a channel's copy is bound
+/// by the CPU it gets, so channels add up; a real link bounds it through
+/// the probe); else the rate of the last move of any count (the only
+/// key older releases stored).
+fn last_rate(d: &Daemon, channels: u32) -> Option<u64> {
+    meta_u64(d, &rate_key(channels))
+        .or_else(|| {
+            (channels > 1)
+                .then(|| meta_u64(d, &rate_key(1)))
+                .flatten()
+                .map(|r| r.saturating_mul(u64::from(channels)))
+        })
+        .or_else(|| meta_u64(d, RATE_KEY))
+}
+
+/// The database key of the last live move's bulk rate at `channels`.
+fn rate_key(channels: u32) -> String {
+    format!("{RATE_KEY}-{channels}ch")
 }
 
 fn meta_u64(d: &Daemon, key: &str) -> Option<u64> {
@@ -185,13 +318,16 @@ fn meta_u64(d: &Daemon, key: &str) -> Option<u64> {
         .filter(|v| *v > 0)
 }
 
-/// Keeps a finished live move's bulk rate and its time outside the copy
-/// for the next dry run that cannot probe.
+/// Keeps a finished live move's bulk rate (under its channel count, and
+/// under the key of any count that older releases read) and its time
+/// outside the copy for the next move's choice and prediction.
 pub(super) fn remember(d: &Daemon, s: &Summary) {
     let copy_ms = s.qemu_ms.saturating_sub(s.setup_ms);
     let rate = s.bulk_rate_mib_s.round() as u64;
     if rate > 0 && copy_ms > 0 {
         let _ = d.db.set_meta(RATE_KEY, &rate.to_string());
+        let _ =
+            d.db.set_meta(&rate_key(s.channels.max(1)), &rate.to_string());
         let fixed = s.total_ms.saturating_sub(copy_ms).max(1);
         let _ = d.db.set_meta(FIXED_KEY, &fixed.to_string());
     }

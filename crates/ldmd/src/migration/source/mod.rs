@@ -198,11 +198,13 @@ pub async fn migrate(
             }
         }
     }
-    // A dry run of a running domain predicts the move: QEMU samples the
-    // guest's dirty rate while the checks run.
+    // A dry run of a running domain predicts the move, and a live move
+    // with `--postcopy=auto` chooses its copy from the same measurements:
+    // QEMU samples the guest's dirty rate while the checks run.
+    let measure = m.dry_run || (m.postcopy == PostcopyMode::Auto && !m.copy_storage);
     let sampling = match qemu
         .as_ref()
-        .filter(|_| m.dry_run && local_failures.is_empty())
+        .filter(|_| measure && local_failures.is_empty())
     {
         Some((qmp, socket, pid)) => {
             let mib = offer.spec.memory_mib;
@@ -231,11 +233,19 @@ pub async fn migrate(
                 warnings,
                 room,
                 probe_bytes,
-            }) => Ok((peer, failures, warnings, room, probe_bytes)),
+                postcopy_unavailable,
+            }) => Ok((
+                peer,
+                failures,
+                warnings,
+                room,
+                probe_bytes,
+                postcopy_unavailable,
+            )),
             other => Err(unexpected(other)),
         }
     };
-    let (mut peer, mut failures, warnings, room, probe_bytes) = tokio::select! {
+    let (mut peer, mut failures, warnings, room, probe_bytes, no_uffd) = tokio::select! {
         r = tokio::time::timeout(Wait::PeerReply.get(), phase1) => r.map_err(|_| fail(format!(
             "{}:{} did not answer the checks within {} s; nothing changed",
             m.host, m.port, Wait::PeerReply.get().as_secs()
@@ -262,53 +272,78 @@ pub async fn migrate(
         local_failures.push("--postcopy=always cannot be combined with --copy-storage: the disks complete their copy with the source paused, before the final state".into());
     }
     let live = offer.state == DomainState::Active;
-    if !postcopy && m.postcopy == PostcopyMode::Auto && !m.copy_storage && live {
-        warnings.push(format!(
-            "{target} speaks migration protocol {}, which has no post-copy: this move is pre-copy alone",
+    let t = tuning(d, &m, prefs);
+    // Why this move cannot switch to post-copy at all.
+    let mut no_postcopy = None;
+    if m.copy_storage {
+        no_postcopy = Some("a storage copy never switches to post-copy".to_string());
+    } else if !postcopy && m.postcopy == PostcopyMode::Auto {
+        let why = format!(
+            "{target} speaks migration protocol {}, which has no post-copy",
             peer.version
-        ));
+        );
+        if live {
+            warnings.push(format!("{why}: this move is pre-copy alone"));
+        }
+        no_postcopy = Some(why);
+    } else if let Some(why) = no_uffd.filter(|_| postcopy) {
+        let why = format!("{target} cannot receive a post-copy: {why}");
+        match m.postcopy {
+            PostcopyMode::Always => local_failures.push(format!(
+                "{why}; fix that on {target}, or move with --postcopy=auto (pre-copy alone there) or never"
+            )),
+            PostcopyMode::Auto if live => {
+                warnings.push(format!("{why}; this move is pre-copy alone"))
+            }
+            _ => {}
+        }
+        no_postcopy = Some(why);
     }
     let failures = local_failures;
+    // The copy a live move runs (and the dry run's prediction of it).
+    let forecast = if live && (failures.is_empty() || m.dry_run) {
+        let checks_ms = t0.elapsed().as_millis() as u64;
+        let measuring = sampling.is_some()
+            && (m.dry_run || (m.postcopy == PostcopyMode::Auto && no_postcopy.is_none()));
+        let probed = match probe_bytes.filter(|_| measuring) {
+            Some(n) => super::probe::measure(&mut peer.ch, n).await,
+            None => None,
+        };
+        let facts = forecast::Facts {
+            mode: m.postcopy,
+            no_postcopy,
+            multifd_channels: u32::from(t.multifd_channels),
+            probed,
+            cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
+            downtime_limit_ms: t.downtime_limit_ms,
+            checks_ms,
+        };
+        Some(forecast::forecast(d, sampling.as_ref(), facts, m.dry_run).await)
+    } else {
+        None
+    };
     if m.dry_run || !failures.is_empty() {
         let reason = if m.dry_run {
             "dry run"
         } else {
             "checks failed"
         };
-        let memory = match &sampling {
-            Some(s) => {
-                let checks_ms = t0.elapsed().as_millis() as u64;
-                let probed = match probe_bytes {
-                    Some(n) => super::probe::measure(&mut peer.ch, n).await,
-                    None => None,
-                };
-                let t = tuning(d, &m, prefs);
-                let facts = forecast::Facts {
-                    postcopy: if postcopy && t.postcopy {
-                        m.postcopy
-                    } else {
-                        PostcopyMode::Never
-                    },
-                    probed,
-                    cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
-                    downtime_limit_ms: t.downtime_limit_ms,
-                    checks_ms,
-                };
-                forecast::estimate(d, s, facts).await
-            }
-            None => None,
-        };
         driver::send_abort(&mut peer, reason).await;
         if m.dry_run {
             let copy = m
                 .copy_storage
                 .then(|| storage::estimate(d, &m, &offer.volumes));
+            let (memory, choice) = match forecast {
+                Some(f) => (f.memory, Some(f.choice)),
+                None => (None, None),
+            };
             return Ok(Reply::DryRun(DryRun {
                 failures,
                 warnings,
                 room,
                 copy,
                 memory,
+                choice,
             }));
         }
         return Err(fail(failures.join("\n")));
@@ -330,9 +365,14 @@ pub async fn migrate(
         t0,
         warnings,
         id: uuid::Uuid::new_v4().to_string(),
+        choice: forecast.as_ref().map(|f| f.choice.clone()),
     };
-    let mut tuning = tuning(d, &m, prefs);
-    tuning.postcopy &= postcopy && live;
+    let mut tuning = t;
+    tuning.postcopy = forecast.as_ref().is_some_and(|f| f.choice.postcopy());
+    if let Some(f) = &forecast {
+        tracing::info!(domain = %m.name, choice = %f.choice, "the copy chosen");
+        run.info(format!("Copy: {}", f.choice));
+    }
     let drv = driver::Driver::new(run, peer, offer, started_at, tuning, live);
     drv.drive(machine::Event::Checked { passed: true }).await
 }

@@ -26,6 +26,8 @@ pub(super) struct Run<'a> {
     pub(super) warnings: Vec<String>,
     /// The migration's id, shared with the target.
     pub(super) id: String,
+    /// A live move: the copy it runs and why.
+    pub(super) choice: Option<ldm_api::channels::CopyChoice>,
 }
 
 impl Run<'_> {
@@ -164,6 +166,7 @@ impl Run<'_> {
             storage_ms: 0,
             pause: None,
             postcopy_ms: None,
+            choice: copy.and(self.choice.clone()),
         })
     }
 }
