@@ -1,5 +1,6 @@
-//! The dry run's throughput probe: how fast the path to the target
-//! carries data, measured over the already authenticated peer connection
+//! The throughput probe of a dry run, and of a live move with
+//! `--postcopy=auto` before it chooses its copy: how fast the path to the
+//! target carries data, measured over the already authenticated peer connection
 //! (TLS, as a migration's channels are).
 //!
 //! A target that takes probes says so in `Checked` (`probe_bytes`, the
