@@ -251,6 +251,10 @@ fn parse_summary(out: &str) -> anyhow::Result<Summary> {
     let start = out
         .find('{')
         .context("ldm migrate-domain printed no JSON")?;
-    serde_json::from_str(&out[start..])
-        .with_context(|| format!("cannot parse the summary of ldm migrate-domain: {out}"))
+    let s: Summary = serde_json::from_str(&out[start..])
+        .with_context(|| format!("cannot parse the summary of ldm migrate-domain: {out}"))?;
+    if let Some(c) = &s.choice {
+        println!("  ldm's copy, {} ms in all: {c}", s.total_ms);
+    }
+    Ok(s)
 }

@@ -538,9 +538,10 @@ pub fn render(header: &str, results: &[ScenarioResult], runs: u32) -> String {
          downtime figure (source stopped to stream complete); for ldm add the hand-off shown \
          in its pause lines. probe gap = the guest-observed downtime: the longest time between \
          two replies of the guest's UDP echo to a datagram sent every 1 ms from the lab's \
-         client. ldm: its defaults: TLS 1.3 relays, --postcopy=auto (so one channel: QEMU 10.0 \
-         refuses post-copy with multifd; --postcopy=never would use {ch} multifd channels), no \
-         cap, {dt} ms downtime target, auto-converge. QEMU tuned: {ch} multifd channels, \
+         client. ldm: its defaults: TLS 1.3 relays, --postcopy=auto (chosen per move: {ch} \
+         multifd channels when the model predicts pre-copy converges in time, else one \
+         channel with post-copy ready, as QEMU 10.0 refuses post-copy with multifd; each \
+         move's choice is printed as \"ldm's copy\"), no cap, {dt} ms downtime target, auto-converge. QEMU tuned: {ch} multifd channels, \
          otherwise the same settings without ldm, in clear; tuned+TLS: the \
          same with QEMU's own TLS (x509, the destination's certificate checked). QEMU \
          defaults: one channel, 128 MiB/s cap, 300 ms downtime limit, no encryption. \

@@ -1,6 +1,7 @@
 //! The dry run of a running domain predicts its move: what it measured
 //! (memory, dirty rate, the link) and what it expects (time, pause,
-//! passes), in text and in `--json`, and nothing changes.
+//! passes), in text and in `--json`, and nothing changes. The copy it
+//! says the move would run is the one the move runs.
 
 use ldm_e2e::*;
 use std::os::unix::fs::PermissionsExt;
@@ -98,9 +99,49 @@ fn guest_dry_run_predicts_the_move_of_a_running_domain() {
         "a dry run changed something"
     );
 
-    // A bound domain moves cold: no prediction.
-    a.ldm(&["stop-domain", "ldg1"]).ok();
-    let out = a.ldm(&["migrate-domain", "-n", "-p", &pw, "ldg1", &target]);
+    // The copy the move would run: a guest this quiet converges on the
+    // multifd channels, so `auto` keeps them.
+    let copy = out_copy_line(&a, &pw, &target);
+    assert!(copy.starts_with("Copy: pre-copy on "), "{copy}");
+    assert!(copy.contains("pre-copy is predicted to converge"), "{copy}");
+
+    // And the move makes the same choice: multifd, its channels in the
+    // summary, the guest's verifier OK on the target.
+    let out = a.ldm(&["migrate-domain", "--json", "-p", &pw, "ldg1", &target]);
+    out.ok();
+    eprintln!("{}", out.stdout);
+    let json = &out.stdout[out.stdout.find('{').unwrap()..out.stdout.rfind('}').unwrap() + 1];
+    let v: serde_json::Value = serde_json::from_str(json).expect("--json output");
+    assert_eq!(v["choice"]["kind"], "multifd", "{v}");
+    assert_eq!(v["channels"], v["choice"]["channels"], "{v}");
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+        assert!(v["channels"].as_u64().unwrap() >= 2, "{v}");
+    }
+    assert!(v["postcopy_ms"].is_null(), "{v}");
+    let after = wait_for_memwork(&b, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    assert_eq!(
+        (after.errors, after.status.as_str()),
+        (0, "OK"),
+        "{after:?}"
+    );
+
+    // A bound domain moves cold: no prediction, no choice.
+    b.ldm(&["stop-domain", "ldg1"]).ok();
+    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
+    let back = format!("admin@{}", a.listen_addr().unwrap());
+    let out = b.ldm(&["migrate-domain", "-n", "-p", &pw, "ldg1", &back]);
     out.ok();
     assert!(!out.stdout.contains("Predicted"), "{}", out.stdout);
+    assert!(!out.stdout.contains("Copy: "), "{}", out.stdout);
+}
+
+/// The dry run's `Copy:` line.
+fn out_copy_line(a: &Host, pw: &str, target: &str) -> String {
+    let out = a.ldm(&["migrate-domain", "-n", "-p", pw, "ldg1", target]);
+    out.ok();
+    out.stdout
+        .lines()
+        .find(|l| l.starts_with("Copy: "))
+        .unwrap_or_else(|| panic!("no Copy line: {}", out.stdout))
+        .to_string()
 }

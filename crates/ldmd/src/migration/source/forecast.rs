@@ -295,14 +295,19 @@ pub(super) async fn forecast(
 /// the probe); else the rate of the last move of any count (the only
 /// key older releases stored).
 fn last_rate(d: &Daemon, channels: u32) -> Option<u64> {
-    meta_u64(d, &rate_key(channels))
+    rate_of(|k| meta_u64(d, k), channels)
+}
+
+/// [`last_rate`] over the stored values `meta` gives.
+fn rate_of(meta: impl Fn(&str) -> Option<u64>, channels: u32) -> Option<u64> {
+    meta(&rate_key(channels))
         .or_else(|| {
             (channels > 1)
-                .then(|| meta_u64(d, &rate_key(1)))
+                .then(|| meta(&rate_key(1)))
                 .flatten()
                 .map(|r| r.saturating_mul(u64::from(channels)))
         })
-        .or_else(|| meta_u64(d, RATE_KEY))
+        .or_else(|| meta(RATE_KEY))
 }
 
 /// The database key of the last live move's bulk rate at `channels`.
@@ -330,5 +335,39 @@ pub(super) fn remember(d: &Daemon, s: &Summary) {
             d.db.set_meta(&rate_key(s.channels.max(1)), &rate.to_string());
         let fixed = s.total_ms.saturating_sub(copy_ms).max(1);
         let _ = d.db.set_meta(FIXED_KEY, &fixed.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored keys and values, channels, the rate the model takes.
+    type Row = (&'static [(&'static str, u64)], u32, Option<u64>);
+
+    #[test]
+    fn the_last_rate_at_a_channel_count() {
+        #[rustfmt::skip]
+        let rows: &[Row] = &[
+            // Nothing stored yet.
+            (&[], 2, None),
+            // An older release's key, whatever the count.
+            (&[("memory-migration-rate-mib", 300)], 2, Some(300)),
+            (&[("memory-migration-rate-mib", 300)], 1, Some(300)),
+            // Each count its own.
+            (&[("memory-migration-rate-mib", 180), ("memory-migration-rate-mib-2ch", 390),
+               ("memory-migration-rate-mib-1ch", 180)], 2, Some(390)),
+            (&[("memory-migration-rate-mib", 180), ("memory-migration-rate-mib-2ch", 390),
+               ("memory-migration-rate-mib-1ch", 180)], 1, Some(180)),
+            // Several channels never measured: one channel's rate times
+            // the count, not the older key (which a one-channel move wrote).
+            (&[("memory-migration-rate-mib", 180), ("memory-migration-rate-mib-1ch", 180)], 2, Some(360)),
+            // One channel never measured: the last move's rate.
+            (&[("memory-migration-rate-mib", 390), ("memory-migration-rate-mib-2ch", 390)], 1, Some(390)),
+        ];
+        for (stored, channels, want) in rows {
+            let meta = |k: &str| stored.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+            assert_eq!(rate_of(meta, *channels), *want, "{stored:?} at {channels}");
+        }
     }
 }

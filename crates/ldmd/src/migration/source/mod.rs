@@ -301,8 +301,9 @@ pub async fn migrate(
     }
     let failures = local_failures;
     // The copy a live move runs (and the dry run's prediction of it).
-    let forecast = if live && (failures.is_empty() || m.dry_run) {
+    let forecast = if live && (failures.is_empty() || (m.dry_run && sampling.is_some())) {
         let checks_ms = t0.elapsed().as_millis() as u64;
+        let measured_at = Instant::now();
         let measuring = sampling.is_some()
             && (m.dry_run || (m.postcopy == PostcopyMode::Auto && no_postcopy.is_none()));
         let probed = match probe_bytes.filter(|_| measuring) {
@@ -318,7 +319,12 @@ pub async fn migrate(
             downtime_limit_ms: t.downtime_limit_ms,
             checks_ms,
         };
-        Some(forecast::forecast(d, sampling.as_ref(), facts, m.dry_run).await)
+        let f = forecast::forecast(d, sampling.as_ref(), facts, m.dry_run).await;
+        // What measuring added after the checks: the rest of QEMU's
+        // sampling period and the probe.
+        let waited_ms = measured_at.elapsed().as_millis() as u64;
+        tracing::info!(domain = %m.name, waited_ms, checks_ms, choice = %f.choice, "the copy chosen");
+        Some(f)
     } else {
         None
     };
@@ -370,7 +376,6 @@ pub async fn migrate(
     let mut tuning = t;
     tuning.postcopy = forecast.as_ref().is_some_and(|f| f.choice.postcopy());
     if let Some(f) = &forecast {
-        tracing::info!(domain = %m.name, choice = %f.choice, "the copy chosen");
         run.info(format!("Copy: {}", f.choice));
     }
     let drv = driver::Driver::new(run, peer, offer, started_at, tuning, live);
