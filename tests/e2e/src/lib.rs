@@ -37,6 +37,7 @@ pub mod listing;
 pub mod memwork;
 pub mod netns;
 pub mod output;
+pub mod pair;
 pub mod ports;
 pub mod procs;
 pub mod soak;
@@ -54,6 +55,7 @@ pub use lab::{Lab, LabOpts};
 pub use listing::{domain, domains, parse_parseable, parse_table, qemu_pid, snapshot, TableRow};
 pub use memwork::{last_memwork, memwork_lines, memwork_start, MemworkLine, MemworkStart};
 pub use output::Output;
+pub use pair::Pair;
 pub use procs::{pid_alive, vm_rss_kib};
 
 use std::time::{Duration, Instant};

@@ -3,8 +3,7 @@
 //! device on the target and refuses a device over a copy of its file.
 
 use ldm_e2e::disks::sparse_image;
-use ldm_e2e::{define_domain, Host, HostOpts};
-use std::os::unix::fs::PermissionsExt;
+use ldm_e2e::{define_domain, Host, Pair};
 use std::path::Path;
 use std::process::Command;
 
@@ -35,14 +34,7 @@ impl Drop for Loop {
 
 #[test]
 fn a_loop_device_is_a_volume_and_is_proven_by_its_file() {
-    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
-    let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
-    let pw = a.root().join("pw");
-    std::fs::write(&pw, "s3cret-pass\n").unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    b.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-        .ok();
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
+    let Pair { a, b, pw } = Pair::start();
     let files = tempfile::tempdir().unwrap();
     let shared = files.path().join("lun.img");
     sparse_image(&shared, 64);

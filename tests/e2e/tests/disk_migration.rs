@@ -8,24 +8,13 @@ use ldm_e2e::disks::{
     diskwork_starts, last_diskwork, sparse_image, wait_console, wait_for_diskwork, DiskworkLine,
 };
 use ldm_e2e::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Two hosts with an account `admin`, trusting each other; the password file.
 fn start_pair() -> (Host, Host, PathBuf) {
-    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
-    let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
-    let pw = a.root().join("pw");
-    std::fs::write(&pw, "s3cret-pass\n").unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    for h in [&a, &b] {
-        h.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-            .ok();
-    }
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
-    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
-    (a, b, pw)
+    let p = Pair::start();
+    (p.a, p.b, p.pw)
 }
 
 fn migrate(from: &Host, to: &Host, pw: &Path, extra: &[&str]) -> Output {

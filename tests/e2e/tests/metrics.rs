@@ -3,7 +3,6 @@
 
 use ldm_e2e::*;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 
 /// `GET /metrics` as curl would; the body.
 fn scrape(h: &Host) -> String {
@@ -33,24 +32,8 @@ fn sample(body: &str, series: &str) -> Option<f64> {
 #[test]
 fn guest_metrics_follow_a_live_migration() {
     let _lock = guest_lock();
-    let a = Host::start(
-        HostOpts::default()
-            .listen("127.0.0.1")
-            .hostname("hostA")
-            .metrics(),
-    );
-    let b = Host::start(
-        HostOpts::default()
-            .listen("127.0.0.2")
-            .hostname("hostB")
-            .metrics(),
-    );
-    let pw = a.root().join("pw");
-    std::fs::write(&pw, "s3cret-pass\n").unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    b.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-        .ok();
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
+    let Pair { a, b, pw } =
+        Pair::with(HostOpts::default().metrics(), HostOpts::default().metrics());
 
     boot_domain(&a, "ldg1", 1, "512M", "128,20");
     wait_for_memwork(&a, "ldg1", 2, FIRST_LINE_TIMEOUT);

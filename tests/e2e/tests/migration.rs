@@ -1,68 +1,11 @@
 //! Live migration between two ldmd on 127.0.0.1 and 127.0.0.2, with real
 //! guests: the guest's own verifier is the judge.
 
+use ldm_e2e::pair::{finish, password_file, PASSWORD};
 use ldm_e2e::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+
 use std::time::Duration;
-
-const PASSWORD: &str = "s3cret-pass";
-
-/// Two hosts, each with a management account `admin` and trusting the other.
-struct Pair {
-    a: Host,
-    b: Host,
-    pw: PathBuf,
-}
-
-fn password_file(host: &Host, name: &str, text: &str, mode: u32) -> PathBuf {
-    let p = host.root().join(name);
-    std::fs::write(&p, format!("{text}\n")).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-    p
-}
-
-fn start_pair(b_opts: HostOpts) -> Pair {
-    let a = Host::start(HostOpts::default().listen("127.0.0.1").hostname("hostA"));
-    let b = Host::start(b_opts.listen("127.0.0.2").hostname("hostB"));
-    let pw = password_file(&a, "pw", PASSWORD, 0o600);
-    for h in [&a, &b] {
-        h.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-            .ok();
-    }
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
-    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
-    Pair { a, b, pw }
-}
-
-impl Pair {
-    fn target(&self, to: &Host) -> String {
-        format!("admin@{}", to.listen_addr().unwrap())
-    }
-    fn migrate(&self, from: &Host, to: &Host, name: &str, extra: &[&str]) -> Output {
-        let target = self.target(to);
-        let mut args = vec!["migrate-domain", "-p", self.pw.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        args.extend([name, target.as_str()]);
-        from.ldm(&args)
-    }
-    fn spawn_migrate(&self, from: &Host, to: &Host, name: &str, extra: &[&str]) -> Child {
-        let mut c = from.ldm_command();
-        c.args(["migrate-domain", "-p", self.pw.to_str().unwrap()])
-            .args(extra)
-            .args([name, &self.target(to)])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        c.spawn().expect("spawn ldm migrate-domain")
-    }
-}
-
-fn finish(child: Child) -> (Option<i32>, String, String) {
-    let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
-    (out.code, out.stdout, out.stderr)
-}
 
 /// Waits until `ldm list -o status` on `host` shows the migration.
 fn wait_for_operation(host: &Host, name: &str, column: &str) -> String {
@@ -99,7 +42,7 @@ fn assert_guest_continues(host: &Host, name: &str, after: &MemworkLine) -> Memwo
 #[test]
 fn guest_live_migration_moves_a_running_domain_ten_times() {
     let _lock = guest_lock();
-    let p = start_pair(HostOpts::default());
+    let p = Pair::start();
     boot_domain(&p.a, "ldg1", 1, "512M", "256,50");
     let mut last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     let uptime_before: u64 = domain(&p.a, "ldg1")["uptime"].parse().unwrap();
@@ -154,11 +97,14 @@ fn guest_live_migration_moves_a_running_domain_ten_times() {
 fn guest_dry_runs_name_every_failure_and_change_nothing() {
     let _lock = guest_lock();
     let b_ports = PortsForOneConsole::new();
-    let p = start_pair(HostOpts {
-        memory: Some("1G".into()),
-        console_ports: Some((b_ports.0, b_ports.0)),
-        ..Default::default()
-    });
+    let p = Pair::with(
+        HostOpts::default(),
+        HostOpts {
+            memory: Some("1G".into()),
+            console_ports: Some((b_ports.0, b_ports.0)),
+            ..Default::default()
+        },
+    );
     boot_domain(&p.a, "ldg1", 1, "512M", "64,8");
     wait_for_memwork(&p.a, "ldg1", 1, FIRST_LINE_TIMEOUT);
     // B: a bound domain holds 768M and the only console port.
@@ -247,7 +193,7 @@ impl PortsForOneConsole {
 #[test]
 fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
     let _lock = guest_lock();
-    let p = start_pair(HostOpts::default());
+    let p = Pair::start();
     boot_domain(&p.a, "ldg1", 1, "512M", "256,100");
     let mut last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     // A bandwidth cap keeps the migration going long enough to act on it.
@@ -327,7 +273,10 @@ fn guest_cancel_sigint_and_a_dead_target_leave_the_source_running() {
 /// A pair whose target B resumes the domain and then drops the connection
 /// before confirming (the `LDMD_TEST_FAULT` hook of ldmd).
 fn pair_with_faulty_target() -> Pair {
-    start_pair(HostOpts::default().env("LDMD_TEST_FAULT", "drop-after-resume"))
+    Pair::with(
+        HostOpts::default(),
+        HostOpts::default().env("LDMD_TEST_FAULT", "drop-after-resume"),
+    )
 }
 
 #[test]
@@ -402,7 +351,7 @@ fn guest_lost_handoff_can_be_resumed_on_the_source() {
 /// Authentication and trust failures need no running guest.
 #[test]
 fn refusals_of_credentials_and_certificates() {
-    let p = start_pair(HostOpts::default());
+    let p = Pair::start();
     p.a.ldm(&["add-domain", "ldg0"]).ok();
     let target = p.target(&p.b);
     let before = (snapshot(&p.a), snapshot(&p.b));
@@ -454,7 +403,7 @@ fn refusals_of_credentials_and_certificates() {
 /// `-c` authenticates with the source host's certificate.
 #[test]
 fn cold_migration_and_certificate_authentication() {
-    let p = start_pair(HostOpts::default());
+    let p = Pair::start();
     p.a.ldm(&["add-domain", "cpu-arch=generic", "ldg2"]).ok();
     p.a.ldm(&["set-memory", "256M", "ldg2"]).ok();
     p.a.ldm(&["set-var", "boot-args=memwork=1,1", "ldg2"]).ok();
@@ -495,7 +444,7 @@ fn cold_migration_and_certificate_authentication() {
 #[test]
 fn guest_target_manager_dying_mid_migration_leaves_the_source_running() {
     let _lock = guest_lock();
-    let mut p = start_pair(HostOpts::default());
+    let mut p = Pair::start();
     boot_domain(&p.a, "ldg1", 1, "512M", "256,100");
     let last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &["--max-bandwidth", "16"]);
@@ -527,7 +476,7 @@ fn guest_target_manager_dying_mid_migration_leaves_the_source_running() {
 #[test]
 fn guest_source_manager_dying_mid_migration_leaves_the_domain_running_at_the_source() {
     let _lock = guest_lock();
-    let mut p = start_pair(HostOpts::default());
+    let mut p = Pair::start();
     boot_domain(&p.a, "ldg1", 1, "512M", "256,100");
     let last = wait_for_memwork(&p.a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     let child = p.spawn_migrate(&p.a, &p.b, "ldg1", &["--max-bandwidth", "16"]);

@@ -3,11 +3,8 @@
 //! reconfiguration of what cannot change live.
 
 use ldm_e2e::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
-
-const PASSWORD: &str = "s3cret-pass";
 
 /// Two hosts with room for a few vCPUs, an account `admin` on each, each
 /// trusting the other; returns them and the password file.
@@ -17,18 +14,8 @@ fn pair() -> (Host, Host, PathBuf) {
 
 /// Like [`pair`], from the given options.
 fn pair_with(a: HostOpts, b: HostOpts) -> (Host, Host, PathBuf) {
-    let a = Host::start(a.listen("127.0.0.1").hostname("hostA").vcpus(8));
-    let b = Host::start(b.listen("127.0.0.2").hostname("hostB").vcpus(8));
-    let pw = a.root().join("pw");
-    std::fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    for h in [&a, &b] {
-        h.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-            .ok();
-    }
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
-    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
-    (a, b, pw)
+    let p = Pair::with(a.vcpus(8), b.vcpus(8));
+    (p.a, p.b, p.pw)
 }
 
 fn target(to: &Host) -> String {

@@ -10,7 +10,6 @@ use ldm_e2e::disks::{
     diskwork_starts, last_diskwork, sparse_image, wait_console, wait_for_diskwork,
 };
 use ldm_e2e::*;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,25 +23,17 @@ fn disk_mib() -> u64 {
 /// Two hosts with an account `admin`, trusting each other, each with
 /// `primary-vds0`; the password file.
 fn start_pair(hold_dir: Option<&Path>) -> (Host, Host, PathBuf) {
-    let mut oa = HostOpts::default().listen("127.0.0.1").hostname("hostA");
+    let mut oa = HostOpts::default();
     if let Some(dir) = hold_dir {
         oa = oa
             .env("LDMD_TEST_HOLD", "source-mirroring")
             .env("LDMD_TEST_HOLD_DIR", dir.to_str().unwrap());
     }
-    let a = Host::start(oa);
-    let b = Host::start(HostOpts::default().listen("127.0.0.2").hostname("hostB"));
-    let pw = a.root().join("pw");
-    std::fs::write(&pw, "s3cret-pass\n").unwrap();
-    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
-    for h in [&a, &b] {
-        h.ldm(&["add-user", "-p", pw.to_str().unwrap(), "admin"])
-            .ok();
+    let p = Pair::with(oa, HostOpts::default());
+    for h in [&p.a, &p.b] {
         h.ldm(&["add-vds", "primary-vds0", "primary"]).ok();
     }
-    a.ldm(&["add-trust", b.listen_addr().unwrap()]).ok();
-    b.ldm(&["add-trust", a.listen_addr().unwrap()]).ok();
-    (a, b, pw)
+    (p.a, p.b, p.pw)
 }
 
 fn migrate(from: &Host, to: &Host, pw: &Path, extra: &[&str]) -> Output {
