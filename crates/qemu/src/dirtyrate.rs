@@ -10,8 +10,12 @@ use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
 
-/// Pages sampled per GiB of guest memory (QEMU's default).
-pub const SAMPLE_PAGES_PER_GIB: u32 = 512;
+/// Pages sampled per GiB of guest memory: QEMU's most (its default is
+/// 512), so that a period shorter than a second still counts enough pages
+/// to tell a rate; hashing 16 MiB per GiB twice costs QEMU milliseconds.
+pub const SAMPLE_PAGES_PER_GIB: u32 = 4096;
+/// The shortest and longest period QEMU accepts.
+const PERIOD_MS: (u128, u128) = (50, 60_000);
 
 /// What `query-dirty-rate` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -23,7 +27,8 @@ pub struct DirtyRate {
     /// once measured.
     #[serde(default)]
     pub dirty_rate: Option<u64>,
-    /// The measuring period, seconds.
+    /// The measuring period, in the unit asked (seconds unless asked in
+    /// milliseconds).
     #[serde(default)]
     pub calc_time: Option<u64>,
 }
@@ -38,15 +43,16 @@ impl DirtyRate {
 }
 
 impl Qmp {
-    /// `calc-dirty-rate`: starts sampling for `period` (whole seconds, at
-    /// least one); read the result with [`Qmp::query_dirty_rate`] once the
-    /// period has passed.
+    /// `calc-dirty-rate`: starts sampling for `period` (in milliseconds,
+    /// within QEMU's 50 ms to 60 s); read the result with
+    /// [`Qmp::query_dirty_rate`] once the period has passed.
     pub async fn calc_dirty_rate(&mut self, period: Duration) -> Result<()> {
-        let secs = period.as_secs().max(1);
+        let ms = period.as_millis().clamp(PERIOD_MS.0, PERIOD_MS.1) as u64;
         self.execute(
             "calc-dirty-rate",
             Some(json!({
-                "calc-time": secs,
+                "calc-time": ms,
+                "calc-time-unit": "millisecond",
                 "sample-pages": SAMPLE_PAGES_PER_GIB,
                 "mode": "page-sampling",
             })),
