@@ -8,9 +8,10 @@
 //! channel count (under TCG QEMU's copy, not the link, is what limits
 //! it, and one channel carries about half of what two do).
 //!
-//! Sampling the dirty rate takes QEMU a second; it starts before the
-//! checks and is read after them, so a move (with `--postcopy=auto`) or a
-//! dry run waits little longer.
+//! Sampling the dirty rate takes QEMU a second for a dry run and 300 ms
+//! (with eight times QEMU's default sample of pages) for a move; it starts
+//! before the checks and is read after them, so a move (with
+//! `--postcopy=auto`) or a dry run waits little longer.
 //! The path is measured by a probe over the peer connection when the
 //! target takes one (`super::super::probe`); otherwise the rate of this
 //! host's last live move is used, else an assumed figure, and the dry run
@@ -41,8 +42,12 @@ const ASSUMED_PREPARE_MS: u64 = 600;
 /// What the pause costs besides the last pages: the device state, the
 /// hand-off and the target's resume, ms.
 const PAUSE_OVERHEAD_MS: u64 = 15;
-/// QEMU's sampling period.
-const SAMPLE: Duration = Duration::from_secs(1);
+/// QEMU's sampling period for a dry run, which has time to measure well.
+pub(super) const DRY_RUN_SAMPLE: Duration = Duration::from_secs(1);
+/// QEMU's sampling period for a move with `--postcopy=auto`, which waits
+/// for it before the copy starts: short, with QEMU's largest sample of
+/// pages to make up for it.
+pub(super) const MOVE_SAMPLE: Duration = Duration::from_millis(300);
 /// How long after the period the result may take to appear.
 const SAMPLE_GRACE: Duration = Duration::from_secs(2);
 
@@ -53,6 +58,7 @@ pub(super) struct Sampling {
     pid: u32,
     memory_mib: u64,
     started: Instant,
+    period: Duration,
 }
 
 impl Sampling {
@@ -63,12 +69,13 @@ impl Sampling {
         socket: &Path,
         pid: u32,
         memory_mib: u64,
+        period: Duration,
     ) -> Option<Sampling> {
         let started = Instant::now();
         let r = match QmpGuard::lock(qmp, socket).await {
             Ok(mut g) => g
                 .q()
-                .calc_dirty_rate(SAMPLE)
+                .calc_dirty_rate(period)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -83,13 +90,14 @@ impl Sampling {
             pid,
             memory_mib,
             started,
+            period,
         })
     }
 
     /// QEMU's result, MiB/s, once its period is over (within a deadline).
     async fn dirty_rate(&self) -> Option<u64> {
-        let deadline = self.started + SAMPLE + SAMPLE_GRACE;
-        tokio::time::sleep_until((self.started + SAMPLE).into()).await;
+        let deadline = self.started + self.period + SAMPLE_GRACE;
+        tokio::time::sleep_until((self.started + self.period).into()).await;
         loop {
             let mut g = QmpGuard::lock(&self.qmp, &self.socket).await.ok()?;
             let r = g.q().query_dirty_rate().await.ok()?;

@@ -208,7 +208,12 @@ pub async fn migrate(
     {
         Some((qmp, socket, pid)) => {
             let mib = offer.spec.memory_mib;
-            forecast::Sampling::start(&m.name, qmp, socket, *pid, mib).await
+            let period = if m.dry_run {
+                forecast::DRY_RUN_SAMPLE
+            } else {
+                forecast::MOVE_SAMPLE
+            };
+            forecast::Sampling::start(&m.name, qmp, socket, *pid, mib, period).await
         }
         None => None,
     };
@@ -306,20 +311,36 @@ pub async fn migrate(
         let measured_at = Instant::now();
         let measuring = sampling.is_some()
             && (m.dry_run || (m.postcopy == PostcopyMode::Auto && no_postcopy.is_none()));
-        let probed = match probe_bytes.filter(|_| measuring) {
-            Some(n) => super::probe::measure(&mut peer.ch, n).await,
-            None => None,
+        let measure = async {
+            let probed = match probe_bytes.filter(|_| measuring) {
+                Some(n) => super::probe::measure(&mut peer.ch, n).await,
+                None => None,
+            };
+            let facts = forecast::Facts {
+                mode: m.postcopy,
+                no_postcopy,
+                multifd_channels: u32::from(t.multifd_channels),
+                probed,
+                cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
+                downtime_limit_ms: t.downtime_limit_ms,
+                checks_ms,
+            };
+            forecast::forecast(d, sampling.as_ref(), facts, m.dry_run).await
         };
-        let facts = forecast::Facts {
-            mode: m.postcopy,
-            no_postcopy,
-            multifd_channels: u32::from(t.multifd_channels),
-            probed,
-            cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
-            downtime_limit_ms: t.downtime_limit_ms,
-            checks_ms,
+        // Bounded (QEMU's period and grace, the probe's deadline), and
+        // cancelled like the checks.
+        let f = tokio::select! {
+            f = measure => Some(f),
+            _ = driver::client_gone(&mut gone_wait) => None,
+            _ = cancel_wait.wait_for(|c| *c) => None,
         };
-        let f = forecast::forecast(d, sampling.as_ref(), facts, m.dry_run).await;
+        let Some(f) = f else {
+            driver::send_abort(&mut peer, "cancelled").await;
+            return Err(refuse(
+                ErrorKind::Cancelled,
+                "migration cancelled during the checks; nothing changed",
+            ));
+        };
         // What measuring added after the checks: the rest of QEMU's
         // sampling period and the probe.
         let waited_ms = measured_at.elapsed().as_millis() as u64;
