@@ -252,6 +252,27 @@ impl Qmp {
         self.execute("migrate-pause", None).await.map(drop)
     }
 
+    /// `migrate` with `resume`: on a source whose post-copy is paused
+    /// (`postcopy-paused`), send the rest of the memory over a new channel
+    /// to `uri`, where the destination listens after `migrate-recover`.
+    /// QEMU goes `postcopy-recover-setup`, `postcopy-recover`, then back to
+    /// `postcopy-active`.
+    pub async fn migrate_resume(&mut self, uri: &str) -> Result<()> {
+        self.execute("migrate", Some(json!({ "uri": uri, "resume": true })))
+            .await
+            .map(drop)
+    }
+
+    /// `migrate-recover`: on a destination whose post-copy is paused
+    /// (`postcopy-paused`), listen on `uri` for the source's new channel.
+    /// QEMU refuses it in any other state; run again while still paused,
+    /// it drops the earlier listener.
+    pub async fn migrate_recover(&mut self, uri: &str) -> Result<()> {
+        self.execute("migrate-recover", Some(json!({ "uri": uri })))
+            .await
+            .map(drop)
+    }
+
     /// `migrate-continue` from the `pre-switchover` state (only reached
     /// with the `pause-before-switchover` capability): let the source
     /// send the final device state and switch over.
