@@ -364,9 +364,7 @@ impl Driver<'_> {
                     MigrationStatus::Failed | MigrationStatus::Cancelled => {
                         Some(Event::Failed(self.stream_failure(q).await))
                     }
-                    MigrationStatus::PostcopyPaused => Some(Event::Failed(
-                        "QEMU paused the post-copy: a migration channel broke".into(),
-                    )),
+                    MigrationStatus::PostcopyPaused => Some(postcopy_paused()),
                     MigrationStatus::PreSwitchover if self.copy.mirror.is_some() => {
                         // Paused: the mirrors catch the last writes, then
                         // QEMU sends the final state.
@@ -442,11 +440,7 @@ impl Driver<'_> {
             MigrationStatus::Failed | MigrationStatus::Cancelled => {
                 return Some(Event::Failed(self.stream_failure(q).await))
             }
-            MigrationStatus::PostcopyPaused => {
-                return Some(Event::Failed(
-                    "QEMU paused the post-copy: a migration channel broke".into(),
-                ))
-            }
+            MigrationStatus::PostcopyPaused => return Some(postcopy_paused()),
             _ => {}
         }
         let ram = info.ram.clone().unwrap_or_default();
@@ -547,6 +541,12 @@ impl Driver<'_> {
             self.copy.resume_problem = Some(e.to_string());
         }
     }
+}
+
+/// QEMU's `postcopy-paused`, from its event or its report: a channel of
+/// the post-copy broke (the machine pauses it and reconnects).
+fn postcopy_paused() -> Event {
+    Event::Failed("QEMU paused the post-copy: a migration channel broke".into())
 }
 
 async fn stop_and_resume(q: &mut Qmp) -> Result<()> {
