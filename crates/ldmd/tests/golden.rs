@@ -222,6 +222,13 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
                 secret: SECRET.into(),
             },
         ),
+        (
+            "recover",
+            ToTarget::Recover {
+                id: MIGRATION_ID.into(),
+                secret: SECRET.into(),
+            },
+        ),
     ];
     for (_, m) in &all {
         // A new message is a compile error here until it has a sample.
@@ -235,7 +242,8 @@ fn to_target() -> Vec<(&'static str, ToTarget)> {
             | ToTarget::Commit { .. }
             | ToTarget::Postcopy { .. }
             | ToTarget::Abort { .. }
-            | ToTarget::Resolve { .. } => {}
+            | ToTarget::Resolve { .. }
+            | ToTarget::Recover { .. } => {}
         }
     }
     all
@@ -367,6 +375,17 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
                 steps: None,
             },
         ),
+        (
+            "recovering",
+            ToSource::Recovering {
+                data: Endpoint {
+                    addr: "192.0.2.20:40001".parse().unwrap(),
+                    fingerprint: fingerprint(),
+                    token: [8u8; ldmd::migration::tunnel::TOKEN_LEN],
+                    nbd_token: None,
+                },
+            },
+        ),
         ("aborted", ToSource::Aborted),
         (
             "outcome",
@@ -390,6 +409,7 @@ fn to_source() -> Vec<(&'static str, ToSource)> {
             | ToSource::PostcopyRunning { .. }
             | ToSource::Prepared { .. }
             | ToSource::Committed { .. }
+            | ToSource::Recovering { .. }
             | ToSource::Aborted
             | ToSource::Outcome { .. }
             | ToSource::Error { .. } => {}

@@ -45,6 +45,9 @@ pub enum Wait {
     Release,
     /// A resolution query to the target about an unconfirmed hand-off.
     Resolve,
+    /// One attempt to resume a paused post-copy: connect, `Recover`, the
+    /// target's `Recovering` (its QEMU listening again).
+    Recover,
 }
 
 impl Wait {
@@ -62,6 +65,7 @@ impl Wait {
             Wait::QemuCommand => 2,
             Wait::Release => 5,
             Wait::Resolve => 15,
+            Wait::Recover => 15,
         })
     }
 
@@ -97,6 +101,11 @@ pub fn resolve_backoff() -> (Duration, Duration) {
     let (first, longest) = RESOLVE_BACKOFF;
     (first, capped(longest, test_cap()).max(first))
 }
+
+/// First and longest pause between attempts to resume a paused
+/// post-copy (doubling in between): the guest waits on the target for its
+/// memory, so the source tries often.
+pub const RECOVER_BACKOFF: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(15));
 
 #[cfg(test)]
 mod tests {

@@ -93,24 +93,32 @@ async fn handle(
         Err(_) => return,
     };
     let admitted = tokio::time::timeout(PRE_AUTH_TOTAL, admit(&d, &acceptor, tcp, peer)).await;
-    let Ok(Some((mut ch, source))) = admitted else {
+    let Ok(Some((mut ch, source, recover))) = admitted else {
         tracing::debug!(%peer, "peer left or was refused before authenticating");
         return;
     };
     ch.set_max_frame_len(ldm_peer::MAX_FRAME_LEN);
     ch.set_idle_timeout(Some(SESSION_IDLE));
     let label = format!("{source} ({})", peer.ip());
-    super::target::session(d, ch, label, local_ip).await;
+    match recover {
+        Some((id, secret)) => super::target::recover(d, ch, label, local_ip, id, secret).await,
+        None => super::target::session(d, ch, label, local_ip).await,
+    }
 }
 
+/// A `Recover` request: the migration's id and secret.
+type RecoverRequest = Option<(String, String)>;
+
 /// Everything before the session: TLS, Hello, Auth. Returns the channel and
-/// the source's host name once the peer is authenticated as a manager.
+/// the source's host name once the peer is authenticated as a manager, or
+/// once it asked to resume a post-copy (checked by the target against the
+/// migration's secret).
 async fn admit(
     d: &Daemon,
     acceptor: &ldm_peer::TlsAcceptor,
     tcp: TcpStream,
     peer: SocketAddr,
-) -> Option<(Framed<ServerStream>, String)> {
+) -> Option<(Framed<ServerStream>, String, RecoverRequest)> {
     let (stream, client_fp) = match ldm_peer::accept(acceptor, tcp).await {
         Ok(x) => x,
         Err(e) => {
@@ -129,6 +137,11 @@ async fn admit(
             super::target::outcome::serve(d, &mut ch, &id, &secret).await;
             return None;
         }
+        // The source of a post-copy whose link was lost: the migration's
+        // secret is its credential too.
+        Ok(Some(ToTarget::Recover { id, secret })) => {
+            return Some((ch, source, Some((id, secret))));
+        }
         _ => return None,
     };
     let refusal = match authenticate(d, peer, &user, password, client_fp).await {
@@ -137,7 +150,7 @@ async fn admit(
                 .send(&ToSource::AuthOk { role })
                 .await
                 .ok()
-                .map(|_| (ch, source));
+                .map(|_| (ch, source, None));
         }
         Ok(role) => {
             d.metrics.auth_failure("role");

@@ -56,6 +56,21 @@
 //!                                 ◀─────   Outcome{committed|rolled-back|unknown}
 //! ```
 //!
+//! A post-copy whose link was lost (both QEMUs wait in `postcopy-paused`)
+//! is resumed by the source on a new connection (protocol 5), which then
+//! carries the rest of the post-copy session:
+//!
+//! ```text
+//!   Hello{version,host}           ─────▶
+//!                                 ◀─────   Hello{version,host}
+//!   Recover{id, secret}           ─────▶                    (in place of Auth) its QEMU paused:
+//!                                 ◀─────   Recovering{addr,    `migrate-recover` on a new socket,
+//!                                           cert, token}        a new data listener
+//!                                          | Error
+//!   (source QEMU: `migrate` with `resume`, over the new channel)
+//!   Progress…, Commit / Committed as in a post-copy
+//! ```
+//!
 //! Both state machines, their deadlines and the resolution are described in
 //! docs/protocol.md and decided in `source/machine.rs` and
 //! `target/machine.rs`.
@@ -69,8 +84,10 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol. A peer one release apart is accepted; what an
 /// older target could not receive is refused by the source (`compat.rs`).
 /// 3 added vnets, vCPU slots and storage copies to the offer; 4 added
-/// post-copy (`Postcopy`, `PostcopyRunning`, the tuning's `postcopy`).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// post-copy (`Postcopy`, `PostcopyRunning`, the tuning's `postcopy`); 5
+/// added the recovery of a post-copy whose link was lost (`Recover`,
+/// `Recovering`).
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Whether two protocol versions can talk: the same, or one release apart.
 pub fn compatible(ours: u32, theirs: u32) -> bool {
@@ -195,6 +212,18 @@ pub enum ToTarget {
         /// The secret the target handed over in `Prepared`.
         secret: String,
     },
+    /// In place of `Auth` (protocol 5): resume migration `id`, a
+    /// post-copy whose link was lost. Both QEMUs wait in
+    /// `postcopy-paused`; the target listens again (`migrate-recover`) and
+    /// answers `Recovering`, and the session goes on as a post-copy
+    /// (`Progress`, `Commit`). The secret from `Prepared` is the
+    /// credential, as in `Resolve`.
+    Recover {
+        /// The migration's id.
+        id: String,
+        /// The secret the target handed over in `Prepared`.
+        secret: String,
+    },
 }
 
 /// Target → source.
@@ -262,6 +291,13 @@ pub enum ToSource {
     PostcopyRunning {
         /// `Postcopy` received to the guest running, ms.
         resumed_after_ms: u64,
+    },
+    /// Answer to `Recover` (protocol 5): the target's QEMU listens again;
+    /// the source's QEMU resumes the post-copy over a new channel to this
+    /// endpoint (a new certificate and token).
+    Recovering {
+        /// Where the new channel goes.
+        data: Endpoint,
     },
     /// The target copy is gone.
     Aborted,

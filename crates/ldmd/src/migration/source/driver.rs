@@ -42,6 +42,8 @@ pub(super) struct Driver<'a> {
     claim: Option<crate::daemon::ClaimGuard>,
     /// A storage copy's bytes and time to sync, ms.
     pub(super) storage: Option<(u64, u64)>,
+    /// Attempts to resume the paused post-copy so far (`recover.rs`).
+    pub(super) recover_attempts: u32,
 }
 
 impl<'a> Driver<'a> {
@@ -71,6 +73,7 @@ impl<'a> Driver<'a> {
             resolve: false,
             claim: None,
             storage: None,
+            recover_attempts: 0,
         }
     }
 
@@ -103,14 +106,9 @@ impl<'a> Driver<'a> {
             }
             ev = match follow {
                 Some(e) => e,
-                None if state.is_final()
-                    || matches!(
-                        state,
-                        State::Unconfirmed { .. } | State::PostcopyPaused { .. }
-                    ) =>
-                {
-                    break
-                }
+                // A paused post-copy waits for the target (`recover.rs`):
+                // the command ends when the move does.
+                None if state.is_final() || matches!(state, State::Unconfirmed { .. }) => break,
                 None => self.wait(&state).await,
             };
         }
@@ -146,14 +144,12 @@ impl<'a> Driver<'a> {
                     State::PostcopyPaused { facts } => facts.clone(),
                     other => other.name().to_string(),
                 };
-                let note = self.postcopy_note(&facts);
                 tracing::error!(domain = %self.run.m.name, "post-copy interrupted: {facts}");
                 self.pause_postcopy().await;
-                if let Err(e) = self.run.mark_error(&note, true).await {
-                    tracing::error!(domain = %self.run.m.name, "cannot record the interrupted post-copy: {e}");
-                }
+                self.note_paused(&facts).await;
                 None
             }
+            Action::ResumePostcopy => self.resume_postcopy().await,
             Action::ShowSuspended => {
                 self.run.show_phase(Phase::Suspend);
                 self.heartbeat(Phase::Suspend).await.err()
@@ -311,6 +307,7 @@ impl<'a> Driver<'a> {
                 Err(ev) => ev,
             },
             State::Copying | State::Postcopy => self.follow_copy().await,
+            State::PostcopyPaused { .. } => self.recover().await,
             State::CommitSent | State::PostcopyDone => {
                 match self.recv(Wait::Handoff, false).await {
                     Ok(Some(ToSource::Committed {

@@ -203,6 +203,74 @@ impl Driver<'_> {
         self.copy.tunnel = None;
     }
 
+    /// Resumes a paused post-copy once the target listens again
+    /// (`Recovering`): a new channel to its endpoint, then QEMU's
+    /// `migrate` with `resume` (QEMU waits in `postcopy-paused`). The copy
+    /// is then followed as before.
+    pub(super) async fn resume_postcopy(&mut self) -> Option<Event> {
+        let Some(((qmp, socket), dir)) = self.copy.qemu.clone() else {
+            return Some(Event::Failed("no QEMU copy to resume".into()));
+        };
+        let Some(endpoint) = self.endpoint.take() else {
+            return Some(Event::Failed("the target gave no new channel".into()));
+        };
+        let out = dir.join("out.sock");
+        let (addr, token) = (endpoint.addr, endpoint.token);
+        let tunnel = match tokio::time::timeout(
+            Wait::PeerReply.get(),
+            tunnel::connect(&out, endpoint, token),
+        )
+        .await
+        {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Some(Event::Failed(e.to_string())),
+            Err(_) => {
+                return Some(Event::Failed(format!(
+                    "the data channel to {addr} did not open in time"
+                )))
+            }
+        };
+        self.copy.tunnel = Some(tunnel);
+        let r = async {
+            let mut g = QmpGuard::lock(&qmp, &socket).await?;
+            // The pause's own events are not news of the resumed copy.
+            g.q().take_events();
+            g.q()
+                .migrate_resume(&format!("unix:{}", out.display()))
+                .await?;
+            Ok::<_, crate::error::Error>(())
+        };
+        match tokio::time::timeout(Wait::QemuCommand.get() * 5, r).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Some(Event::Failed(format!(
+                    "QEMU did not resume the post-copy: {e}"
+                )))
+            }
+            Err(_) => {
+                return Some(Event::Failed(
+                    "QEMU did not answer the resume of the post-copy".into(),
+                ))
+            }
+        }
+        // Headway is measured afresh on the new channel.
+        self.copy.headway = None;
+        self.copy.last_beat = None;
+        if let Err(e) = self.run.clear_error().await {
+            tracing::error!(domain = %self.run.m.name, "cannot record the resumed post-copy: {e}");
+        }
+        tracing::info!(domain = %self.run.m.name, attempts = self.recover_attempts, %addr, "post-copy resumed");
+        self.run.info(format!(
+            "post-copy resumed: the rest of the memory follows to {} (after {} attempt{})",
+            self.run.m.host,
+            self.recover_attempts,
+            if self.recover_attempts == 1 { "" } else { "s" }
+        ));
+        self.recover_attempts = 0;
+        self.run.show_phase(Phase::Postcopy);
+        None
+    }
+
     /// The point of no return of a post-copy move, already recorded: asks
     /// QEMU to switch, then tells the target to run the guest once its
     /// QEMU is in post-copy.

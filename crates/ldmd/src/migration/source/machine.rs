@@ -39,7 +39,8 @@ pub enum State {
     /// on the target; the source sends the rest of its memory.
     Postcopy,
     /// The link broke during post-copy: both QEMUs wait (QEMU's
-    /// `postcopy-paused`); neither copy holds the whole guest.
+    /// `postcopy-paused`); neither copy holds the whole guest. The source
+    /// reconnects to the target and resumes the post-copy (`Recover`).
     PostcopyPaused {
         /// What is known, for `ldm list -l`.
         facts: String,
@@ -125,6 +126,9 @@ pub enum Event {
     Cancel,
     /// The target's answer to a resolution query.
     Resolved(Outcome),
+    /// A new connection to the target, whose QEMU listens again for the
+    /// post-copy (`Recovering`).
+    Recovered,
 }
 
 /// What the driver must do.
@@ -158,6 +162,9 @@ pub enum Action {
     SuspendPostcopy,
     /// Ask the target for the outcome (in the background, with backoff).
     Resolve,
+    /// Resume the paused post-copy: a new channel to the target, QEMU's
+    /// `migrate` with `resume`.
+    ResumePostcopy,
 }
 
 impl State {
@@ -275,6 +282,16 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         // Cancel is refused; QEMU's pause and the target's news change
         // nothing.
         (s @ S::Postcopy, _) => (s, vec![]),
+        // Recovery: the target listens again; QEMU resumes the post-copy
+        // (recorded first, so a restart knows it is under way again).
+        (S::PostcopyPaused { .. }, E::Recovered) => (S::Postcopy, vec![A::ResumePostcopy]),
+        // The target finished with what it had (its QEMU held
+        // everything): the source copy goes.
+        (S::PostcopyPaused { .. }, E::Resolved(Outcome::Committed)) => {
+            (S::Confirmed, vec![A::DestroySource])
+        }
+        // Nothing else moves it: cancel is refused, the source never
+        // resumes; the driver keeps reconnecting.
         (s @ S::PostcopyPaused { .. }, _) => (s, vec![]),
         (S::PostcopyDone, E::Committed) => (S::Confirmed, vec![A::DestroySource]),
         (S::PostcopyDone, ev @ (E::PeerLost(_) | E::Deadline | E::TargetRefused(_))) => {

@@ -49,6 +49,7 @@ fn events() -> Vec<Event> {
         Event::Resolved(Outcome::Committed),
         Event::Resolved(Outcome::RolledBack),
         Event::Resolved(Outcome::Unknown),
+        Event::Recovered,
     ]
 }
 
@@ -88,6 +89,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "rolled-back SendAbort",
         ],
     ),
     (
@@ -109,6 +111,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back",
+            "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
@@ -140,6 +143,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "rolled-back SendAbort",
         ],
     ),
     (
@@ -161,6 +165,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume",
             "rolled-back StopCopyAndResume",
+            "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
@@ -192,6 +197,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy",
             "postcopy",
             "postcopy",
+            "postcopy",
         ],
     ),
     (
@@ -215,9 +221,10 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-paused",
             "postcopy-paused",
             "postcopy-paused",
+            "confirmed DestroySource",
             "postcopy-paused",
             "postcopy-paused",
-            "postcopy-paused",
+            "postcopy ResumePostcopy",
         ],
     ),
     (
@@ -244,6 +251,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-done",
             "postcopy-done",
             "postcopy-done",
+            "postcopy-done",
         ],
     ),
     (
@@ -265,6 +273,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume",
             "rolled-back StopCopyAndResume",
+            "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
@@ -296,6 +305,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "commit-sent",
             "commit-sent",
             "commit-sent",
+            "commit-sent",
         ],
     ),
     (
@@ -322,6 +332,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed",
             "confirmed",
             "confirmed",
+            "confirmed",
         ],
     ),
     (
@@ -348,6 +359,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed DestroySource",
             "rolled-back Resume",
             "unconfirmed Resolve",
+            "unconfirmed",
         ],
     ),
     (
@@ -374,11 +386,13 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed DestroySource",
             "unconfirmed Resolve",
             "unconfirmed Resolve",
+            "unconfirmed",
         ],
     ),
     (
         "rolled-back",
         &[
+            "rolled-back",
             "rolled-back",
             "rolled-back",
             "rolled-back",
@@ -484,7 +498,7 @@ fn after_postcopy_the_source_never_resumes() {
                 (&s, &ev),
                 (State::PostcopyDone, Event::Committed)
                     | (
-                        State::Unconfirmed { .. },
+                        State::Unconfirmed { .. } | State::PostcopyPaused { .. },
                         Event::Resolved(Outcome::Committed)
                     )
             );
@@ -520,6 +534,34 @@ fn a_postcopy_migration_runs_through() {
         step(State::Copying, Event::PostcopyDue),
         (State::Postcopy, vec![Action::StartPostcopy])
     );
+}
+
+#[test]
+fn a_postcopy_paused_twice_recovers_and_completes() {
+    let mut s = State::Postcopy;
+    for lost in [Event::PeerLost("eof".into()), Event::Deadline] {
+        let (next, actions) = step(s, lost);
+        assert!(matches!(next, State::PostcopyPaused { .. }), "{next:?}");
+        assert_eq!(actions, vec![Action::SuspendPostcopy]);
+        // Waiting to reconnect: nothing but the target moves it.
+        for ev in [Event::Cancel, Event::Deadline, Event::Failed("f".into())] {
+            assert_eq!(step(next.clone(), ev), (next.clone(), vec![]));
+        }
+        let (next, actions) = step(next, Event::Recovered);
+        assert_eq!(
+            (next.clone(), actions),
+            (State::Postcopy, vec![Action::ResumePostcopy])
+        );
+        s = next;
+    }
+    // A resume QEMU refuses pauses again, never resumes the source.
+    let (paused, actions) = step(State::Postcopy, Event::Failed("resume".into()));
+    assert!(matches!(paused, State::PostcopyPaused { .. }));
+    assert_eq!(actions, vec![Action::SuspendPostcopy]);
+    for ev in [Event::QemuCompleted, Event::Committed] {
+        s = step(s, ev).0;
+    }
+    assert_eq!(s, State::Confirmed);
 }
 
 #[test]

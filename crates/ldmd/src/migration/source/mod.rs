@@ -14,6 +14,7 @@ pub(crate) mod leftover;
 mod live;
 pub mod machine;
 mod ram_layout;
+mod recover;
 pub(crate) mod resolve;
 mod run;
 pub(crate) mod settle;
@@ -303,6 +304,12 @@ pub async fn migrate(
             _ => {}
         }
         no_postcopy = Some(why);
+    }
+    if postcopy && live && peer.version < recover::RECOVER_VERSION {
+        warnings.push(format!(
+            "{target} speaks migration protocol {}: a post-copy whose link is lost cannot be resumed there (the guest would wait for good); upgrade ldm on {target}",
+            peer.version
+        ));
     }
     let failures = local_failures;
     // The copy a live move runs (and the dry run's prediction of it).

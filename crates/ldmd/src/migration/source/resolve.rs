@@ -121,7 +121,7 @@ pub(crate) fn resolvable(mark: &MigrationMark) -> bool {
 }
 
 /// One question to the target.
-async fn ask(d: &Daemon, mark: &MigrationMark) -> Result<Outcome> {
+pub(super) async fn ask(d: &Daemon, mark: &MigrationMark) -> Result<Outcome> {
     let (host, port) = mark
         .peer
         .rsplit_once(':')

@@ -120,6 +120,19 @@ impl Run<'_> {
         }
     }
 
+    /// Takes back the error note (flag `e`): the migration goes on.
+    pub(super) async fn clear_error(&self) -> Result<()> {
+        let mut t = self.d.table();
+        let Some(dom) = t.get_mut(&self.m.name) else {
+            return Ok(());
+        };
+        let mut rec = dom.rec.clone();
+        if let Some(mark) = rec.migration.as_mut() {
+            mark.error = None;
+        }
+        crate::daemon::commit(&self.d.db, dom, rec)
+    }
+
     /// The target runs the domain: the source copy goes.
     pub(super) async fn destroy_source(&self) {
         super::settle::destroy(&self.d, &self.m.name).await

@@ -195,9 +195,7 @@ async fn start_incoming(
         }
     }
     let dir = d.paths.migration_dir(&rec.spec.uuid);
-    std::fs::create_dir_all(&dir).map_err(|e| crate::error::Error::io("migration directory", e))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| crate::error::Error::io("migration directory", e))?;
+    private_dir(&dir)?;
     let incoming = dir.join("in.sock");
     let mut g = QmpGuard::lock(&qmp, &d.paths.qmp_socket(&rec.spec.uuid)).await?;
     tuning.apply(g.q()).await?;
@@ -219,6 +217,13 @@ async fn start_incoming(
     let (tunnel, ep) = tunnel::listen(local_ip, incoming, nbd).await?;
     tracing::info!(domain = %name, addr = %ep.addr, "incoming migration listening");
     Ok((ep, tunnel))
+}
+
+/// The migration's directory, made private to ldmd.
+pub(super) fn private_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::error::Error::io("migration directory", e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| crate::error::Error::io("migration directory", e))
 }
 
 /// Phase 5 on the target: wait until the incoming QEMU has everything and
@@ -309,7 +314,8 @@ pub(super) async fn record_master(d: &Arc<Daemon>, c: &mut Created) -> Result<()
     let dom = t
         .get_mut(&c.name)
         .ok_or_else(|| crate::daemon::not_found(&c.name))?;
-    let stored = if c.live() {
+    // A copy kept across a restart of this ldmd is recorded active already.
+    let stored = if c.live() && dom.rec.state == DomainState::Bound {
         let arrive = ldm_api::state::Transition::Arrive;
         crate::lifecycle::transition(&d.db, dom, arrive, |rec| {
             rec.started_at = c.started_at;
@@ -318,6 +324,9 @@ pub(super) async fn record_master(d: &Arc<Daemon>, c: &mut Created) -> Result<()
     } else {
         let mut rec = dom.rec.clone();
         rec.migration = None;
+        if c.live() && rec.started_at.is_none() {
+            rec.started_at = c.started_at;
+        }
         crate::daemon::commit(&d.db, dom, rec)
     };
     drop(t);
@@ -415,7 +424,7 @@ async fn wait_incoming_status(
 }
 
 /// The domain's QMP connection and socket here.
-fn qmp_of(
+pub(super) fn qmp_of(
     d: &Arc<Daemon>,
     name: &str,
 ) -> Result<(
@@ -537,7 +546,7 @@ pub(super) fn mark_stranded(d: &Arc<Daemon>, c: &mut Created, reason: &str) {
         let mut rec = dom.rec.clone();
         if let Some(mark) = rec.migration.as_mut() {
             mark.error = Some(format!(
-                "Post-copy from {} stopped short ({reason}): the guest ran here and part of its memory is still on the source. ldm keeps this copy and never destroys it; do not stop or remove it.",
+                "post-copy paused: link to {} lost ({reason}); the guest runs here and waits for the memory the source still holds, until the source reconnects and ldm resumes the post-copy. ldm keeps this copy and never destroys it; do not stop or remove it.",
                 mark.peer
             ));
         }

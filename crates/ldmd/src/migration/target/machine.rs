@@ -17,6 +17,11 @@
 //! and holds newer state than the source. A source that goes away leaves
 //! it [`State::Stranded`]: kept, marked, and finished if its QEMU already
 //! holds everything.
+//!
+//! Recovery (protocol 5): a source that reconnects with `Recover` finds
+//! the stranded copy again ([`Event::Recover`]): its QEMU listens for a
+//! new channel ([`State::Recovering`]), and once it does the session goes
+//! on as a post-copy. Nothing on this path destroys the copy either.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +52,14 @@ pub enum State {
     },
     /// Post-copy stopped short (the source went away): the copy is kept,
     /// never destroyed; finished here if its QEMU holds everything, else
-    /// marked for the administrator.
+    /// marked for the administrator until the source recovers it.
     Stranded {
         /// Why.
         reason: String,
     },
+    /// `Recover` for a stranded copy: its QEMU is being told to listen
+    /// again (not recorded: a restart finds the copy stranded).
+    Recovering,
 }
 
 /// What happened.
@@ -87,6 +95,12 @@ pub enum Event {
     SourceLost,
     /// The source fell silent past the state's deadline.
     Deadline,
+    /// `Recover` arrived for this stranded post-copy (a new connection).
+    Recover,
+    /// The incoming QEMU listens again for the post-copy.
+    RecoverReady,
+    /// It could not (its QEMU not paused, the copy held, …).
+    RecoverFailed(String),
 }
 
 /// What the driver must do.
@@ -122,6 +136,12 @@ pub enum Action {
     ReplyAborted,
     /// Answer with an error.
     ReplyError(String),
+    /// Hold the stranded copy again, have its QEMU listen for a new
+    /// channel (`migrate-recover`) behind a new data listener (then
+    /// [`Event::RecoverReady`] or [`Event::RecoverFailed`]).
+    StartRecovery,
+    /// Answer `Recovering` with the new endpoint.
+    ReplyRecovering,
 }
 
 impl State {
@@ -143,6 +163,7 @@ impl State {
                 | State::Committing
                 | State::Committed
                 | State::Stranded { .. }
+                | State::Recovering
         )
     }
 
@@ -155,6 +176,7 @@ impl State {
             State::Receiving => "receiving",
             State::Postcopy => "postcopy",
             State::Stranded { .. } => "stranded",
+            State::Recovering => "recovering",
             State::Committing => "committing",
             State::Committed => "committed",
             State::RolledBack { .. } => "rolled-back",
@@ -169,6 +191,8 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
     use State as S;
     let back = |reason: String, actions: Vec<Action>| (S::RolledBack { reason }, actions);
     match (state, ev) {
+        // The one way out of a final state: a stranded post-copy resumed.
+        (S::Stranded { .. }, E::Recover) => (S::Recovering, vec![A::StartRecovery]),
         (s, _) if s.is_final() => (s, vec![]),
 
         (S::Authenticated | S::Checked, E::Check) => (S::Checked, vec![A::ReplyChecked]),
@@ -246,6 +270,18 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         ),
         // The source sent Commit and stays paused: finish regardless.
         (s @ S::Committing, _) => (s, vec![]),
+
+        (S::Recovering, E::RecoverReady) => (S::Postcopy, vec![A::ReplyRecovering]),
+        // Nothing was started: the copy stays as it was.
+        (S::Recovering, E::RecoverFailed(m)) => {
+            (S::Stranded { reason: m.clone() }, vec![A::ReplyError(m)])
+        }
+        (S::Recovering, ev) => (
+            S::Stranded {
+                reason: format!("recovery stopped short: {ev:?}"),
+            },
+            vec![A::KeepStranded],
+        ),
 
         (S::Committed | S::RolledBack { .. } | S::Stranded { .. }, _) => {
             unreachable!("final states are handled first")

@@ -13,6 +13,7 @@ fn states() -> Vec<State> {
         State::Committed,
         State::RolledBack { reason: "r".into() },
         State::Stranded { reason: "s".into() },
+        State::Recovering,
     ]
 }
 
@@ -33,6 +34,9 @@ fn events() -> Vec<Event> {
         Event::Unexpected("ux".into()),
         Event::SourceLost,
         Event::Deadline,
+        Event::Recover,
+        Event::RecoverReady,
+        Event::RecoverFailed("rc".into()),
     ]
 }
 
@@ -66,6 +70,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back",
             "rolled-back",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
         ],
     ),
     (
@@ -86,6 +93,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back",
             "rolled-back",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
         ],
     ),
     (
@@ -106,6 +116,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy",
             "rolled-back Destroy",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
         ],
     ),
     (
@@ -126,6 +139,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy",
             "rolled-back Destroy",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
         ],
     ),
     (
@@ -142,6 +158,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy ReplyError",
             "committed RecordMaster,ReplyCommitted",
             "stranded KeepStranded,ReplyError",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
@@ -166,11 +185,17 @@ const TABLE: &[(&str, &[&str])] = &[
             "committing",
             "committing",
             "committing",
+            "committing",
+            "committing",
+            "committing",
         ],
     ),
     (
         "committed",
         &[
+            "committed",
+            "committed",
+            "committed",
             "committed",
             "committed",
             "committed",
@@ -206,28 +231,75 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
             "rolled-back",
             "rolled-back",
+            "rolled-back",
+            "rolled-back",
+            "rolled-back",
         ],
     ),
     (
         "stranded",
         &[
-            "stranded", "stranded", "stranded", "stranded", "stranded", "stranded", "stranded",
-            "stranded", "stranded", "stranded", "stranded", "stranded", "stranded", "stranded",
             "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "stranded",
+            "recovering StartRecovery",
+            "stranded",
+            "stranded",
+        ],
+    ),
+    (
+        "recovering",
+        &[
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "postcopy ReplyRecovering",
+            "stranded ReplyError",
         ],
     ),
 ];
 
 #[test]
 fn in_postcopy_the_copy_is_never_destroyed() {
-    for ev in events() {
-        let (next, actions) = step(State::Postcopy, ev.clone());
-        assert!(!actions.contains(&Action::Destroy), "{ev:?} → {actions:?}");
-        assert!(
-            !matches!(next, State::RolledBack { .. }),
-            "{ev:?} → {next:?}"
-        );
-        assert!(next.has_copy(), "{ev:?} → {next:?}");
+    let stranded = State::Stranded { reason: "s".into() };
+    for s in [State::Postcopy, stranded, State::Recovering] {
+        for ev in events() {
+            let (next, actions) = step(s.clone(), ev.clone());
+            assert!(
+                !actions.contains(&Action::Destroy),
+                "{s:?} × {ev:?} → {actions:?}"
+            );
+            assert!(
+                !matches!(next, State::RolledBack { .. }),
+                "{s:?} × {ev:?} → {next:?}"
+            );
+            assert!(next.has_copy(), "{s:?} × {ev:?} → {next:?}");
+        }
     }
     // Stranded is final and keeps the copy.
     let s = State::Stranded { reason: "s".into() };
@@ -269,5 +341,38 @@ fn a_silent_source_loses_its_copy() {
         let (next, actions) = step(s, Event::Deadline);
         assert!(matches!(next, State::RolledBack { .. }));
         assert_eq!(actions, vec![Action::Destroy]);
+    }
+}
+
+#[test]
+fn a_stranded_copy_recovers_and_completes() {
+    let stranded = State::Stranded { reason: "s".into() };
+    let (s, a) = step(stranded.clone(), Event::Recover);
+    assert_eq!(
+        (s.clone(), a),
+        (State::Recovering, vec![Action::StartRecovery])
+    );
+    // Refused (its QEMU not paused, the copy held): kept as it was.
+    let (back, a) = step(s.clone(), Event::RecoverFailed("busy".into()));
+    assert!(matches!(back, State::Stranded { .. }));
+    assert_eq!(a, vec![Action::ReplyError("busy".into())]);
+    let (s, a) = step(s, Event::RecoverReady);
+    assert_eq!(
+        (s.clone(), a),
+        (State::Postcopy, vec![Action::ReplyRecovering])
+    );
+    // Lost again: stranded again, then recovered again.
+    let (s, a) = step(s, Event::SourceLost);
+    assert!(matches!(s, State::Stranded { .. }));
+    assert_eq!(a, vec![Action::KeepStranded]);
+    let s = step(step(s, Event::Recover).0, Event::RecoverReady).0;
+    let (s, a) = step(s, Event::Commit);
+    assert_eq!(a, vec![Action::Resume]);
+    let (s, a) = step(s, Event::Resumed);
+    assert_eq!(s, State::Committed);
+    assert_eq!(a, vec![Action::RecordMaster, Action::ReplyCommitted]);
+    // Nothing else reopens a stranded copy.
+    for ev in events().into_iter().filter(|e| *e != Event::Recover) {
+        assert_eq!(step(stranded.clone(), ev), (stranded.clone(), vec![]));
     }
 }

@@ -9,9 +9,11 @@ mod backends;
 mod copy;
 pub mod machine;
 pub mod outcome;
+mod recover;
 pub mod restart;
 
 pub use copy::rollback;
+pub use recover::recover;
 
 use super::checks::{check, facts};
 use super::deadline::Wait;
@@ -66,6 +68,9 @@ struct Session<S> {
     probe: super::probe::Counter,
     /// When `Postcopy` arrived (a move that switched to post-copy).
     postcopy_at: Option<Instant>,
+    /// A recovered post-copy: the domain's name and the answer
+    /// `Recovering` once its QEMU listens again (`recover.rs`).
+    recovering: Option<(String, Option<ToSource>)>,
 }
 
 /// Serves one source after authentication.
@@ -89,17 +94,17 @@ where
         closed: false,
         probe: Default::default(),
         postcopy_at: None,
+        recovering: None,
     };
-    s.drive().await;
+    s.drive(State::Authenticated, None).await;
 }
 
 impl<S> Session<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    async fn drive(&mut self) {
-        let mut state = State::Authenticated;
-        let mut pending: Option<Event> = None;
+    async fn drive(&mut self, first: State, mut pending: Option<Event>) {
+        let mut state = first;
         loop {
             let ev = match pending.take() {
                 Some(e) => e,
@@ -186,6 +191,7 @@ where
             ToTarget::Hello { .. }
             | ToTarget::Auth { .. }
             | ToTarget::Resolve { .. }
+            | ToTarget::Recover { .. }
             | ToTarget::Probe { .. } => Event::Unexpected("unexpected message".into()),
         }
     }
@@ -403,6 +409,11 @@ where
                 copy::mark_stranded(&self.d, c, "the source went away");
                 None
             }
+            Action::StartRecovery => Some(self.start_recovery().await),
+            Action::ReplyRecovering => {
+                let reply = self.recovering.as_mut().and_then(|(_, r)| r.take())?;
+                self.reply(&reply).await
+            }
             Action::ReplyAborted => self.reply(&ToSource::Aborted).await,
             Action::ReplyError(message) => self.reply(&ToSource::Error { message }).await,
         }
@@ -414,6 +425,7 @@ where
             .prepare
             .as_ref()
             .map(|(o, ..)| o.spec.name.clone())
+            .or_else(|| self.recovering.as_ref().map(|(n, _)| n.clone()))
             .unwrap_or_default()
     }
 
