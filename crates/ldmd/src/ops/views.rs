@@ -38,6 +38,36 @@ fn norm(util: Option<f64>, vcpus: u32, host_cpus: u32) -> Option<f64> {
     util.map(|u| (u * vcpus as f64 / host_cpus.max(1) as f64).min(100.0))
 }
 
+/// Which copy runs the guest of a move in post-copy, as listings say it:
+/// the state shown and the line for `ldm list -l` when no error note
+/// says more. The target's copy runs the guest (`active`, though its
+/// record stays bound until the move completes); the source's is paused
+/// for good (`suspended`) and only sends memory.
+fn postcopy_view(dom: &Domain) -> Option<(ldm_api::DomainState, String)> {
+    use crate::migration::source::machine::State as S;
+    use crate::migration::target::machine::State as T;
+    use crate::record::MachineState as M;
+    let mark = dom.rec.migration.as_ref()?;
+    dom.rt.as_ref()?;
+    match mark.state.as_ref()? {
+        M::Target(T::Postcopy | T::Stranded { .. } | T::Recovering) => Some((
+            ldm_api::DomainState::Active,
+            format!(
+                "post-copy from {}: the guest runs here while the rest of its memory arrives",
+                mark.peer
+            ),
+        )),
+        M::Source(S::Postcopy | S::PostcopyDone | S::PostcopyPaused { .. }) => Some((
+            ldm_api::DomainState::Suspended,
+            format!(
+                "post-copy to {}: the guest runs there; this copy sends it the rest of its memory and goes once the move completes",
+                mark.peer
+            ),
+        )),
+        _ => None,
+    }
+}
+
 /// The row of one domain; `vols` are this host's volumes, `host_cpus` the
 /// host's CPUs (for NORM).
 pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainView {
@@ -53,6 +83,7 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainVi
         },
         _ => MigrationRole::None,
     };
+    let postcopy = postcopy_view(dom);
     // Oracle's column 1 (`s`) and status `t` while a start or stop runs.
     let changing = matches!(
         dom.claim.as_ref().map(|c| &c.kind),
@@ -62,7 +93,11 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainVi
         starting_stopping: changing,
         status: if changing {
             Status::Transition
-        } else if rec.state.has_process() && migration != MigrationRole::Target {
+        } else if rec.state.has_process() && migration != MigrationRole::Target
+            || postcopy
+                .as_ref()
+                .is_some_and(|(s, _)| *s == ldm_api::DomainState::Active)
+        {
             Status::Normal
         } else {
             Status::None
@@ -85,7 +120,7 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainVi
     let util = dom.rt.as_ref().filter(|_| running).map(|r| r.util);
     DomainView {
         name: rec.spec.name.clone(),
-        state: rec.state,
+        state: postcopy.as_ref().map_or(rec.state, |(s, _)| *s),
         flags,
         cons: rec.binding.as_ref().map(|b| b.console_port.to_string()),
         vcpus: rec.spec.vcpus,
@@ -106,7 +141,11 @@ pub fn domain_view(dom: &Domain, vols: &[VdsdevRow], host_cpus: u32) -> DomainVi
             pid: dom.rt.as_ref().map(|r| r.pid),
         }),
         operation: op,
-        note: rec.migration.as_ref().and_then(|m| m.error.clone()),
+        note: rec
+            .migration
+            .as_ref()
+            .and_then(|m| m.error.clone())
+            .or_else(|| postcopy.map(|(_, n)| n)),
         disks: disk_views(dom, vols),
         networks: Vec::new(),
         max_vcpus: rec.spec.max_vcpus,
