@@ -35,3 +35,93 @@ fn guest_postcopy_always_moves_a_busy_guest() {
         "{after:?}"
     );
 }
+
+/// `ldm list -l NAME` on `host`.
+fn long_listing(host: &Host, name: &str) -> String {
+    let out = host.ldm(&["list", "-l", name]);
+    out.ok();
+    out.stdout
+}
+
+/// The link to the target is cut during post-copy: both QEMUs pause, both
+/// hosts say so, and once the link is back the source reconnects, the
+/// post-copy resumes where it stopped, and the move completes with the
+/// guest's memory intact.
+#[test]
+fn guest_postcopy_survives_a_cut_link() {
+    let _lock = guest_lock();
+    let lab = Lab::start(LabOpts::hosts(2).hold(0, "source-postcopy"));
+    let (a, b) = (lab.host(0), lab.host(1));
+    boot_domain(a, "ldg1", 1, "512M", "256,200");
+    let before = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
+
+    let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
+    // Pre-copy's first pass is over; before the switch the link slows, so
+    // the post-copy lasts long enough to be cut.
+    lab.wait_held(0, "source-postcopy", Duration::from_secs(300));
+    lab.slow(1, ldm_e2e::lab::SLOW_KBIT);
+    lab.release(0, "source-postcopy");
+    lab.disarm_holds(0);
+    // The guest runs on the target while its memory follows.
+    let running = poll(Duration::from_secs(60), Duration::from_millis(200), || {
+        let d = domain(b, "ldg1");
+        (d["state"] == "active" && d["flags"].ends_with('t')).then_some(d)
+    });
+    assert!(
+        running.is_some(),
+        "the target never listed the guest active in post-copy:\n{}",
+        long_listing(b, "ldg1")
+    );
+    assert!(
+        long_listing(a, "ldg1").contains("the guest runs there"),
+        "{}",
+        long_listing(a, "ldg1")
+    );
+
+    lab.cut(1);
+    // Both sides notice, pause their QEMU and say so.
+    for (i, host) in [(0, a), (1, b)] {
+        let paused = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+            let l = long_listing(host, "ldg1");
+            let flags = domain(host, "ldg1")["flags"].clone();
+            (l.contains("post-copy paused") && flags.ends_with('e')).then_some(l)
+        });
+        let Some(listing) = paused else {
+            panic!(
+                "host {i} does not show the paused post-copy:\n{}",
+                long_listing(host, "ldg1")
+            );
+        };
+        eprintln!("host {i} while the link is cut:\n{listing}");
+    }
+    assert!(
+        long_listing(a, "ldg1").contains("reconnecting (attempt"),
+        "{}",
+        long_listing(a, "ldg1")
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    lab.restore(1);
+    lab.unslow(1);
+
+    let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(600));
+    eprintln!("migrate-domain:\n{}{}", out.stdout, out.stderr);
+    out.ok();
+    assert!(
+        out.stderr.contains("reconnecting") && out.stderr.contains("post-copy resumed"),
+        "{}",
+        out.stderr
+    );
+    assert!(!domains(a).contains_key("ldg1"), "the source kept a copy");
+    let d = domain(b, "ldg1");
+    assert_eq!(
+        (d["state"].as_str(), d["flags"].as_str()),
+        ("active", "-n----")
+    );
+    let after = wait_for_memwork(b, "ldg1", before.seq + 3, Duration::from_secs(120));
+    assert_eq!(
+        (after.errors, after.status.as_str()),
+        (0, "OK"),
+        "{after:?}"
+    );
+}
