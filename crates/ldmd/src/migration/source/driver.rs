@@ -146,7 +146,9 @@ impl<'a> Driver<'a> {
                 };
                 tracing::error!(domain = %self.run.m.name, "post-copy interrupted: {facts}");
                 self.pause_postcopy().await;
-                self.note_paused(&facts).await;
+                // What broke; the rest of the facts is the note's own.
+                self.note_paused(facts.split(';').next().unwrap_or_default())
+                    .await;
                 None
             }
             Action::ResumePostcopy => self.resume_postcopy().await,

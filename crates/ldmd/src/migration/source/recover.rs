@@ -64,7 +64,7 @@ impl Driver<'_> {
                 Attempt::Unreachable(why) => why,
             };
             tracing::warn!(domain = %self.run.m.name, attempt, "cannot resume the post-copy yet: {why}");
-            self.note_paused(&format!("attempt {attempt}: {why}")).await;
+            self.note_paused(&why).await;
             pause = (pause * 2).min(longest);
         }
     }
@@ -143,9 +143,12 @@ impl Driver<'_> {
     /// What `ldm list -l` says of the paused post-copy.
     pub(super) fn paused_note(&self, last: &str) -> String {
         let host = &self.run.m.host;
+        let why = match self.recover_attempts {
+            0 => last.to_string(),
+            n => format!("attempt {n}: {last}"),
+        };
         format!(
-            "post-copy paused: link to {host} lost, reconnecting (attempt {}; {last}). The guest runs on {host} and waits there for the memory this host still holds: do not resume or remove this copy; it goes once the move completes.",
-            self.recover_attempts
+            "post-copy paused: link to {host} lost, reconnecting ({why}). The guest runs on {host} and waits there for the memory this host still holds: do not resume or remove this copy; it goes once the move completes."
         )
     }
 }
