@@ -50,6 +50,8 @@ fn long_listing(host: &Host, name: &str) -> String {
 #[test]
 fn guest_postcopy_survives_a_cut_link() {
     let _lock = guest_lock();
+    let t0 = std::time::Instant::now();
+    let at = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
     let lab = Lab::start(LabOpts::hosts(2).hold(0, "source-postcopy"));
     let (a, b) = (lab.host(0), lab.host(1));
     boot_domain(a, "ldg1", 1, "512M", "256,200");
@@ -60,6 +62,7 @@ fn guest_postcopy_survives_a_cut_link() {
     // Pre-copy's first pass is over; before the switch the link slows, so
     // the post-copy lasts long enough to be cut.
     lab.wait_held(0, "source-postcopy", Duration::from_secs(300));
+    at("switching to post-copy");
     lab.slow(1, ldm_e2e::lab::SLOW_KBIT);
     lab.release(0, "source-postcopy");
     lab.disarm_holds(0);
@@ -79,6 +82,7 @@ fn guest_postcopy_survives_a_cut_link() {
         long_listing(a, "ldg1")
     );
 
+    at("the guest runs on the target; cutting the link");
     lab.cut(1);
     // Both sides notice, pause their QEMU and say so.
     for (i, host) in [(0, a), (1, b)] {
@@ -93,18 +97,22 @@ fn guest_postcopy_survives_a_cut_link() {
                 long_listing(host, "ldg1")
             );
         };
+        at(&format!("host {i} shows the pause"));
         eprintln!("host {i} while the link is cut:\n{listing}");
     }
-    assert!(
-        long_listing(a, "ldg1").contains("reconnecting (attempt"),
-        "{}",
-        long_listing(a, "ldg1")
-    );
+    // The source keeps trying, and says so.
+    let trying = poll(Duration::from_secs(60), Duration::from_millis(500), || {
+        let l = long_listing(a, "ldg1");
+        l.contains("reconnecting (attempt").then_some(l)
+    });
+    assert!(trying.is_some(), "{}", long_listing(a, "ldg1"));
     std::thread::sleep(Duration::from_secs(5));
+    at("restoring the link");
     lab.restore(1);
     lab.unslow(1);
 
     let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(600));
+    at("migrate-domain ended");
     eprintln!("migrate-domain:\n{}{}", out.stdout, out.stderr);
     out.ok();
     assert!(
