@@ -249,7 +249,8 @@ impl Qmp {
     /// (QEMU goes to `postcopy-paused` on either side) so that it stops
     /// waiting on a link that no longer carries anything.
     pub async fn migrate_pause(&mut self) -> Result<()> {
-        self.execute("migrate-pause", None).await.map(drop)
+        // Out of band: the guest may hold the main loop on a missing page.
+        self.execute_oob("migrate-pause", None).await.map(drop)
     }
 
     /// `migrate` with `resume`: on a source whose post-copy is paused
@@ -268,7 +269,8 @@ impl Qmp {
     /// QEMU refuses it in any other state; run again while still paused,
     /// it drops the earlier listener.
     pub async fn migrate_recover(&mut self, uri: &str) -> Result<()> {
-        self.execute("migrate-recover", Some(json!({ "uri": uri })))
+        // Out of band: the guest may hold the main loop on a missing page.
+        self.execute_oob("migrate-recover", Some(json!({ "uri": uri })))
             .await
             .map(drop)
     }

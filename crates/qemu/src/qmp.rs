@@ -68,6 +68,10 @@ pub struct Qmp {
     next_id: u64,
     timeout: Duration,
     version: Option<QemuVersion>,
+    /// Out-of-band execution enabled (QEMU offered `oob` in its greeting):
+    /// [`Qmp::execute_oob`] then runs in QEMU's monitor thread, even
+    /// while its main loop is blocked.
+    oob: bool,
     /// Set when a write was interrupted, leaving the stream unusable.
     broken: Option<String>,
 }
@@ -104,6 +108,7 @@ impl Qmp {
             next_id: 1,
             timeout,
             version: None,
+            oob: false,
             broken: None,
         };
         let deadline = Instant::now() + timeout;
@@ -114,7 +119,17 @@ impl Qmp {
         qmp.version = info
             .pointer("/version/qemu")
             .and_then(|v| serde_json::from_value(v.clone()).ok());
-        qmp.execute("qmp_capabilities", None).await?;
+        // Out-of-band execution where QEMU offers it: a post-copy's
+        // `migrate-pause` and `migrate-recover` must work while a guest
+        // vCPU waits, holding QEMU's main loop, for a page that is not
+        // there yet.
+        let offered = info
+            .get("capabilities")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|v| v == "oob"));
+        let caps = offered.then(|| json!({ "enable": ["oob"] }));
+        qmp.execute("qmp_capabilities", caps).await?;
+        qmp.oob = offered;
         tracing::debug!(path = %qmp.path.display(), version = ?qmp.version, "QMP connected");
         Ok(qmp)
     }
@@ -174,6 +189,24 @@ impl Qmp {
     /// command may still run; a late reply is recognised by its id and
     /// discarded.
     pub async fn execute(&mut self, cmd: &str, args: Option<Value>) -> Result<Value> {
+        self.command("execute", cmd, args).await
+    }
+
+    /// Like [`Qmp::execute`], out of band (`exec-oob`) where the
+    /// connection allows it, so that the command runs even while QEMU's
+    /// main loop is blocked; only for commands QEMU marks `allow-oob`.
+    /// In band otherwise.
+    pub async fn execute_oob(&mut self, cmd: &str, args: Option<Value>) -> Result<Value> {
+        let how = if self.oob { "exec-oob" } else { "execute" };
+        self.command(how, cmd, args).await
+    }
+
+    /// Whether out-of-band execution is enabled on this connection.
+    pub fn oob(&self) -> bool {
+        self.oob
+    }
+
+    async fn command(&mut self, how: &str, cmd: &str, args: Option<Value>) -> Result<Value> {
         if let Some(why) = &self.broken {
             return Err(Error::QmpClosed {
                 path: self.path.clone(),
@@ -182,7 +215,7 @@ impl Qmp {
         }
         let id = self.next_id;
         self.next_id += 1;
-        let mut msg = json!({ "execute": cmd, "id": id });
+        let mut msg = json!({ how: cmd, "id": id });
         if let Some(args) = args {
             msg["arguments"] = args;
         }
