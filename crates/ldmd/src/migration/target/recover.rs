@@ -2,7 +2,8 @@
 //! reconnects and sends `Recover{id, secret}` in place of `Auth`. The copy
 //! must be this host's stranded post-copy of that migration: its outcome
 //! `postcopy`, no session or verb holding it, its QEMU in
-//! `postcopy-paused`. Then the copy is held again, its QEMU listens on a
+//! `postcopy-paused` (QEMU's own check: `migrate-recover` runs out of
+//! band, since the guest may block QEMU's main loop meanwhile). Then the copy is held again, its QEMU listens on a
 //! new Unix socket (`migrate-recover`) behind a new data listener (a new
 //! certificate and token, as in phase 2), the source is answered
 //! `Recovering`, and the session goes on as a post-copy: `Progress`,
@@ -21,7 +22,6 @@ use crate::record::MachineState;
 use ldm_api::migration::{Phase, Role};
 use ldm_api::DomainState;
 use ldm_peer::Framed;
-use ldm_qemu::MigrationStatus;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -162,19 +162,15 @@ where
         // A new socket each time: QEMU drops the listener of an earlier
         // `migrate-recover` that got no channel.
         let incoming = dir.join(format!("recover-{}.sock", now_ms()));
+        // No query first: while the link is down a guest vCPU may hold
+        // QEMU's main loop on a missing page, and only out-of-band commands
+        // are answered. QEMU itself refuses unless it is `postcopy-paused`.
         let listen = async {
             let mut g = QmpGuard::lock(&qmp, &socket).await?;
-            let status = g.q().query_migrate().await?.status;
-            if status != MigrationStatus::PostcopyPaused {
-                return Err(crate::error::refuse(
-                    ldm_api::ErrorKind::Migration,
-                    format!("the post-copy of {name} here is {status}, not paused: there is nothing to resume yet"),
-                ));
-            }
             g.q()
                 .migrate_recover(&format!("unix:{}", incoming.display()))
                 .await?;
-            Ok(())
+            Ok::<_, crate::error::Error>(())
         };
         let qemu = crate::migration::deadline::Wait::QemuCommand.get() * 5;
         match tokio::time::timeout(qemu, listen).await {
