@@ -233,11 +233,16 @@ impl Driver<'_> {
         self.copy.tunnel = Some(tunnel);
         let r = async {
             let mut g = QmpGuard::lock(&qmp, &socket).await?;
-            // The pause's own events are not news of the resumed copy.
+            // The pause's own events are not news of the resumed copy:
+            // those read already, and those still unread, which QEMU sent
+            // before its reply to `migrate` (its `postcopy-paused` among
+            // them, read as a new pause otherwise). What follows comes in
+            // later events and in `query-migrate` each second.
             g.q().take_events();
             g.q()
                 .migrate_resume(&format!("unix:{}", out.display()))
                 .await?;
+            g.q().take_events();
             Ok::<_, crate::error::Error>(())
         };
         match tokio::time::timeout(Wait::QemuCommand.get() * 5, r).await {
