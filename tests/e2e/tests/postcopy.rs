@@ -114,6 +114,14 @@ fn guest_postcopy_survives_a_cut_link() {
     let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(600));
     at("migrate-domain ended");
     eprintln!("migrate-domain:\n{}{}", out.stdout, out.stderr);
+    for i in 0..2 {
+        let log = lab.host(i).log();
+        let steps: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("post-copy") || l.contains("recover"))
+            .collect();
+        eprintln!("host {i}'s ldmd on post-copy:\n{}", steps.join("\n"));
+    }
     out.ok();
     assert!(
         out.stderr.contains("reconnecting") && out.stderr.contains("post-copy resumed"),
