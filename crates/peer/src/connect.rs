@@ -221,11 +221,14 @@ async fn tcp_connect(host: &str, addr: SocketAddr) -> Result<TcpStream> {
     Ok(tcp)
 }
 
-/// "HOST:PORT" for messages: the address itself when `host` is its IP.
+/// "HOST:PORT" for messages: the address itself when `host` is its IP,
+/// `host` itself when it already names the port (a trust key).
 fn target_label(host: &str, addr: SocketAddr) -> String {
+    let port = addr.port();
     match host.parse::<IpAddr>() {
         Ok(ip) if ip == addr.ip() => addr.to_string(),
-        _ => format!("{host}:{}", addr.port()),
+        _ if host.strip_suffix(&format!(":{port}")).is_some() => host.to_string(),
+        _ => format!("{host}:{port}"),
     }
 }
 
@@ -270,6 +273,10 @@ mod tests {
         assert_eq!(target_label("192.0.2.1", v4), "192.0.2.1:7700");
         assert_eq!(target_label("2001:db8::1", v6), "[2001:db8::1]:7700");
         assert_eq!(target_label("hostb", v4), "hostb:7700");
+        // A trust key already names the port: not twice.
+        assert_eq!(target_label("hostb:7700", v4), "hostb:7700");
+        assert_eq!(target_label("192.0.2.1:7700", v4), "192.0.2.1:7700");
+        assert_eq!(target_label("[2001:db8::1]:7700", v6), "[2001:db8::1]:7700");
     }
 
     #[test]
