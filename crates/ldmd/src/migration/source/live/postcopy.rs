@@ -1,0 +1,146 @@
+//! The post-copy part of a live move: the switch (the point of no return,
+//! already recorded), a pause when the target is lost, and the resumption
+//! once the target answers `Recovering`.
+
+use super::*;
+
+impl Driver<'_> {
+    /// A post-copy that lost its target: QEMU's channels are shut
+    /// (`migrate-pause`; it waits in `postcopy-paused`, the source never
+    /// resumed) and the relays closed, instead of QEMU writing into a link
+    /// that may hang for minutes.
+    pub(in crate::migration::source) async fn pause_postcopy(&mut self) {
+        if let Some(((qmp, socket), _)) = self.copy.qemu.clone() {
+            let r = async {
+                let mut g = QmpGuard::lock(&qmp, &socket).await?;
+                g.q().migrate_pause().await?;
+                Ok::<_, crate::error::Error>(())
+            };
+            match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
+                Ok(Ok(())) => tracing::info!(domain = %self.run.m.name, "post-copy paused in QEMU"),
+                Ok(Err(e)) => tracing::info!(domain = %self.run.m.name, "migrate-pause: {e}"),
+                Err(_) => {
+                    tracing::warn!(domain = %self.run.m.name, "migrate-pause: QEMU did not answer")
+                }
+            }
+        }
+        self.copy.tunnel = None;
+    }
+
+    /// Resumes a paused post-copy once the target listens again
+    /// (`Recovering`): a new channel to its endpoint, then QEMU's
+    /// `migrate` with `resume` (QEMU waits in `postcopy-paused`). The copy
+    /// is then followed as before.
+    pub(in crate::migration::source) async fn resume_postcopy(&mut self) -> Option<Event> {
+        let Some(((qmp, socket), dir)) = self.copy.qemu.clone() else {
+            return Some(Event::Failed("no QEMU copy to resume".into()));
+        };
+        let Some(endpoint) = self.endpoint.take() else {
+            return Some(Event::Failed("the target gave no new channel".into()));
+        };
+        let out = dir.join("out.sock");
+        let (addr, token) = (endpoint.addr, endpoint.token);
+        let tunnel = match tokio::time::timeout(
+            Wait::PeerReply.get(),
+            tunnel::connect(&out, endpoint, token),
+        )
+        .await
+        {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => return Some(Event::Failed(e.to_string())),
+            Err(_) => {
+                return Some(Event::Failed(format!(
+                    "the data channel to {addr} did not open in time"
+                )))
+            }
+        };
+        self.copy.tunnel = Some(tunnel);
+        let r = async {
+            let mut g = QmpGuard::lock(&qmp, &socket).await?;
+            // The pause's own events are not news of the resumed copy:
+            // those read already, and those still unread, which QEMU sent
+            // before its reply to `migrate` (its `postcopy-paused` among
+            // them, read as a new pause otherwise). What follows comes in
+            // later events and in `query-migrate` each second.
+            g.q().take_events();
+            g.q()
+                .migrate_resume(&format!("unix:{}", out.display()))
+                .await?;
+            g.q().take_events();
+            Ok::<_, crate::error::Error>(())
+        };
+        match tokio::time::timeout(Wait::QemuCommand.get() * 5, r).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Some(Event::Failed(format!(
+                    "QEMU did not resume the post-copy: {e}"
+                )))
+            }
+            Err(_) => {
+                return Some(Event::Failed(
+                    "QEMU did not answer the resume of the post-copy".into(),
+                ))
+            }
+        }
+        // Headway is measured afresh on the new channel.
+        self.copy.headway = None;
+        self.copy.last_beat = None;
+        if let Err(e) = self.run.clear_error().await {
+            tracing::error!(domain = %self.run.m.name, "cannot record the resumed post-copy: {e}");
+        }
+        tracing::info!(domain = %self.run.m.name, attempts = self.recover_attempts, %addr, "post-copy resumed");
+        self.run.info(format!(
+            "post-copy resumed: the rest of the memory follows to {} (after {} attempt{})",
+            self.run.m.host,
+            self.recover_attempts,
+            if self.recover_attempts == 1 { "" } else { "s" }
+        ));
+        self.recover_attempts = 0;
+        self.run.show_phase(Phase::Postcopy);
+        None
+    }
+
+    /// The point of no return of a post-copy move, already recorded: asks
+    /// QEMU to switch, then tells the target to run the guest once its
+    /// QEMU is in post-copy.
+    pub(in crate::migration::source) async fn start_postcopy(&mut self) -> Option<Event> {
+        let Some(((qmp, socket), _)) = self.copy.qemu.clone() else {
+            return Some(Event::PostcopyRefused("no QEMU copy to switch".into()));
+        };
+        crate::testhook::hold("source-postcopy").await;
+        let r = match QmpGuard::lock(&qmp, &socket).await {
+            Ok(mut g) => g
+                .q()
+                .migrate_start_postcopy()
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = r {
+            return Some(Event::PostcopyRefused(e));
+        }
+        self.copy.postcopy_at = Some(Instant::now());
+        let ram = self.copy.info.ram.clone().unwrap_or_default();
+        tracing::info!(
+            domain = %self.run.m.name,
+            passes = ram.dirty_sync_count,
+            remaining = ram.remaining,
+            throttle = self.copy.info.cpu_throttle_percentage.unwrap_or(0),
+            "switching to post-copy"
+        );
+        self.run.info(format!(
+            "Post-copy: the guest runs on the target while the rest of its memory follows ({} MiB left, {} passes{})",
+            ram.remaining >> 20,
+            ram.dirty_sync_count,
+            match self.copy.info.cpu_throttle_percentage.unwrap_or(0) {
+                0 => String::new(),
+                t => format!(", throttled {t} %"),
+            }
+        ));
+        self.run.show_phase(Phase::Postcopy);
+        let msg = ToTarget::Postcopy {
+            console_tail: self.console_tail().await,
+        };
+        self.send(&msg).await.err()
+    }
+}
