@@ -537,6 +537,14 @@ fn database_records_are_pinned() {
         }),
         ..bound.clone()
     };
+    let incoming_switching = DomainRecord {
+        migration: Some(MigrationMark {
+            state: Some(MachineState::Target(TargetState::PostcopyStarting)),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Target, "src (192.0.2.10)", MIGRATION_ID)
+        }),
+        ..bound.clone()
+    };
     let incoming = DomainRecord {
         migration: Some(MigrationMark {
             state: Some(MachineState::Target(TargetState::Receiving)),
@@ -556,6 +564,7 @@ fn database_records_are_pinned() {
         ("domain-outgoing-postcopy", postcopy),
         ("domain-unsettled-postcopy", postcopy_unsettled),
         ("domain-incoming-postcopy", incoming_postcopy),
+        ("domain-incoming-postcopy-starting", incoming_switching),
     ] {
         check("db", name, &r);
         names.insert(name.to_string());

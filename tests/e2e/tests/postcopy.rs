@@ -71,7 +71,10 @@ fn guest_postcopy_survives_a_cut_link() {
     lab.slow(1, CUT_LINK_KBIT);
     lab.release(0, "source-postcopy");
     lab.disarm_holds(0);
-    // The guest runs on the target while its memory follows.
+    // The guest runs on the target while its memory follows. Not before:
+    // the target lists its copy `active` only once its QEMU holds the
+    // device state and runs the guest (a link lost earlier cannot be
+    // recovered by QEMU; docs/protocol.md, "The switch window").
     let running = poll(Duration::from_secs(60), Duration::from_millis(200), || {
         let d = domain(b, "ldg1");
         (d["state"] == "active" && d["flags"].ends_with('t')).then_some(d)

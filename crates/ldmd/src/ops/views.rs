@@ -49,7 +49,13 @@ fn postcopy_view(dom: &Domain) -> Option<(ldm_api::DomainState, String)> {
     use crate::record::MachineState as M;
     let mark = dom.rec.migration.as_ref()?;
     dom.rt.as_ref()?;
+    // A copy whose QEMU failed in the switch never ran the guest.
+    let failed_in_switch = mark
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with(crate::migration::target::LOST_IN_SWITCH));
     match mark.state.as_ref()? {
+        M::Target(T::Stranded { .. }) if failed_in_switch => None,
         M::Target(T::Postcopy | T::Stranded { .. } | T::Recovering) => Some((
             ldm_api::DomainState::Active,
             format!(
@@ -60,7 +66,7 @@ fn postcopy_view(dom: &Domain) -> Option<(ldm_api::DomainState, String)> {
         M::Source(S::Postcopy | S::PostcopyDone | S::PostcopyPaused { .. }) => Some((
             ldm_api::DomainState::Suspended,
             format!(
-                "post-copy to {}: the guest runs there; this copy sends it the rest of its memory and goes once the move completes",
+                "post-copy to {}: the guest runs there (from the moment its device state has arrived); this copy is paused for good, sends it the rest of its memory and goes once the move completes",
                 mark.peer
             ),
         )),

@@ -537,18 +537,51 @@ pub(super) async fn pause_postcopy(d: &Arc<Daemon>, c: &Created) {
     }
 }
 
+/// How the note of a copy whose QEMU failed in the switch begins (a
+/// `Recover` for it is refused with the note).
+pub const LOST_IN_SWITCH: &str = "post-copy failed in the switch";
+
+/// Whether the incoming QEMU of a post-copy failed before the guest ever
+/// ran here: the link broke while the device state was arriving, and
+/// QEMU (10.0) then fails the incoming migration rather than pausing it,
+/// so there is nothing to recover here.
+pub(super) async fn failed_before_running(d: &Arc<Daemon>, c: &Created) -> bool {
+    let Ok((qmp, socket)) = qmp_of(d, &c.name) else {
+        return false;
+    };
+    let r = async {
+        let mut g = QmpGuard::lock(&qmp, &socket).await?;
+        let failed = g.q().query_migrate().await?.status == ldm_qemu::MigrationStatus::Failed;
+        let never_ran = g.q().query_status().await?.status == ldm_qemu::RunState::Inmigrate;
+        Ok::<_, crate::error::Error>(failed && never_ran)
+    };
+    tokio::time::timeout(Wait::QemuCommand.get(), r)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or(false)
+}
+
 /// Marks the copy of a post-copy the source left: kept (never destroyed
-/// by ldm: the guest ran here), `e` with what to know; the claim goes.
-pub(super) fn mark_stranded(d: &Arc<Daemon>, c: &mut Created, reason: &str) {
+/// by ldm: the guest ran here, or the source cannot take it back), `e`
+/// with what to know; the claim goes. `never_ran`: its QEMU failed in the
+/// switch, before the guest ran here.
+pub(super) fn mark_stranded(d: &Arc<Daemon>, c: &mut Created, reason: &str, never_ran: bool) {
     let claim = c.claim.take();
     let mut t = d.table();
     if let Some(dom) = t.get_mut(&c.name) {
         let mut rec = dom.rec.clone();
         if let Some(mark) = rec.migration.as_mut() {
-            mark.error = Some(format!(
-                "post-copy paused: link to {} lost ({reason}); the guest runs here and waits for the memory the source still holds, until the source reconnects and ldm resumes the post-copy. ldm keeps this copy and never destroys it; do not stop or remove it.",
-                mark.peer
-            ));
+            let (peer, name) = (&mark.peer, &c.name);
+            mark.error = Some(if never_ran {
+                format!(
+                    "{LOST_IN_SWITCH}: the link to {peer} broke ({reason}) while the guest's device state was arriving, before the guest ran here, and this host's QEMU failed the incoming migration; QEMU cannot recover a post-copy at that point. The guest's memory is only in the paused QEMU on {peer}, which QEMU refuses to resume once it switched: the guest's running state is lost. Restart the domain on {peer} (`ldm stop-domain -f {name}`, then `ldm start-domain {name}` there), then remove this copy (`ldm stop-domain -f {name}`, `ldm unbind-domain {name}`, `ldm remove-domain {name}` here)."
+                )
+            } else {
+                format!(
+                    "post-copy paused: link to {peer} lost ({reason}); the guest runs here and waits for the memory the source still holds, until the source reconnects and ldm resumes the post-copy. ldm keeps this copy and never destroys it; do not stop or remove it."
+                )
+            });
         }
         if let Err(e) = crate::daemon::commit(&d.db, dom, rec) {
             tracing::error!(domain = %c.name, "cannot record the stranded post-copy: {e}");

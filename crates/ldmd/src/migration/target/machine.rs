@@ -10,9 +10,10 @@
 //! Once `Commit` arrived ([`State::Committing`]) the source is paused for
 //! good: the target resumes the domain even if the source goes away.
 //!
-//! Post-copy: on `Postcopy` ([`State::Postcopy`], its outcome stored
-//! first) the target runs the guest as soon as its QEMU is in post-copy
-//! (the source then never resumes: it recorded so before it switched).
+//! Post-copy: on `Postcopy` ([`State::PostcopyStarting`], its outcome
+//! stored first) the target runs the guest as soon as its QEMU is in
+//! post-copy and holds the device state ([`State::Postcopy`]; the source
+//! then never resumes: it recorded so before it switched).
 //! From there the target never destroys its copy: the guest has run here
 //! and holds newer state than the source. A source that goes away leaves
 //! it [`State::Stranded`]: kept, marked, and finished if its QEMU already
@@ -38,8 +39,10 @@ pub enum State {
     Prepared,
     /// The source reports its copy under way (`Progress`).
     Receiving,
-    /// `Postcopy` received: the guest runs here (or is about to) while the
-    /// rest of its memory arrives.
+    /// `Postcopy` received: the incoming QEMU loads the device state; the
+    /// guest runs nowhere yet (listings keep the copy `bound`).
+    PostcopyStarting,
+    /// The guest runs here while the rest of its memory arrives.
     Postcopy,
     /// `Commit` received: resuming the domain.
     Committing,
@@ -159,6 +162,7 @@ impl State {
             self,
             State::Prepared
                 | State::Receiving
+                | State::PostcopyStarting
                 | State::Postcopy
                 | State::Committing
                 | State::Committed
@@ -174,6 +178,7 @@ impl State {
             State::Checked => "checked",
             State::Prepared => "prepared",
             State::Receiving => "receiving",
+            State::PostcopyStarting => "postcopy-starting",
             State::Postcopy => "postcopy",
             State::Stranded { .. } => "stranded",
             State::Recovering => "recovering",
@@ -219,7 +224,7 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
 
         (S::Prepared | S::Receiving, E::Progress) => (S::Receiving, vec![A::ShowProgress]),
         (S::Prepared | S::Receiving, E::Commit) => (S::Committing, vec![A::Resume]),
-        (S::Prepared | S::Receiving, E::Postcopy) => (S::Postcopy, vec![A::RunPostcopy]),
+        (S::Prepared | S::Receiving, E::Postcopy) => (S::PostcopyStarting, vec![A::RunPostcopy]),
         (S::Prepared | S::Receiving, E::Abort(r)) => back(r, vec![A::Destroy, A::ReplyAborted]),
         (S::Prepared | S::Receiving, E::SourceLost) => back(
             "the source went away before the hand-off".into(),
@@ -237,14 +242,21 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             back(m.clone(), vec![A::Destroy, A::ReplyError(m)])
         }
 
-        // Post-copy: the copy is never destroyed from here on.
-        (S::Postcopy, E::PostcopyRunning) => (S::Postcopy, vec![A::ReplyPostcopyRunning]),
-        (S::Postcopy, E::PostcopyFailed(m)) => (S::Postcopy, vec![A::ReplyError(m)]),
-        (S::Postcopy, E::Progress) => (S::Postcopy, vec![A::ShowProgress]),
-        // Stays in Postcopy (never Committing, whose failure destroys).
-        (S::Postcopy, E::Commit) => (S::Postcopy, vec![A::Resume]),
-        (S::Postcopy, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),
-        (S::Postcopy, E::ResumeFailed(m)) => (
+        // Post-copy: the copy is never destroyed from here on (the source
+        // cannot resume once it switched, even before the guest runs here).
+        (S::PostcopyStarting | S::Postcopy, E::PostcopyRunning) => {
+            (S::Postcopy, vec![A::ReplyPostcopyRunning])
+        }
+        (s @ (S::PostcopyStarting | S::Postcopy), E::PostcopyFailed(m)) => {
+            (s, vec![A::ReplyError(m)])
+        }
+        (s @ (S::PostcopyStarting | S::Postcopy), E::Progress) => (s, vec![A::ShowProgress]),
+        // Stays in post-copy (never Committing, whose failure destroys).
+        (s @ (S::PostcopyStarting | S::Postcopy), E::Commit) => (s, vec![A::Resume]),
+        (S::PostcopyStarting | S::Postcopy, E::Resumed) => {
+            (S::Committed, vec![A::RecordMaster, A::ReplyCommitted])
+        }
+        (S::PostcopyStarting | S::Postcopy, E::ResumeFailed(m)) => (
             S::Stranded {
                 reason: format!("the target could not finish the post-copy: {m}"),
             },
@@ -253,7 +265,7 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
                 A::ReplyError(format!("the target could not finish the post-copy: {m}")),
             ],
         ),
-        (S::Postcopy, ev) => (
+        (S::PostcopyStarting | S::Postcopy, ev) => (
             S::Stranded {
                 reason: format!("post-copy stopped short: {ev:?}"),
             },

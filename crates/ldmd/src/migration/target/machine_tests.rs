@@ -8,6 +8,7 @@ fn states() -> Vec<State> {
         State::Checked,
         State::Prepared,
         State::Receiving,
+        State::PostcopyStarting,
         State::Postcopy,
         State::Committing,
         State::Committed,
@@ -107,7 +108,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "receiving ShowProgress",
             "committing Resume",
-            "postcopy RunPostcopy",
+            "postcopy-starting RunPostcopy",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
@@ -130,7 +131,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "receiving ShowProgress",
             "committing Resume",
-            "postcopy RunPostcopy",
+            "postcopy-starting RunPostcopy",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
@@ -142,6 +143,29 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
+        ],
+    ),
+    (
+        "postcopy-starting",
+        &[
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "postcopy-starting ShowProgress",
+            "postcopy-starting Resume",
+            "stranded KeepStranded",
+            "postcopy ReplyPostcopyRunning",
+            "postcopy-starting ReplyError",
+            "committed RecordMaster,ReplyCommitted",
+            "stranded KeepStranded,ReplyError",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
         ],
     ),
     (
@@ -287,7 +311,12 @@ const TABLE: &[(&str, &[&str])] = &[
 #[test]
 fn in_postcopy_the_copy_is_never_destroyed() {
     let stranded = State::Stranded { reason: "s".into() };
-    for s in [State::Postcopy, stranded, State::Recovering] {
+    for s in [
+        State::PostcopyStarting,
+        State::Postcopy,
+        stranded,
+        State::Recovering,
+    ] {
         for ev in events() {
             let (next, actions) = step(s.clone(), ev.clone());
             assert!(

@@ -12,7 +12,7 @@ pub mod outcome;
 mod recover;
 pub mod restart;
 
-pub use copy::rollback;
+pub use copy::{rollback, LOST_IN_SWITCH};
 pub use recover::recover;
 
 use super::checks::{check, facts};
@@ -130,7 +130,9 @@ where
     /// The source's next message as an event, within the state's deadline.
     async fn next_event(&mut self, state: &State) -> Event {
         let wait = match state {
-            State::Prepared | State::Receiving | State::Postcopy => Wait::SourceSilence,
+            State::Prepared | State::Receiving | State::PostcopyStarting | State::Postcopy => {
+                Wait::SourceSilence
+            }
             _ => Wait::PeerReply,
         };
         let msg = loop {
@@ -211,7 +213,7 @@ where
         tracing::info!(source = %self.source, migration = %self.id, state = next.name(), "target migration state");
         let stored = match next {
             State::Committing => Some(outcome::COMMITTING),
-            State::Postcopy => Some(outcome::POSTCOPY),
+            State::PostcopyStarting => Some(outcome::POSTCOPY),
             State::Committed => Some(outcome::COMMITTED),
             State::RolledBack { .. } => Some(outcome::ROLLED_BACK),
             _ => None,
@@ -225,7 +227,10 @@ where
         let Some(c) = &self.created else { return };
         // Committing is on record in the outcome alone (which a restart
         // reads): one write fewer while the guest is paused.
-        if !matches!(next, State::Prepared | State::Receiving | State::Postcopy) {
+        if !matches!(
+            next,
+            State::Prepared | State::Receiving | State::PostcopyStarting | State::Postcopy
+        ) {
             return;
         }
         let mut t = self.d.table();
@@ -405,8 +410,11 @@ where
                     tracing::warn!(domain = %name, "post-copy complete though the source went away: this host runs the domain");
                     return None;
                 }
-                copy::pause_postcopy(&self.d, c).await;
-                copy::mark_stranded(&self.d, c, "the source went away");
+                let never_ran = copy::failed_before_running(&self.d, c).await;
+                if !never_ran {
+                    copy::pause_postcopy(&self.d, c).await;
+                }
+                copy::mark_stranded(&self.d, c, "the source went away", never_ran);
                 None
             }
             Action::StartRecovery => Some(self.start_recovery().await),

@@ -120,6 +120,15 @@ fn stranded(d: &Daemon, id: &str, secret: &str) -> Result<String, String> {
             row.domain
         ));
     }
+    // Its QEMU failed in the switch: nothing here to recover.
+    let note = t
+        .get(&row.domain)
+        .and_then(|dom| dom.rec.migration.as_ref())
+        .and_then(|m| m.error.clone())
+        .filter(|e| e.starts_with(copy::LOST_IN_SWITCH));
+    if let Some(note) = note {
+        return Err(note);
+    }
     Ok(row.domain)
 }
 
