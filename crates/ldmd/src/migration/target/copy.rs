@@ -541,19 +541,25 @@ pub(super) async fn pause_postcopy(d: &Arc<Daemon>, c: &Created) {
 /// `Recover` for it is refused with the note).
 pub const LOST_IN_SWITCH: &str = "post-copy failed in the switch";
 
-/// Whether the incoming QEMU of a post-copy failed before the guest ever
-/// ran here: the link broke while the device state was arriving, and
-/// QEMU (10.0) then fails the incoming migration rather than pausing it,
-/// so there is nothing to recover here.
-pub(super) async fn failed_before_running(d: &Arc<Daemon>, c: &Created) -> bool {
+/// Whether the incoming QEMU of a post-copy failed (after
+/// [`pause_postcopy`]): one whose stream broke before it held the device
+/// state fails the migration instead of pausing it, and cannot recover.
+pub(super) async fn postcopy_failed(d: &Arc<Daemon>, c: &Created) -> bool {
     let Ok((qmp, socket)) = qmp_of(d, &c.name) else {
         return false;
     };
+    use ldm_qemu::MigrationStatus as M;
     let r = async {
         let mut g = QmpGuard::lock(&qmp, &socket).await?;
-        let failed = g.q().query_migrate().await?.status == ldm_qemu::MigrationStatus::Failed;
-        let never_ran = g.q().query_status().await?.status == ldm_qemu::RunState::Inmigrate;
-        Ok::<_, crate::error::Error>(failed && never_ran)
+        // `migrate-pause` returns before QEMU's load thread has seen its
+        // channel shut: wait for it to settle either way.
+        loop {
+            match g.q().query_migrate().await?.status {
+                M::Failed => return Ok::<_, crate::error::Error>(true),
+                M::PostcopyActive => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                _ => return Ok(false),
+            }
+        }
     };
     tokio::time::timeout(Wait::QemuCommand.get(), r)
         .await

@@ -132,7 +132,12 @@ pub enum Action {
     ReplyPostcopyRunning,
     /// Keep the copy of a post-copy the source left: finish it if its
     /// QEMU holds everything, else mark it for the administrator.
-    KeepStranded,
+    KeepStranded {
+        /// Whether the guest ran here: not from `PostcopyStarting`, whose
+        /// QEMU cannot recover if it failed to load the device state
+        /// (docs/protocol.md, "The switch window").
+        guest_ran: bool,
+    },
     /// Destroy the target copy.
     Destroy,
     /// Answer `Aborted`.
@@ -256,20 +261,24 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         (S::PostcopyStarting | S::Postcopy, E::Resumed) => {
             (S::Committed, vec![A::RecordMaster, A::ReplyCommitted])
         }
-        (S::PostcopyStarting | S::Postcopy, E::ResumeFailed(m)) => (
+        (s @ (S::PostcopyStarting | S::Postcopy), E::ResumeFailed(m)) => (
             S::Stranded {
                 reason: format!("the target could not finish the post-copy: {m}"),
             },
             vec![
-                A::KeepStranded,
+                A::KeepStranded {
+                    guest_ran: s == S::Postcopy,
+                },
                 A::ReplyError(format!("the target could not finish the post-copy: {m}")),
             ],
         ),
-        (S::PostcopyStarting | S::Postcopy, ev) => (
+        (s @ (S::PostcopyStarting | S::Postcopy), ev) => (
             S::Stranded {
                 reason: format!("post-copy stopped short: {ev:?}"),
             },
-            vec![A::KeepStranded],
+            vec![A::KeepStranded {
+                guest_ran: s == S::Postcopy,
+            }],
         ),
 
         (S::Committing, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),
@@ -292,7 +301,7 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             S::Stranded {
                 reason: format!("recovery stopped short: {ev:?}"),
             },
-            vec![A::KeepStranded],
+            vec![A::KeepStranded { guest_ran: true }],
         ),
 
         (S::Committed | S::RolledBack { .. } | S::Stranded { .. }, _) => {

@@ -45,7 +45,13 @@ fn events() -> Vec<Event> {
 fn render((s, a): (State, Vec<Action>)) -> String {
     let acts: Vec<String> = a
         .iter()
-        .map(|a| format!("{a:?}").split('(').next().unwrap_or("").to_string())
+        .map(|a| {
+            format!("{a:?}")
+                .split(['(', ' '])
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     format!("{} {}", s.name(), acts.join(","))
 }
@@ -393,7 +399,7 @@ fn a_stranded_copy_recovers_and_completes() {
     // Lost again: stranded again, then recovered again.
     let (s, a) = step(s, Event::SourceLost);
     assert!(matches!(s, State::Stranded { .. }));
-    assert_eq!(a, vec![Action::KeepStranded]);
+    assert_eq!(a, vec![Action::KeepStranded { guest_ran: true }]);
     let s = step(step(s, Event::Recover).0, Event::RecoverReady).0;
     let (s, a) = step(s, Event::Commit);
     assert_eq!(a, vec![Action::Resume]);
@@ -403,5 +409,16 @@ fn a_stranded_copy_recovers_and_completes() {
     // Nothing else reopens a stranded copy.
     for ev in events().into_iter().filter(|e| *e != Event::Recover) {
         assert_eq!(step(stranded.clone(), ev), (stranded.clone(), vec![]));
+    }
+}
+
+#[test]
+fn only_a_copy_whose_guest_ran_is_kept_as_running() {
+    for (s, ran) in [(State::PostcopyStarting, false), (State::Postcopy, true)] {
+        for ev in [Event::SourceLost, Event::Deadline, Event::Abort("a".into())] {
+            let (next, a) = step(s.clone(), ev);
+            assert!(matches!(next, State::Stranded { .. }));
+            assert_eq!(a, vec![Action::KeepStranded { guest_ran: ran }], "{s:?}");
+        }
     }
 }

@@ -394,7 +394,7 @@ where
                 };
                 self.reply(&reply).await
             }
-            Action::KeepStranded => {
+            Action::KeepStranded { guest_ran } => {
                 let c = self.created.as_mut()?;
                 if copy::postcopy_complete(&self.d, c).await {
                     // Everything arrived before the source went away.
@@ -410,11 +410,11 @@ where
                     tracing::warn!(domain = %name, "post-copy complete though the source went away: this host runs the domain");
                     return None;
                 }
-                let never_ran = copy::failed_before_running(&self.d, c).await;
-                if !never_ran {
-                    copy::pause_postcopy(&self.d, c).await;
-                }
-                copy::mark_stranded(&self.d, c, "the source went away", never_ran);
+                copy::pause_postcopy(&self.d, c).await;
+                // Paused, its QEMU can recover; failed before the guest
+                // ran here, it cannot (docs/protocol.md, "The switch window").
+                let lost = !guest_ran && copy::postcopy_failed(&self.d, c).await;
+                copy::mark_stranded(&self.d, c, "the source went away", lost);
                 None
             }
             Action::StartRecovery => Some(self.start_recovery().await),
