@@ -125,7 +125,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         args.runs,
         load_average()
     );
-    let table = report::render(&header, &results, args.runs);
+    let table = report::render(&header, &results, args.runs, args.postcopy.as_deref());
     if args.json {
         eprintln!("\n{table}");
         let env_json = json!({
