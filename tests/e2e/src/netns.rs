@@ -41,6 +41,15 @@ pub fn ip_ok(args: &[&str]) {
     }
 }
 
+/// Sets the sysctl `key` to `value` inside `ns`; panics on failure.
+#[track_caller]
+pub fn sysctl_ok(ns: &str, key: &str, value: &str) {
+    let kv = format!("{key}={value}");
+    if let Err(e) = run("ip", &["netns", "exec", ns, "sysctl", "-qw", &kv]) {
+        panic!("cannot set {kv} in {ns}: {e}");
+    }
+}
+
 /// Runs `tc ARGS` inside `ns`; its stderr on failure.
 pub fn tc(ns: &str, args: &[&str]) -> Result<(), String> {
     let mut full = vec!["netns", "exec", ns, "tc"];

@@ -38,6 +38,11 @@ impl Lab {
             "-n", &wire, "link", "add", &port, "type", "veth", "peer", "name", UPLINK, "netns", &ns,
         ]);
         ip_ok(&["-n", &wire, "link", "set", &port, "master", "br0", "up"]);
+        // Without an address it must not answer ARP for the host's lab
+        // address either (Linux answers on any port by default): the
+        // host's traffic would then go through the uplink, past what
+        // `cut` and `slow` do to its link.
+        crate::netns::sysctl_ok(&ns, &format!("net.ipv4.conf.{UPLINK}.arp_ignore"), "1");
         ip_ok(&["-n", &ns, "link", "set", UPLINK, "up"]);
     }
 
