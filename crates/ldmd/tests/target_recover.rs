@@ -123,3 +123,35 @@ async fn recover_is_refused_for_anything_but_a_paused_postcopy() {
     assert!(m.contains("the incoming QEMU is gone"), "{m}");
     assert!(dst.domain("ldg1").await.is_some(), "the copy was destroyed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_takes_the_copy_from_a_session_that_still_holds_it() {
+    let dst = Host::start("dst").await;
+    dst.add_user("admin", UserRole::Management).await;
+    // A post-copy whose session still holds the copy: its source is
+    // silent, but well within the silence limit (15 s).
+    let mut old = RawPeer::authenticate(&dst, "admin").await;
+    let secret = prepare(&mut old, &dst, "ldg1", ID).await;
+    old.send(&ToTarget::Postcopy {
+        console_tail: String::new(),
+    })
+    .await;
+    // No QEMU here: the guest cannot run, the session stays in post-copy.
+    assert!(matches!(old.recv().await, Some(ToSource::Error { .. })));
+    assert!(dst.domain("ldg1").await.is_some(), "the copy is not there");
+
+    // The source reconnects: the old session yields at once, and the new
+    // one goes as far as this copy allows (no QEMU to listen again),
+    // rather than finding the copy held.
+    let m = recover(&dst, ID, &secret).await;
+    assert!(m.contains("the incoming QEMU is gone"), "{m}");
+    // The old session is over; the copy is kept, marked, held by nobody.
+    assert!(old.recv().await.is_none(), "the old session goes on");
+    let rec = dst.record("ldg1").expect("the copy was removed");
+    let note = rec.migration.unwrap().error.unwrap_or_default();
+    assert!(note.contains("post-copy paused"), "{note}");
+    assert!(dst.domain("ldg1").await.is_some(), "the copy was destroyed");
+    // A second Recover finds it free, as any stranded copy.
+    let m = recover(&dst, ID, &secret).await;
+    assert!(m.contains("the incoming QEMU is gone"), "{m}");
+}

@@ -104,6 +104,10 @@ pub enum Event {
     RecoverReady,
     /// It could not (its QEMU not paused, the copy held, …).
     RecoverFailed(String),
+    /// The source reconnected with an authenticated `Recover` for this
+    /// migration on another connection: this session's link is dead, and
+    /// it yields the copy to the new one.
+    Superseded,
 }
 
 /// What the driver must do.
@@ -204,6 +208,16 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         // The one way out of a final state: a stranded post-copy resumed.
         (S::Stranded { .. }, E::Recover) => (S::Recovering, vec![A::StartRecovery]),
         (s, _) if s.is_final() => (s, vec![]),
+        // The source recovers the post-copy on a new connection: this
+        // session keeps the copy (paused, marked) and lets it go at once.
+        (S::Postcopy | S::Recovering, E::Superseded) => (
+            S::Stranded {
+                reason: "the source reconnected on a new connection".into(),
+            },
+            vec![A::KeepStranded { guest_ran: true }],
+        ),
+        // Only a post-copy yields: no copy here is given up for it.
+        (s, E::Superseded) => (s, vec![]),
 
         (S::Authenticated | S::Checked, E::Check) => (S::Checked, vec![A::ReplyChecked]),
         // Preparing runs within the state; its result moves it.

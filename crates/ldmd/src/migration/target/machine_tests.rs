@@ -38,6 +38,7 @@ fn events() -> Vec<Event> {
         Event::Recover,
         Event::RecoverReady,
         Event::RecoverFailed("rc".into()),
+        Event::Superseded,
     ]
 }
 
@@ -80,6 +81,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back ReplyError",
             "rolled-back ReplyError",
+            "authenticated",
         ],
     ),
     (
@@ -103,6 +105,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back ReplyError",
             "rolled-back ReplyError",
+            "checked",
         ],
     ),
     (
@@ -126,6 +129,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
+            "prepared",
         ],
     ),
     (
@@ -149,6 +153,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
+            "receiving",
         ],
     ),
     (
@@ -172,6 +177,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
+            "postcopy-starting",
         ],
     ),
     (
@@ -188,6 +194,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy ReplyError",
             "committed RecordMaster,ReplyCommitted",
             "stranded KeepStranded,ReplyError",
+            "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
@@ -218,11 +225,13 @@ const TABLE: &[(&str, &[&str])] = &[
             "committing",
             "committing",
             "committing",
+            "committing",
         ],
     ),
     (
         "committed",
         &[
+            "committed",
             "committed",
             "committed",
             "committed",
@@ -264,6 +273,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
             "rolled-back",
             "rolled-back",
+            "rolled-back",
         ],
     ),
     (
@@ -285,6 +295,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "stranded",
             "stranded",
             "recovering StartRecovery",
+            "stranded",
             "stranded",
             "stranded",
         ],
@@ -310,6 +321,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "stranded KeepStranded",
             "postcopy ReplyRecovering",
             "stranded ReplyError",
+            "stranded KeepStranded",
         ],
     ),
 ];
@@ -420,5 +432,35 @@ fn only_a_copy_whose_guest_ran_is_kept_as_running() {
             assert!(matches!(next, State::Stranded { .. }));
             assert_eq!(a, vec![Action::KeepStranded { guest_ran: ran }], "{s:?}");
         }
+    }
+}
+
+#[test]
+fn a_recover_on_a_new_connection_takes_the_copy_from_the_old_session() {
+    // The old session yields: the copy kept, paused and marked, never
+    // destroyed.
+    let (old, actions) = step(State::Postcopy, Event::Superseded);
+    assert!(matches!(old, State::Stranded { .. }), "{old:?}");
+    assert_eq!(actions, vec![Action::KeepStranded { guest_ran: true }]);
+    // The new session takes it from there.
+    let (new, actions) = step(old, Event::Recover);
+    assert_eq!(
+        (new.clone(), actions),
+        (State::Recovering, vec![Action::StartRecovery])
+    );
+    assert_eq!(
+        step(new, Event::RecoverReady),
+        (State::Postcopy, vec![Action::ReplyRecovering])
+    );
+    // Before the guest runs here nothing yields, nothing is destroyed.
+    for s in [
+        State::PostcopyStarting,
+        State::Authenticated,
+        State::Checked,
+        State::Prepared,
+        State::Receiving,
+        State::Committing,
+    ] {
+        assert_eq!(step(s.clone(), Event::Superseded), (s, vec![]));
     }
 }

@@ -135,8 +135,19 @@ where
             }
             _ => Wait::PeerReply,
         };
+        // In post-copy a `Recover` on another connection may ask for the
+        // copy (`recover.rs`): this session's link is dead then.
+        let mut superseded = match state {
+            State::Postcopy => self.yield_signal(),
+            _ => None,
+        };
         let msg = loop {
-            let msg = match tokio::time::timeout(wait.get(), self.ch.recv::<ToTarget>()).await {
+            let recv = tokio::time::timeout(wait.get(), self.ch.recv::<ToTarget>());
+            let r = tokio::select! {
+                r = recv => r,
+                _ = recover::yield_asked(&mut superseded) => return Event::Superseded,
+            };
+            let msg = match r {
                 Err(_) => return Event::Deadline,
                 Ok(Ok(Some(m))) => m,
                 // A field that does not decode (a malformed UUID, an unknown
@@ -196,6 +207,16 @@ where
             | ToTarget::Recover { .. }
             | ToTarget::Probe { .. } => Event::Unexpected("unexpected message".into()),
         }
+    }
+
+    /// The signal a `Recover` on another connection sends to the session
+    /// holding the copy: the claim's cancel, which `cancel-operation`
+    /// never sends to a target.
+    fn yield_signal(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        let c = self.created.as_ref()?;
+        c.claim.as_ref()?;
+        let t = self.d.table();
+        t.get(&c.name)?.migration().map(|b| b.cancel.subscribe())
     }
 
     /// How many console ports are free here (for the planner of `ldm

@@ -15,6 +15,7 @@ use super::machine::{Event, State};
 use super::outcome;
 use super::Session;
 use crate::daemon::{Busy, ClaimKind, Daemon};
+use crate::migration::deadline::Wait;
 use crate::migration::protocol::ToSource;
 use crate::migration::tunnel;
 use crate::ops::machine::QmpGuard;
@@ -44,11 +45,7 @@ pub async fn recover<S>(
         Err(message) => {
             tracing::warn!(migration = %id, %source, "recovery refused: {message}");
             let reply = ToSource::Error { message };
-            let _ = tokio::time::timeout(
-                crate::migration::deadline::Wait::PeerSend.get(),
-                ch.send(&reply),
-            )
-            .await;
+            let _ = tokio::time::timeout(Wait::PeerSend.get(), ch.send(&reply)).await;
             return;
         }
     };
@@ -151,16 +148,47 @@ where
         }
     }
 
+    /// Claims the copy. A session of the same migration still holding it
+    /// has not seen its link go yet: the source's reconnection says it is
+    /// dead, so that session is asked to yield (it keeps the copy paused
+    /// and marked, then lets it go) and the claim is taken once it did,
+    /// within [`Wait::PeerSend`].
+    async fn take_over(&self, name: &str) -> Result<crate::daemon::ClaimGuard, String> {
+        let until = Instant::now() + Wait::PeerSend.get();
+        let mut asked = false;
+        loop {
+            let busy = Busy {
+                view: Busy::view(Role::Target, self.source.clone(), Phase::Postcopy, 0),
+                cancel: watch::channel(false).0,
+            };
+            let e = match self.d.claim(name, ClaimKind::Migration(busy)) {
+                Ok(claim) => return Ok(claim),
+                Err(e) => e,
+            };
+            let old_session = {
+                let t = self.d.table();
+                t.get(name).and_then(|dom| {
+                    let same = dom.rec.migration.as_ref().is_some_and(|m| {
+                        m.role == Role::Target && !self.id.is_empty() && m.id == self.id
+                    });
+                    let b = dom.migration().filter(|_| same)?;
+                    let role = b.view.lock().unwrap_or_else(|p| p.into_inner()).role;
+                    (role == Role::Target).then(|| b.cancel.send_replace(true))
+                })
+            };
+            if old_session.is_none() || Instant::now() >= until {
+                return Err(format!("{e}; try again once the post-copy here paused"));
+            }
+            if !asked {
+                asked = true;
+                tracing::info!(domain = %name, migration = %self.id, "the source reconnected: the session that held the post-copy yields it");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     async fn listen_again(&mut self, name: &str) -> Result<Created, String> {
-        let busy = Busy {
-            view: Busy::view(Role::Target, self.source.clone(), Phase::Postcopy, 0),
-            cancel: watch::channel(false).0,
-        };
-        // A session still holding the copy has not seen the link go yet.
-        let claim = self
-            .d
-            .claim(name, ClaimKind::Migration(busy))
-            .map_err(|e| format!("{e}; try again once the post-copy here paused"))?;
+        let claim = self.take_over(name).await?;
         let (qmp, socket) = copy::qmp_of(&self.d, name).map_err(|e| e.to_string())?;
         let uuid = {
             let t = self.d.table();
@@ -181,7 +209,7 @@ where
                 .await?;
             Ok::<_, crate::error::Error>(())
         };
-        let qemu = crate::migration::deadline::Wait::QemuCommand.get() * 5;
+        let qemu = Wait::QemuCommand.get() * 5;
         match tokio::time::timeout(qemu, listen).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(e.to_string()),
@@ -219,6 +247,17 @@ where
             helper: None,
         })
     }
+}
+
+/// Returns once the session holding a copy is asked to yield it (never
+/// without a signal).
+pub(super) async fn yield_asked(rx: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = rx {
+        if rx.wait_for(|asked| *asked).await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 fn now_ms() -> u64 {
