@@ -20,6 +20,11 @@ pub async fn adopt_all(d: &Arc<Daemon>) -> Result<()> {
     let names: Vec<String> = d.table().keys().cloned().collect();
     for name in names {
         adopt_one(d, &name).await?;
+        // A post-copy whose QEMU is still here goes on from its stored
+        // state (migration/source/restart.rs).
+        if crate::migration::source::restart::spawn(d, &name) {
+            continue;
+        }
         settle_interrupted_source(d, &name).await?;
         let unconfirmed = d.table().get(&name).is_some_and(|dom| {
             dom.rec

@@ -127,6 +127,10 @@ pub struct Daemon {
     /// CPUID features of each CPU model QEMU expanded here.
     pub cpu_features:
         std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<String>>>,
+    /// Set once the daemon shuts down: background work that would
+    /// outlive it (a post-copy's reconnection) stops and leaves its stored
+    /// state for the next start.
+    pub shutdown: watch::Sender<bool>,
 }
 
 impl Daemon {
@@ -165,6 +169,7 @@ impl Daemon {
             metrics: crate::metrics::Metrics::new(),
             net,
             cpu_features: Default::default(),
+            shutdown: watch::channel(false).0,
         });
         crate::adopt::adopt_all(&d).await?;
         crate::net::sync(&d).await;
@@ -180,6 +185,12 @@ impl Daemon {
     pub fn claim(&self, name: &str, kind: ClaimKind) -> Result<ClaimGuard> {
         let mut t = self.table();
         ClaimGuard::claim(&self.table, &mut t, name, kind)
+    }
+
+    /// Returns once the daemon shuts down.
+    pub async fn shutting_down(&self) {
+        let mut rx = self.shutdown.subscribe();
+        let _ = rx.wait_for(|down| *down).await;
     }
 
     /// vCPUs the primary domain uses for migrations.

@@ -78,6 +78,7 @@ pub async fn run_with_metrics(
     tracing::info!(root = %d.paths.root.display(), "ldmd ready");
     shutdown.await;
     tracing::info!("ldmd shutting down; domains keep running");
+    d.shutdown.send_replace(true);
     for t in &tasks {
         t.abort();
     }

@@ -20,7 +20,9 @@ use tokio::sync::watch;
 /// One source migration from the checks on.
 pub(super) struct Driver<'a> {
     pub(super) run: Run<'a>,
-    pub(super) peer: Peer,
+    /// The connection to the target (none yet for a post-copy resumed
+    /// after a restart, until it reconnects).
+    pub(super) peer: Option<Peer>,
     pub(super) offer: DomainOffer,
     started_at: Option<u64>,
     pub(super) tuning: MigrationTuning,
@@ -39,17 +41,22 @@ pub(super) struct Driver<'a> {
     /// Set when the target must be asked for the outcome.
     resolve: bool,
     /// Holds the domain from the claim to the end.
-    claim: Option<crate::daemon::ClaimGuard>,
+    pub(super) claim: Option<crate::daemon::ClaimGuard>,
     /// A storage copy's bytes and time to sync, ms.
     pub(super) storage: Option<(u64, u64)>,
     /// Attempts to resume the paused post-copy so far (`recover.rs`).
     pub(super) recover_attempts: u32,
+    /// Taken up again by a restarted ldmd (`restart.rs`): no client, and
+    /// no figures of the whole move.
+    pub(super) restarted: bool,
+    /// Set by [`Action::Leave`]: the driver stops, the state stays stored.
+    left: bool,
 }
 
 impl<'a> Driver<'a> {
     pub(super) fn new(
         run: Run<'a>,
-        peer: Peer,
+        peer: Option<Peer>,
         offer: DomainOffer,
         started_at: Option<u64>,
         tuning: MigrationTuning,
@@ -74,13 +81,20 @@ impl<'a> Driver<'a> {
             claim: None,
             storage: None,
             recover_attempts: 0,
+            restarted: false,
+            left: false,
         }
     }
 
     /// Runs the machine from `first` until it ends or waits for the
     /// target's answer in the background.
-    pub(super) async fn drive(mut self, first: Event) -> Result<Reply> {
-        let mut state = State::Checking;
+    pub(super) async fn drive(self, first: Event) -> Result<Reply> {
+        self.drive_from(State::Checking, first).await
+    }
+
+    /// Runs the machine from the stored `state` on `first`.
+    pub(super) async fn drive_from(mut self, state: State, first: Event) -> Result<Reply> {
+        let mut state = state;
         let mut ev = first;
         loop {
             self.cancelled |= ev == Event::Cancel && !state.past_point_of_no_return();
@@ -108,7 +122,12 @@ impl<'a> Driver<'a> {
                 Some(e) => e,
                 // A paused post-copy waits for the target (`recover.rs`):
                 // the command ends when the move does.
-                None if state.is_final() || matches!(state, State::Unconfirmed { .. }) => break,
+                None if state.is_final()
+                    || self.left
+                    || matches!(state, State::Unconfirmed { .. }) =>
+                {
+                    break
+                }
                 None => self.wait(&state).await,
             };
         }
@@ -188,7 +207,9 @@ impl<'a> Driver<'a> {
                     State::RolledBack { reason } => reason.clone(),
                     other => other.name().to_string(),
                 };
-                send_abort(&mut self.peer, &reason).await;
+                if let Some(peer) = self.peer.as_mut() {
+                    send_abort(peer, &reason).await;
+                }
                 None
             }
             Action::StopCopyAndResume => {
@@ -230,6 +251,11 @@ impl<'a> Driver<'a> {
             // Asked in the background once this command returns.
             Action::Resolve => {
                 self.resolve = true;
+                None
+            }
+            Action::Leave => {
+                tracing::info!(domain = %self.run.m.name, state = state.name(), "ldmd shuts down: the migration goes on from its stored state at the next start");
+                self.left = true;
                 None
             }
         }
@@ -339,7 +365,10 @@ impl<'a> Driver<'a> {
 
     /// Sends one message within its deadline.
     pub(super) async fn send(&mut self, msg: &ToTarget) -> std::result::Result<(), Event> {
-        match tokio::time::timeout(Wait::PeerSend.get(), self.peer.ch.send(msg)).await {
+        let Some(peer) = self.peer.as_mut() else {
+            return Err(Event::PeerLost("no connection to the target".into()));
+        };
+        match tokio::time::timeout(Wait::PeerSend.get(), peer.ch.send(msg)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Event::PeerLost(e.to_string())),
             Err(_) => Err(Event::PeerLost("the target stopped reading".into())),
@@ -354,7 +383,10 @@ impl<'a> Driver<'a> {
         cancellable: bool,
     ) -> std::result::Result<Option<ToSource>, Event> {
         let run = &self.run;
-        let ch = &mut self.peer.ch;
+        let Some(peer) = self.peer.as_mut() else {
+            return Err(Event::PeerLost("no connection to the target".into()));
+        };
+        let ch = &mut peer.ch;
         tokio::select! {
             r = tokio::time::timeout(wait.get(), ch.recv::<ToSource>()) => match r {
                 Ok(Ok(m)) => Ok(m),
@@ -433,7 +465,7 @@ impl<'a> Driver<'a> {
                         Reply::Migrated(mut s) => {
                             s.pause = Some(pause);
                             s.postcopy_ms = self.copy.postcopy_ms();
-                            if self.storage.is_none() {
+                            if self.storage.is_none() && !self.restarted {
                                 super::forecast::remember(&self.run.d, &s);
                             }
                             Reply::Migrated(s)

@@ -60,6 +60,16 @@ pub(super) struct Copy {
 }
 
 impl Copy {
+    /// The copy of a post-copy a restarted ldmd takes up again: the
+    /// domain's QMP and the migration's directory; statistics start afresh.
+    pub(super) fn adopted(qemu: QemuHandle, dir: PathBuf) -> Copy {
+        Copy {
+            qemu: Some((qemu, dir)),
+            postcopy_at: Some(Instant::now()),
+            ..Default::default()
+        }
+    }
+
     /// The guest's pause step by step: QEMU's downtime (source stopped to
     /// stream complete), then until Commit left, the link, and the
     /// target's steps until it resumed. A target that reports no steps
@@ -203,7 +213,8 @@ impl Driver<'_> {
 
     async fn follow(&mut self, q: &mut Qmp) -> Event {
         loop {
-            if self.run.cancelled() {
+            // Cancel is refused in post-copy: it ends no wait there.
+            if self.run.cancelled() && self.copy.postcopy_at.is_none() {
                 return Event::Cancel;
             }
             if let Some(ev) = self.peer_news().await {
@@ -249,9 +260,12 @@ impl Driver<'_> {
 
     /// A message from the target during the copy, without waiting.
     pub(super) async fn peer_news(&mut self) -> Option<Event> {
+        let Some(peer) = self.peer.as_mut() else {
+            return Some(Event::PeerLost("no connection to the target".into()));
+        };
         let r = tokio::time::timeout(
             Duration::ZERO,
-            self.peer.ch.recv::<crate::migration::protocol::ToSource>(),
+            peer.ch.recv::<crate::migration::protocol::ToSource>(),
         )
         .await;
         match r {

@@ -129,6 +129,16 @@ pub enum Event {
     /// A new connection to the target, whose QEMU listens again for the
     /// post-copy (`Recovering`).
     Recovered,
+    /// ldmd shuts down: the driver stops, the stored state is left for
+    /// the next start.
+    Shutdown,
+    /// ldmd started again and found this migration's stored state, with
+    /// the source's QEMU still there; whether QEMU reports its copy
+    /// complete (the target may hold everything).
+    Restarted {
+        /// QEMU's migration status is `completed`.
+        qemu_completed: bool,
+    },
 }
 
 /// What the driver must do.
@@ -165,6 +175,9 @@ pub enum Action {
     /// Resume the paused post-copy: a new channel to the target, QEMU's
     /// `migrate` with `resume`.
     ResumePostcopy,
+    /// Stop driving the migration without touching QEMU or the record:
+    /// the next start of ldmd goes on from the stored state.
+    Leave,
 }
 
 impl State {
@@ -245,6 +258,13 @@ fn postcopy_facts(ev: &Event, when: &str) -> String {
     format!("{what}; the guest ran on the target and this host holds memory it still needs: this copy never resumes")
 }
 
+/// What is known when ldmd restarted during a post-copy.
+pub const RESTART_FACTS: &str = "ldmd restarted during the post-copy and its relay to the target went with it; the guest ran on the target and this host holds memory it still needs: this copy never resumes";
+
+/// What is known when ldmd restarted after QEMU sent everything.
+const RESTART_COMPLETED_FACTS: &str =
+    "ldmd restarted after QEMU sent the last of the post-copy, before the target confirmed";
+
 /// The one transition function of the source.
 pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
     use Action as A;
@@ -253,6 +273,39 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
     match (state, ev) {
         // Over: nothing changes any more.
         (s, _) if s.is_final() => (s, vec![]),
+        // ldmd shuts down: what is stored is what the next start finds.
+        (s, E::Shutdown) => (s, vec![A::Leave]),
+        // ldmd started again during a post-copy. Its relay died with the
+        // old process, so QEMU's channel broke: the post-copy waits
+        // (QEMU's `postcopy-paused`, or it soon is) and is resumed as
+        // after a lost link; the source never resumes. A QEMU that
+        // completed sent everything: the target says what became of it.
+        (
+            S::Postcopy | S::PostcopyPaused { .. } | S::PostcopyDone,
+            E::Restarted {
+                qemu_completed: false,
+            },
+        ) => (
+            S::PostcopyPaused {
+                facts: RESTART_FACTS.into(),
+            },
+            vec![A::SuspendPostcopy],
+        ),
+        (
+            S::Postcopy | S::PostcopyPaused { .. } | S::PostcopyDone,
+            E::Restarted {
+                qemu_completed: true,
+            },
+        ) => (
+            S::Unconfirmed {
+                facts: format!("{RESTART_COMPLETED_FACTS}; the guest ran on the target: this copy never resumes"),
+                postcopy: true,
+            },
+            vec![A::Suspend, A::Resolve],
+        ),
+        // Any other stored state is settled at start otherwise
+        // (`adopt.rs`): a restart changes nothing here.
+        (s, E::Restarted { .. }) => (s, vec![]),
 
         (S::Checking, E::Checked { passed: true }) => (S::Claimed, vec![A::Claim]),
         (S::Checking, ev @ E::Checked { passed: false }) => {

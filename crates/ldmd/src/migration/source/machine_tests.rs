@@ -50,6 +50,13 @@ fn events() -> Vec<Event> {
         Event::Resolved(Outcome::RolledBack),
         Event::Resolved(Outcome::Unknown),
         Event::Recovered,
+        Event::Shutdown,
+        Event::Restarted {
+            qemu_completed: false,
+        },
+        Event::Restarted {
+            qemu_completed: true,
+        },
     ]
 }
 
@@ -90,6 +97,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "checking Leave",
+            "checking",
+            "checking",
         ],
     ),
     (
@@ -117,6 +127,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "claimed Leave",
+            "claimed",
+            "claimed",
         ],
     ),
     (
@@ -144,6 +157,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back SendAbort",
             "rolled-back SendAbort",
             "rolled-back SendAbort",
+            "preparing Leave",
+            "preparing",
+            "preparing",
         ],
     ),
     (
@@ -171,6 +187,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
+            "copying Leave",
+            "copying",
+            "copying",
         ],
     ),
     (
@@ -198,6 +217,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy",
             "postcopy",
             "postcopy",
+            "postcopy Leave",
+            "postcopy-paused SuspendPostcopy",
+            "unconfirmed Suspend,Resolve",
         ],
     ),
     (
@@ -225,6 +247,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-paused",
             "postcopy-paused",
             "postcopy ResumePostcopy",
+            "postcopy-paused Leave",
+            "postcopy-paused SuspendPostcopy",
+            "unconfirmed Suspend,Resolve",
         ],
     ),
     (
@@ -252,6 +277,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-done",
             "postcopy-done",
             "postcopy-done",
+            "postcopy-done Leave",
+            "postcopy-paused SuspendPostcopy",
+            "unconfirmed Suspend,Resolve",
         ],
     ),
     (
@@ -279,6 +307,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
             "rolled-back StopCopyAndResume,SendAbort",
+            "switchover Leave",
+            "switchover",
+            "switchover",
         ],
     ),
     (
@@ -304,6 +335,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "commit-sent",
             "commit-sent",
             "commit-sent",
+            "commit-sent",
+            "commit-sent",
+            "commit-sent Leave",
             "commit-sent",
             "commit-sent",
         ],
@@ -333,6 +367,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed",
             "confirmed",
             "confirmed",
+            "confirmed",
+            "confirmed",
+            "confirmed",
         ],
     ),
     (
@@ -360,6 +397,9 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Resume",
             "unconfirmed Resolve",
             "unconfirmed",
+            "unconfirmed Leave",
+            "unconfirmed",
+            "unconfirmed",
         ],
     ),
     (
@@ -386,12 +426,18 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed DestroySource",
             "unconfirmed Resolve",
             "unconfirmed Resolve",
+            "unconfirmed",
+            "unconfirmed Leave",
+            "unconfirmed",
             "unconfirmed",
         ],
     ),
     (
         "rolled-back",
         &[
+            "rolled-back",
+            "rolled-back",
+            "rolled-back",
             "rolled-back",
             "rolled-back",
             "rolled-back",
@@ -562,6 +608,56 @@ fn a_postcopy_paused_twice_recovers_and_completes() {
         s = step(s, ev).0;
     }
     assert_eq!(s, State::Confirmed);
+}
+
+#[test]
+fn a_postcopy_resumes_after_a_restart_and_a_shutdown() {
+    for stored in [
+        State::Postcopy,
+        State::PostcopyPaused { facts: "f".into() },
+        State::PostcopyDone,
+    ] {
+        // QEMU waits: the post-copy is paused and resumed as after a lost
+        // link.
+        let (paused, actions) = step(
+            stored.clone(),
+            Event::Restarted {
+                qemu_completed: false,
+            },
+        );
+        assert_eq!(
+            (paused.clone(), actions),
+            (
+                State::PostcopyPaused {
+                    facts: RESTART_FACTS.into()
+                },
+                vec![Action::SuspendPostcopy]
+            ),
+            "{stored:?}"
+        );
+        // A shutdown while reconnecting leaves it as stored.
+        assert_eq!(
+            step(paused.clone(), Event::Shutdown),
+            (paused.clone(), vec![Action::Leave])
+        );
+        let mut s = paused;
+        for ev in [Event::Recovered, Event::QemuCompleted, Event::Committed] {
+            s = step(s, ev).0;
+        }
+        assert_eq!(s, State::Confirmed);
+        // QEMU sent everything: only the target's word settles it.
+        let (next, actions) = step(
+            stored,
+            Event::Restarted {
+                qemu_completed: true,
+            },
+        );
+        assert!(
+            matches!(next, State::Unconfirmed { postcopy: true, .. }),
+            "{next:?}"
+        );
+        assert_eq!(actions, vec![Action::Suspend, Action::Resolve]);
+    }
 }
 
 #[test]

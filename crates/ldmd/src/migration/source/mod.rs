@@ -16,6 +16,7 @@ pub mod machine;
 mod ram_layout;
 mod recover;
 pub(crate) mod resolve;
+pub(crate) mod restart;
 mod run;
 pub(crate) mod settle;
 mod storage;
@@ -406,7 +407,7 @@ pub async fn migrate(
     if let Some(f) = &forecast {
         run.info(format!("Copy: {}", f.choice));
     }
-    let drv = driver::Driver::new(run, peer, offer, started_at, tuning, live);
+    let drv = driver::Driver::new(run, Some(peer), offer, started_at, tuning, live);
     drv.drive(machine::Event::Checked { passed: true }).await
 }
 

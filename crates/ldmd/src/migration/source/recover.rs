@@ -41,22 +41,36 @@ impl Driver<'_> {
         let (first, longest) = RECOVER_BACKOFF;
         let mut pause = first;
         let mut attempt = 0u32;
+        let d = self.run.d.clone();
         loop {
-            tokio::time::sleep(pause).await;
+            // ldmd shutting down ends the wait and the attempt: the stored
+            // `PostcopyPaused` is taken up at the next start.
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = d.shutting_down() => return Event::Shutdown,
+            }
             attempt += 1;
             self.recover_attempts = attempt;
-            let why = match self.attempt().await {
+            let found = tokio::select! {
+                a = self.attempt() => a,
+                _ = d.shutting_down() => return Event::Shutdown,
+            };
+            let why = match found {
                 Attempt::Ready(ready) => {
                     let (peer, endpoint) = *ready;
                     tracing::info!(domain = %self.run.m.name, attempt, "the target listens again for the post-copy");
-                    self.peer = peer;
+                    self.peer = Some(peer);
                     self.endpoint = Some(endpoint);
                     return Event::Recovered;
                 }
                 Attempt::Refused(why) => {
                     // A target that finished the copy with what it had
                     // says so only to `Resolve`.
-                    if self.committed_there().await {
+                    let committed = tokio::select! {
+                        c = self.committed_there() => c,
+                        _ = d.shutting_down() => return Event::Shutdown,
+                    };
+                    if committed {
                         return Event::Resolved(Outcome::Committed);
                     }
                     why
@@ -147,8 +161,13 @@ impl Driver<'_> {
             0 => last.to_string(),
             n => format!("attempt {n}: {last}"),
         };
+        let restarted = if self.restarted {
+            " and ldmd restarted here"
+        } else {
+            ""
+        };
         format!(
-            "post-copy paused: link to {host} lost, reconnecting ({why}). The guest runs on {host} and waits there for the memory this host still holds: do not resume or remove this copy; it goes once the move completes."
+            "post-copy paused: link to {host} lost{restarted}, reconnecting ({why}). The guest runs on {host} and waits there for the memory this host still holds: do not resume or remove this copy; it goes once the move completes."
         )
     }
 }
