@@ -209,12 +209,16 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         (S::Stranded { .. }, E::Recover) => (S::Recovering, vec![A::StartRecovery]),
         (s, _) if s.is_final() => (s, vec![]),
         // The source recovers the post-copy on a new connection: this
-        // session keeps the copy (paused, marked) and lets it go at once.
-        (S::Postcopy | S::Recovering, E::Superseded) => (
+        // session keeps the copy (paused, or marked lost in the switch if
+        // its QEMU failed before the guest ran) and lets it go at once;
+        // the new session decides what can be recovered.
+        (s @ (S::PostcopyStarting | S::Postcopy | S::Recovering), E::Superseded) => (
             S::Stranded {
                 reason: "the source reconnected on a new connection".into(),
             },
-            vec![A::KeepStranded { guest_ran: true }],
+            vec![A::KeepStranded {
+                guest_ran: s != S::PostcopyStarting,
+            }],
         ),
         // Only a post-copy yields: no copy here is given up for it.
         (s, E::Superseded) => (s, vec![]),

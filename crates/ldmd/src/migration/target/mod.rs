@@ -138,7 +138,7 @@ where
         // In post-copy a `Recover` on another connection may ask for the
         // copy (`recover.rs`): this session's link is dead then.
         let mut superseded = match state {
-            State::Postcopy => self.yield_signal(),
+            State::PostcopyStarting | State::Postcopy => self.yield_signal(),
             _ => None,
         };
         let msg = loop {
