@@ -465,7 +465,15 @@ pub(super) async fn run_postcopy(d: &Arc<Daemon>, c: &Created, console_tail: &st
             break;
         }
         if st.status != ldm_qemu::RunState::Inmigrate {
-            g.q().cont().await?;
+            // The guest's first steps fault on pages still at the source;
+            // under TCG a faulting vCPU can hold QEMU's main loop, so on a
+            // slow link `cont` is answered late: wait as for the load.
+            let q = g.q();
+            let usual = q.timeout();
+            q.set_timeout(Wait::IncomingLoad.get().max(usual));
+            let r = q.cont().await;
+            q.set_timeout(usual);
+            r?;
             break;
         }
         let left = until.saturating_duration_since(Instant::now());
