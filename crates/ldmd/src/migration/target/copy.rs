@@ -553,19 +553,52 @@ pub const LOST_IN_SWITCH: &str = "post-copy failed in the switch";
 /// [`pause_postcopy`]): one whose stream broke before it held the device
 /// state fails the migration instead of pausing it, and cannot recover.
 pub(super) async fn postcopy_failed(d: &Arc<Daemon>, c: &Created) -> bool {
-    let Ok((qmp, socket)) = qmp_of(d, &c.name) else {
-        return false;
-    };
+    matches!(
+        settled_status(d, c).await,
+        Some((ldm_qemu::MigrationStatus::Failed, _))
+    )
+}
+
+/// Whether the incoming QEMU of a post-copy the source left before the
+/// guest ran here failed in the switch: its channels shut first
+/// ([`pause_postcopy`]), then its migration and run state read once they
+/// settled. Only [`never_ran`] of what QEMU says is a yes; no answer is a
+/// no (the copy is kept).
+pub(super) async fn failed_in_switch(d: &Arc<Daemon>, c: &Created) -> bool {
+    pause_postcopy(d, c).await;
+    let found = settled_status(d, c).await;
+    tracing::info!(domain = %c.name, ?found, "post-copy lost before the guest ran here: the incoming QEMU says");
+    found.is_some_and(|(m, r)| never_ran(m, r))
+}
+
+/// The switch window's one test: a migration QEMU reports `failed` while
+/// its run state is still `inmigrate`. `inmigrate` is a QEMU's run state
+/// from its start until the incoming migration loaded the device state;
+/// a guest that ran (after ldm's `cont`, never sent in `inmigrate`) is
+/// never `inmigrate` again. A `failed` incoming migration is never
+/// resumed or recovered by QEMU.
+pub(super) fn never_ran(migration: ldm_qemu::MigrationStatus, run: RunState) -> bool {
+    migration == ldm_qemu::MigrationStatus::Failed && run == RunState::Inmigrate
+}
+
+/// The incoming QEMU's migration status, once it left `postcopy-active`
+/// (`migrate-pause` returns before QEMU's load thread has seen its
+/// channel shut), and its run state; none if QEMU does not answer in time.
+async fn settled_status(
+    d: &Arc<Daemon>,
+    c: &Created,
+) -> Option<(ldm_qemu::MigrationStatus, RunState)> {
+    let (qmp, socket) = qmp_of(d, &c.name).ok()?;
     use ldm_qemu::MigrationStatus as M;
     let r = async {
         let mut g = QmpGuard::lock(&qmp, &socket).await?;
-        // `migrate-pause` returns before QEMU's load thread has seen its
-        // channel shut: wait for it to settle either way.
         loop {
             match g.q().query_migrate().await?.status {
-                M::Failed => return Ok::<_, crate::error::Error>(true),
                 M::PostcopyActive => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-                _ => return Ok(false),
+                m => {
+                    let run = g.q().query_status().await?.status;
+                    return Ok::<_, crate::error::Error>((m, run));
+                }
             }
         }
     };
@@ -573,7 +606,6 @@ pub(super) async fn postcopy_failed(d: &Arc<Daemon>, c: &Created) -> bool {
         .await
         .ok()
         .and_then(|r| r.ok())
-        .unwrap_or(false)
 }
 
 /// Marks the copy of a post-copy the source left: kept (never destroyed
@@ -604,4 +636,30 @@ pub(super) fn mark_stranded(d: &Arc<Daemon>, c: &mut Created, reason: &str, neve
     drop(t);
     drop(claim);
     tracing::error!(domain = %c.name, %reason, "post-copy stopped short: copy kept");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::never_ran;
+    use ldm_qemu::{MigrationStatus as M, RunState as R};
+
+    #[test]
+    fn only_a_failed_migration_still_inmigrate_never_ran() {
+        assert!(never_ran(M::Failed, R::Inmigrate));
+        // The device state loaded (paused, waiting for `cont`), or the
+        // guest ran: kept.
+        for r in [R::Paused, R::Prelaunch, R::Running, R::Postmigrate] {
+            assert!(!never_ran(M::Failed, r), "{r}");
+        }
+        // Paused, still loading or done: kept, it may recover.
+        for m in [
+            M::PostcopyPaused,
+            M::PostcopyActive,
+            M::Active,
+            M::Completed,
+            M::Cancelled,
+        ] {
+            assert!(!never_ran(m, R::Inmigrate), "{m}");
+        }
+    }
 }

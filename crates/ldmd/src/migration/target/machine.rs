@@ -19,6 +19,14 @@
 //! it [`State::Stranded`]: kept, marked, and finished if its QEMU already
 //! holds everything.
 //!
+//! The switch window: a source lost in [`State::PostcopyStarting`], before
+//! the guest ran here, leads to [`State::StartingLost`], where its QEMU is
+//! asked what it holds ([`Action::InspectSwitch`]). Only a QEMU whose
+//! migration `failed` with its run state still `inmigrate`
+//! ([`Event::SwitchFailed`]: the guest provably never ran here, and this
+//! QEMU never can) has its copy destroyed, the outcome `rolled-back`;
+//! anything else is kept as above (docs/protocol.md, "The switch window").
+//!
 //! Recovery (protocol 5): a source that reconnects with `Recover` finds
 //! the stranded copy again ([`Event::Recover`]): its QEMU listens for a
 //! new channel ([`State::Recovering`]), and once it does the session goes
@@ -42,6 +50,13 @@ pub enum State {
     /// `Postcopy` received: the incoming QEMU loads the device state; the
     /// guest runs nowhere yet (listings keep the copy `bound`).
     PostcopyStarting,
+    /// The source was lost in `PostcopyStarting`, before the guest ran
+    /// here: its QEMU is asked whether it failed in the switch (not
+    /// recorded: a restart finds `PostcopyStarting` and keeps the copy).
+    StartingLost {
+        /// Why.
+        reason: String,
+    },
     /// The guest runs here while the rest of its memory arrives.
     Postcopy,
     /// `Commit` received: resuming the domain.
@@ -108,6 +123,12 @@ pub enum Event {
     /// migration on another connection: this session's link is dead, and
     /// it yields the copy to the new one.
     Superseded,
+    /// The incoming QEMU failed the migration with its run state still
+    /// `inmigrate`: the guest never ran here and this QEMU never can.
+    SwitchFailed,
+    /// Anything else the incoming QEMU says (or no answer): the guest
+    /// may run here; the copy is kept.
+    SwitchHeld,
 }
 
 /// What the driver must do.
@@ -142,6 +163,10 @@ pub enum Action {
         /// (docs/protocol.md, "The switch window").
         guest_ran: bool,
     },
+    /// Pause the incoming QEMU's post-copy and ask it whether it failed
+    /// before the guest ran here (then [`Event::SwitchFailed`] or
+    /// [`Event::SwitchHeld`]).
+    InspectSwitch,
     /// Destroy the target copy.
     Destroy,
     /// Answer `Aborted`.
@@ -172,6 +197,7 @@ impl State {
             State::Prepared
                 | State::Receiving
                 | State::PostcopyStarting
+                | State::StartingLost { .. }
                 | State::Postcopy
                 | State::Committing
                 | State::Committed
@@ -188,6 +214,7 @@ impl State {
             State::Prepared => "prepared",
             State::Receiving => "receiving",
             State::PostcopyStarting => "postcopy-starting",
+            State::StartingLost { .. } => "starting-lost",
             State::Postcopy => "postcopy",
             State::Stranded { .. } => "stranded",
             State::Recovering => "recovering",
@@ -209,16 +236,24 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         (S::Stranded { .. }, E::Recover) => (S::Recovering, vec![A::StartRecovery]),
         (s, _) if s.is_final() => (s, vec![]),
         // The source recovers the post-copy on a new connection: this
-        // session keeps the copy (paused, or marked lost in the switch if
-        // its QEMU failed before the guest ran) and lets it go at once;
-        // the new session decides what can be recovered.
-        (s @ (S::PostcopyStarting | S::Postcopy | S::Recovering), E::Superseded) => (
+        // session keeps the copy (paused; before the guest ran here, first
+        // asked whether its QEMU failed in the switch) and lets it go at
+        // once; the new session decides what can be recovered.
+        (S::PostcopyStarting, E::Superseded) => (
+            S::StartingLost {
+                reason: "the source reconnected on a new connection".into(),
+            },
+            vec![A::InspectSwitch],
+        ),
+        (S::StartingLost { reason }, E::Superseded) => (
+            S::Stranded { reason },
+            vec![A::KeepStranded { guest_ran: false }],
+        ),
+        (S::Postcopy | S::Recovering, E::Superseded) => (
             S::Stranded {
                 reason: "the source reconnected on a new connection".into(),
             },
-            vec![A::KeepStranded {
-                guest_ran: s != S::PostcopyStarting,
-            }],
+            vec![A::KeepStranded { guest_ran: true }],
         ),
         // Only a post-copy yields: no copy here is given up for it.
         (s, E::Superseded) => (s, vec![]),
@@ -265,8 +300,10 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             back(m.clone(), vec![A::Destroy, A::ReplyError(m)])
         }
 
-        // Post-copy: the copy is never destroyed from here on (the source
-        // cannot resume once it switched, even before the guest runs here).
+        // Post-copy: the copy is never destroyed once the guest may have
+        // run here (the source cannot resume once it switched, even before
+        // the guest runs here). The one exception is a QEMU that failed in
+        // the switch, before the guest ran (`StartingLost`, below).
         (S::PostcopyStarting | S::Postcopy, E::PostcopyRunning) => {
             (S::Postcopy, vec![A::ReplyPostcopyRunning])
         }
@@ -290,13 +327,30 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
                 A::ReplyError(format!("the target could not finish the post-copy: {m}")),
             ],
         ),
-        (s @ (S::PostcopyStarting | S::Postcopy), ev) => (
+        // Lost before the guest ran here: what its QEMU says decides.
+        (S::PostcopyStarting, ev) => (
+            S::StartingLost {
+                reason: format!("post-copy stopped short: {ev:?}"),
+            },
+            vec![A::InspectSwitch],
+        ),
+        (S::Postcopy, ev) => (
             S::Stranded {
                 reason: format!("post-copy stopped short: {ev:?}"),
             },
-            vec![A::KeepStranded {
-                guest_ran: s == S::Postcopy,
-            }],
+            vec![A::KeepStranded { guest_ran: true }],
+        ),
+
+        // Its QEMU failed the migration still `inmigrate`: the guest never
+        // ran here and never can; the copy holds nothing of value.
+        (S::StartingLost { reason }, E::SwitchFailed) => back(
+            format!("{reason}; this host's QEMU failed in the post-copy switch, before the guest ran here"),
+            vec![A::Destroy],
+        ),
+        // Anything else (or an event the inspection cannot produce): kept.
+        (S::StartingLost { reason }, _) => (
+            S::Stranded { reason },
+            vec![A::KeepStranded { guest_ran: false }],
         ),
 
         (S::Committing, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),

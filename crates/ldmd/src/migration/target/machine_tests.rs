@@ -9,6 +9,7 @@ fn states() -> Vec<State> {
         State::Prepared,
         State::Receiving,
         State::PostcopyStarting,
+        State::StartingLost { reason: "l".into() },
         State::Postcopy,
         State::Committing,
         State::Committed,
@@ -39,6 +40,8 @@ fn events() -> Vec<Event> {
         Event::RecoverReady,
         Event::RecoverFailed("rc".into()),
         Event::Superseded,
+        Event::SwitchFailed,
+        Event::SwitchHeld,
     ]
 }
 
@@ -82,6 +85,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back ReplyError",
             "authenticated",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
         ],
     ),
     (
@@ -106,6 +111,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back ReplyError",
             "rolled-back ReplyError",
             "checked",
+            "rolled-back ReplyError",
+            "rolled-back ReplyError",
         ],
     ),
     (
@@ -130,6 +137,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "prepared",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
         ],
     ),
     (
@@ -154,22 +163,39 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back Destroy,ReplyError",
             "rolled-back Destroy,ReplyError",
             "receiving",
+            "rolled-back Destroy,ReplyError",
+            "rolled-back Destroy,ReplyError",
         ],
     ),
     (
         "postcopy-starting",
         &[
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
             "postcopy-starting ShowProgress",
             "postcopy-starting Resume",
-            "stranded KeepStranded",
+            "starting-lost InspectSwitch",
             "postcopy ReplyPostcopyRunning",
             "postcopy-starting ReplyError",
             "committed RecordMaster,ReplyCommitted",
             "stranded KeepStranded,ReplyError",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+            "starting-lost InspectSwitch",
+        ],
+    ),
+    (
+        "starting-lost",
+        &[
             "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
@@ -177,6 +203,19 @@ const TABLE: &[(&str, &[&str])] = &[
             "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
+            "rolled-back Destroy",
             "stranded KeepStranded",
         ],
     ),
@@ -194,6 +233,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy ReplyError",
             "committed RecordMaster,ReplyCommitted",
             "stranded KeepStranded,ReplyError",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
             "stranded KeepStranded",
@@ -226,11 +267,15 @@ const TABLE: &[(&str, &[&str])] = &[
             "committing",
             "committing",
             "committing",
+            "committing",
+            "committing",
         ],
     ),
     (
         "committed",
         &[
+            "committed",
+            "committed",
             "committed",
             "committed",
             "committed",
@@ -274,6 +319,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
             "rolled-back",
             "rolled-back",
+            "rolled-back",
+            "rolled-back",
         ],
     ),
     (
@@ -295,6 +342,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "stranded",
             "stranded",
             "recovering StartRecovery",
+            "stranded",
+            "stranded",
             "stranded",
             "stranded",
             "stranded",
@@ -322,19 +371,16 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy ReplyRecovering",
             "stranded ReplyError",
             "stranded KeepStranded",
+            "stranded KeepStranded",
+            "stranded KeepStranded",
         ],
     ),
 ];
 
 #[test]
-fn in_postcopy_the_copy_is_never_destroyed() {
+fn once_the_guest_may_have_run_here_the_copy_is_never_destroyed() {
     let stranded = State::Stranded { reason: "s".into() };
-    for s in [
-        State::PostcopyStarting,
-        State::Postcopy,
-        stranded,
-        State::Recovering,
-    ] {
+    for s in [State::Postcopy, stranded, State::Recovering] {
         for ev in events() {
             let (next, actions) = step(s.clone(), ev.clone());
             assert!(
@@ -351,6 +397,39 @@ fn in_postcopy_the_copy_is_never_destroyed() {
     // Stranded is final and keeps the copy.
     let s = State::Stranded { reason: "s".into() };
     assert!(s.is_final() && s.has_copy());
+}
+
+#[test]
+fn before_the_guest_ran_only_a_qemu_failed_in_the_switch_loses_its_copy() {
+    // Whatever ends the session in PostcopyStarting, its QEMU is asked
+    // first; nothing is destroyed on the event itself.
+    for ev in events() {
+        let (next, actions) = step(State::PostcopyStarting, ev.clone());
+        assert!(!actions.contains(&Action::Destroy), "{ev:?} → {actions:?}");
+        assert!(next.has_copy(), "{ev:?} → {next:?}");
+        if matches!(next, State::StartingLost { .. }) {
+            assert_eq!(actions, vec![Action::InspectSwitch], "{ev:?}");
+        }
+    }
+    // Of what the inspection finds, only a QEMU that failed still
+    // `inmigrate` destroys the copy, recorded rolled back.
+    let lost = State::StartingLost { reason: "l".into() };
+    for ev in events() {
+        let (next, actions) = step(lost.clone(), ev.clone());
+        if ev == Event::SwitchFailed {
+            assert!(matches!(next, State::RolledBack { .. }), "{next:?}");
+            assert_eq!(actions, vec![Action::Destroy]);
+        } else {
+            assert!(matches!(next, State::Stranded { .. }), "{ev:?} → {next:?}");
+            assert_eq!(actions, vec![Action::KeepStranded { guest_ran: false }]);
+        }
+    }
+    // The source lost, its QEMU failed in the switch: rolled back.
+    let (s, a) = step(State::PostcopyStarting, Event::SourceLost);
+    assert_eq!(a, vec![Action::InspectSwitch]);
+    let (s, a) = step(s, Event::SwitchFailed);
+    assert!(matches!(s, State::RolledBack { .. }), "{s:?}");
+    assert_eq!(a, vec![Action::Destroy]);
 }
 
 #[test]
@@ -426,12 +505,16 @@ fn a_stranded_copy_recovers_and_completes() {
 
 #[test]
 fn only_a_copy_whose_guest_ran_is_kept_as_running() {
-    for (s, ran) in [(State::PostcopyStarting, false), (State::Postcopy, true)] {
-        for ev in [Event::SourceLost, Event::Deadline, Event::Abort("a".into())] {
-            let (next, a) = step(s.clone(), ev);
-            assert!(matches!(next, State::Stranded { .. }));
-            assert_eq!(a, vec![Action::KeepStranded { guest_ran: ran }], "{s:?}");
-        }
+    for ev in [Event::SourceLost, Event::Deadline, Event::Abort("a".into())] {
+        let (next, a) = step(State::Postcopy, ev.clone());
+        assert!(matches!(next, State::Stranded { .. }));
+        assert_eq!(a, vec![Action::KeepStranded { guest_ran: true }]);
+        // Before the guest ran: its QEMU asked, then kept as not run.
+        let (next, a) = step(State::PostcopyStarting, ev);
+        assert_eq!(a, vec![Action::InspectSwitch]);
+        let (next, a) = step(next, Event::SwitchHeld);
+        assert!(matches!(next, State::Stranded { .. }));
+        assert_eq!(a, vec![Action::KeepStranded { guest_ran: false }]);
     }
 }
 
@@ -452,11 +535,11 @@ fn a_recover_on_a_new_connection_takes_the_copy_from_the_old_session() {
         step(new, Event::RecoverReady),
         (State::Postcopy, vec![Action::ReplyRecovering])
     );
-    // Before the guest ran here the copy yields too, kept and marked by
-    // what its QEMU says.
+    // Before the guest ran here the copy yields too, after its QEMU was
+    // asked whether it failed in the switch.
     assert_eq!(
         step(State::PostcopyStarting, Event::Superseded).1,
-        vec![Action::KeepStranded { guest_ran: false }]
+        vec![Action::InspectSwitch]
     );
     // Before post-copy nothing yields, nothing is destroyed.
     for s in [

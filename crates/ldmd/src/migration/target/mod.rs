@@ -3,7 +3,9 @@
 //! (phase 2), starts an incoming QEMU that stays paused (`copy.rs`), and
 //! resumes it only on the source's `Commit` (phase 5). Any end of the
 //! session before `Commit` (an `Abort`, a lost connection, the source
-//! silent past [`Wait::SourceSilence`]) destroys the target copy.
+//! silent past [`Wait::SourceSilence`]) destroys the target copy. In
+//! post-copy the copy is kept, unless its QEMU failed in the switch,
+//! before the guest ran here (`machine.rs`, `State::StartingLost`).
 
 mod backends;
 mod copy;
@@ -437,6 +439,20 @@ where
                 let lost = !guest_ran && copy::postcopy_failed(&self.d, c).await;
                 copy::mark_stranded(&self.d, c, "the source went away", lost);
                 None
+            }
+            Action::InspectSwitch => {
+                // Only a copy this session made and still holds is looked
+                // at; without one there is nothing to destroy.
+                let c = self.created.as_ref().filter(|c| c.claim.is_some());
+                let failed = match c {
+                    Some(c) => copy::failed_in_switch(&self.d, c).await,
+                    None => false,
+                };
+                Some(if failed {
+                    Event::SwitchFailed
+                } else {
+                    Event::SwitchHeld
+                })
             }
             Action::StartRecovery => Some(self.start_recovery().await),
             Action::ReplyRecovering => {
