@@ -529,6 +529,20 @@ fn database_records_are_pinned() {
         }),
         ..active.clone()
     };
+    // A post-copy lost in the switch (the target rolled back): over,
+    // suspended with the note, released to the administrator.
+    let switch_lost = DomainRecord {
+        state: DomainState::Suspended,
+        migration: Some(MigrationMark {
+            error: Some("what to do".into()),
+            state: Some(MachineState::Source(SourceState::SwitchLost {
+                facts: "the link broke in the switch".into(),
+            })),
+            secret: Some(SECRET.into()),
+            ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
+        }),
+        ..active.clone()
+    };
     let incoming_postcopy = DomainRecord {
         migration: Some(MigrationMark {
             state: Some(MachineState::Target(TargetState::Postcopy)),
@@ -563,6 +577,7 @@ fn database_records_are_pinned() {
         ("domain-incoming", incoming),
         ("domain-outgoing-postcopy", postcopy),
         ("domain-unsettled-postcopy", postcopy_unsettled),
+        ("domain-switch-lost", switch_lost),
         ("domain-incoming-postcopy", incoming_postcopy),
         ("domain-incoming-postcopy-starting", incoming_switching),
     ] {

@@ -3,7 +3,9 @@
 //! does next (here: it falls silent, then goes away), and the outcome
 //! `postcopy` is kept, so a source asking later is told "unknown", never
 //! "rolled back". (No QEMU here: the copy is a bound one, so running the
-//! guest fails, which changes nothing about keeping it.)
+//! guest fails, which changes nothing about keeping it; and a QEMU that
+//! does not say it failed in the switch, as none can here, never has its
+//! copy destroyed.)
 
 mod common;
 

@@ -17,6 +17,10 @@ use ldm_qemu::MigrationTuning;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// How the note of a source whose post-copy was lost in the switch
+/// begins.
+pub const SWITCH_LOST: &str = "post-copy lost in the switch";
+
 /// One source migration from the checks on.
 pub(super) struct Driver<'a> {
     pub(super) run: Run<'a>,
@@ -171,6 +175,14 @@ impl<'a> Driver<'a> {
                 None
             }
             Action::ResumePostcopy => self.resume_postcopy().await,
+            Action::MarkSwitchLost => {
+                let note = self.switch_lost_note();
+                tracing::error!(domain = %self.run.m.name, "{note}");
+                if let Err(e) = self.run.mark_error(&note, true).await {
+                    tracing::error!(domain = %self.run.m.name, "cannot record the post-copy lost in the switch: {e}");
+                }
+                None
+            }
             Action::ShowSuspended => {
                 self.run.show_phase(Phase::Suspend);
                 self.heartbeat(Phase::Suspend).await.err()
@@ -416,6 +428,15 @@ impl<'a> Driver<'a> {
         )
     }
 
+    /// What `ldm list -l` and `migrate-domain` say of a post-copy lost in
+    /// the switch.
+    fn switch_lost_note(&self) -> String {
+        let (host, name) = (&self.run.m.host, &self.run.m.name);
+        format!(
+            "{SWITCH_LOST}: the link to {host} broke after this host's QEMU switched to post-copy and before the guest ran on {host}, which rolled back and holds no copy. QEMU cannot resume a source that switched: the guest's running state is lost. Restart the domain here: `ldm stop-domain -f {name}`, then `ldm start-domain {name}`."
+        )
+    }
+
     fn unconfirmed_note(&self, facts: &str) -> String {
         let m = self.run.m;
         format!(
@@ -506,6 +527,10 @@ impl<'a> Driver<'a> {
                 facts,
                 postcopy: false,
             } => Err(fail(self.unconfirmed_note(&facts))),
+            State::SwitchLost { .. } => Err(fail(format!(
+                "migration of {name} failed: {}",
+                self.switch_lost_note()
+            ))),
             State::Unconfirmed { facts, .. } | State::PostcopyPaused { facts } => {
                 Err(fail(self.postcopy_note(&facts)))
             }

@@ -17,6 +17,12 @@
 //! administrator's word: the guest has run on the target, which holds
 //! newer state, and the source holds pages the target still needs; its
 //! copy is destroyed only once QEMU reported the copy complete.
+//!
+//! The switch window: a paused post-copy whose target answers that it
+//! rolled the migration back (its stored outcome: the guest never ran
+//! there) was lost in the switch; QEMU cannot resume a source that
+//! switched. [`State::SwitchLost`] ends it: the domain is released,
+//! marked with what happened and what to do, never resumed.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +54,14 @@ pub enum State {
     /// QEMU completed the post-copy; `Commit` sent, waiting for
     /// `Committed`.
     PostcopyDone,
+    /// The link broke in the post-copy switch, before the guest ran on
+    /// the target, which rolled back (its stored outcome): the guest ran
+    /// nowhere since, and this switched QEMU cannot resume it. Over; the
+    /// domain is left suspended, `e`, for the administrator to restart.
+    SwitchLost {
+        /// What is known, for `ldm list -l`.
+        facts: String,
+    },
     /// QEMU completed: the source is paused, `Commit` not sent yet.
     Switchover,
     /// `Commit` sent (or being sent): the point of no return.
@@ -175,6 +189,9 @@ pub enum Action {
     /// Resume the paused post-copy: a new channel to the target, QEMU's
     /// `migrate` with `resume`.
     ResumePostcopy,
+    /// Mark the domain `e` with what was lost in the switch and how to
+    /// restart it; its QEMU is left as it is (paused).
+    MarkSwitchLost,
     /// Stop driving the migration without touching QEMU or the record:
     /// the next start of ldmd goes on from the stored state.
     Leave,
@@ -183,7 +200,10 @@ pub enum Action {
 impl State {
     /// Whether the migration is over (nothing more happens by itself).
     pub fn is_final(&self) -> bool {
-        matches!(self, State::Confirmed | State::RolledBack { .. })
+        matches!(
+            self,
+            State::Confirmed | State::RolledBack { .. } | State::SwitchLost { .. }
+        )
     }
 
     /// Whether `Commit` may have left: the source must never resume by
@@ -191,7 +211,10 @@ impl State {
     pub fn past_point_of_no_return(&self) -> bool {
         matches!(
             self,
-            State::CommitSent | State::Confirmed | State::Unconfirmed { .. }
+            State::CommitSent
+                | State::Confirmed
+                | State::Unconfirmed { .. }
+                | State::SwitchLost { .. }
         ) || self.in_postcopy()
     }
 
@@ -217,6 +240,7 @@ impl State {
             State::Postcopy => "postcopy",
             State::PostcopyPaused { .. } => "postcopy-paused",
             State::PostcopyDone => "postcopy-done",
+            State::SwitchLost { .. } => "switch-lost",
             State::Switchover => "switchover",
             State::CommitSent => "commit-sent",
             State::Confirmed => "confirmed",
@@ -257,6 +281,9 @@ fn postcopy_facts(ev: &Event, when: &str) -> String {
     };
     format!("{what}; the guest ran on the target and this host holds memory it still needs: this copy never resumes")
 }
+
+/// What is known when the target rolled back a post-copy that paused.
+pub const SWITCH_LOST_FACTS: &str = "the link to the target broke in the post-copy switch, after this host's QEMU switched and before the guest ran on the target; the target rolled back and holds no copy; QEMU cannot resume a source that switched: the guest's running state is lost";
 
 /// What is known when ldmd restarted during a post-copy.
 pub const RESTART_FACTS: &str = "ldmd restarted during the post-copy and its relay to the target went with it; the guest ran on the target and this host holds memory it still needs: this copy never resumes";
@@ -343,6 +370,15 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         (S::PostcopyPaused { .. }, E::Resolved(Outcome::Committed)) => {
             (S::Confirmed, vec![A::DestroySource])
         }
+        // The target rolled back (its stored outcome): the guest never
+        // ran there, and this QEMU, switched, refuses to run it again.
+        // Nothing is left to wait for: the administrator restarts it.
+        (S::PostcopyPaused { .. }, E::Resolved(Outcome::RolledBack)) => (
+            S::SwitchLost {
+                facts: SWITCH_LOST_FACTS.into(),
+            },
+            vec![A::MarkSwitchLost],
+        ),
         // Nothing else moves it: cancel is refused, the source never
         // resumes; the driver keeps reconnecting.
         (s @ S::PostcopyPaused { .. }, _) => (s, vec![]),
@@ -427,7 +463,9 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         ) => (s, vec![A::Resolve]),
         (s @ S::Unconfirmed { .. }, _) => (s, vec![]),
 
-        (S::Confirmed | S::RolledBack { .. }, _) => unreachable!("final states are handled first"),
+        (S::Confirmed | S::RolledBack { .. } | S::SwitchLost { .. }, _) => {
+            unreachable!("final states are handled first")
+        }
     }
 }
 

@@ -23,6 +23,7 @@ fn states() -> Vec<State> {
             postcopy: true,
         },
         State::RolledBack { reason: "r".into() },
+        State::SwitchLost { facts: "f".into() },
     ]
 }
 
@@ -244,7 +245,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-paused",
             "postcopy-paused",
             "confirmed DestroySource",
-            "postcopy-paused",
+            "switch-lost MarkSwitchLost",
             "postcopy-paused",
             "postcopy ResumePostcopy",
             "postcopy-paused Leave",
@@ -462,6 +463,36 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
         ],
     ),
+    (
+        "switch-lost",
+        &[
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+            "switch-lost",
+        ],
+    ),
 ];
 
 #[test]
@@ -549,9 +580,21 @@ fn after_postcopy_the_source_never_resumes() {
                     )
             );
             assert_eq!(destroys, confirmed, "{s:?} × {ev:?}");
+            // The target's rolled-back of a paused post-copy: lost in the
+            // switch, over, never resumed.
+            let lost = matches!(
+                (&s, &ev),
+                (
+                    State::PostcopyPaused { .. },
+                    Event::Resolved(Outcome::RolledBack)
+                )
+            );
             // Cancel changes nothing.
             if ev == Event::Cancel {
                 assert_eq!((next, actions), (s.clone(), vec![]), "{s:?}");
+            } else if lost {
+                assert!(matches!(next, State::SwitchLost { .. }), "{next:?}");
+                assert!(next.is_final() && next.past_point_of_no_return());
             } else if !allowed && !confirmed {
                 assert!(next.in_postcopy(), "{s:?} × {ev:?} → {next:?}");
             }
@@ -675,6 +718,36 @@ fn a_live_migration_runs_through() {
         s = step(s, ev).0;
     }
     assert_eq!(s, State::Confirmed);
+}
+
+#[test]
+fn a_postcopy_lost_in_the_switch_ends_and_stays_over() {
+    // Switched, the link lost before `Postcopy` reached the target.
+    let (s, _) = step(State::Copying, Event::PostcopyDue);
+    let (s, a) = step(s, Event::PeerLost("cut".into()));
+    assert_eq!(a, vec![Action::SuspendPostcopy]);
+    // Refused recoveries ask the target's outcome; unknown waits on.
+    assert_eq!(
+        step(s.clone(), Event::Resolved(Outcome::Unknown)),
+        (s.clone(), vec![])
+    );
+    // Rolled back there: the guest never ran there, this QEMU cannot run
+    // it again: over, marked, never resumed nor destroyed.
+    let (s, a) = step(s, Event::Resolved(Outcome::RolledBack));
+    assert_eq!(
+        (s.clone(), a),
+        (
+            State::SwitchLost {
+                facts: SWITCH_LOST_FACTS.into()
+            },
+            vec![Action::MarkSwitchLost]
+        )
+    );
+    assert!(s.is_final() && !s.in_postcopy() && s.past_point_of_no_return());
+    // Nothing moves it again: not a later answer, a cancel, a restart.
+    for ev in events() {
+        assert_eq!(step(s.clone(), ev.clone()), (s.clone(), vec![]), "{ev:?}");
+    }
 }
 
 #[test]

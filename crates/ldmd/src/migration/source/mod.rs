@@ -499,6 +499,18 @@ pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
             dom.rec.migration.as_ref().is_some_and(
                 |m| matches!(&m.state, Some(MachineState::Source(s)) if s.in_postcopy()),
             );
+        let switch_lost = dom.rec.migration.as_ref().is_some_and(|m| {
+            matches!(
+                &m.state,
+                Some(MachineState::Source(machine::State::SwitchLost { .. }))
+            )
+        });
+        if switch_lost {
+            return Err(refuse(
+                ErrorKind::State,
+                format!("the migration of {name} was lost in the post-copy switch: QEMU cannot resume this copy and the guest's running state is lost; restart the domain with `ldm stop-domain -f {name}`, then `ldm start-domain {name}`"),
+            ));
+        }
         if in_postcopy {
             return Err(refuse(
                 ErrorKind::State,

@@ -7,7 +7,11 @@
 //! post-copy over the new connection (`live.rs`, `resume_postcopy`). It
 //! tries again with backoff (1 s doubling to 15 s, each attempt with its
 //! own deadline) until the target takes it, or says that it finished the
-//! copy by itself; it never resumes the source, whatever happens.
+//! copy by itself, or that it rolled the move back (the link broke in the
+//! switch, before the guest ran there: [`State::SwitchLost`]); it never
+//! resumes the source, whatever happens.
+//!
+//! [`State::SwitchLost`]: super::machine::State::SwitchLost
 
 use super::driver::Driver;
 use super::machine::{Event, Outcome};
@@ -32,7 +36,7 @@ enum Attempt {
 impl Driver<'_> {
     /// Reconnects until the target recovers the post-copy ([`Event::Recovered`],
     /// with `self.peer` and `self.endpoint` replaced) or reports the
-    /// migration committed ([`Event::Resolved`]).
+    /// migration committed or rolled back ([`Event::Resolved`]).
     pub(super) async fn recover(&mut self) -> Event {
         let host = self.run.m.host.clone();
         self.run.info(format!(
@@ -64,14 +68,15 @@ impl Driver<'_> {
                     return Event::Recovered;
                 }
                 Attempt::Refused(why) => {
-                    // A target that finished the copy with what it had
-                    // says so only to `Resolve`.
-                    let committed = tokio::select! {
-                        c = self.committed_there() => c,
+                    // A target that finished the copy with what it had,
+                    // or rolled it back (lost in the switch), says so
+                    // only to `Resolve`.
+                    let there = tokio::select! {
+                        o = self.outcome_there() => o,
                         _ = d.shutting_down() => return Event::Shutdown,
                     };
-                    if committed {
-                        return Event::Resolved(Outcome::Committed);
+                    if let Some(o @ (Outcome::Committed | Outcome::RolledBack)) = there {
+                        return Event::Resolved(o);
                     }
                     why
                 }
@@ -132,18 +137,14 @@ impl Driver<'_> {
             .clone()
     }
 
-    /// Whether the target's stored outcome says it finished the move.
-    async fn committed_there(&self) -> bool {
+    /// The target's stored outcome of the move, if it answers.
+    async fn outcome_there(&self) -> Option<Outcome> {
         let mark = {
             let t = self.run.d.table();
             t.get(&self.run.m.name)
                 .and_then(|dom| dom.rec.migration.clone())
         };
-        let Some(mark) = mark else { return false };
-        matches!(
-            super::resolve::ask(&self.run.d, &mark).await,
-            Ok(Outcome::Committed)
-        )
+        super::resolve::ask(&self.run.d, &mark?).await.ok()
     }
 
     /// Records, for `ldm list -l`, that the post-copy waits and why.

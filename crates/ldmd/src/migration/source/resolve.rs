@@ -105,7 +105,7 @@ async fn unsettled(d: &Daemon, name: &str) -> Option<MigrationMark> {
         return None;
     }
     let mark = dom.rec.migration.clone()?;
-    let past = matches!(&mark.state, Some(MachineState::Source(s)) if s.past_point_of_no_return());
+    let past = matches!(&mark.state, Some(MachineState::Source(s)) if unsettled_past(s));
     (mark.role == Role::Source
         && past
         && mark.error.is_some()
@@ -116,8 +116,14 @@ async fn unsettled(d: &Daemon, name: &str) -> Option<MigrationMark> {
 
 /// Whether a stored mark is one the resolver can settle.
 pub(crate) fn resolvable(mark: &MigrationMark) -> bool {
-    let past = matches!(&mark.state, Some(MachineState::Source(s)) if s.past_point_of_no_return());
+    let past = matches!(&mark.state, Some(MachineState::Source(s)) if unsettled_past(s));
     mark.role == Role::Source && past && !mark.id.is_empty() && mark.secret.is_some()
+}
+
+/// Past the point of no return and not over: a post-copy lost in the
+/// switch is settled already (`State::SwitchLost`).
+fn unsettled_past(s: &State) -> bool {
+    s.past_point_of_no_return() && !s.is_final()
 }
 
 /// One question to the target.
