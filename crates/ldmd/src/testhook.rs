@@ -9,7 +9,10 @@
 //! are named after the migration's phases: on the source
 //! `source-checked`, `source-prepared`, `source-mirroring` (a storage
 //! copy: the disk mirrors started, not yet in sync), `source-copying`,
-//! `source-switchover` (QEMU completed, source paused, `Commit` not sent),
+//! `source-postcopy` (post-copy recorded, QEMU not asked to switch yet),
+//! `source-postcopy-switched` (QEMU accepted the switch, `Postcopy` not
+//! sent yet), `source-switchover` (QEMU completed, source paused, `Commit`
+//! not sent),
 //! `source-commit-sent`; on the target `target-prepared`, `target-commit`,
 //! `target-committed`. Outside migrations, `start-launching` holds
 //! `start-domain` after it claimed its domain, before QEMU is launched.

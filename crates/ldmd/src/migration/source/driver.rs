@@ -144,7 +144,11 @@ impl<'a> Driver<'a> {
         match next {
             // Switchover needs no record: a restart treats it as Copying
             // (before the point of no return), and the guest is paused.
-            State::Checking | State::Claimed | State::Switchover => Ok(()),
+            // TargetRolledBack lasts one question to QEMU: a restart finds
+            // PostcopyPaused and asks the target again.
+            State::Checking | State::Claimed | State::Switchover | State::TargetRolledBack => {
+                Ok(())
+            }
             _ => self.run.persist(next).await,
         }
     }
@@ -175,6 +179,11 @@ impl<'a> Driver<'a> {
                 None
             }
             Action::ResumePostcopy => self.resume_postcopy().await,
+            Action::AskQemuSwitched => Some(if self.qemu_switched().await {
+                Event::QemuSwitched
+            } else {
+                Event::QemuNeverSwitched
+            }),
             Action::MarkSwitchLost => {
                 let note = self.switch_lost_note();
                 tracing::error!(domain = %self.run.m.name, "{note}");
@@ -348,6 +357,13 @@ impl<'a> Driver<'a> {
             },
             State::Copying | State::Postcopy => self.follow_copy().await,
             State::PostcopyPaused { .. } => self.recover().await,
+            State::TargetRolledBack => {
+                if self.qemu_switched().await {
+                    Event::QemuSwitched
+                } else {
+                    Event::QemuNeverSwitched
+                }
+            }
             State::CommitSent | State::PostcopyDone => loop {
                 match self.recv(Wait::Handoff, false).await {
                     Ok(Some(ToSource::Committed {

@@ -19,10 +19,13 @@
 //! copy is destroyed only once QEMU reported the copy complete.
 //!
 //! The switch window: a paused post-copy whose target answers that it
-//! rolled the migration back (its stored outcome: the guest never ran
-//! there) was lost in the switch; QEMU cannot resume a source that
-//! switched. [`State::SwitchLost`] ends it: the domain is released,
-//! marked with what happened and what to do, never resumed.
+//! rolled the move back (its stored outcome: the guest never ran there
+//! and its copy is gone) is settled by this host's QEMU
+//! ([`State::TargetRolledBack`]): one that never switched (its migration
+//! failed before the switch, so it resumes) runs the guest here again
+//! ([`State::RolledBack`]); one that switched cannot resume, and
+//! [`State::SwitchLost`] ends it: the domain is released, marked with
+//! what happened and what to do.
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +57,11 @@ pub enum State {
     /// QEMU completed the post-copy; `Commit` sent, waiting for
     /// `Committed`.
     PostcopyDone,
+    /// The target answered that it rolled the move back: its copy is gone
+    /// and the guest never ran there. This host's QEMU is asked whether it
+    /// switched (not recorded: a restart finds `PostcopyPaused` and asks
+    /// the target again).
+    TargetRolledBack,
     /// The link broke in the post-copy switch, before the guest ran on
     /// the target, which rolled back (its stored outcome): the guest ran
     /// nowhere since, and this switched QEMU cannot resume it. Over; the
@@ -146,6 +154,12 @@ pub enum Event {
     /// ldmd shuts down: the driver stops, the stored state is left for
     /// the next start.
     Shutdown,
+    /// QEMU's migration went into post-copy (or it does not answer): a
+    /// source that switched cannot resume.
+    QemuSwitched,
+    /// QEMU's migration ended before the switch (`failed`, `cancelled`)
+    /// or its guest runs: the guest is whole here.
+    QemuNeverSwitched,
     /// ldmd started again and found this migration's stored state, with
     /// the source's QEMU still there; whether QEMU reports its copy
     /// complete (the target may hold everything).
@@ -189,6 +203,9 @@ pub enum Action {
     /// Resume the paused post-copy: a new channel to the target, QEMU's
     /// `migrate` with `resume`.
     ResumePostcopy,
+    /// Ask QEMU whether it switched to post-copy (then
+    /// [`Event::QemuSwitched`] or [`Event::QemuNeverSwitched`]).
+    AskQemuSwitched,
     /// Mark the domain `e` with what was lost in the switch and how to
     /// restart it; its QEMU is left as it is (paused).
     MarkSwitchLost,
@@ -225,6 +242,7 @@ impl State {
             self,
             State::Postcopy
                 | State::PostcopyPaused { .. }
+                | State::TargetRolledBack
                 | State::PostcopyDone
                 | State::Unconfirmed { postcopy: true, .. }
         )
@@ -240,6 +258,7 @@ impl State {
             State::Postcopy => "postcopy",
             State::PostcopyPaused { .. } => "postcopy-paused",
             State::PostcopyDone => "postcopy-done",
+            State::TargetRolledBack => "target-rolled-back",
             State::SwitchLost { .. } => "switch-lost",
             State::Switchover => "switchover",
             State::CommitSent => "commit-sent",
@@ -371,14 +390,10 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             (S::Confirmed, vec![A::DestroySource])
         }
         // The target rolled back (its stored outcome): the guest never
-        // ran there, and this QEMU, switched, refuses to run it again.
-        // Nothing is left to wait for: the administrator restarts it.
-        (S::PostcopyPaused { .. }, E::Resolved(Outcome::RolledBack)) => (
-            S::SwitchLost {
-                facts: SWITCH_LOST_FACTS.into(),
-            },
-            vec![A::MarkSwitchLost],
-        ),
+        // ran there and its copy is gone. This host's QEMU decides.
+        (S::PostcopyPaused { .. }, E::Resolved(Outcome::RolledBack)) => {
+            (S::TargetRolledBack, vec![A::AskQemuSwitched])
+        }
         // Nothing else moves it: cancel is refused, the source never
         // resumes; the driver keeps reconnecting.
         (s @ S::PostcopyPaused { .. }, _) => (s, vec![]),
@@ -397,6 +412,23 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             )
         }
         (s @ S::PostcopyDone, _) => (s, vec![]),
+        // QEMU's migration failed before the switch (a stalled link
+        // holds its migration thread in pre-copy): the guest is whole
+        // here and no copy is anywhere else; it runs here again.
+        (S::TargetRolledBack, E::QemuNeverSwitched) => back(
+            "the link to the target broke before QEMU switched to post-copy, and the target rolled back",
+            vec![A::Resume],
+        ),
+        // Cancel is refused here as in every post-copy state.
+        (s @ S::TargetRolledBack, E::Cancel) => (s, vec![]),
+        // Switched (or QEMU cannot tell): it never resumes. Nothing is
+        // left to wait for: the administrator restarts the domain.
+        (S::TargetRolledBack, _) => (
+            S::SwitchLost {
+                facts: SWITCH_LOST_FACTS.into(),
+            },
+            vec![A::MarkSwitchLost],
+        ),
         (S::Switchover, E::CommitReady) => (S::CommitSent, vec![A::SendCommit]),
         // QEMU's late news about a copy already complete.
         (s @ S::Switchover, E::QemuPaused | E::QemuCompleted) => (s, vec![]),

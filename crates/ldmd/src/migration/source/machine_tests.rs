@@ -23,6 +23,7 @@ fn states() -> Vec<State> {
             postcopy: true,
         },
         State::RolledBack { reason: "r".into() },
+        State::TargetRolledBack,
         State::SwitchLost { facts: "f".into() },
     ]
 }
@@ -58,6 +59,8 @@ fn events() -> Vec<Event> {
         Event::Restarted {
             qemu_completed: true,
         },
+        Event::QemuSwitched,
+        Event::QemuNeverSwitched,
     ]
 }
 
@@ -101,6 +104,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "checking Leave",
             "checking",
             "checking",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
         ],
     ),
     (
@@ -131,6 +136,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "claimed Leave",
             "claimed",
             "claimed",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
         ],
     ),
     (
@@ -161,6 +168,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "preparing Leave",
             "preparing",
             "preparing",
+            "rolled-back SendAbort",
+            "rolled-back SendAbort",
         ],
     ),
     (
@@ -191,6 +200,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "copying Leave",
             "copying",
             "copying",
+            "rolled-back StopCopyAndResume,SendAbort",
+            "rolled-back StopCopyAndResume,SendAbort",
         ],
     ),
     (
@@ -221,6 +232,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy Leave",
             "postcopy-paused SuspendPostcopy",
             "unconfirmed Suspend,Resolve",
+            "postcopy",
+            "postcopy",
         ],
     ),
     (
@@ -245,12 +258,14 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-paused",
             "postcopy-paused",
             "confirmed DestroySource",
-            "switch-lost MarkSwitchLost",
+            "target-rolled-back AskQemuSwitched",
             "postcopy-paused",
             "postcopy ResumePostcopy",
             "postcopy-paused Leave",
             "postcopy-paused SuspendPostcopy",
             "unconfirmed Suspend,Resolve",
+            "postcopy-paused",
+            "postcopy-paused",
         ],
     ),
     (
@@ -281,6 +296,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "postcopy-done Leave",
             "postcopy-paused SuspendPostcopy",
             "unconfirmed Suspend,Resolve",
+            "postcopy-done",
+            "postcopy-done",
         ],
     ),
     (
@@ -311,6 +328,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "switchover Leave",
             "switchover",
             "switchover",
+            "rolled-back StopCopyAndResume,SendAbort",
+            "rolled-back StopCopyAndResume,SendAbort",
         ],
     ),
     (
@@ -339,6 +358,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "commit-sent",
             "commit-sent",
             "commit-sent Leave",
+            "commit-sent",
+            "commit-sent",
             "commit-sent",
             "commit-sent",
         ],
@@ -371,6 +392,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "confirmed",
             "confirmed",
             "confirmed",
+            "confirmed",
+            "confirmed",
         ],
     ),
     (
@@ -401,6 +424,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "unconfirmed Leave",
             "unconfirmed",
             "unconfirmed",
+            "unconfirmed",
+            "unconfirmed",
         ],
     ),
     (
@@ -429,6 +454,8 @@ const TABLE: &[(&str, &[&str])] = &[
             "unconfirmed Resolve",
             "unconfirmed",
             "unconfirmed Leave",
+            "unconfirmed",
+            "unconfirmed",
             "unconfirmed",
             "unconfirmed",
         ],
@@ -461,11 +488,47 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
             "rolled-back",
             "rolled-back",
+            "rolled-back",
+            "rolled-back",
+        ],
+    ),
+    (
+        "target-rolled-back",
+        &[
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "target-rolled-back",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "switch-lost MarkSwitchLost",
+            "target-rolled-back Leave",
+            "target-rolled-back",
+            "target-rolled-back",
+            "switch-lost MarkSwitchLost",
+            "rolled-back Resume",
         ],
     ),
     (
         "switch-lost",
         &[
+            "switch-lost",
+            "switch-lost",
             "switch-lost",
             "switch-lost",
             "switch-lost",
@@ -566,8 +629,10 @@ fn after_postcopy_the_source_never_resumes() {
             let resumes = actions
                 .iter()
                 .any(|a| matches!(a, Action::Resume | Action::StopCopyAndResume));
-            // Only QEMU's refusal to switch: it never switched.
-            let allowed = s == State::Postcopy && matches!(ev, Event::PostcopyRefused(_));
+            // Only QEMU's refusal to switch, or QEMU out of its migration
+            // once the target rolled back: it never switched.
+            let allowed = (s == State::Postcopy && matches!(ev, Event::PostcopyRefused(_)))
+                || (s == State::TargetRolledBack && ev == Event::QemuNeverSwitched);
             assert_eq!(resumes, allowed, "{s:?} × {ev:?} → {actions:?}");
             // Destroyed only once the target confirmed a completed copy.
             let destroys = actions.contains(&Action::DestroySource);
@@ -580,21 +645,20 @@ fn after_postcopy_the_source_never_resumes() {
                     )
             );
             assert_eq!(destroys, confirmed, "{s:?} × {ev:?}");
-            // The target's rolled-back of a paused post-copy: lost in the
-            // switch, over, never resumed.
-            let lost = matches!(
-                (&s, &ev),
-                (
-                    State::PostcopyPaused { .. },
-                    Event::Resolved(Outcome::RolledBack)
-                )
-            );
+            // Once the target rolled back, anything but QEMU's word that
+            // it never switched ends the move lost in the switch.
+            let lost = s == State::TargetRolledBack
+                && !matches!(
+                    ev,
+                    Event::Cancel | Event::Shutdown | Event::Restarted { .. }
+                );
             // Cancel changes nothing.
             if ev == Event::Cancel {
                 assert_eq!((next, actions), (s.clone(), vec![]), "{s:?}");
-            } else if lost {
+            } else if lost && !allowed {
                 assert!(matches!(next, State::SwitchLost { .. }), "{next:?}");
                 assert!(next.is_final() && next.past_point_of_no_return());
+                assert_eq!(actions, vec![Action::MarkSwitchLost]);
             } else if !allowed && !confirmed {
                 assert!(next.in_postcopy(), "{s:?} × {ev:?} → {next:?}");
             }
@@ -724,16 +788,22 @@ fn a_live_migration_runs_through() {
 fn a_postcopy_lost_in_the_switch_ends_and_stays_over() {
     // Switched, the link lost before `Postcopy` reached the target.
     let (s, _) = step(State::Copying, Event::PostcopyDue);
-    let (s, a) = step(s, Event::PeerLost("cut".into()));
+    let (paused, a) = step(s, Event::PeerLost("cut".into()));
     assert_eq!(a, vec![Action::SuspendPostcopy]);
     // Refused recoveries ask the target's outcome; unknown waits on.
     assert_eq!(
-        step(s.clone(), Event::Resolved(Outcome::Unknown)),
-        (s.clone(), vec![])
+        step(paused.clone(), Event::Resolved(Outcome::Unknown)),
+        (paused.clone(), vec![])
     );
-    // Rolled back there: the guest never ran there, this QEMU cannot run
-    // it again: over, marked, never resumed nor destroyed.
-    let (s, a) = step(s, Event::Resolved(Outcome::RolledBack));
+    // Rolled back there: the guest never ran there; QEMU is asked.
+    let (s, a) = step(paused.clone(), Event::Resolved(Outcome::RolledBack));
+    assert_eq!(
+        (s.clone(), a),
+        (State::TargetRolledBack, vec![Action::AskQemuSwitched])
+    );
+    // Switched: QEMU cannot run it again: over, marked, never resumed
+    // nor destroyed.
+    let (s, a) = step(s, Event::QemuSwitched);
     assert_eq!(
         (s.clone(), a),
         (
@@ -747,6 +817,19 @@ fn a_postcopy_lost_in_the_switch_ends_and_stays_over() {
     // Nothing moves it again: not a later answer, a cancel, a restart.
     for ev in events() {
         assert_eq!(step(s.clone(), ev.clone()), (s.clone(), vec![]), "{ev:?}");
+    }
+    // QEMU never switched (its migration thread held by the dead link in
+    // pre-copy, then failed): the guest is whole here, and runs again.
+    let (s, _) = step(paused, Event::Resolved(Outcome::RolledBack));
+    let (s, a) = step(s, Event::QemuNeverSwitched);
+    assert!(matches!(s, State::RolledBack { .. }), "{s:?}");
+    assert_eq!(a, vec![Action::Resume]);
+    // Without the target's rolled-back, QEMU's word resumes nothing.
+    for s in states().into_iter().filter(State::in_postcopy) {
+        if s != State::TargetRolledBack {
+            let (_, a) = step(s.clone(), Event::QemuNeverSwitched);
+            assert!(!a.contains(&Action::Resume), "{s:?}");
+        }
     }
 }
 

@@ -27,6 +27,36 @@ impl Driver<'_> {
         self.copy.tunnel = None;
     }
 
+    /// Whether QEMU switched to post-copy, asked once the target rolled
+    /// back. Not switched only when QEMU says so: its guest runs, or its
+    /// migration ended before post-copy ([`never_switched`]); no answer
+    /// counts as switched (the source is never resumed on a guess).
+    pub(in crate::migration::source) async fn qemu_switched(&mut self) -> bool {
+        let Some(((qmp, socket), _)) = self.copy.qemu.clone() else {
+            return true;
+        };
+        let r = async {
+            let mut g = QmpGuard::lock(&qmp, &socket).await?;
+            let running = g.q().query_status().await?.running;
+            let status = g.q().query_migrate().await?.status;
+            Ok::<_, crate::error::Error>((running, status))
+        };
+        match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
+            Ok(Ok((running, status))) => {
+                tracing::info!(domain = %self.run.m.name, running, %status, "the target rolled back: this host's QEMU says");
+                !never_switched(running, status)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(domain = %self.run.m.name, "cannot ask QEMU whether it switched: {e}");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(domain = %self.run.m.name, "QEMU did not say whether it switched");
+                true
+            }
+        }
+    }
+
     /// Resumes a paused post-copy once the target listens again
     /// (`Recovering`): a new channel to its endpoint, then QEMU's
     /// `migrate` with `resume` (QEMU waits in `postcopy-paused`). The copy
@@ -120,6 +150,8 @@ impl Driver<'_> {
             return Some(Event::PostcopyRefused(e));
         }
         self.copy.postcopy_at = Some(Instant::now());
+        // QEMU switched, `Postcopy` not sent yet: the switch window.
+        crate::testhook::hold("source-postcopy-switched").await;
         let ram = self.copy.info.ram.clone().unwrap_or_default();
         tracing::info!(
             domain = %self.run.m.name,
@@ -142,5 +174,43 @@ impl Driver<'_> {
             console_tail: self.console_tail().await,
         };
         self.send(&msg).await.err()
+    }
+}
+
+/// Whether a source QEMU never switched to post-copy: its guest runs, or
+/// its migration is over without having been in post-copy (`failed`,
+/// `cancelled`, or none). A QEMU that switched stays in a post-copy state
+/// (`postcopy-paused` once its link broke); it refuses `cont` and
+/// `migrate_cancel` then.
+pub(in crate::migration::source) fn never_switched(
+    running: bool,
+    status: ldm_qemu::MigrationStatus,
+) -> bool {
+    use ldm_qemu::MigrationStatus as M;
+    running || matches!(status, M::Failed | M::Cancelled | M::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::never_switched;
+    use ldm_qemu::MigrationStatus as M;
+
+    #[test]
+    fn only_a_qemu_out_of_its_migration_or_running_never_switched() {
+        assert!(never_switched(true, M::Active));
+        for m in [M::Failed, M::Cancelled, M::None] {
+            assert!(never_switched(false, m), "{m}");
+        }
+        for m in [
+            M::PostcopyActive,
+            M::PostcopyPaused,
+            M::PostcopyRecoverSetup,
+            M::PostcopyRecover,
+            M::Completed,
+            M::Active,
+            M::Device,
+        ] {
+            assert!(!never_switched(false, m), "{m}");
+        }
     }
 }
