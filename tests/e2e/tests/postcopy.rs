@@ -366,3 +366,189 @@ fn guest_postcopy_resumes_after_a_source_ldmd_restart_mid_copy() {
         "{after:?}"
     );
 }
+
+/// The memwork lines of `name`'s boot after `previous`, once one with
+/// `seq >= min_seq` is there.
+#[track_caller]
+fn next_boot_reaches(host: &Host, name: &str, previous: &MemworkLine, min_seq: u64) -> MemworkLine {
+    let found = poll(FIRST_LINE_TIMEOUT, Duration::from_millis(500), || {
+        lines_of_next_boot(&console_dump(host, name), previous)
+            .and_then(|v| v.last().cloned())
+            .filter(|l| l.seq >= min_seq)
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} printed no memwork line with seq >= {min_seq} after its restart:\n{}",
+            tail_lines(&console_dump(host, name), 40)
+        )
+    })
+}
+
+/// The switch window (docs/protocol.md): the link is cut once the source's
+/// QEMU switched to post-copy and before `Postcopy` reaches the target. The
+/// target, never told, rolls back when the source falls silent; the
+/// source's QEMU cannot resume a switched guest. Once the link is back the
+/// source learns the target's outcome, ends the move with a note that says
+/// what was lost and what to do, and releases the domain: `stop-domain -f`
+/// and `start-domain` bring the guest back here, memwork OK.
+#[test]
+fn guest_postcopy_lost_in_the_switch_restarts_on_the_source() {
+    let _lock = guest_lock();
+    let t0 = std::time::Instant::now();
+    let at = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
+    let lab = Lab::start(LabOpts::hosts(2).hold(0, "source-postcopy-switched"));
+    let (a, b) = (lab.host(0), lab.host(1));
+    boot_domain(a, "ldg1", 1, "512M", "256,200");
+    let before = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
+
+    let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
+    lab.wait_held(0, "source-postcopy-switched", Duration::from_secs(300));
+    // QEMU accepted the switch; its migration thread carries it out at
+    // its next step, over a link that still carries.
+    std::thread::sleep(Duration::from_secs(2));
+    at("QEMU switched; cutting the link before Postcopy leaves");
+    lab.cut(1);
+    lab.release(0, "source-postcopy-switched");
+    lab.disarm_holds(0);
+
+    // The target never hears `Postcopy`: its source falls silent and it
+    // rolls back, its copy gone.
+    let gone = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        (!domains(b).contains_key("ldg1")).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the target kept its copy:\n{}",
+        long_listing(b, "ldg1")
+    );
+    at("the target rolled back");
+    // The source paused its post-copy and tries to reconnect.
+    let paused = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        long_listing(a, "ldg1")
+            .contains("post-copy paused")
+            .then_some(())
+    });
+    assert!(paused.is_some(), "{}", long_listing(a, "ldg1"));
+    at("the source shows the pause; restoring the link");
+    lab.restore(1);
+
+    let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
+    at("migrate-domain ended");
+    eprintln!("migrate-domain:\n{}{}", out.stdout, out.stderr);
+    for i in 0..2 {
+        let log = lab.host(i).log();
+        let steps: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("post-copy") || l.contains("switch") || l.contains("rolled"))
+            .collect();
+        eprintln!("host {i}'s ldmd on post-copy:\n{}", steps.join("\n"));
+    }
+    out.fails();
+    assert!(
+        out.stderr.contains("post-copy lost in the switch")
+            && out.stderr.contains("the guest's running state is lost"),
+        "{}",
+        out.stderr
+    );
+    // `ldm list`: the domain on the source only, `e`, with the note.
+    assert!(!domains(b).contains_key("ldg1"), "the target has a copy");
+    let d = domain(a, "ldg1");
+    assert_eq!(d["state"], "suspended", "{d:?}");
+    assert!(d["flags"].ends_with('e'), "{d:?}");
+    let note = long_listing(a, "ldg1");
+    assert!(
+        note.contains("post-copy lost in the switch")
+            && note.contains("ldm stop-domain -f ldg1")
+            && note.contains("ldm start-domain ldg1"),
+        "{note}"
+    );
+    // The administrator restarts it, as the note says.
+    let last = last_memwork(&console_dump(a, "ldg1")).expect("memwork lines before the move");
+    a.ldm(&["stop-domain", "-f", "ldg1"]).ok();
+    assert_eq!(domain(a, "ldg1")["state"], "bound");
+    a.ldm(&["start-domain", "ldg1"]).ok();
+    let after = next_boot_reaches(a, "ldg1", &last, 3);
+    assert_eq!(
+        (after.errors, after.status.as_str()),
+        (0, "OK"),
+        "{after:?}"
+    );
+    let d = domain(a, "ldg1");
+    assert_eq!(
+        (d["state"].as_str(), d["flags"].as_str()),
+        ("active", "-n----")
+    );
+    assert!(!domains(b).contains_key("ldg1"), "the target has a copy");
+}
+
+/// The link cut while the source waits to switch (post-copy recorded,
+/// QEMU not asked yet): QEMU's migration thread is held writing pre-copy
+/// pages into the dead link, so the switch it accepts never happens, and
+/// its migration fails once ldm closes the relays. The target, never told,
+/// rolls back; once the link is back the source learns it, finds its QEMU
+/// out of its migration and runs the guest here again: memwork OK, the
+/// move reported failed.
+#[test]
+fn guest_postcopy_cut_before_the_switch_runs_on_the_source() {
+    let _lock = guest_lock();
+    let t0 = std::time::Instant::now();
+    let at = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
+    let lab = Lab::start(LabOpts::hosts(2).hold(0, "source-postcopy"));
+    let (a, b) = (lab.host(0), lab.host(1));
+    boot_domain(a, "ldg1", 1, "512M", "256,200");
+    let before = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
+    assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
+
+    let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
+    lab.wait_held(0, "source-postcopy", Duration::from_secs(300));
+    at("cutting the link before the switch");
+    lab.cut(1);
+    lab.release(0, "source-postcopy");
+    lab.disarm_holds(0);
+    let gone = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        (!domains(b).contains_key("ldg1")).then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "the target kept its copy:\n{}",
+        long_listing(b, "ldg1")
+    );
+    let paused = poll(Duration::from_secs(120), Duration::from_millis(500), || {
+        long_listing(a, "ldg1")
+            .contains("post-copy paused")
+            .then_some(())
+    });
+    assert!(paused.is_some(), "{}", long_listing(a, "ldg1"));
+    at("restoring the link");
+    lab.restore(1);
+
+    let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
+    at("migrate-domain ended");
+    eprintln!("migrate-domain:\n{}{}", out.stdout, out.stderr);
+    let log = a.log();
+    let steps: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("post-copy") || l.contains("switch") || l.contains("QEMU says"))
+        .collect();
+    eprintln!("the source's ldmd on post-copy:\n{}", steps.join("\n"));
+    out.fails();
+    assert!(
+        out.stderr.contains("before QEMU switched to post-copy")
+            && out.stderr.contains("keeps running here"),
+        "{}",
+        out.stderr
+    );
+    assert!(!domains(b).contains_key("ldg1"), "the target has a copy");
+    let d = domain(a, "ldg1");
+    assert_eq!(
+        (d["state"].as_str(), d["flags"].as_str()),
+        ("active", "-n----")
+    );
+    let after = wait_for_memwork(a, "ldg1", before.seq + 3, Duration::from_secs(120));
+    assert_eq!(
+        (after.errors, after.status.as_str()),
+        (0, "OK"),
+        "{after:?}"
+    );
+}
