@@ -378,7 +378,20 @@ impl Driver<'_> {
         }
         let info = match q.query_migrate().await {
             Ok(i) => i,
-            Err(ldm_qemu::Error::QmpTimeout { .. }) => return None,
+            // A QEMU that does not answer makes no headway either: one
+            // switching to post-copy over a stalled link holds its main
+            // loop while it writes the device state.
+            Err(ldm_qemu::Error::QmpTimeout { .. }) => {
+                let stalled = self
+                    .copy
+                    .headway
+                    .is_some_and(|(_, since)| since.elapsed() > Wait::CopyHeadway.get());
+                if stalled {
+                    tracing::warn!(domain = %self.run.m.name, "the copy made no headway and QEMU does not answer");
+                    return Some(Event::Deadline);
+                }
+                return None;
+            }
             Err(e) => return Some(Event::Failed(format!("lost the domain's QEMU: {e}"))),
         };
         match info.status {
