@@ -396,17 +396,28 @@ fn guest_postcopy_lost_in_the_switch_restarts_on_the_source() {
     let _lock = guest_lock();
     let t0 = std::time::Instant::now();
     let at = |what: &str| eprintln!("[{:6.1} s] {what}", t0.elapsed().as_secs_f64());
-    let lab = Lab::start(LabOpts::hosts(2).hold(0, "source-postcopy-switched"));
+    let lab = Lab::start(
+        LabOpts::hosts(2)
+            .hold(0, "source-postcopy")
+            .hold(0, "source-postcopy-switched"),
+    );
     let (a, b) = (lab.host(0), lab.host(1));
     boot_domain(a, "ldg1", 1, "512M", "256,200");
     let before = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
 
     let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
-    lab.wait_held(0, "source-postcopy-switched", Duration::from_secs(300));
-    // QEMU accepted the switch; its migration thread carries it out at
-    // its next step, over a link that still carries.
-    std::thread::sleep(Duration::from_secs(2));
+    // A slow link from the switch on: the device state crosses in a few
+    // seconds, the rest of the memory would take minutes, so the post-copy
+    // is still under way when the link goes (on a fast one QEMU completes
+    // it within a second of the switch).
+    lab.wait_held(0, "source-postcopy", Duration::from_secs(300));
+    lab.slow(1, CUT_LINK_KBIT);
+    lab.release(0, "source-postcopy");
+    lab.wait_held(0, "source-postcopy-switched", Duration::from_secs(60));
+    // QEMU accepted the switch: its migration thread stops the guest and
+    // sends the device state. `Postcopy` waits at the hold meanwhile.
+    std::thread::sleep(Duration::from_secs(8));
     at("QEMU switched; cutting the link before Postcopy leaves");
     lab.cut(1);
     lab.release(0, "source-postcopy-switched");
@@ -432,6 +443,7 @@ fn guest_postcopy_lost_in_the_switch_restarts_on_the_source() {
     assert!(paused.is_some(), "{}", long_listing(a, "ldg1"));
     at("the source shows the pause; restoring the link");
     lab.restore(1);
+    lab.unslow(1);
 
     let out = output::finish("ldm migrate-domain".into(), child, Duration::from_secs(300));
     at("migrate-domain ended");
