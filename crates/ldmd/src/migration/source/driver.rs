@@ -21,6 +21,14 @@ use tokio::sync::watch;
 /// begins.
 pub const SWITCH_LOST: &str = "post-copy lost in the switch";
 
+/// What `ldm list -l` says of `name`, whose post-copy to `host` was lost
+/// in the switch.
+pub(super) fn switch_lost_note(host: &str, name: &str) -> String {
+    format!(
+        "{SWITCH_LOST}: the link to {host} broke after this host's QEMU switched to post-copy and before the guest ran on {host}, which rolled back and holds no copy. QEMU cannot resume a source that switched: the guest's running state is lost. Restart the domain here: `ldm stop-domain -f {name}`, then `ldm start-domain {name}`."
+    )
+}
+
 /// One source migration from the checks on.
 pub(super) struct Driver<'a> {
     pub(super) run: Run<'a>,
@@ -447,10 +455,7 @@ impl<'a> Driver<'a> {
     /// What `ldm list -l` and `migrate-domain` say of a post-copy lost in
     /// the switch.
     fn switch_lost_note(&self) -> String {
-        let (host, name) = (&self.run.m.host, &self.run.m.name);
-        format!(
-            "{SWITCH_LOST}: the link to {host} broke after this host's QEMU switched to post-copy and before the guest ran on {host}, which rolled back and holds no copy. QEMU cannot resume a source that switched: the guest's running state is lost. Restart the domain here: `ldm stop-domain -f {name}`, then `ldm start-domain {name}`."
-        )
+        switch_lost_note(&self.run.m.host, &self.run.m.name)
     }
 
     fn unconfirmed_note(&self, facts: &str) -> String {

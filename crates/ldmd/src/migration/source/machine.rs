@@ -468,9 +468,14 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         }
         (s @ S::CommitSent, _) => (s, vec![]),
 
-        // After post-copy only the target's `committed` settles it.
+        // After post-copy only the target's word settles it: `committed`,
+        // or `rolled-back` (QEMU completed before the target heard
+        // `Postcopy`, and it rolled back), where this host's QEMU decides.
         (S::Unconfirmed { postcopy: true, .. }, E::Resolved(Outcome::Committed)) => {
             (S::Confirmed, vec![A::DestroySource])
+        }
+        (S::Unconfirmed { postcopy: true, .. }, E::Resolved(Outcome::RolledBack)) => {
+            (S::TargetRolledBack, vec![A::AskQemuSwitched])
         }
         (
             s @ S::Unconfirmed { postcopy: true, .. },

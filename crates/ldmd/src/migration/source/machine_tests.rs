@@ -450,7 +450,7 @@ const TABLE: &[(&str, &[&str])] = &[
             "unconfirmed Resolve",
             "unconfirmed",
             "confirmed DestroySource",
-            "unconfirmed Resolve",
+            "target-rolled-back AskQemuSwitched",
             "unconfirmed Resolve",
             "unconfirmed",
             "unconfirmed Leave",
@@ -824,6 +824,16 @@ fn a_postcopy_lost_in_the_switch_ends_and_stays_over() {
     let (s, a) = step(s, Event::QemuNeverSwitched);
     assert!(matches!(s, State::RolledBack { .. }), "{s:?}");
     assert_eq!(a, vec![Action::Resume]);
+    // The same after QEMU completed the post-copy before the target heard
+    // `Postcopy` (it rolled back a copy that never ran).
+    let done = State::Unconfirmed {
+        facts: "f".into(),
+        postcopy: true,
+    };
+    assert_eq!(
+        step(done, Event::Resolved(Outcome::RolledBack)),
+        (State::TargetRolledBack, vec![Action::AskQemuSwitched])
+    );
     // Without the target's rolled-back, QEMU's word resumes nothing.
     for s in states().into_iter().filter(State::in_postcopy) {
         if s != State::TargetRolledBack {

@@ -52,7 +52,7 @@ async fn run(d: Arc<Daemon>, name: String) {
                 postcopy: false,
             },
         };
-        let (next, actions) = step(state, Event::Resolved(outcome));
+        let (mut next, mut actions) = step(state, Event::Resolved(outcome));
         tracing::info!(domain = %name, migration = %mark.id, ?outcome, next = next.name(), "asked the target about the unconfirmed migration");
         // Held while the outcome is carried out, so no other verb interleaves.
         let claim = match (
@@ -67,8 +67,22 @@ async fn run(d: Arc<Daemon>, name: String) {
                 continue;
             }
         };
+        // Rolled back there after a post-copy: this host's QEMU decides.
+        if actions.contains(&Action::AskQemuSwitched) {
+            let ev = if qemu_switched(&d, &name).await {
+                Event::QemuSwitched
+            } else {
+                Event::QemuNeverSwitched
+            };
+            (next, actions) = step(next, ev);
+        }
         for a in actions {
             match a {
+                Action::MarkSwitchLost => {
+                    mark_switch_lost(&d, &name, &mark, &next);
+                    drop(claim);
+                    return;
+                }
                 Action::DestroySource => {
                     super::settle::destroy(&d, &name).await;
                     drop(claim);
@@ -92,6 +106,56 @@ async fn run(d: Arc<Daemon>, name: String) {
             }
         }
         pause = (pause * 2).min(longest);
+    }
+}
+
+/// Whether `name`'s QEMU switched to post-copy (no answer: it did).
+async fn qemu_switched(d: &Daemon, name: &str) -> bool {
+    let qmp = {
+        let t = d.table();
+        t.get(name).and_then(|dom| {
+            let rt = dom.rt.as_ref()?;
+            Some((rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid)))
+        })
+    };
+    let Some((qmp, socket)) = qmp else {
+        return true;
+    };
+    let r = async {
+        let mut g = crate::ops::machine::QmpGuard::lock(&qmp, &socket).await?;
+        let running = g.q().query_status().await?.running;
+        let status = g.q().query_migrate().await?.status;
+        Ok::<_, crate::error::Error>((running, status))
+    };
+    match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
+        Ok(Ok((running, status))) => {
+            tracing::info!(domain = %name, running, %status, "the target rolled back: this host's QEMU says");
+            !super::live::never_switched(running, status)
+        }
+        _ => true,
+    }
+}
+
+/// Records `name`'s post-copy as lost in the switch (`next`), with the
+/// note that says what to do.
+fn mark_switch_lost(d: &Daemon, name: &str, mark: &MigrationMark, next: &State) {
+    let host = mark
+        .peer
+        .rsplit_once(':')
+        .map_or(mark.peer.as_str(), |(h, _)| h);
+    let note = super::driver::switch_lost_note(host, name);
+    let mut t = d.table();
+    let Some(dom) = t.get_mut(name) else { return };
+    let mut rec = dom.rec.clone();
+    if let Some(m) = rec.migration.as_mut() {
+        m.state = Some(MachineState::Source(next.clone()));
+        m.error = Some(note.clone());
+    }
+    match crate::daemon::commit(&d.db, dom, rec) {
+        Ok(()) => tracing::error!(domain = %name, "{note}"),
+        Err(e) => {
+            tracing::error!(domain = %name, "cannot record the post-copy lost in the switch: {e}")
+        }
     }
 }
 
