@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 mod postcopy;
-pub(super) use postcopy::never_switched;
+pub(super) use postcopy::switched;
 
 /// A migration whose remaining memory has not shrunk for this many
 /// statistics samples (one a second) does not converge and is given up.

@@ -109,30 +109,18 @@ async fn run(d: Arc<Daemon>, name: String) {
     }
 }
 
-/// Whether `name`'s QEMU switched to post-copy (no answer: it did).
+/// Whether `name`'s QEMU switched to post-copy (no QEMU: it did).
 async fn qemu_switched(d: &Daemon, name: &str) -> bool {
-    let qmp = {
+    let qemu = {
         let t = d.table();
         t.get(name).and_then(|dom| {
             let rt = dom.rt.as_ref()?;
             Some((rt.qmp.clone(), d.paths.qmp_socket(&dom.rec.spec.uuid)))
         })
     };
-    let Some((qmp, socket)) = qmp else {
-        return true;
-    };
-    let r = async {
-        let mut g = crate::ops::machine::QmpGuard::lock(&qmp, &socket).await?;
-        let running = g.q().query_status().await?.running;
-        let status = g.q().query_migrate().await?.status;
-        Ok::<_, crate::error::Error>((running, status))
-    };
-    match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
-        Ok(Ok((running, status))) => {
-            tracing::info!(domain = %name, running, %status, "the target rolled back: this host's QEMU says");
-            !super::live::never_switched(running, status)
-        }
-        _ => true,
+    match qemu {
+        Some(q) => super::live::switched(name, &q).await,
+        None => true,
     }
 }
 

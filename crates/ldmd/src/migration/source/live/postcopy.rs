@@ -28,33 +28,12 @@ impl Driver<'_> {
     }
 
     /// Whether QEMU switched to post-copy, asked once the target rolled
-    /// back. Not switched only when QEMU says so: its guest runs, or its
-    /// migration ended before post-copy ([`never_switched`]); no answer
-    /// counts as switched (the source is never resumed on a guess).
+    /// back ([`switched`]).
     pub(in crate::migration::source) async fn qemu_switched(&mut self) -> bool {
-        let Some(((qmp, socket), _)) = self.copy.qemu.clone() else {
+        let Some((qemu, _)) = self.copy.qemu.clone() else {
             return true;
         };
-        let r = async {
-            let mut g = QmpGuard::lock(&qmp, &socket).await?;
-            let running = g.q().query_status().await?.running;
-            let status = g.q().query_migrate().await?.status;
-            Ok::<_, crate::error::Error>((running, status))
-        };
-        match tokio::time::timeout(Wait::QemuCommand.get(), r).await {
-            Ok(Ok((running, status))) => {
-                tracing::info!(domain = %self.run.m.name, running, %status, "the target rolled back: this host's QEMU says");
-                !never_switched(running, status)
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(domain = %self.run.m.name, "cannot ask QEMU whether it switched: {e}");
-                true
-            }
-            Err(_) => {
-                tracing::warn!(domain = %self.run.m.name, "QEMU did not say whether it switched");
-                true
-            }
-        }
+        switched(&self.run.m.name, &qemu).await
     }
 
     /// Resumes a paused post-copy once the target listens again
@@ -174,6 +153,50 @@ impl Driver<'_> {
             console_tail: self.console_tail().await,
         };
         self.send(&msg).await.err()
+    }
+}
+
+/// Whether `name`'s QEMU switched to post-copy, asked once the target
+/// rolled back. Not switched only when QEMU says so ([`never_switched`]).
+/// A QEMU caught in an unfinished switch over a dead link holds its main
+/// loop until its channel fails (ldm closed the relays), so it is asked
+/// again until it answers with a settled migration, within
+/// [`Wait::CopyHeadway`]; no answer by then counts as switched (the
+/// source is never resumed on a guess).
+pub(in crate::migration::source) async fn switched(name: &str, (qmp, socket): &QemuHandle) -> bool {
+    use ldm_qemu::MigrationStatus as M;
+    let until = Instant::now() + Wait::CopyHeadway.get();
+    loop {
+        let r = async {
+            let mut g = QmpGuard::lock(qmp, socket).await?;
+            let running = g.q().query_status().await?.running;
+            let status = g.q().query_migrate().await?.status;
+            Ok::<_, crate::error::Error>((running, status))
+        };
+        let found = tokio::time::timeout(Wait::QemuCommand.get(), r).await;
+        let unsettled = match &found {
+            Ok(Ok((running, status))) => {
+                !running
+                    && matches!(
+                        status,
+                        M::Setup | M::Active | M::Device | M::PreSwitchover | M::Cancelling
+                    )
+            }
+            _ => true,
+        };
+        if !unsettled || Instant::now() >= until {
+            return match found {
+                Ok(Ok((running, status))) => {
+                    tracing::info!(domain = %name, running, %status, "the target rolled back: this host's QEMU says");
+                    !never_switched(running, status)
+                }
+                _ => {
+                    tracing::warn!(domain = %name, "QEMU did not say whether it switched");
+                    true
+                }
+            };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
