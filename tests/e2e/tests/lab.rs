@@ -123,15 +123,28 @@ fn lab_sweeps_the_namespaces_of_dead_test_processes() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
+    // `ip netns exec` enters the namespace after the spawn returns; a sweep
+    // before that would miss the process (it would live on outside any
+    // named namespace), so wait until the namespace holds it.
+    let inside = poll(Duration::from_secs(10), Duration::from_millis(20), || {
+        netns::pids(&stale).contains(&sleeper.id()).then_some(())
+    });
+    if inside.is_none() {
+        let _ = sleeper.kill();
+        panic!("the process never entered the namespace {stale}");
+    }
     let lab = Lab::start(LabOpts::hosts(1));
     assert!(
         !netns::list().contains(&stale),
         "the stale namespace {stale} survived"
     );
-    poll(Duration::from_secs(10), Duration::from_millis(50), || {
+    let ended = poll(Duration::from_secs(10), Duration::from_millis(50), || {
         sleeper.try_wait().unwrap()
-    })
-    .expect("the process in the stale namespace still runs");
+    });
+    if ended.is_none() {
+        let _ = sleeper.kill();
+        panic!("the process in the stale namespace still runs");
+    }
     // The lab's own namespaces are not stale.
     assert_eq!(lab_namespaces(&lab).len(), 3);
 }
