@@ -113,6 +113,7 @@ impl Host {
     /// Starts an ldmd and waits until `ldm list` answers.
     #[track_caller]
     pub fn start(opts: HostOpts) -> Host {
+        crate::failure::install();
         let slot = PortSlot::claim();
         let dir = tempfile::Builder::new()
             .prefix("ldm-e2e-")
@@ -454,6 +455,7 @@ impl Drop for Host {
                 eprintln!("{l}");
             }
             self.print_qemu_logs();
+            crate::failure::repeat();
         }
         self.kill9();
         self.kill_all_vms();

@@ -29,6 +29,7 @@ pub mod bins;
 pub mod checks;
 pub mod console;
 pub mod disks;
+pub mod failure;
 pub mod fleet;
 pub mod guest;
 pub mod host;
