@@ -46,6 +46,28 @@ fn long_listing(host: &Host, name: &str) -> String {
 /// The link's rate from the switch to the cut, kbit/s.
 const CUT_LINK_KBIT: u32 = 2_000;
 
+/// The link's rate during pre-copy in the tests that switch to post-copy
+/// at a hold, kbit/s: the guest's working set crosses in seconds.
+const PRECOPY_LINK_KBIT: u32 = 200_000;
+
+/// Starts `--postcopy=always` from host 0 to host 1 of `lab`, so that the
+/// pre-copy cannot end on its own while the switch is held. QEMU goes on
+/// copying during the hold; over an unshaped link and with the default
+/// 30 ms pause budget, a guest that dirtied slowly (a loaded host) let it
+/// complete the pre-copy before the switch (once seen here; the likely
+/// cause of a CI failure of the cut-link test). With a 1 ms budget over [`PRECOPY_LINK_KBIT`],
+/// QEMU completes only once less than about 25 KiB is dirty, far less
+/// than the guest dirties between two passes.
+fn spawn_postcopy(lab: &Lab) -> std::process::Child {
+    lab.slow(1, PRECOPY_LINK_KBIT);
+    lab.spawn_migrate(
+        0,
+        1,
+        "ldg1",
+        &["--postcopy=always", "--downtime-limit", "1"],
+    )
+}
+
 /// The link to the target is cut during post-copy: both QEMUs pause, both
 /// hosts say so, and once the link is back the source reconnects, the
 /// post-copy resumes where it stopped, and the move completes with the
@@ -61,7 +83,7 @@ fn guest_postcopy_survives_a_cut_link() {
     let before = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
 
-    let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
+    let child = spawn_postcopy(&lab);
     // Pre-copy's first pass is over; before the switch the link slows, so
     // the post-copy lasts long enough to be cut: QEMU goes on copying while
     // the switch is held, and as little as 11 MiB was seen left at the
@@ -276,7 +298,7 @@ fn postcopy_on_a_slow_link(lab: &Lab, at: &dyn Fn(&str)) -> (std::process::Child
     let before = wait_for_memwork(lab.host(0), "ldg1", 3, FIRST_LINE_TIMEOUT);
     assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
 
-    let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
+    let child = spawn_postcopy(lab);
     lab.wait_held(0, "source-postcopy", Duration::from_secs(300));
     // QEMU goes on copying while the switch is held, now through a slow
     // link: the guest dirties more than crosses, so the post-copy has
@@ -407,7 +429,7 @@ fn guest_postcopy_lost_in_the_switch_restarts_on_the_source() {
     let before = wait_for_memwork(a, "ldg1", 3, FIRST_LINE_TIMEOUT);
     assert_eq!((before.errors, before.status.as_str()), (0, "OK"));
 
-    let child = lab.spawn_migrate(0, 1, "ldg1", &["--postcopy=always"]);
+    let child = spawn_postcopy(&lab);
     // A slow link from the switch on: the device state crosses in a few
     // seconds, the rest of the memory would take minutes, so the post-copy
     // is still under way when the link goes (on a fast one QEMU completes
