@@ -4,17 +4,20 @@
 //! resumes it only on the source's `Commit` (phase 5). Any end of the
 //! session before `Commit` (an `Abort`, a lost connection, the source
 //! silent past [`Wait::SourceSilence`]) destroys the target copy. In
-//! post-copy the copy is kept, unless its QEMU failed in the switch,
-//! before the guest ran here (`machine.rs`, `State::StartingLost`).
+//! post-copy the copy is kept (`postcopy.rs`), unless its QEMU failed in
+//! the switch, before the guest ran here (`machine.rs`,
+//! `State::StartingLost`).
 
 mod backends;
 mod copy;
 pub mod machine;
 pub mod outcome;
+mod postcopy;
 mod recover;
 pub mod restart;
 
-pub use copy::{rollback, LOST_IN_SWITCH};
+pub use copy::rollback;
+pub use postcopy::LOST_IN_SWITCH;
 pub use recover::recover;
 
 use super::checks::{check, facts};
@@ -319,7 +322,7 @@ where
                 if self.postcopy_at.is_some() {
                     // Post-copy: the guest runs already; wait for the rest.
                     let c = self.created.as_ref()?;
-                    return Some(match copy::finish_postcopy(&self.d, c).await {
+                    return Some(match postcopy::finish_postcopy(&self.d, c).await {
                         Ok(load_ms) => {
                             self.steps.load_ms = load_ms;
                             self.resumed_after_ms = since_ms(self.commit_at);
@@ -404,7 +407,7 @@ where
                     ));
                 }
                 let c = self.created.as_ref()?;
-                match copy::run_postcopy(&self.d, c, &self.inbox.console_tail).await {
+                match postcopy::run_postcopy(&self.d, c, &self.inbox.console_tail).await {
                     Ok(()) => Some(Event::PostcopyRunning),
                     Err(e) => Some(Event::PostcopyFailed(format!(
                         "the target's QEMU did not get into post-copy: {e}"
@@ -419,7 +422,7 @@ where
             }
             Action::KeepStranded { guest_ran } => {
                 let c = self.created.as_mut()?;
-                if copy::postcopy_complete(&self.d, c).await {
+                if postcopy::postcopy_complete(&self.d, c).await {
                     // Everything arrived before the source went away.
                     if let Err(e) = copy::record_master(&self.d, c).await {
                         tracing::error!(domain = %c.name, "the domain runs here but cannot be recorded: {e}");
@@ -433,11 +436,11 @@ where
                     tracing::warn!(domain = %name, "post-copy complete though the source went away: this host runs the domain");
                     return None;
                 }
-                copy::pause_postcopy(&self.d, c).await;
+                postcopy::pause_postcopy(&self.d, c).await;
                 // Paused, its QEMU can recover; failed before the guest
                 // ran here, it cannot (docs/protocol.md, "The switch window").
-                let lost = !guest_ran && copy::postcopy_failed(&self.d, c).await;
-                copy::mark_stranded(&self.d, c, "the source went away", lost);
+                let lost = !guest_ran && postcopy::postcopy_failed(&self.d, c).await;
+                postcopy::mark_stranded(&self.d, c, "the source went away", lost);
                 None
             }
             Action::InspectSwitch => {
@@ -445,7 +448,7 @@ where
                 // at; without one there is nothing to destroy.
                 let c = self.created.as_ref().filter(|c| c.claim.is_some());
                 let failed = match c {
-                    Some(c) => copy::failed_in_switch(&self.d, c).await,
+                    Some(c) => postcopy::failed_in_switch(&self.d, c).await,
                     None => false,
                 };
                 Some(if failed {

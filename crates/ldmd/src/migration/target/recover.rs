@@ -122,7 +122,7 @@ fn stranded(d: &Daemon, id: &str, secret: &str) -> Result<String, String> {
         .get(&row.domain)
         .and_then(|dom| dom.rec.migration.as_ref())
         .and_then(|m| m.error.clone())
-        .filter(|e| e.starts_with(copy::LOST_IN_SWITCH));
+        .filter(|e| e.starts_with(super::postcopy::LOST_IN_SWITCH));
     if let Some(note) = note {
         return Err(note);
     }
