@@ -1,6 +1,10 @@
-//! Results: per-run measurements, medians, goals, the table and JSON.
+//! Results: per-run measurements, medians, goals and the table; the
+//! notes under it in `report/notes.rs`, the JSON in `report/json.rs`.
 
-use serde_json::{json, Value};
+mod json;
+mod notes;
+
+pub use json::to_json;
 
 use crate::console::Verdict;
 use crate::network::Seen;
@@ -111,44 +115,6 @@ impl Outcome {
             Outcome::Done(m) => Some(m.total_ms),
             Outcome::NotConverged { .. } => Some(f64::INFINITY),
             Outcome::Failed(_) => None,
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        match self {
-            Outcome::Done(m) => json!({
-                "result": "completed",
-                "total_ms": m.total_ms,
-                "downtime_ms": m.downtime_ms,
-                "bytes_sent": m.bytes,
-                "passes": m.passes,
-                "channels": m.channels,
-                "command_wall_ms": m.wall_ms,
-                "verifier_ok": m.verdict.ok,
-                "verifier": m.verdict.to_string(),
-                "probe_longest_gap_ms": m.seen.as_ref().map(|s| s.longest_gap_ms),
-                "probe_sent": m.seen.as_ref().map(|s| s.sent),
-                "probe_lost": m.seen.as_ref().map(|s| s.lost),
-                "tcp_held": m.seen.as_ref().map(|s| s.tcp.is_ok()),
-                "tcp_error": m.seen.as_ref().and_then(|s| s.tcp.as_ref().err()),
-                "pause": m.pause,
-                "ldmd": m.daemons.as_ref().map(|d| d.to_json()),
-                "postcopy_ms": m.postcopy_ms,
-            }),
-            Outcome::NotConverged {
-                timeout_s,
-                bytes,
-                passes,
-                source,
-            } => json!({
-                "result": "not-converged",
-                "timeout_s": timeout_s,
-                "bytes_sent": bytes,
-                "passes": passes,
-                "verifier_ok": source.ok,
-                "verifier": format!("source after cancel: {source}"),
-            }),
-            Outcome::Failed(e) => json!({ "result": "failed", "error": e }),
         }
     }
 }
@@ -375,23 +341,6 @@ impl Side {
             self.verifier()
         )
     }
-
-    fn to_json(&self, kind: Kind) -> Value {
-        let (gm, gw) = self.probe_gap_ms();
-        json!({
-            "side": kind.id(),
-            "median_total_ms": self.total_ms().filter(|t| t.is_finite()),
-            "worst_total_ms": self.worst_total_ms().filter(|t| t.is_finite()),
-            "median_qemu_downtime_ms": self.med(|m| Some(m.downtime_ms)),
-            "worst_qemu_downtime_ms": self.worst(|m| Some(m.downtime_ms)),
-            "median_probe_gap_ms": gm,
-            "worst_probe_gap_ms": gw,
-            "median_bytes_sent": self.med(|m| Some(m.bytes as f64)),
-            "median_passes": self.med(|m| Some(m.passes as f64)),
-            "median_command_wall_ms": self.med(|m| m.wall_ms),
-            "runs": self.runs.iter().map(Outcome::to_json).collect::<Vec<_>>(),
-        })
-    }
 }
 
 /// Every side of one scenario.
@@ -513,33 +462,6 @@ impl ScenarioResult {
         out.extend(self.goals());
         out.join("\n")
     }
-
-    pub fn to_json(&self) -> Value {
-        let sc = &self.scenario;
-        json!({
-            "scenario": sc.id.to_string(),
-            "memory_mib": sc.memory_mib,
-            "working_set_mib": sc.ws_mib,
-            "rate_mib_s": sc.rate_mib_s,
-            "downtime_goal_ms": sc.downtime_goal_ms,
-            "sides": self.sides.iter().map(|(k, s)| s.to_json(*k)).collect::<Vec<_>>(),
-            "broken": self.broken(),
-        })
-    }
-}
-
-/// What the notes say of ldm's copy: its default, or the `--postcopy`
-/// mode the run was given.
-fn ldm_copy_note(postcopy: Option<&str>, ch: u8) -> String {
-    match postcopy {
-        None | Some("auto") => format!(
-            "--postcopy=auto (chosen per move: {ch} multifd channels when the model predicts \
-             pre-copy converges in time, else one channel with post-copy ready, as QEMU 10.0 \
-             refuses post-copy with multifd; each move's choice is printed as \"ldm's copy\")"
-        ),
-        Some("never") => format!("--postcopy=never ({ch} multifd channels, pre-copy only)"),
-        Some(m) => format!("--postcopy={m} (one channel, post-copy)"),
-    }
 }
 
 /// The whole report: a header, one block per scenario, a footer;
@@ -552,49 +474,13 @@ pub fn render(
 ) -> String {
     let mut blocks = vec![header.to_string()];
     blocks.extend(results.iter().map(|r| r.render(runs)));
-    blocks.push(format!(
-        "Notes: total = QEMU's migration time (query-migrate total-time, migrate to completion) \
-         on every side; ldm's whole command is in the detail line. QEMU down = QEMU's own \
-         downtime figure (source stopped to stream complete); for ldm add the hand-off shown \
-         in its pause lines. probe gap = the guest-observed downtime: the longest time between \
-         two replies of the guest's UDP echo to a datagram sent every 1 ms from the lab's \
-         client. ldm: TLS 1.3 relays, {copy}, no cap, {dt} ms downtime target, \
-         auto-converge. QEMU tuned: {ch} multifd channels, \
-         otherwise the same settings without ldm, in clear; tuned+TLS: the \
-         same with QEMU's own TLS (x509, the destination's certificate checked). QEMU \
-         defaults: one channel, 128 MiB/s cap, 300 ms downtime limit, no encryption. \
-         passes = dirty-sync count.",
-        ch = crate::qemu_side::ldm_channels(),
-        dt = crate::qemu_side::LDM_DOWNTIME_MS,
-        copy = ldm_copy_note(postcopy, crate::qemu_side::ldm_channels()),
-    ));
+    blocks.push(notes::notes(postcopy));
     blocks.join("\n\n")
-}
-
-pub fn to_json(header: Value, results: &[ScenarioResult]) -> Value {
-    json!({
-        "environment": header,
-        "scenarios": results.iter().map(ScenarioResult::to_json).collect::<Vec<_>>(),
-        "broken": results.iter().any(ScenarioResult::broken),
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_notes_name_the_copy_the_run_used() {
-        assert!(ldm_copy_note(None, 2).starts_with("--postcopy=auto (chosen per move"));
-        assert_eq!(
-            ldm_copy_note(Some("never"), 2),
-            "--postcopy=never (2 multifd channels, pre-copy only)"
-        );
-        assert_eq!(
-            ldm_copy_note(Some("always"), 2),
-            "--postcopy=always (one channel, post-copy)"
-        );
-    }
 
     #[test]
     fn medians() {
