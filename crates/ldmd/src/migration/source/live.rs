@@ -278,6 +278,10 @@ impl Driver<'_> {
                 resumed_after_ms,
             }))) => {
                 tracing::info!(domain = %self.run.m.name, resumed_after_ms, "the target runs the guest in post-copy");
+                self.run.info(
+                    "Post-copy: the guest runs on the target while the rest of its memory follows"
+                        .into(),
+                );
                 Some(Event::PostcopyRunning)
             }
             Ok(Ok(Some(other))) => Some(Event::PeerLost(format!(

@@ -140,7 +140,7 @@ impl Driver<'_> {
             "switching to post-copy"
         );
         self.run.info(format!(
-            "Post-copy: the guest runs on the target while the rest of its memory follows ({} MiB left, {} passes{})",
+            "Post-copy: QEMU switches with {} MiB left after {} passes{}; the guest runs on the target once its QEMU holds the device state",
             ram.remaining >> 20,
             ram.dirty_sync_count,
             match self.copy.info.cpu_throttle_percentage.unwrap_or(0) {
