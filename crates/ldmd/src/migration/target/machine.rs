@@ -127,8 +127,12 @@ pub enum Event {
     /// `inmigrate`: the guest never ran here and this QEMU never can.
     SwitchFailed,
     /// Anything else the incoming QEMU says (or no answer): the guest
-    /// may run here; the copy is kept.
-    SwitchHeld,
+    /// may run here; the copy is kept. `failed`: its migration `failed`
+    /// all the same (it cannot recover).
+    SwitchHeld {
+        /// What the inspection read: the migration status `failed`.
+        failed: bool,
+    },
 }
 
 /// What the driver must do.
@@ -162,6 +166,10 @@ pub enum Action {
         /// QEMU cannot recover if it failed to load the device state
         /// (docs/protocol.md, "The switch window").
         guest_ran: bool,
+        /// Whether its QEMU's migration `failed`, as [`Action::InspectSwitch`]
+        /// just read it (QEMU already paused): not asked again. None: not
+        /// inspected; a copy whose guest did not run is paused and asked.
+        failed: Option<bool>,
     },
     /// Pause the incoming QEMU's post-copy and ask it whether it failed
     /// before the guest ran here (then [`Event::SwitchFailed`] or
@@ -247,13 +255,19 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
         ),
         (S::StartingLost { reason }, E::Superseded) => (
             S::Stranded { reason },
-            vec![A::KeepStranded { guest_ran: false }],
+            vec![A::KeepStranded {
+                guest_ran: false,
+                failed: None,
+            }],
         ),
         (S::Postcopy | S::Recovering, E::Superseded) => (
             S::Stranded {
                 reason: "the source reconnected on a new connection".into(),
             },
-            vec![A::KeepStranded { guest_ran: true }],
+            vec![A::KeepStranded {
+                guest_ran: true,
+                failed: None,
+            }],
         ),
         // Only a post-copy yields: no copy here is given up for it.
         (s, E::Superseded) => (s, vec![]),
@@ -323,6 +337,7 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             vec![
                 A::KeepStranded {
                     guest_ran: s == S::Postcopy,
+                    failed: None,
                 },
                 A::ReplyError(format!("the target could not finish the post-copy: {m}")),
             ],
@@ -338,7 +353,10 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             S::Stranded {
                 reason: format!("post-copy stopped short: {ev:?}"),
             },
-            vec![A::KeepStranded { guest_ran: true }],
+            vec![A::KeepStranded {
+                guest_ran: true,
+                failed: None,
+            }],
         ),
 
         // Its QEMU failed the migration still `inmigrate`: the guest never
@@ -347,10 +365,21 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             format!("{reason}; this host's QEMU failed in the post-copy switch, before the guest ran here"),
             vec![A::Destroy],
         ),
-        // Anything else (or an event the inspection cannot produce): kept.
+        // Anything else it says: kept, with what it said.
+        (S::StartingLost { reason }, E::SwitchHeld { failed }) => (
+            S::Stranded { reason },
+            vec![A::KeepStranded {
+                guest_ran: false,
+                failed: Some(failed),
+            }],
+        ),
+        // An event the inspection cannot produce: kept.
         (S::StartingLost { reason }, _) => (
             S::Stranded { reason },
-            vec![A::KeepStranded { guest_ran: false }],
+            vec![A::KeepStranded {
+                guest_ran: false,
+                failed: None,
+            }],
         ),
 
         (S::Committing, E::Resumed) => (S::Committed, vec![A::RecordMaster, A::ReplyCommitted]),
@@ -373,7 +402,10 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
             S::Stranded {
                 reason: format!("recovery stopped short: {ev:?}"),
             },
-            vec![A::KeepStranded { guest_ran: true }],
+            vec![A::KeepStranded {
+                guest_ran: true,
+                failed: None,
+            }],
         ),
 
         (S::Committed | S::RolledBack { .. } | S::Stranded { .. }, _) => {

@@ -41,7 +41,7 @@ fn events() -> Vec<Event> {
         Event::RecoverFailed("rc".into()),
         Event::Superseded,
         Event::SwitchFailed,
-        Event::SwitchHeld,
+        Event::SwitchHeld { failed: false },
     ]
 }
 
@@ -421,9 +421,29 @@ fn before_the_guest_ran_only_a_qemu_failed_in_the_switch_loses_its_copy() {
             assert_eq!(actions, vec![Action::Destroy]);
         } else {
             assert!(matches!(next, State::Stranded { .. }), "{ev:?} → {next:?}");
-            assert_eq!(actions, vec![Action::KeepStranded { guest_ran: false }]);
+            // What the inspection read is carried: QEMU is not asked again.
+            let failed = match ev {
+                Event::SwitchHeld { failed } => Some(failed),
+                _ => None,
+            };
+            assert_eq!(
+                actions,
+                vec![Action::KeepStranded {
+                    guest_ran: false,
+                    failed
+                }],
+                "{ev:?}"
+            );
         }
     }
+    let (_, actions) = step(lost.clone(), Event::SwitchHeld { failed: true });
+    assert_eq!(
+        actions,
+        vec![Action::KeepStranded {
+            guest_ran: false,
+            failed: Some(true)
+        }]
+    );
     // The source lost, its QEMU failed in the switch: rolled back.
     let (s, a) = step(State::PostcopyStarting, Event::SourceLost);
     assert_eq!(a, vec![Action::InspectSwitch]);
@@ -490,7 +510,13 @@ fn a_stranded_copy_recovers_and_completes() {
     // Lost again: stranded again, then recovered again.
     let (s, a) = step(s, Event::SourceLost);
     assert!(matches!(s, State::Stranded { .. }));
-    assert_eq!(a, vec![Action::KeepStranded { guest_ran: true }]);
+    assert_eq!(
+        a,
+        vec![Action::KeepStranded {
+            guest_ran: true,
+            failed: None
+        }]
+    );
     let s = step(step(s, Event::Recover).0, Event::RecoverReady).0;
     let (s, a) = step(s, Event::Commit);
     assert_eq!(a, vec![Action::Resume]);
@@ -508,13 +534,25 @@ fn only_a_copy_whose_guest_ran_is_kept_as_running() {
     for ev in [Event::SourceLost, Event::Deadline, Event::Abort("a".into())] {
         let (next, a) = step(State::Postcopy, ev.clone());
         assert!(matches!(next, State::Stranded { .. }));
-        assert_eq!(a, vec![Action::KeepStranded { guest_ran: true }]);
+        assert_eq!(
+            a,
+            vec![Action::KeepStranded {
+                guest_ran: true,
+                failed: None
+            }]
+        );
         // Before the guest ran: its QEMU asked, then kept as not run.
         let (next, a) = step(State::PostcopyStarting, ev);
         assert_eq!(a, vec![Action::InspectSwitch]);
-        let (next, a) = step(next, Event::SwitchHeld);
+        let (next, a) = step(next, Event::SwitchHeld { failed: false });
         assert!(matches!(next, State::Stranded { .. }));
-        assert_eq!(a, vec![Action::KeepStranded { guest_ran: false }]);
+        assert_eq!(
+            a,
+            vec![Action::KeepStranded {
+                guest_ran: false,
+                failed: Some(false)
+            }]
+        );
     }
 }
 
@@ -524,7 +562,13 @@ fn a_recover_on_a_new_connection_takes_the_copy_from_the_old_session() {
     // destroyed.
     let (old, actions) = step(State::Postcopy, Event::Superseded);
     assert!(matches!(old, State::Stranded { .. }), "{old:?}");
-    assert_eq!(actions, vec![Action::KeepStranded { guest_ran: true }]);
+    assert_eq!(
+        actions,
+        vec![Action::KeepStranded {
+            guest_ran: true,
+            failed: None
+        }]
+    );
     // The new session takes it from there.
     let (new, actions) = step(old, Event::Recover);
     assert_eq!(

@@ -420,7 +420,7 @@ where
                 };
                 self.reply(&reply).await
             }
-            Action::KeepStranded { guest_ran } => {
+            Action::KeepStranded { guest_ran, failed } => {
                 let c = self.created.as_mut()?;
                 if postcopy::postcopy_complete(&self.d, c).await {
                     // Everything arrived before the source went away.
@@ -436,10 +436,16 @@ where
                     tracing::warn!(domain = %name, "post-copy complete though the source went away: this host runs the domain");
                     return None;
                 }
-                postcopy::pause_postcopy(&self.d, c).await;
                 // Paused, its QEMU can recover; failed before the guest
                 // ran here, it cannot (docs/protocol.md, "The switch window").
-                let lost = !guest_ran && postcopy::postcopy_failed(&self.d, c).await;
+                let lost = match failed {
+                    // Paused and read by `InspectSwitch` just before.
+                    Some(failed) => failed,
+                    None => {
+                        postcopy::pause_postcopy(&self.d, c).await;
+                        !guest_ran && postcopy::postcopy_failed(&self.d, c).await
+                    }
+                };
                 postcopy::mark_stranded(&self.d, c, "the source went away", lost);
                 None
             }
@@ -447,14 +453,17 @@ where
                 // Only a copy this session made and still holds is looked
                 // at; without one there is nothing to destroy.
                 let c = self.created.as_ref().filter(|c| c.claim.is_some());
-                let failed = match c {
-                    Some(c) => postcopy::failed_in_switch(&self.d, c).await,
-                    None => false,
+                let found = match c {
+                    Some(c) => postcopy::inspect_switch(&self.d, c).await,
+                    None => None,
                 };
-                Some(if failed {
-                    Event::SwitchFailed
-                } else {
-                    Event::SwitchHeld
+                Some(match found {
+                    Some((m, r)) if postcopy::never_ran(m, r) => Event::SwitchFailed,
+                    // Kept: what its QEMU said goes with it, so it is not
+                    // paused and asked again.
+                    found => Event::SwitchHeld {
+                        failed: found.is_some_and(|(m, _)| m == ldm_qemu::MigrationStatus::Failed),
+                    },
                 })
             }
             Action::StartRecovery => Some(self.start_recovery().await),

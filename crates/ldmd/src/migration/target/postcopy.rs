@@ -133,16 +133,19 @@ pub(super) async fn postcopy_failed(d: &Arc<Daemon>, c: &Created) -> bool {
     )
 }
 
-/// Whether the incoming QEMU of a post-copy the source left before the
-/// guest ran here failed in the switch: its channels shut first
-/// ([`pause_postcopy`]), then its migration and run state read once they
-/// settled. Only [`never_ran`] of what QEMU says is a yes; no answer is a
-/// no (the copy is kept).
-pub(super) async fn failed_in_switch(d: &Arc<Daemon>, c: &Created) -> bool {
+/// What the incoming QEMU of a post-copy the source left before the guest
+/// ran here says: its channels shut first ([`pause_postcopy`]), then its
+/// migration and run state read once they settled; none if it does not
+/// answer. Only [`never_ran`] of what it says is a failure in the switch;
+/// no answer is none (the copy is kept).
+pub(super) async fn inspect_switch(
+    d: &Arc<Daemon>,
+    c: &Created,
+) -> Option<(ldm_qemu::MigrationStatus, RunState)> {
     pause_postcopy(d, c).await;
     let found = settled_status(d, c).await;
     tracing::info!(domain = %c.name, ?found, "post-copy lost before the guest ran here: the incoming QEMU says");
-    found.is_some_and(|(m, r)| never_ran(m, r))
+    found
 }
 
 /// The switch window's one test: a migration QEMU reports `failed` while
