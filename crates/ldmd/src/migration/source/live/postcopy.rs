@@ -118,11 +118,16 @@ impl Driver<'_> {
         };
         crate::testhook::hold("source-postcopy").await;
         let r = match QmpGuard::lock(&qmp, &socket).await {
-            Ok(mut g) => g
-                .q()
-                .migrate_start_postcopy()
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(mut g) => {
+                let asked = g.q().migrate_start_postcopy().await;
+                match asked {
+                    Ok(()) => Ok(()),
+                    Err(e @ ldm_qemu::Error::QmpTimeout { .. }) => {
+                        self.after_unanswered_switch(&mut g, e).await
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = r {
@@ -154,6 +159,48 @@ impl Driver<'_> {
         };
         self.send(&msg).await.err()
     }
+}
+
+impl Driver<'_> {
+    /// `migrate-start-postcopy` got no answer in time (QEMU's main loop
+    /// was held, e.g. writing to a slow link): the command may still run,
+    /// so no answer is no refusal. QEMU answers one connection's commands
+    /// in order, so what `query-migrate` says next comes after the switch
+    /// was asked: accepted unless the migration is over
+    /// ([`switch_stands`]). Asked again while QEMU stays silent, within
+    /// [`Wait::CopyHeadway`]; silence throughout, or a broken connection,
+    /// counts as refused, as before: the source's resume then fails if
+    /// QEMU did switch, so two copies never run.
+    async fn after_unanswered_switch(
+        &mut self,
+        g: &mut QmpGuard,
+        first: ldm_qemu::Error,
+    ) -> std::result::Result<(), String> {
+        tracing::warn!(domain = %self.run.m.name, "migrate-start-postcopy: {first}; asking QEMU what it did");
+        let until = Instant::now() + Wait::CopyHeadway.get();
+        loop {
+            match g.q().query_migrate().await {
+                Ok(info) if switch_stands(info.status) => {
+                    tracing::info!(domain = %self.run.m.name, status = %info.status, "QEMU took the switch to post-copy after all");
+                    return Ok(());
+                }
+                Ok(info) => {
+                    return Err(format!("{first}; QEMU's migration is then {}", info.status))
+                }
+                Err(ldm_qemu::Error::QmpTimeout { .. }) if Instant::now() < until => {}
+                Err(e) => return Err(format!("{first}; then {e}")),
+            }
+        }
+    }
+}
+
+/// Whether a switch to post-copy QEMU was asked for stands, by the
+/// migration status QEMU reports after the request: only a migration
+/// that is over or ending without a switch (failed, cancelled, none)
+/// drops it; one still copying switches at its next iteration.
+pub(in crate::migration::source) fn switch_stands(status: ldm_qemu::MigrationStatus) -> bool {
+    use ldm_qemu::MigrationStatus as M;
+    !matches!(status, M::Failed | M::Cancelled | M::Cancelling | M::None)
 }
 
 /// Whether `name`'s QEMU switched to post-copy, asked once the target
@@ -215,7 +262,7 @@ pub(in crate::migration::source) fn never_switched(
 
 #[cfg(test)]
 mod tests {
-    use super::never_switched;
+    use super::{never_switched, switch_stands};
     use ldm_qemu::MigrationStatus as M;
 
     #[test]
@@ -234,6 +281,24 @@ mod tests {
             M::Device,
         ] {
             assert!(!never_switched(false, m), "{m}");
+        }
+    }
+
+    #[test]
+    fn an_unanswered_switch_stands_unless_the_migration_is_over() {
+        for m in [M::Failed, M::Cancelled, M::Cancelling, M::None] {
+            assert!(!switch_stands(m), "{m}");
+        }
+        for m in [
+            M::Setup,
+            M::Active,
+            M::Device,
+            M::PreSwitchover,
+            M::PostcopyActive,
+            M::PostcopyPaused,
+            M::Completed,
+        ] {
+            assert!(switch_stands(m), "{m}");
         }
     }
 }
