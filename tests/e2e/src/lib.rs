@@ -53,7 +53,9 @@ pub use guest::{
 };
 pub use host::{ldm_at, Host, HostOpts};
 pub use lab::{Lab, LabOpts};
-pub use listing::{domain, domains, parse_parseable, parse_table, qemu_pid, snapshot, TableRow};
+pub use listing::{
+    domain, domains, long_listing, parse_parseable, parse_table, qemu_pid, snapshot, TableRow,
+};
 pub use memwork::{last_memwork, memwork_lines, memwork_start, MemworkLine, MemworkStart};
 pub use output::Output;
 pub use pair::Pair;

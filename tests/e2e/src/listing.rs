@@ -83,12 +83,18 @@ pub fn parse_table(stdout: &str) -> Vec<TableRow> {
         .collect()
 }
 
-/// The QEMU pid of a running domain, as `ldm list -l NAME` shows it (`pid=` in
-/// the CONTROL section).
-pub fn qemu_pid(host: &Host, name: &str) -> Option<u32> {
+/// `ldm list -l NAME` on `host`; panics if it fails.
+#[track_caller]
+pub fn long_listing(host: &Host, name: &str) -> String {
     let out = host.ldm(&["list", "-l", name]);
     out.ok();
     out.stdout
+}
+
+/// The QEMU pid of a running domain, as `ldm list -l NAME` shows it (`pid=` in
+/// the CONTROL section).
+pub fn qemu_pid(host: &Host, name: &str) -> Option<u32> {
+    long_listing(host, name)
         .split_whitespace()
         .find_map(|w| w.strip_prefix("pid="))
         .and_then(|p| p.parse().ok())

@@ -4,9 +4,34 @@
 
 use super::Lab;
 use std::path::PathBuf;
+use std::process::Child;
 use std::time::Duration;
 
+/// The link's rate during pre-copy in the tests that switch to post-copy
+/// at a hold, kbit/s: the guest's working set crosses in seconds.
+pub const PRECOPY_LINK_KBIT: u32 = 200_000;
+
 impl Lab {
+    /// Starts `--postcopy=always` of `ldg1` from host 0 to host 1, so that
+    /// the pre-copy cannot end on its own while the switch is held. QEMU
+    /// goes on copying during the hold; over an unshaped link and with the
+    /// default 30 ms pause budget, a guest that dirtied slowly (a loaded
+    /// host) let it complete the pre-copy before the switch (once seen
+    /// here; the likely cause of a CI failure of the cut-link test). With
+    /// a 1 ms budget over [`PRECOPY_LINK_KBIT`], QEMU completes only once
+    /// less than about 25 KiB is dirty, far less than the guest dirties
+    /// between two passes.
+    #[track_caller]
+    pub fn spawn_postcopy(&self) -> Child {
+        self.slow(1, PRECOPY_LINK_KBIT);
+        self.spawn_migrate(
+            0,
+            1,
+            "ldg1",
+            &["--postcopy=always", "--downtime-limit", "1"],
+        )
+    }
+
     fn held_file(&self, i: usize, point: &str) -> PathBuf {
         self.hold_dir(i).join(format!("held-{point}"))
     }
