@@ -159,9 +159,7 @@ impl Driver<'_> {
         };
         self.send(&msg).await.err()
     }
-}
 
-impl Driver<'_> {
     /// `migrate-start-postcopy` got no answer in time (QEMU's main loop
     /// was held, e.g. writing to a slow link): the command may still run,
     /// so no answer is no refusal. QEMU answers one connection's commands
@@ -199,8 +197,7 @@ impl Driver<'_> {
 /// that is over or ending without a switch (failed, cancelled, none)
 /// drops it; one still copying switches at its next iteration.
 pub(in crate::migration::source) fn switch_stands(status: ldm_qemu::MigrationStatus) -> bool {
-    use ldm_qemu::MigrationStatus as M;
-    !matches!(status, M::Failed | M::Cancelled | M::Cancelling | M::None)
+    status != ldm_qemu::MigrationStatus::Cancelling && !never_switched(false, status)
 }
 
 /// Whether `name`'s QEMU switched to post-copy, asked once the target
