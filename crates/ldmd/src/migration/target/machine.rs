@@ -417,3 +417,7 @@ pub fn step(state: State, ev: Event) -> (State, Vec<Action>) {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_postcopy_tests.rs"]
+mod postcopy_tests;

@@ -1,25 +1,23 @@
 //! Every state × every event of the target machine.
 
+use super::postcopy_tests::{postcopy_states, POSTCOPY_TABLE};
 use super::*;
 
-fn states() -> Vec<State> {
-    vec![
+pub(super) fn states() -> Vec<State> {
+    let mut states = vec![
         State::Authenticated,
         State::Checked,
         State::Prepared,
         State::Receiving,
-        State::PostcopyStarting,
-        State::StartingLost { reason: "l".into() },
-        State::Postcopy,
         State::Committing,
         State::Committed,
         State::RolledBack { reason: "r".into() },
-        State::Stranded { reason: "s".into() },
-        State::Recovering,
-    ]
+    ];
+    states.extend(postcopy_states());
+    states
 }
 
-fn events() -> Vec<Event> {
+pub(super) fn events() -> Vec<Event> {
     vec![
         Event::Check,
         Event::Prepare,
@@ -60,8 +58,9 @@ fn render((s, a): (State, Vec<Action>)) -> String {
     format!("{} {}", s.name(), acts.join(","))
 }
 
-/// The expected `next-state actions` for each state (rows, in the order of
-/// `states()`) and event (columns, in the order of `events()`).
+/// The expected `next-state actions` for each state before the post-copy
+/// (rows, in the order of `states()`; the post-copy ones follow, in
+/// `POSTCOPY_TABLE`) and event (columns, in the order of `events()`).
 const TABLE: &[(&str, &[&str])] = &[
     (
         "authenticated",
@@ -168,84 +167,6 @@ const TABLE: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "postcopy-starting",
-        &[
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "postcopy-starting ShowProgress",
-            "postcopy-starting Resume",
-            "starting-lost InspectSwitch",
-            "postcopy ReplyPostcopyRunning",
-            "postcopy-starting ReplyError",
-            "committed RecordMaster,ReplyCommitted",
-            "stranded KeepStranded,ReplyError",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-            "starting-lost InspectSwitch",
-        ],
-    ),
-    (
-        "starting-lost",
-        &[
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "rolled-back Destroy",
-            "stranded KeepStranded",
-        ],
-    ),
-    (
-        "postcopy",
-        &[
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "postcopy ShowProgress",
-            "postcopy Resume",
-            "stranded KeepStranded",
-            "postcopy ReplyPostcopyRunning",
-            "postcopy ReplyError",
-            "committed RecordMaster,ReplyCommitted",
-            "stranded KeepStranded,ReplyError",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-        ],
-    ),
-    (
         "committing",
         &[
             "committing",
@@ -323,139 +244,12 @@ const TABLE: &[(&str, &[&str])] = &[
             "rolled-back",
         ],
     ),
-    (
-        "stranded",
-        &[
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "recovering StartRecovery",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-            "stranded",
-        ],
-    ),
-    (
-        "recovering",
-        &[
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "postcopy ReplyRecovering",
-            "stranded ReplyError",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-            "stranded KeepStranded",
-        ],
-    ),
 ];
-
-#[test]
-fn once_the_guest_may_have_run_here_the_copy_is_never_destroyed() {
-    let stranded = State::Stranded { reason: "s".into() };
-    for s in [State::Postcopy, stranded, State::Recovering] {
-        for ev in events() {
-            let (next, actions) = step(s.clone(), ev.clone());
-            assert!(
-                !actions.contains(&Action::Destroy),
-                "{s:?} × {ev:?} → {actions:?}"
-            );
-            assert!(
-                !matches!(next, State::RolledBack { .. }),
-                "{s:?} × {ev:?} → {next:?}"
-            );
-            assert!(next.has_copy(), "{s:?} × {ev:?} → {next:?}");
-        }
-    }
-    // Stranded is final and keeps the copy.
-    let s = State::Stranded { reason: "s".into() };
-    assert!(s.is_final() && s.has_copy());
-}
-
-#[test]
-fn before_the_guest_ran_only_a_qemu_failed_in_the_switch_loses_its_copy() {
-    // Whatever ends the session in PostcopyStarting, its QEMU is asked
-    // first; nothing is destroyed on the event itself.
-    for ev in events() {
-        let (next, actions) = step(State::PostcopyStarting, ev.clone());
-        assert!(!actions.contains(&Action::Destroy), "{ev:?} → {actions:?}");
-        assert!(next.has_copy(), "{ev:?} → {next:?}");
-        if matches!(next, State::StartingLost { .. }) {
-            assert_eq!(actions, vec![Action::InspectSwitch], "{ev:?}");
-        }
-    }
-    // Of what the inspection finds, only a QEMU that failed still
-    // `inmigrate` destroys the copy, recorded rolled back.
-    let lost = State::StartingLost { reason: "l".into() };
-    for ev in events() {
-        let (next, actions) = step(lost.clone(), ev.clone());
-        if ev == Event::SwitchFailed {
-            assert!(matches!(next, State::RolledBack { .. }), "{next:?}");
-            assert_eq!(actions, vec![Action::Destroy]);
-        } else {
-            assert!(matches!(next, State::Stranded { .. }), "{ev:?} → {next:?}");
-            // What the inspection read is carried: QEMU is not asked again.
-            let failed = match ev {
-                Event::SwitchHeld { failed } => Some(failed),
-                _ => None,
-            };
-            assert_eq!(
-                actions,
-                vec![Action::KeepStranded {
-                    guest_ran: false,
-                    failed
-                }],
-                "{ev:?}"
-            );
-        }
-    }
-    let (_, actions) = step(lost.clone(), Event::SwitchHeld { failed: true });
-    assert_eq!(
-        actions,
-        vec![Action::KeepStranded {
-            guest_ran: false,
-            failed: Some(true)
-        }]
-    );
-    // The source lost, its QEMU failed in the switch: rolled back.
-    let (s, a) = step(State::PostcopyStarting, Event::SourceLost);
-    assert_eq!(a, vec![Action::InspectSwitch]);
-    let (s, a) = step(s, Event::SwitchFailed);
-    assert!(matches!(s, State::RolledBack { .. }), "{s:?}");
-    assert_eq!(a, vec![Action::Destroy]);
-}
 
 #[test]
 fn every_state_and_event() {
     let events = events();
-    for (state, (name, row)) in states().into_iter().zip(TABLE) {
+    for (state, (name, row)) in states().into_iter().zip(TABLE.iter().chain(POSTCOPY_TABLE)) {
         assert_eq!(state.name(), *name);
         assert_eq!(row.len(), events.len(), "row {name}");
         for (ev, want) in events.iter().zip(row.iter()) {
@@ -487,112 +281,5 @@ fn a_silent_source_loses_its_copy() {
         let (next, actions) = step(s, Event::Deadline);
         assert!(matches!(next, State::RolledBack { .. }));
         assert_eq!(actions, vec![Action::Destroy]);
-    }
-}
-
-#[test]
-fn a_stranded_copy_recovers_and_completes() {
-    let stranded = State::Stranded { reason: "s".into() };
-    let (s, a) = step(stranded.clone(), Event::Recover);
-    assert_eq!(
-        (s.clone(), a),
-        (State::Recovering, vec![Action::StartRecovery])
-    );
-    // Refused (its QEMU not paused, the copy held): kept as it was.
-    let (back, a) = step(s.clone(), Event::RecoverFailed("busy".into()));
-    assert!(matches!(back, State::Stranded { .. }));
-    assert_eq!(a, vec![Action::ReplyError("busy".into())]);
-    let (s, a) = step(s, Event::RecoverReady);
-    assert_eq!(
-        (s.clone(), a),
-        (State::Postcopy, vec![Action::ReplyRecovering])
-    );
-    // Lost again: stranded again, then recovered again.
-    let (s, a) = step(s, Event::SourceLost);
-    assert!(matches!(s, State::Stranded { .. }));
-    assert_eq!(
-        a,
-        vec![Action::KeepStranded {
-            guest_ran: true,
-            failed: None
-        }]
-    );
-    let s = step(step(s, Event::Recover).0, Event::RecoverReady).0;
-    let (s, a) = step(s, Event::Commit);
-    assert_eq!(a, vec![Action::Resume]);
-    let (s, a) = step(s, Event::Resumed);
-    assert_eq!(s, State::Committed);
-    assert_eq!(a, vec![Action::RecordMaster, Action::ReplyCommitted]);
-    // Nothing else reopens a stranded copy.
-    for ev in events().into_iter().filter(|e| *e != Event::Recover) {
-        assert_eq!(step(stranded.clone(), ev), (stranded.clone(), vec![]));
-    }
-}
-
-#[test]
-fn only_a_copy_whose_guest_ran_is_kept_as_running() {
-    for ev in [Event::SourceLost, Event::Deadline, Event::Abort("a".into())] {
-        let (next, a) = step(State::Postcopy, ev.clone());
-        assert!(matches!(next, State::Stranded { .. }));
-        assert_eq!(
-            a,
-            vec![Action::KeepStranded {
-                guest_ran: true,
-                failed: None
-            }]
-        );
-        // Before the guest ran: its QEMU asked, then kept as not run.
-        let (next, a) = step(State::PostcopyStarting, ev);
-        assert_eq!(a, vec![Action::InspectSwitch]);
-        let (next, a) = step(next, Event::SwitchHeld { failed: false });
-        assert!(matches!(next, State::Stranded { .. }));
-        assert_eq!(
-            a,
-            vec![Action::KeepStranded {
-                guest_ran: false,
-                failed: Some(false)
-            }]
-        );
-    }
-}
-
-#[test]
-fn a_recover_on_a_new_connection_takes_the_copy_from_the_old_session() {
-    // The old session yields: the copy kept, paused and marked, never
-    // destroyed.
-    let (old, actions) = step(State::Postcopy, Event::Superseded);
-    assert!(matches!(old, State::Stranded { .. }), "{old:?}");
-    assert_eq!(
-        actions,
-        vec![Action::KeepStranded {
-            guest_ran: true,
-            failed: None
-        }]
-    );
-    // The new session takes it from there.
-    let (new, actions) = step(old, Event::Recover);
-    assert_eq!(
-        (new.clone(), actions),
-        (State::Recovering, vec![Action::StartRecovery])
-    );
-    assert_eq!(
-        step(new, Event::RecoverReady),
-        (State::Postcopy, vec![Action::ReplyRecovering])
-    );
-    // Before the guest ran here the copy yields too, after its QEMU was
-    // asked whether it failed in the switch.
-    assert_eq!(
-        step(State::PostcopyStarting, Event::Superseded).1,
-        vec![Action::InspectSwitch]
-    );
-    // Before post-copy nothing yields, nothing is destroyed.
-    for s in [
-        State::Authenticated,
-        State::Checked,
-        State::Prepared,
-        State::Receiving,
-        State::Committing,
-    ] {
-        assert_eq!(step(s.clone(), Event::Superseded), (s, vec![]));
     }
 }
