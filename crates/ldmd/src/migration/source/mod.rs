@@ -1,13 +1,16 @@
 //! The source side of a migration: `ldm migrate-domain` and
 //! `ldm cancel-operation migration`. See [`super::protocol`] for the phases.
 //!
-//! `mod.rs` runs phase 1 and claims the domain; `machine.rs` decides
+//! `mod.rs` runs phase 1; `claim.rs` claims the domain and gives it
+//! back; `cancel.rs` is `cancel-operation`; `machine.rs` decides
 //! every transition; `driver.rs` turns the peer, QEMU, cancel and
 //! deadlines into its events and carries out its actions; `leftover.rs`
 //! makes sure QEMU holds nothing of an earlier migration; `run.rs` holds
 //! one migration's reporting and record keeping; `live.rs` drives QEMU.
 
+mod cancel;
 pub mod checking;
+mod claim;
 mod driver;
 mod forecast;
 pub(crate) mod leftover;
@@ -21,19 +24,22 @@ mod run;
 pub(crate) mod settle;
 mod storage;
 
+pub use cancel::cancel;
+pub(crate) use claim::settle_claim;
+use claim::{claim, release};
+
 use super::connect::connect;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
-use crate::daemon::{get, get_mut_idle, Busy, ClaimGuard, ClaimKind, Daemon};
+use crate::daemon::{get, Busy, Daemon};
 use crate::error::{refuse, Result};
 use crate::migration::deadline::Wait;
-use crate::record::{MachineState, MigrationMark};
 use ldm_api::domain::check_domain_name;
 use ldm_api::migration::{DryRun, MigrateRequest, Phase, PostcopyMode, Role};
 use ldm_api::{DomainState, ErrorKind, Event, Reply, Response};
 use ldm_qemu::MigrationTuning;
 use run::Run;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 /// Downtime target when neither the command nor the domain sets one, ms.
@@ -411,68 +417,6 @@ pub async fn migrate(
     drv.drive(machine::Event::Checked { passed: true }).await
 }
 
-/// Claims the domain for this migration: refused if another operation
-/// holds it or its state changed since the checks; persists the mark
-/// (state `claimed`) and returns the cancel signal and the claim.
-fn claim(run: &Run<'_>, state: DomainState) -> Result<(watch::Receiver<bool>, ClaimGuard)> {
-    let d = &run.d;
-    let name = &run.m.name;
-    let mut t = d.table();
-    let dom = get_mut_idle(&mut t, name)?;
-    if dom.rec.state != state {
-        return Err(fail(format!(
-            "Domain {name} changed state during the checks; try again"
-        )));
-    }
-    let (cancel, rx) = (run.cancel_tx.clone(), run.cancel.clone());
-    let mut rec = dom.rec.clone();
-    let mut mark = MigrationMark::new(Role::Source, run.target_label(), run.id.clone());
-    mark.state = Some(MachineState::Source(machine::State::Claimed));
-    rec.migration = Some(mark);
-    crate::daemon::commit(&d.db, dom, rec)?;
-    let busy = Busy {
-        view: run.view.clone(),
-        cancel,
-    };
-    let guard = ClaimGuard::claim(&d.table, &mut t, name, ClaimKind::Migration(busy))?;
-    Ok((rx, guard))
-}
-
-/// Gives the domain back once the migration is over; a migration that
-/// ended without an unsettled error leaves no mark.
-fn release(d: &Daemon, name: &str, claim: Option<ClaimGuard>) {
-    let mut t = d.table();
-    if let Some(dom) = t
-        .get_mut(name)
-        .filter(|dom| claim.as_ref().is_some_and(|c| c.holds(dom)))
-    {
-        if dom
-            .rec
-            .migration
-            .as_ref()
-            .is_some_and(|mk| mk.error.is_none())
-        {
-            let mut rec = dom.rec.clone();
-            rec.migration = None;
-            if let Err(e) = crate::daemon::commit(&d.db, dom, rec) {
-                tracing::error!(domain = %name, "cannot clear the migration mark: {e}");
-            }
-        }
-    }
-    drop(t);
-    drop(claim);
-}
-
-/// A claim for settling an unconfirmed migration of `name` (the
-/// administrator's `cancel-operation`, the background resolver).
-pub(crate) fn settle_claim(d: &Daemon, name: &str) -> Result<ClaimGuard> {
-    let busy = Busy {
-        view: Busy::view(Role::Source, String::new(), Phase::Handoff, 100),
-        cancel: watch::channel(false).0,
-    };
-    d.claim(name, ClaimKind::Migration(busy))
-}
-
 fn lost(e: ldm_peer::Error) -> crate::error::Error {
     fail(format!("lost the connection to the target: {e}"))
 }
@@ -483,92 +427,4 @@ fn unexpected(m: Option<ToSource>) -> crate::error::Error {
         None => fail("the target closed the connection"),
         Some(other) => fail(format!("the target answered out of turn: {other:?}")),
     }
-}
-
-/// `cancel-operation migration NAME`: on a migrating source, stops the
-/// migration (the source keeps running); on a source left paused by a lost
-/// hand-off, resumes it.
-pub async fn cancel(d: &Daemon, name: &str) -> Result<()> {
-    let resume = {
-        let t = d.table();
-        let dom = t.get(name).ok_or_else(|| crate::daemon::not_found(name))?;
-        let past = dom.rec.migration.as_ref().is_some_and(
-            |m| matches!(&m.state, Some(MachineState::Source(s)) if s.past_point_of_no_return()),
-        );
-        let in_postcopy =
-            dom.rec.migration.as_ref().is_some_and(
-                |m| matches!(&m.state, Some(MachineState::Source(s)) if s.in_postcopy()),
-            );
-        let switch_lost = dom.rec.migration.as_ref().is_some_and(|m| {
-            matches!(
-                &m.state,
-                Some(MachineState::Source(machine::State::SwitchLost { .. }))
-            )
-        });
-        if switch_lost {
-            return Err(refuse(
-                ErrorKind::State,
-                format!("the migration of {name} was lost in the post-copy switch: QEMU cannot resume this copy and the guest's running state is lost; restart the domain with `ldm stop-domain -f {name}`, then `ldm start-domain {name}`"),
-            ));
-        }
-        if in_postcopy {
-            return Err(refuse(
-                ErrorKind::State,
-                format!("the migration of {name} went into post-copy: the guest ran on the target, which needs memory from this host, so it can no longer be cancelled and this copy never resumes; it finishes by itself once the target is reachable (see `ldm list -l {name}`)"),
-            ));
-        }
-        if let Some(b) = dom.migration() {
-            let role = b.view.lock().unwrap_or_else(|p| p.into_inner()).role;
-            if role == Role::Target {
-                return Err(refuse(
-                    ErrorKind::State,
-                    format!("this host is the target of the migration of {name}: only the source host can cancel it"),
-                ));
-            }
-            if past {
-                return Err(refuse(
-                    ErrorKind::State,
-                    format!("the migration of {name} has handed over its final state and can no longer be cancelled: wait for the target's confirmation"),
-                ));
-            }
-            let _ = b.cancel.send(true);
-            false
-        } else if dom
-            .rec
-            .migration
-            .as_ref()
-            .is_some_and(|m| m.error.is_some())
-        {
-            true
-        } else if d.checking.cancel(name) {
-            // Still in its checks: it ends before claiming anything.
-            false
-        } else {
-            return Err(refuse(
-                ErrorKind::State,
-                format!("no migration of {name} is in progress on this host"),
-            ));
-        }
-    };
-    if resume {
-        // The administrator's way out of `e`: the source runs again.
-        let claim = settle_claim(d, name)?;
-        settle::resume(d, name, true).await?;
-        drop(claim);
-        tracing::info!(domain = name, "source copy resumed by the administrator");
-        return Ok(());
-    }
-    // Wait for the migration to wind down, so the caller sees the result.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let t = d.table();
-        if t.get(name).is_none_or(|dom| dom.migration().is_none()) && !d.checking.contains(name) {
-            return Ok(());
-        }
-    }
-    Err(refuse(
-        ErrorKind::Internal,
-        format!("the migration of {name} did not stop within 60 s"),
-    ))
 }
