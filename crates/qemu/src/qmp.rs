@@ -74,6 +74,17 @@ pub struct Qmp {
     oob: bool,
     /// Set when a write was interrupted, leaving the stream unusable.
     broken: Option<String>,
+    /// The last command whose reply did not come in time: its id and
+    /// name, and its reply once it arrives (see [`Qmp::late_reply`]).
+    unanswered: Option<Unanswered>,
+}
+
+/// A command that timed out, and its reply if it came later.
+#[derive(Debug)]
+struct Unanswered {
+    id: u64,
+    command: String,
+    reply: Option<Result<Value>>,
 }
 
 impl Qmp {
@@ -110,6 +121,7 @@ impl Qmp {
             version: None,
             oob: false,
             broken: None,
+            unanswered: None,
         };
         let deadline = Instant::now() + timeout;
         let greeting = qmp.read_message(deadline, "the QMP greeting").await?;
@@ -186,7 +198,8 @@ impl Qmp {
     /// Events arriving meanwhile are buffered (see [`Qmp::take_events`]).
     /// A QMP error reply becomes [`Error::Qmp`] with QEMU's class and
     /// description. If the reply does not come within the timeout the
-    /// command may still run; a late reply is recognised by its id and
+    /// command may still run; a late reply is recognised by its id, kept
+    /// for the last such command (see [`Qmp::late_reply`]) and otherwise
     /// discarded.
     pub async fn execute(&mut self, cmd: &str, args: Option<Value>) -> Result<Value> {
         self.command("execute", cmd, args).await
@@ -234,33 +247,89 @@ impl Qmp {
         }
 
         let what = format!("the reply to {cmd}");
+        match self.await_reply(id, cmd, deadline, &what).await {
+            Err(e @ Error::QmpTimeout { .. }) => {
+                self.unanswered = Some(Unanswered {
+                    id,
+                    command: cmd.to_string(),
+                    reply: None,
+                });
+                Err(e)
+            }
+            r => r,
+        }
+    }
+
+    /// Reads until the reply to command `id`, buffering events and
+    /// keeping a late reply to the last unanswered command.
+    async fn await_reply(
+        &mut self,
+        id: u64,
+        cmd: &str,
+        deadline: Instant,
+        what: &str,
+    ) -> Result<Value> {
         loop {
-            let reply = self.read_message(deadline, &what).await?;
+            let reply = self.read_message(deadline, what).await?;
             if reply.get("event").is_some() {
                 self.push_event(reply);
                 continue;
             }
             match reply.get("id").and_then(Value::as_u64) {
                 Some(got) if got != id => {
-                    tracing::debug!(path = %self.path.display(), got, id, "discarding late QMP reply");
+                    self.keep_late(got, &reply);
                     continue;
                 }
                 _ => {}
             }
-            if let Some(ret) = reply.get("return") {
-                return Ok(ret.clone());
+            return self.parse_reply(cmd, &reply);
+        }
+    }
+
+    /// A reply for an earlier command: kept if it answers the last
+    /// command that timed out, discarded otherwise.
+    fn keep_late(&mut self, got: u64, reply: &Value) {
+        let Some(u) = self.unanswered.as_mut().filter(|u| u.id == got) else {
+            tracing::debug!(path = %self.path.display(), got, "discarding late QMP reply");
+            return;
+        };
+        let command = u.command.clone();
+        tracing::debug!(path = %self.path.display(), got, %command, "late QMP reply kept");
+        let parsed = self.parse_reply(&command, reply);
+        if let Some(u) = self.unanswered.as_mut() {
+            u.reply = Some(parsed);
+        }
+    }
+
+    /// A reply's `return` value, or its error as [`Error::Qmp`].
+    fn parse_reply(&self, cmd: &str, reply: &Value) -> Result<Value> {
+        if let Some(ret) = reply.get("return") {
+            return Ok(ret.clone());
+        }
+        if let Some(err) = reply.get("error") {
+            let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let (class, desc) = (field("class"), field("desc"));
+            tracing::debug!(cmd, %class, %desc, "QMP command failed");
+            return Err(Error::Qmp {
+                command: cmd.to_string(),
+                class,
+                desc,
+            });
+        }
+        Err(self.protocol(format!("unexpected message {reply}")))
+    }
+
+    /// The reply to `command`, if it was the last command to time out
+    /// and its reply has come since (read while waiting for a later
+    /// command's). QEMU answers one connection's commands in order, so
+    /// once a later command is answered, a late reply has come or never
+    /// will. Taken once.
+    pub fn late_reply(&mut self, command: &str) -> Option<Result<Value>> {
+        match &self.unanswered {
+            Some(u) if u.command == command && u.reply.is_some() => {
+                self.unanswered.take().and_then(|u| u.reply)
             }
-            if let Some(err) = reply.get("error") {
-                let field = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                let (class, desc) = (field("class"), field("desc"));
-                tracing::debug!(cmd, %class, %desc, "QMP command failed");
-                return Err(Error::Qmp {
-                    command: cmd.to_string(),
-                    class,
-                    desc,
-                });
-            }
-            return Err(self.protocol(format!("unexpected message {reply}")));
+            _ => None,
         }
     }
 
@@ -286,7 +355,12 @@ impl Qmp {
                 self.push_event(msg);
                 return Ok(self.events.pop_front());
             }
-            tracing::debug!(path = %self.path.display(), "discarding stray QMP reply {msg}");
+            match msg.get("id").and_then(Value::as_u64) {
+                Some(got) => self.keep_late(got, &msg),
+                None => {
+                    tracing::debug!(path = %self.path.display(), "discarding stray QMP reply {msg}")
+                }
+            }
         }
     }
 

@@ -265,3 +265,58 @@ async fn transparent_hugepages_can_be_turned_off() {
     let st = qmp.lock().await.query_status().await.unwrap();
     assert_eq!(st.status, RunState::Inmigrate);
 }
+
+/// A command QEMU answers only after its timeout: the late reply is kept
+/// for the last such command and read once the next command is answered
+/// (QEMU answers in order). QEMU is held with SIGSTOP, so the reply is
+/// late for certain.
+#[tokio::test]
+async fn a_late_reply_is_kept_for_the_command_that_timed_out() {
+    let dir = temp_dir();
+    let mut cfg = small_config("late", dir.path());
+    cfg.start_paused = true;
+    let vm = TestVm::launch(cfg, false).await;
+    let qmp = vm.qmp().await;
+    let mut q = qmp.lock().await;
+    let usual = q.timeout();
+
+    // A refusal that comes late: no migration runs, so QEMU refuses the switch.
+    process::kill(vm.pid, libc::SIGSTOP).unwrap();
+    q.set_timeout(Duration::from_millis(300));
+    let err = q.migrate_start_postcopy().await.unwrap_err();
+    process::kill(vm.pid, libc::SIGCONT).unwrap();
+    assert!(matches!(err, Error::QmpTimeout { .. }), "{err}");
+    assert!(
+        q.late_reply("migrate-start-postcopy").is_none(),
+        "not come yet"
+    );
+    q.set_timeout(usual);
+    assert_eq!(q.query_status().await.unwrap().status, RunState::Prelaunch);
+    match q.late_reply("migrate-start-postcopy") {
+        Some(Err(Error::Qmp { command, class, .. })) => {
+            assert_eq!(
+                (command.as_str(), class.as_str()),
+                ("migrate-start-postcopy", "GenericError")
+            );
+        }
+        other => panic!("expected QEMU's late refusal, got {other:?}"),
+    }
+    assert!(
+        q.late_reply("migrate-start-postcopy").is_none(),
+        "taken once"
+    );
+
+    // A late success, asked for under another name, is not handed out.
+    process::kill(vm.pid, libc::SIGSTOP).unwrap();
+    q.set_timeout(Duration::from_millis(300));
+    let err = q.query_status().await.unwrap_err();
+    process::kill(vm.pid, libc::SIGCONT).unwrap();
+    assert!(matches!(err, Error::QmpTimeout { .. }), "{err}");
+    q.set_timeout(usual);
+    q.execute("query-name", None).await.unwrap();
+    assert!(q.late_reply("migrate-start-postcopy").is_none());
+    match q.late_reply("query-status") {
+        Some(Ok(v)) => assert_eq!(v["status"], "prelaunch", "{v}"),
+        other => panic!("expected the late status, got {other:?}"),
+    }
+}
