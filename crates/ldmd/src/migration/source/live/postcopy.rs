@@ -163,8 +163,10 @@ impl Driver<'_> {
     /// `migrate-start-postcopy` got no answer in time (QEMU's main loop
     /// was held, e.g. writing to a slow link): the command may still run,
     /// so no answer is no refusal. QEMU answers one connection's commands
-    /// in order, so what `query-migrate` says next comes after the switch
-    /// was asked: accepted unless the migration is over
+    /// in order, so once `query-migrate` is answered, the switch's own late
+    /// answer has come if QEMU gave one: a refusal is a refusal, a success
+    /// a switch. Without it, what `query-migrate` says comes after the
+    /// switch was asked: accepted unless the migration is over
     /// ([`switch_stands`]). Asked again while QEMU stays silent, within
     /// [`Wait::CopyHeadway`]; silence throughout, or a broken connection,
     /// counts as refused, as before: the source's resume then fails if
@@ -177,7 +179,17 @@ impl Driver<'_> {
         tracing::warn!(domain = %self.run.m.name, "migrate-start-postcopy: {first}; asking QEMU what it did");
         let until = Instant::now() + Wait::CopyHeadway.get();
         loop {
-            match g.q().query_migrate().await {
+            let status = g.q().query_migrate().await;
+            // Answered in order: a late reply to the switch came first.
+            match g.q().late_reply("migrate-start-postcopy") {
+                Some(Err(e)) => return Err(format!("{first}; then QEMU refused it: {e}")),
+                Some(Ok(_)) => {
+                    tracing::info!(domain = %self.run.m.name, "QEMU took the switch to post-copy after all");
+                    return Ok(());
+                }
+                None => {}
+            }
+            match status {
                 Ok(info) if switch_stands(info.status) => {
                     tracing::info!(domain = %self.run.m.name, status = %info.status, "QEMU took the switch to post-copy after all");
                     return Ok(());
