@@ -178,11 +178,7 @@ impl<'a> Driver<'a> {
                 None
             }
             Action::ResumePostcopy => self.resume_postcopy().await,
-            Action::AskQemuSwitched => Some(if self.qemu_switched().await {
-                Event::QemuSwitched
-            } else {
-                Event::QemuNeverSwitched
-            }),
+            Action::AskQemuSwitched => Some(switched_event(self.qemu_switched().await)),
             Action::MarkSwitchLost => {
                 let note = self.switch_lost_note();
                 tracing::error!(domain = %self.run.m.name, "{note}");
@@ -356,13 +352,7 @@ impl<'a> Driver<'a> {
             },
             State::Copying | State::Postcopy => self.follow_copy().await,
             State::PostcopyPaused { .. } => self.recover().await,
-            State::TargetRolledBack => {
-                if self.qemu_switched().await {
-                    Event::QemuSwitched
-                } else {
-                    Event::QemuNeverSwitched
-                }
-            }
+            State::TargetRolledBack => switched_event(self.qemu_switched().await),
             State::CommitSent | State::PostcopyDone => loop {
                 match self.recv(Wait::Handoff, false).await {
                     Ok(Some(ToSource::Committed {
@@ -469,5 +459,15 @@ pub(super) async fn cancel_requested(run: &Run<'_>) {
 pub(super) async fn client_gone(gone: &mut watch::Receiver<bool>) {
     while !*gone.borrow() {
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The event of QEMU's answer whether it switched to post-copy (`None`:
+/// ldmd shuts down before it is known).
+fn switched_event(switched: Option<bool>) -> Event {
+    match switched {
+        Some(true) => Event::QemuSwitched,
+        Some(false) => Event::QemuNeverSwitched,
+        None => Event::Shutdown,
     }
 }

@@ -27,12 +27,24 @@ async fn run(d: Arc<Daemon>, name: String) {
     let (first, longest) = resolve_backoff();
     let mut pause = first;
     loop {
-        tokio::time::sleep(pause).await;
+        tokio::select! {
+            biased;
+            () = d.shutting_down() => {
+                tracing::info!(domain = %name, "ldmd shuts down: the unconfirmed migration is asked about after the next start");
+                return;
+            }
+            () = tokio::time::sleep(pause) => {}
+        }
         let Some(mark) = unsettled(&d, &name).await else {
             tracing::info!(domain = %name, "the unconfirmed migration was settled otherwise; no more questions");
             return;
         };
-        let outcome = match ask(&d, &mark).await {
+        let asked = tokio::select! {
+            biased;
+            () = d.shutting_down() => return,
+            a = ask(&d, &mark) => a,
+        };
+        let outcome = match asked {
             Ok(o) => o,
             Err(e) => {
                 tracing::warn!(domain = %name, migration = %mark.id, "cannot ask the target yet: {e}");
@@ -69,7 +81,10 @@ async fn run(d: Arc<Daemon>, name: String) {
         };
         // Rolled back there after a post-copy: this host's QEMU decides.
         if actions.contains(&Action::AskQemuSwitched) {
-            let ev = if qemu_switched(&d, &name).await {
+            let Some(switched) = qemu_switched(&d, &name).await else {
+                return;
+            };
+            let ev = if switched {
                 Event::QemuSwitched
             } else {
                 Event::QemuNeverSwitched
@@ -109,8 +124,9 @@ async fn run(d: Arc<Daemon>, name: String) {
     }
 }
 
-/// Whether `name`'s QEMU switched to post-copy (no QEMU: it did).
-async fn qemu_switched(d: &Daemon, name: &str) -> bool {
+/// Whether `name`'s QEMU switched to post-copy (no QEMU: it did); `None`
+/// if ldmd shuts down first.
+async fn qemu_switched(d: &Daemon, name: &str) -> Option<bool> {
     let qemu = {
         let t = d.table();
         t.get(name).and_then(|dom| {
@@ -119,8 +135,8 @@ async fn qemu_switched(d: &Daemon, name: &str) -> bool {
         })
     };
     match qemu {
-        Some(q) => super::live::switched(name, &q).await,
-        None => true,
+        Some(q) => super::live::switched(d, name, &q).await,
+        None => Some(true),
     }
 }
 

@@ -29,11 +29,12 @@ impl Driver<'_> {
 
     /// Whether QEMU switched to post-copy, asked once the target rolled
     /// back ([`switched`]).
-    pub(in crate::migration::source) async fn qemu_switched(&mut self) -> bool {
+    /// `None` if ldmd shuts down first.
+    pub(in crate::migration::source) async fn qemu_switched(&mut self) -> Option<bool> {
         let Some((qemu, _)) = self.copy.qemu.clone() else {
-            return true;
+            return Some(true);
         };
-        switched(&self.run.m.name, &qemu).await
+        switched(&self.run.d, &self.run.m.name, &qemu).await
     }
 
     /// Resumes a paused post-copy once the target listens again
@@ -218,8 +219,25 @@ pub(in crate::migration::source) fn switch_stands(status: ldm_qemu::MigrationSta
 /// loop until its channel fails (ldm closed the relays), so it is asked
 /// again until it answers with a settled migration, within
 /// [`Wait::CopyHeadway`]; no answer by then counts as switched (the
-/// source is never resumed on a guess).
-pub(in crate::migration::source) async fn switched(name: &str, (qmp, socket): &QemuHandle) -> bool {
+/// source is never resumed on a guess). `None` if ldmd shuts down first:
+/// nothing is decided, and the next start asks again from the stored state.
+pub(in crate::migration::source) async fn switched(
+    d: &crate::daemon::Daemon,
+    name: &str,
+    qemu: &QemuHandle,
+) -> Option<bool> {
+    tokio::select! {
+        biased;
+        () = d.shutting_down() => {
+            tracing::info!(domain = %name, "ldmd shuts down: whether QEMU switched is asked after the next start");
+            None
+        }
+        s = ask_switched(name, qemu) => Some(s),
+    }
+}
+
+/// [`switched`], until QEMU answers or the wait ends.
+async fn ask_switched(name: &str, (qmp, socket): &QemuHandle) -> bool {
     use ldm_qemu::MigrationStatus as M;
     let until = Instant::now() + Wait::CopyHeadway.get();
     loop {
