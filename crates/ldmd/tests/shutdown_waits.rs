@@ -68,3 +68,36 @@ async fn a_stopped_daemon_stops_asking_the_target_and_asks_again_at_start() {
         "{v:?}"
     );
 }
+
+/// A post-copy lost in the switch is over: a restarted daemon keeps the
+/// domain marked with the note that says what to do, and asks nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_copy_lost_in_the_switch_stays_marked_across_restarts() {
+    const NOTE: &str = "post-copy lost in the switch: the link to peer broke after this host's QEMU switched to post-copy and before the guest ran on peer, which rolled back and holds no copy. QEMU cannot resume a source that switched: the guest's running state is lost. Restart the domain here: `ldm stop-domain -f ldg1`, then `ldm start-domain ldg1`.";
+    let mut h = Host::start("h").await;
+    h.add_domain("ldg1", 1, 256, true).await;
+    h.stop().await;
+    let mut rec = h.record("ldg1").expect("stored");
+    let mut m = MigrationMark::new(Role::Source, "127.0.0.1:1", "m-lost");
+    m.error = Some(NOTE.into());
+    m.secret = Some("secret".into());
+    m.state = Some(MachineState::Source(State::SwitchLost {
+        facts: "the target rolled back".into(),
+    }));
+    rec.migration = Some(m.clone());
+    h.db().put_domain(&rec).expect("store the mark");
+
+    for _ in 0..2 {
+        h.restart().await;
+        let v = h.domain("ldg1").await.expect("listed");
+        assert!(v.flags.short().ends_with('e'), "flags {}", v.flags.short());
+        assert_eq!(v.note.as_deref(), Some(NOTE), "{v:?}");
+        h.stop().await;
+        let db = h.db_path();
+        eventually("nothing asks about a settled move", || async {
+            !holds_open(&db)
+        })
+        .await;
+        assert_eq!(h.record("ldg1").and_then(|r| r.migration), Some(m.clone()));
+    }
+}
