@@ -4,7 +4,7 @@
 //! there for the pages this host holds. The source reconnects (pinned
 //! TLS, `Hello`), sends `Recover` with the migration's id and secret in
 //! place of `Auth`, and on the target's `Recovering` carries on the
-//! post-copy over the new connection (`live.rs`, `resume_postcopy`). It
+//! post-copy over the new connection (`live/postcopy.rs`, `resume_postcopy`). It
 //! tries again with backoff (1 s doubling to 15 s, each attempt with its
 //! own deadline) until the target takes it, or says that it finished the
 //! copy by itself, or that it rolled the move back (the link broke in the
