@@ -44,6 +44,11 @@ pub struct MigrationMark {
     /// this migration (kept on both hosts).
     #[serde(default)]
     pub secret: Option<String>,
+    /// The domain's name on the peer when the move renames it
+    /// (`migrate-domain … NEW-NAME`): a restarted source names the copy
+    /// there correctly. Absent when the name stays, and in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_name: Option<String>,
 }
 
 impl MigrationMark {
@@ -56,6 +61,7 @@ impl MigrationMark {
             id: id.into(),
             state: None,
             secret: None,
+            peer_name: None,
         }
     }
 }

@@ -516,6 +516,16 @@ fn database_records_are_pinned() {
         }),
         ..active.clone()
     };
+    // Renamed by the move: the name on the target is kept for a restart.
+    let postcopy_renamed = DomainRecord {
+        migration: Some(MigrationMark {
+            state: Some(MachineState::Source(SourceState::Postcopy)),
+            secret: Some(SECRET.into()),
+            peer_name: Some("ldg1-moved".into()),
+            ..MigrationMark::new(Role::Source, "192.0.2.20:8101", MIGRATION_ID)
+        }),
+        ..active.clone()
+    };
     let postcopy_unsettled = DomainRecord {
         state: DomainState::Suspended,
         migration: Some(MigrationMark {
@@ -576,6 +586,7 @@ fn database_records_are_pinned() {
         ("domain-unsettled", unsettled),
         ("domain-incoming", incoming),
         ("domain-outgoing-postcopy", postcopy),
+        ("domain-outgoing-postcopy-renamed", postcopy_renamed),
         ("domain-unsettled-postcopy", postcopy_unsettled),
         ("domain-switch-lost", switch_lost),
         ("domain-incoming-postcopy", incoming_postcopy),

@@ -31,6 +31,7 @@ pub(super) fn claim(
     let mut rec = dom.rec.clone();
     let mut mark = MigrationMark::new(Role::Source, run.target_label(), run.id.clone());
     mark.state = Some(MachineState::Source(machine::State::Claimed));
+    mark.peer_name = run.m.new_name.clone();
     rec.migration = Some(mark);
     crate::daemon::commit(&d.db, dom, rec)?;
     let busy = Busy {

@@ -89,7 +89,7 @@ pub(crate) fn spawn(d: &Arc<Daemon>, name: &str) -> bool {
             host,
             port,
             user: String::new(),
-            new_name: None,
+            new_name: mark.peer_name.clone(),
             auth: Auth::Certificate,
             dry_run: false,
             accept_fingerprint: None,
