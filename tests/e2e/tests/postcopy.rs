@@ -168,7 +168,6 @@ fn next_boot_reaches(host: &Host, name: &str, previous: &MemworkLine, min_seq: u
 /// what was lost and what to do, and releases the domain: `stop-domain -f`
 /// and `start-domain` bring the guest back here, memwork OK.
 #[test]
-#[ignore = "timing-bound (passed 7 of 9 runs on a loaded 2-core host): cargo nextest run -p ldm-e2e --test postcopy --run-ignored only"]
 fn guest_postcopy_lost_in_the_switch_restarts_on_the_source() {
     let _lock = guest_lock();
     let t0 = std::time::Instant::now();
