@@ -6,6 +6,7 @@
 //! final [`Response`].
 
 pub mod channels;
+pub mod dirty_ratio;
 pub mod domain;
 pub mod error;
 pub mod flags;
