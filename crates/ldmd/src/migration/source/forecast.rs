@@ -16,10 +16,16 @@
 //! target takes one (`super::super::probe`); otherwise the rate of this
 //! host's last live move is used, else an assumed figure, and the dry run
 //! says which.
+//!
+//! Each live move also keeps the ratio between the dirty rate the guest
+//! kept during its copy and the rate sampled before it
+//! ([`ldm_api::dirty_ratio`]). The prediction does not apply it: on the
+//! benchmark it made the predictions no better (docs/benchmarks.md).
 
 use crate::daemon::Daemon;
 use crate::ops::machine::QmpGuard;
 use ldm_api::channels::{choose, CopyChoice, Facts as ChoiceFacts, Measured};
+use ldm_api::dirty_ratio::DuringCopy;
 use ldm_api::migration::{LinkSource, MemoryEstimate, PostcopyMode, Summary};
 use ldm_api::postcopy::planned_after_ms;
 use ldm_api::predict::{predict, Inputs, Outcome};
@@ -33,6 +39,9 @@ use std::time::{Duration, Instant};
 const RATE_KEY: &str = "memory-migration-rate-mib";
 /// The database key of the last live move's time outside the copy, ms.
 const FIXED_KEY: &str = "memory-migration-fixed-ms";
+/// The database key of the ratio, percent, between the dirty rate the
+/// guest kept during the last live move and the rate sampled before it.
+const DIRTY_RATIO_KEY: &str = "memory-migration-dirty-ratio-pct";
 /// The link rate assumed when nothing was measured, MiB/s.
 const ASSUMED_RATE_MIB: u64 = 200;
 /// The time outside the copy assumed when no move was measured yet, on
@@ -147,6 +156,9 @@ pub(super) struct Facts {
 pub(super) struct Forecast {
     pub choice: CopyChoice,
     pub memory: Option<MemoryEstimate>,
+    /// The dirty rate QEMU sampled, MiB/s, if it was read: the move
+    /// compares the rate during its copy with it.
+    pub sampled_dirty_mib: Option<u64>,
 }
 
 /// What was measured, before a rate is chosen.
@@ -293,7 +305,11 @@ pub(super) async fn forecast(
         }
         None => None,
     };
-    Forecast { choice, memory }
+    Forecast {
+        choice,
+        memory,
+        sampled_dirty_mib: base.as_ref().ok().map(|b| b.dirty_mib),
+    }
 }
 
 /// The bulk rate of this host's last live move at `channels`, MiB/s:
@@ -332,9 +348,25 @@ fn meta_u64(d: &Daemon, key: &str) -> Option<u64> {
 }
 
 /// Keeps a finished live move's bulk rate (under its channel count, and
-/// under the key of any count that older releases read) and its time
-/// outside the copy for the next move's choice and prediction.
-pub(super) fn remember(d: &Daemon, s: &Summary) {
+/// under the key of any count that older releases read), its time
+/// outside the copy and, when it can say, the ratio of the dirty rate
+/// during its copy to the sampled one (`sampled_dirty_mib`; kept, not yet
+/// applied), for the next move's choice and prediction.
+pub(super) fn remember(
+    d: &Daemon,
+    s: &Summary,
+    sampled_dirty_mib: Option<u64>,
+    during: &DuringCopy,
+) {
+    if let Some(pct) = during.ratio_pct(sampled_dirty_mib) {
+        tracing::info!(
+            sampled_mib_s = sampled_dirty_mib,
+            during_mib_s = during.rate_mib_s(),
+            pct,
+            "the guest's dirty rate during the copy against the sample"
+        );
+        let _ = d.db.set_meta(DIRTY_RATIO_KEY, &pct.to_string());
+    }
     let copy_ms = s.qemu_ms.saturating_sub(s.setup_ms);
     let rate = s.bulk_rate_mib_s.round() as u64;
     if rate > 0 && copy_ms > 0 {

@@ -52,6 +52,12 @@ pub(super) struct Copy {
     started_at: Option<Instant>,
     /// When the source asked QEMU to switch to post-copy.
     postcopy_at: Option<Instant>,
+    /// The dirty rate QEMU sampled before the move, MiB/s, if read.
+    pub(super) sampled_dirty_mib: Option<u64>,
+    /// QEMU's dirty rate pass by pass during the pre-copy.
+    pub(super) dirtied: ldm_api::dirty_ratio::DuringCopy,
+    /// When the statistics were last read for the dirty rate alone.
+    dirtied_read: Option<Instant>,
 }
 
 impl Copy {

@@ -413,7 +413,8 @@ pub async fn migrate(
     if let Some(f) = &forecast {
         run.info(format!("Copy: {}", f.choice));
     }
-    let drv = driver::Driver::new(run, Some(peer), offer, started_at, tuning, live);
+    let mut drv = driver::Driver::new(run, Some(peer), offer, started_at, tuning, live);
+    drv.copy.sampled_dirty_mib = forecast.as_ref().and_then(|f| f.sampled_dirty_mib);
     drv.drive(machine::Event::Checked { passed: true }).await
 }
 

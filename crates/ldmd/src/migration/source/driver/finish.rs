@@ -87,7 +87,12 @@ impl Driver<'_> {
                             s.pause = Some(pause);
                             s.postcopy_ms = self.copy.postcopy_ms();
                             if self.storage.is_none() && !self.restarted {
-                                forecast::remember(&self.run.d, &s);
+                                forecast::remember(
+                                    &self.run.d,
+                                    &s,
+                                    self.copy.sampled_dirty_mib,
+                                    &self.copy.dirtied,
+                                );
                             }
                             Reply::Migrated(s)
                         }

@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 /// A migration whose remaining memory has not shrunk for this many
 /// statistics samples (one a second) does not converge and is given up.
 const STALL_SAMPLES: usize = 120;
+/// Until QEMU's first figure of the guest's dirty rate during the copy
+/// is read, the statistics are read this often for it: after the first
+/// pass the rest of a move often takes less than the heartbeat, and QEMU
+/// reports no figure once completed.
+const DIRTIED_READ: Duration = Duration::from_millis(250);
 impl Driver<'_> {
     /// Follows the copy until something happens that the machine must
     /// decide: QEMU paused the source, completed or failed; cancel; the
@@ -83,8 +88,47 @@ impl Driver<'_> {
                 if let Err(ev) = self.heartbeat(phase).await {
                     return ev;
                 }
+            } else if self.wants_dirtied() {
+                self.read_dirtied(q).await;
             }
         }
+    }
+
+    /// Pre-copy runs, a ratio can be had (the rate sampled before the
+    /// move is not too low) and QEMU's first figure of the dirty rate
+    /// is still to be read.
+    fn wants_dirtied(&self) -> bool {
+        self.copy
+            .sampled_dirty_mib
+            .is_some_and(|s| s >= ldm_api::dirty_ratio::MIN_SAMPLED_MIB_S)
+            && self.copy.paused_at.is_none()
+            && self.copy.postcopy_at.is_none()
+            && !self.copy.dirtied.has_figure()
+            && self
+                .copy
+                .dirtied_read
+                .is_none_or(|t| t.elapsed() >= DIRTIED_READ)
+    }
+
+    /// Reads QEMU's statistics for the dirty rate alone (a QEMU that
+    /// does not answer is no news; headway and completion are the
+    /// heartbeat's and the events').
+    async fn read_dirtied(&mut self, q: &mut Qmp) {
+        self.copy.dirtied_read = Some(Instant::now());
+        let Ok(info) = q.query_migrate().await else {
+            return;
+        };
+        if info.status != MigrationStatus::Active {
+            return;
+        }
+        let ram = info.ram.unwrap_or_default();
+        let throttle = info.cpu_throttle_percentage.unwrap_or(0);
+        self.copy.dirtied.observe(
+            ram.dirty_sync_count,
+            ram.dirty_pages_rate,
+            ram.page_size,
+            throttle.min(100) as u8,
+        );
     }
 
     /// A message from the target during the copy, without waiting.
@@ -262,6 +306,13 @@ impl Driver<'_> {
         if self.copy.postcopy_at.is_some() {
             return None;
         }
+        let throttle = self.copy.info.cpu_throttle_percentage.unwrap_or(0);
+        self.copy.dirtied.observe(
+            ram.dirty_sync_count,
+            ram.dirty_pages_rate,
+            ram.page_size,
+            throttle.min(100) as u8,
+        );
         if self.tuning.postcopy {
             let p = ldm_api::postcopy::Precopy {
                 elapsed_ms: self
