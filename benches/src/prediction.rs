@@ -31,13 +31,16 @@ fn compare(label: &str, p: &MemoryEstimate, m: &Measured) -> String {
         None => format!("- vs {:.0} ms", m.pause_ms),
     };
     format!(
-        "  ldm predicted vs measured, {label}: total {total}; pause {pause}; passes {} vs {}; sent {} vs {} MiB; (to send {} MiB, dirty {} MiB/s, link {} MiB/s {:?}, QEMU's last rate {}, throttle {} %)",
+        "  ldm predicted vs measured, {label}: total {total}; pause {pause}; passes {} vs {}; sent {} vs {} MiB; (to send {} MiB, dirty {}, link {} MiB/s {:?}, QEMU's last rate {}, throttle {} %)",
         p.passes,
         m.passes,
         p.sent_mib,
         m.bytes >> 20,
         p.to_send_mib,
-        p.dirty_rate_mib_s,
+        match p.dirty_during_copy_mib_s {
+            Some(d) => format!("{} MiB/s sampled, {d} during the last move", p.dirty_rate_mib_s),
+            None => format!("{} MiB/s", p.dirty_rate_mib_s),
+        },
         p.link_mib_s,
         p.link_source,
         p.qemu_rate_mib_s.map_or("-".into(), |r| format!("{r} MiB/s")),

@@ -1,8 +1,9 @@
-//! How much the guest dirties during a live move against what QEMU
+//! How much the guest dirties during a live move, and against what QEMU
 //! sampled before it, measured by each move and kept on the host. The
-//! prediction ([`crate::predict`]) does not apply it: on the benchmark,
-//! the ratio learnt against a move's short sample made the next dry
-//! run's predictions no better (docs/benchmarks.md).
+//! prediction ([`crate::predict`]) of the same domain's next move from
+//! the host takes the rate itself; it does not apply the ratio: on the
+//! benchmark, the ratio learnt against a move's short sample made the
+//! next dry run's predictions no better (docs/benchmarks.md).
 //!
 //! Where the copy's threads share the CPU with the guest's vCPUs (TCG, few
 //! cores) the guest dirties at another rate during the copy than at rest,

@@ -330,6 +330,11 @@ pub struct MemoryEstimate {
     pub to_send_mib: u64,
     /// How fast the guest dirties memory, MiB/s (QEMU's sampling).
     pub dirty_rate_mib_s: u64,
+    /// The rate this domain kept during its last live move from this
+    /// host, MiB/s, which the prediction takes instead of the sample
+    /// (absent: the sample, and from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty_during_copy_mib_s: Option<u64>,
     /// What the path to the target carries, MiB/s.
     pub link_mib_s: u64,
     /// Where `link_mib_s` comes from: `measured` (a probe now),

@@ -54,9 +54,16 @@ pub fn lines(e: &MemoryEstimate) -> [String; 2] {
         Some(r) => format!("; QEMU copied at {r} MiB/s on this host's last move"),
         None => String::new(),
     };
+    let dirty = match e.dirty_during_copy_mib_s {
+        Some(during) => format!(
+            "dirtying {} MiB/s sampled, {during} MiB/s during its last move from this host (the prediction's)",
+            e.dirty_rate_mib_s
+        ),
+        None => format!("dirtying {} MiB/s", e.dirty_rate_mib_s),
+    };
     let measured = format!(
-        "Memory: {} MiB, about {} MiB to send; dirtying {} MiB/s; {link}{cap}{qemu}",
-        e.memory_mib, e.to_send_mib, e.dirty_rate_mib_s
+        "Memory: {} MiB, about {} MiB to send; {dirty}; {link}{cap}{qemu}",
+        e.memory_mib, e.to_send_mib
     );
     let predicted = match (e.total_ms, e.pause_ms) {
         _ if e.postcopy_after_ms.is_some() => {
@@ -107,6 +114,7 @@ mod tests {
             memory_mib: 1024,
             to_send_mib: 310,
             dirty_rate_mib_s: 98,
+            dirty_during_copy_mib_s: None,
             link_mib_s: 640,
             link_source: LinkSource::Measured,
             cap_mib_s: None,
@@ -215,6 +223,19 @@ mod tests {
         assert!(lines(&e)[0].ends_with(
             "link 640 MiB/s (measured); QEMU copied at 280 MiB/s on this host's last move"
         ));
+    }
+
+    #[test]
+    fn the_rate_during_the_last_move_is_named_when_it_is_taken() {
+        let e = MemoryEstimate {
+            dirty_rate_mib_s: 160,
+            dirty_during_copy_mib_s: Some(84),
+            ..estimate()
+        };
+        assert_eq!(
+            lines(&e)[0],
+            "Memory: 1024 MiB, about 310 MiB to send; dirtying 160 MiB/s sampled, 84 MiB/s during its last move from this host (the prediction's); link 640 MiB/s (measured)"
+        );
     }
 
     #[test]

@@ -17,10 +17,14 @@
 //! host's last live move is used, else an assumed figure, and the dry run
 //! says which.
 //!
-//! Each live move also keeps the ratio between the dirty rate the guest
-//! kept during its copy and the rate sampled before it
-//! ([`ldm_api::dirty_ratio`]). The prediction does not apply it: on the
-//! benchmark it made the predictions no better (docs/benchmarks.md).
+//! Each live move also keeps the dirty rate the guest kept during its
+//! copy ([`ldm_api::dirty_ratio`]) with the domain's UUID, and its ratio
+//! to the rate sampled before it. When the same domain is predicted
+//! again from this host, the model takes that rate instead of the sample
+//! (under TCG the copy's threads take CPU from the guest's vCPUs, and a
+//! sample at rest or during the checks says little of the copy); the
+//! ratio is not applied: on the benchmark it made the predictions no
+//! better (docs/benchmarks.md).
 
 use crate::daemon::Daemon;
 use crate::ops::machine::QmpGuard;
@@ -42,6 +46,9 @@ const FIXED_KEY: &str = "memory-migration-fixed-ms";
 /// The database key of the ratio, percent, between the dirty rate the
 /// guest kept during the last live move and the rate sampled before it.
 const DIRTY_RATIO_KEY: &str = "memory-migration-dirty-ratio-pct";
+/// The database key of the dirty rate the guest kept during the last
+/// live move, with its domain: `<uuid> <MiB/s>`.
+const DURING_KEY: &str = "memory-migration-dirty-during";
 /// The link rate assumed when nothing was measured, MiB/s.
 const ASSUMED_RATE_MIB: u64 = 200;
 /// The time outside the copy assumed when no move was measured yet, on
@@ -149,6 +156,8 @@ pub(super) struct Facts {
     pub downtime_limit_ms: u64,
     /// The checks so far (connection, authentication).
     pub checks_ms: u64,
+    /// The domain's UUID.
+    pub uuid: String,
 }
 
 /// The choice of the copy and, when it could be measured, the
@@ -165,6 +174,11 @@ pub(super) struct Forecast {
 struct Base {
     memory_mib: u64,
     to_send_mib: u64,
+    /// QEMU's sampled rate, MiB/s.
+    sampled_dirty_mib: u64,
+    /// The rate this domain kept during its last move from here, MiB/s.
+    during_mib: Option<u64>,
+    /// The rate the model takes.
     dirty_mib: u64,
     link_mib: u64,
     link_source: LinkSource,
@@ -231,10 +245,13 @@ async fn base(d: &Daemon, s: Option<&Sampling>, f: &Facts) -> Result<Base, Strin
         (None, Some(r)) => (r, LinkSource::LastMigration),
         (None, None) => (ASSUMED_RATE_MIB, LinkSource::Assumed),
     };
+    let during = during_of(d.db.meta(DURING_KEY).ok().flatten().as_deref(), &f.uuid);
     Ok(Base {
         memory_mib: s.memory_mib,
         to_send_mib: s.to_send_mib(),
-        dirty_mib: dirty,
+        sampled_dirty_mib: dirty,
+        during_mib: during,
+        dirty_mib: during.unwrap_or(dirty),
         link_mib,
         link_source,
         fixed_ms: meta_u64(d, FIXED_KEY).unwrap_or(f.checks_ms + ASSUMED_PREPARE_MS),
@@ -288,7 +305,8 @@ pub(super) async fn forecast(
             Some(MemoryEstimate {
                 memory_mib: b.memory_mib,
                 to_send_mib: b.to_send_mib,
-                dirty_rate_mib_s: b.dirty_mib,
+                dirty_rate_mib_s: b.sampled_dirty_mib,
+                dirty_during_copy_mib_s: b.during_mib,
                 link_mib_s: at.link_mib,
                 link_source: b.link_source,
                 cap_mib_s: f.cap_mib,
@@ -308,7 +326,7 @@ pub(super) async fn forecast(
     Forecast {
         choice,
         memory,
-        sampled_dirty_mib: base.as_ref().ok().map(|b| b.dirty_mib),
+        sampled_dirty_mib: base.as_ref().ok().map(|b| b.sampled_dirty_mib),
     }
 }
 
@@ -334,6 +352,14 @@ fn rate_of(meta: impl Fn(&str) -> Option<u64>, channels: u32) -> Option<u64> {
         .or_else(|| meta(RATE_KEY))
 }
 
+/// The rate the domain `uuid` kept during the last live move from this
+/// host, MiB/s, from the stored `<uuid> <MiB/s>` (`None`: another
+/// domain's, or none).
+fn during_of(stored: Option<&str>, uuid: &str) -> Option<u64> {
+    let (who, mib) = stored?.split_once(' ')?;
+    (who == uuid).then(|| mib.parse().ok()).flatten()
+}
+
 /// The database key of the last live move's bulk rate at `channels`.
 fn rate_key(channels: u32) -> String {
     format!("{RATE_KEY}-{channels}ch")
@@ -350,14 +376,20 @@ fn meta_u64(d: &Daemon, key: &str) -> Option<u64> {
 /// Keeps a finished live move's bulk rate (under its channel count, and
 /// under the key of any count that older releases read), its time
 /// outside the copy and, when it can say, the ratio of the dirty rate
-/// during its copy to the sampled one (`sampled_dirty_mib`; kept, not yet
-/// applied), for the next move's choice and prediction.
+/// during its copy to the sampled one (`sampled_dirty_mib`; kept, not
+/// applied) and the rate itself with the domain's `uuid`, for the next
+/// move's choice and prediction.
 pub(super) fn remember(
     d: &Daemon,
     s: &Summary,
+    uuid: &str,
     sampled_dirty_mib: Option<u64>,
     during: &DuringCopy,
 ) {
+    if let Some(mib) = during.rate_mib_s() {
+        let mib = (mib.round() as u64).max(1);
+        let _ = d.db.set_meta(DURING_KEY, &format!("{uuid} {mib}"));
+    }
     if let Some(pct) = during.ratio_pct(sampled_dirty_mib) {
         tracing::info!(
             sampled_mib_s = sampled_dirty_mib,
@@ -408,6 +440,24 @@ mod tests {
         for (stored, channels, want) in rows {
             let meta = |k: &str| stored.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
             assert_eq!(rate_of(meta, *channels), *want, "{stored:?} at {channels}");
+        }
+    }
+
+    #[test]
+    fn the_rate_during_the_last_move_is_the_same_domains() {
+        let me = "5f0c7a1e-0000-4000-8000-000000000001";
+        #[rustfmt::skip]
+        let rows: &[(Option<&str>, Option<u64>)] = &[
+            (None, None),
+            (Some("5f0c7a1e-0000-4000-8000-000000000001 84"), Some(84)),
+            // Another domain's move.
+            (Some("5f0c7a1e-0000-4000-8000-000000000002 84"), None),
+            // Damaged.
+            (Some("5f0c7a1e-0000-4000-8000-000000000001"), None),
+            (Some("5f0c7a1e-0000-4000-8000-000000000001 fast"), None),
+        ];
+        for (stored, want) in rows {
+            assert_eq!(during_of(*stored, me), *want, "{stored:?}");
         }
     }
 }

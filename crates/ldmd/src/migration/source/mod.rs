@@ -338,6 +338,7 @@ pub async fn migrate(
                 cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
                 downtime_limit_ms: t.downtime_limit_ms,
                 checks_ms,
+                uuid: offer.spec.uuid.to_string(),
             };
             forecast::forecast(d, sampling.as_ref(), facts, m.dry_run).await
         };

@@ -90,6 +90,7 @@ impl Driver<'_> {
                                 forecast::remember(
                                     &self.run.d,
                                     &s,
+                                    &self.offer.spec.uuid.to_string(),
                                     self.copy.sampled_dirty_mib,
                                     &self.copy.dirtied,
                                 );
