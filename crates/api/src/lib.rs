@@ -6,7 +6,7 @@
 //! final [`Response`].
 
 pub mod channels;
-pub mod dirty_ratio;
+pub mod dirty_during;
 pub mod domain;
 pub mod error;
 pub mod flags;

@@ -18,18 +18,17 @@
 //! says which.
 //!
 //! Each live move also keeps the dirty rate the guest kept during its
-//! copy ([`ldm_api::dirty_ratio`]) with the domain's UUID, and its ratio
-//! to the rate sampled before it. When the same domain is predicted
-//! again from this host, the model takes that rate instead of the sample
-//! (under TCG the copy's threads take CPU from the guest's vCPUs, and a
-//! sample at rest or during the checks says little of the copy); the
-//! ratio is not applied: on the benchmark it made the predictions no
-//! better (docs/benchmarks.md).
+//! copy ([`ldm_api::dirty_during`]) with the domain's UUID. When the same
+//! domain is predicted again from this host, the model takes that rate
+//! instead of the sample (under TCG the copy's threads take CPU from the
+//! guest's vCPUs, and a sample at rest or during the checks says little
+//! of the copy). A ratio of it to the sample was tried and made the
+//! predictions no better (docs/benchmarks.md).
 
 use crate::daemon::Daemon;
 use crate::ops::machine::QmpGuard;
 use ldm_api::channels::{choose, CopyChoice, Facts as ChoiceFacts, Measured};
-use ldm_api::dirty_ratio::DuringCopy;
+use ldm_api::dirty_during::DuringCopy;
 use ldm_api::migration::{LinkSource, MemoryEstimate, PostcopyMode, Summary};
 use ldm_api::postcopy::planned_after_ms;
 use ldm_api::predict::{predict, Inputs, Outcome};
@@ -43,9 +42,6 @@ use std::time::{Duration, Instant};
 const RATE_KEY: &str = "memory-migration-rate-mib";
 /// The database key of the last live move's time outside the copy, ms.
 const FIXED_KEY: &str = "memory-migration-fixed-ms";
-/// The database key of the ratio, percent, between the dirty rate the
-/// guest kept during the last live move and the rate sampled before it.
-const DIRTY_RATIO_KEY: &str = "memory-migration-dirty-ratio-pct";
 /// The database key of the dirty rate the guest kept during the last
 /// live move, with its domain: `<uuid> <MiB/s>`.
 const DURING_KEY: &str = "memory-migration-dirty-during";
@@ -375,29 +371,12 @@ fn meta_u64(d: &Daemon, key: &str) -> Option<u64> {
 
 /// Keeps a finished live move's bulk rate (under its channel count, and
 /// under the key of any count that older releases read), its time
-/// outside the copy and, when it can say, the ratio of the dirty rate
-/// during its copy to the sampled one (`sampled_dirty_mib`; kept, not
-/// applied) and the rate itself with the domain's `uuid`, for the next
-/// move's choice and prediction.
-pub(super) fn remember(
-    d: &Daemon,
-    s: &Summary,
-    uuid: &str,
-    sampled_dirty_mib: Option<u64>,
-    during: &DuringCopy,
-) {
+/// outside the copy and, when it can say, the dirty rate during its copy
+/// with the domain's `uuid`, for the next move's choice and prediction.
+pub(super) fn remember(d: &Daemon, s: &Summary, uuid: &str, during: &DuringCopy) {
     if let Some(mib) = during.rate_mib_s() {
         let mib = (mib.round() as u64).max(1);
         let _ = d.db.set_meta(DURING_KEY, &format!("{uuid} {mib}"));
-    }
-    if let Some(pct) = during.ratio_pct(sampled_dirty_mib) {
-        tracing::info!(
-            sampled_mib_s = sampled_dirty_mib,
-            during_mib_s = during.rate_mib_s(),
-            pct,
-            "the guest's dirty rate during the copy against the sample"
-        );
-        let _ = d.db.set_meta(DIRTY_RATIO_KEY, &pct.to_string());
     }
     let copy_ms = s.qemu_ms.saturating_sub(s.setup_ms);
     let rate = s.bulk_rate_mib_s.round() as u64;

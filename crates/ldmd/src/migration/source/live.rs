@@ -55,7 +55,7 @@ pub(super) struct Copy {
     /// The dirty rate QEMU sampled before the move, MiB/s, if read.
     pub(super) sampled_dirty_mib: Option<u64>,
     /// QEMU's dirty rate pass by pass during the pre-copy.
-    pub(super) dirtied: ldm_api::dirty_ratio::DuringCopy,
+    pub(super) dirtied: ldm_api::dirty_during::DuringCopy,
     /// When the statistics were last read for the dirty rate alone.
     dirtied_read: Option<Instant>,
 }

@@ -91,7 +91,6 @@ impl Driver<'_> {
                                     &self.run.d,
                                     &s,
                                     &self.offer.spec.uuid.to_string(),
-                                    self.copy.sampled_dirty_mib,
                                     &self.copy.dirtied,
                                 );
                             }

@@ -100,7 +100,7 @@ impl Driver<'_> {
     fn wants_dirtied(&self) -> bool {
         self.copy
             .sampled_dirty_mib
-            .is_some_and(|s| s >= ldm_api::dirty_ratio::MIN_SAMPLED_MIB_S)
+            .is_some_and(|s| s >= ldm_api::dirty_during::MIN_SAMPLED_MIB_S)
             && self.copy.paused_at.is_none()
             && self.copy.postcopy_at.is_none()
             && !self.copy.dirtied.has_figure()

@@ -1,9 +1,6 @@
-//! How much the guest dirties during a live move, and against what QEMU
-//! sampled before it, measured by each move and kept on the host. The
-//! prediction ([`crate::predict`]) of the same domain's next move from
-//! the host takes the rate itself; it does not apply the ratio: on the
-//! benchmark, the ratio learnt against a move's short sample made the
-//! next dry run's predictions no better (docs/benchmarks.md).
+//! How much the guest dirties during a live move, measured by each move
+//! and kept on the host: the prediction ([`crate::predict`]) of the same
+//! domain's next move from the host takes it instead of the sample.
 //!
 //! Where the copy's threads share the CPU with the guest's vCPUs (TCG, few
 //! cores) the guest dirties at another rate during the copy than at rest,
@@ -20,8 +17,8 @@
 //! less than a second leaves no other chance. Bytes sent after the first pass over the copy's time would mix in
 //! the pause's bytes and a first pass the statistics do not show.
 
-/// Below this sampled rate, MiB/s, the guest is close to idle and a
-/// ratio says nothing (a few pages more or less double it).
+/// Below this sampled rate, MiB/s, the guest is close to idle: its rate
+/// during the copy is not worth reading for.
 pub const MIN_SAMPLED_MIB_S: u64 = 4;
 /// Passes under a heavier throttle than this, percent, say too little
 /// of the guest's own rate.
@@ -89,15 +86,6 @@ impl DuringCopy {
         };
         Some(median / 1048576.0)
     }
-
-    /// The rate during the copy over the rate sampled before it, percent,
-    /// unbounded; `None` when there is nothing to say: no sample, a
-    /// guest close to idle, or no pass's figure.
-    pub fn ratio_pct(&self, sampled_mib_s: Option<u64>) -> Option<u64> {
-        let sampled = sampled_mib_s.filter(|s| *s >= MIN_SAMPLED_MIB_S)?;
-        let during = self.rate_mib_s()?;
-        Some(((during / sampled as f64 * 100.0).round() as u64).max(1))
-    }
 }
 
 #[cfg(test)]
@@ -152,30 +140,5 @@ mod tests {
         let mut d = DuringCopy::default();
         d.observe(2, 256, 0, 0);
         assert_eq!(d.rate_mib_s(), Some(1.0));
-    }
-
-    /// (sampled MiB/s, MiB/s kept during the copy) → the ratio stored.
-    #[test]
-    fn the_ratio_stored() {
-        #[rustfmt::skip]
-        let rows: &[(Option<u64>, Option<u64>, Option<u64>)] = &[
-            (Some(232), Some(150), Some(65)),
-            (Some(100), Some(210), Some(210)),
-            // Unbounded: as measured.
-            (Some(10), Some(100), Some(1000)),
-            // No sample before the move, or a guest close to idle.
-            (None, Some(150), None),
-            (Some(3), Some(150), None),
-            (Some(4), Some(2), Some(50)),
-            // No pass's figure (a move of one pass).
-            (Some(232), None, None),
-        ];
-        for (sampled, during, want) in rows {
-            let mut d = DuringCopy::default();
-            if let Some(mib) = during {
-                d.observe(2, mib * MIB_PAGES, 4096, 0);
-            }
-            assert_eq!(d.ratio_pct(*sampled), *want, "{sampled:?}, {during:?}");
-        }
     }
 }
