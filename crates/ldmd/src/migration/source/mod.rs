@@ -1,7 +1,7 @@
 //! The source side of a migration: `ldm migrate-domain` and
 //! `ldm cancel-operation migration`. See [`super::protocol`] for the phases.
 //!
-//! `mod.rs` runs phase 1; `claim.rs` claims the domain and gives it
+//! `mod.rs` runs phase 1; `claiming.rs` claims the domain and gives it
 //! back; `cancel.rs` is `cancel-operation`; `machine.rs` decides
 //! every transition; `driver.rs` turns the peer, QEMU, cancel and
 //! deadlines into its events and carries out its actions; `leftover.rs`
@@ -10,7 +10,7 @@
 
 mod cancel;
 pub mod checking;
-mod claim;
+mod claiming;
 mod driver;
 mod forecast;
 pub(crate) mod leftover;
@@ -25,8 +25,8 @@ pub(crate) mod settle;
 mod storage;
 
 pub use cancel::cancel;
-pub(crate) use claim::settle_claim;
-use claim::{claim, release};
+pub(crate) use claiming::settle_claim;
+use claiming::{claim, release};
 
 use super::connect::connect;
 use super::protocol::{DomainOffer, ToSource, ToTarget};
