@@ -1,93 +1,20 @@
 //! The local API: requests from `ldm` and the daemon's answers.
+//!
+//! `request.rs` is the request; `change.rs` how a domain verb changes
+//! the domain, `accounts.rs` users and trust, `reply.rs` the answers.
 
-use crate::domain::{CpuArch, DomainView, HostView};
-use crate::error::ApiError;
-use crate::migration::{DryRun, MigrateRequest, Progress, Summary};
-use crate::network::{Mac, VswView};
-use crate::service::VccView;
-use crate::storage::VdsView;
+mod accounts;
+mod change;
+mod reply;
+
+pub use accounts::{TrustView, UserRole, UserView};
+pub use change::{ResourceChange, StopMode};
+pub use reply::{Event, Reply, Response, SpconfigView};
+
+use crate::domain::CpuArch;
+use crate::migration::MigrateRequest;
+use crate::network::Mac;
 use serde::{Deserialize, Serialize};
-
-/// How a vCPU or memory verb changes the amount.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ResourceChange {
-    /// `set-*`
-    Set,
-    /// `add-*`
-    Add,
-    /// `rm-*`
-    Remove,
-}
-
-/// How `stop-domain` ends a running domain (besides `-f`/`-q`, which stop it
-/// at once).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum StopMode {
-    /// Ask the guest to power off; stop it when the timeout passes.
-    #[default]
-    Normal,
-    /// Ask the guest to power off and wait; never force (`-H`): when the
-    /// timeout passes the domain keeps running and the request fails.
-    Halt,
-    /// Stop as [`StopMode::Normal`], then start the domain again (`-r`).
-    Reboot,
-}
-
-impl StopMode {
-    fn is_normal(&self) -> bool {
-        *self == StopMode::Normal
-    }
-}
-
-/// A saved host configuration as `list-spconfig` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpconfigView {
-    /// Name (`factory-default` is the built-in one).
-    pub name: String,
-    /// The configuration in use: the last one saved or applied.
-    pub current: bool,
-    /// The one ldmd applies at its first start after the host boots.
-    pub next_poweron: bool,
-}
-
-/// A user account's role (Oracle's rights profiles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum UserRole {
-    /// Read-only.
-    Review,
-    /// Console access.
-    Console,
-    /// Everything, migration included.
-    Management,
-}
-
-impl UserRole {
-    /// Name as written on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserRole::Review => "review",
-            UserRole::Console => "console",
-            UserRole::Management => "management",
-        }
-    }
-}
-
-impl std::str::FromStr for UserRole {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "review" => Ok(UserRole::Review),
-            "console" => Ok(UserRole::Console),
-            "management" => Ok(UserRole::Management),
-            o => Err(format!(
-                "role '{o}' is not known: use role=review, role=console or role=management"
-            )),
-        }
-    }
-}
 
 /// One request on the local socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -463,123 +390,6 @@ pub enum Request {
         /// Name.
         name: String,
     },
-}
-
-/// A user account as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserView {
-    /// Name.
-    pub name: String,
-    /// Role.
-    pub role: UserRole,
-}
-
-/// A trusted certificate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrustView {
-    /// `host:port` of a target, or a source's label.
-    pub host: String,
-    /// SHA-256 fingerprint.
-    pub fingerprint: String,
-    /// `target` or `source`.
-    pub kind: String,
-}
-
-/// A successful answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "reply", rename_all = "kebab-case")]
-pub enum Reply {
-    /// Done, nothing to report.
-    Done {
-        /// Optional message for the administrator.
-        message: Option<String>,
-    },
-    /// Host facts.
-    Host(HostView),
-    /// Domains, the primary first.
-    Domains {
-        /// Rows.
-        domains: Vec<DomainView>,
-    },
-    /// Services.
-    Services {
-        /// Console concentrators.
-        vcc: Vec<VccView>,
-        /// Virtual disk services.
-        #[serde(default)]
-        vds: Vec<VdsView>,
-        /// Virtual switches (absent when none).
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        vsw: Vec<VswView>,
-    },
-    /// Console address.
-    Console {
-        /// Address.
-        address: String,
-        /// Port.
-        port: u16,
-    },
-    /// Console output.
-    ConsoleDump {
-        /// Bytes, lossily decoded.
-        text: String,
-    },
-    /// Users.
-    Users {
-        /// Accounts.
-        users: Vec<UserView>,
-    },
-    /// Trusted certificates.
-    Trust {
-        /// Entries.
-        entries: Vec<TrustView>,
-    },
-    /// A host's fingerprint.
-    Probe {
-        /// Presented fingerprint.
-        fingerprint: String,
-        /// The pinned one, if any.
-        pinned: Option<String>,
-    },
-    /// Dry-run result.
-    DryRun(DryRun),
-    /// Saved configurations, `factory-default` first.
-    Spconfigs {
-        /// Configurations.
-        configs: Vec<SpconfigView>,
-    },
-    /// Domains' constraints.
-    Constraints {
-        /// One per domain.
-        domains: Vec<crate::domain::DomainSpec>,
-    },
-    /// Migration finished.
-    Migrated(Summary),
-}
-
-/// An intermediate message during a long operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum Event {
-    /// Migration progress.
-    Progress(Progress),
-    /// A line for the administrator.
-    Info {
-        /// Text.
-        message: String,
-    },
-}
-
-/// One line the daemon writes back.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Response {
-    /// Intermediate event; more lines follow.
-    Event(Event),
-    /// Final success.
-    Ok(Box<Reply>),
-    /// Final failure.
-    Err(ApiError),
 }
 
 /// For `skip_serializing_if`: a flag that is off is left out, so a request
