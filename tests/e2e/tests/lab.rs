@@ -100,7 +100,11 @@ fn lab_freezes_thaws_kills_and_restarts_an_ldmd() {
     let waiting = procs::pid_alive(child.id());
     lab.thaw(0);
     let out = output::finish("ldm list".into(), child, Duration::from_secs(30));
-    assert!(waiting, "a frozen ldmd answered `ldm list`");
+    assert!(
+        waiting,
+        "a frozen ldmd answered `ldm list` (exit {:?}, stdout {:?}, stderr {:?})",
+        out.code, out.stdout, out.stderr
+    );
     out.ok();
     lab.kill_ldmd(0);
     lab.host(0).ldm(&["list"]).fails();
