@@ -8,6 +8,8 @@
 //!   and signal it through /proc.
 //! - [`Qmp`] talks to a running QEMU; typed helpers cover run state and
 //!   migration ([`MigrationInfo`], [`wait_migration`], [`wait_incoming`]).
+//! - [`first_touch`] measures how fast the host writes fresh memory (a
+//!   migration target's incoming QEMU receives into fresh memory).
 //! - [`MigrationTuning`] sets migration capabilities and parameters on
 //!   both ends; [`tls_creds_psk_object`] and [`write_psk_keys`] set up
 //!   TLS-PSK encryption of the migration stream.
@@ -21,6 +23,7 @@ mod cpufeatures;
 mod dirtyrate;
 pub mod disks;
 mod error;
+pub mod first_touch;
 mod hotmem;
 mod launch;
 mod leftover;
