@@ -6,6 +6,7 @@
 //! final [`Response`].
 
 pub mod channels;
+pub mod copy_rate;
 pub mod dirty_during;
 pub mod domain;
 pub mod error;
