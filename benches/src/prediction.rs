@@ -1,7 +1,9 @@
 //! The dry run's prediction next to what the move then measured.
 
 use crate::report::Measure;
+use ldm_api::copy_rate::first_move_rate;
 use ldm_api::migration::MemoryEstimate;
+use ldm_api::predict::{predict, Inputs};
 
 /// How far `predicted` is from `measured`, percent of `measured`.
 fn error_percent(predicted: f64, measured: f64) -> f64 {
@@ -14,6 +16,34 @@ struct Measured {
     pause_ms: f64,
     passes: u64,
     bytes: u64,
+}
+
+/// The same model without the target's first touch, on the same inputs
+/// (the copy at the link, or the cap if lower): its total and passes,
+/// when the prediction combined the first touch with the link.
+fn without_first_touch(p: &MemoryEstimate) -> Option<(u64, u64)> {
+    let touch = p.first_touch_mib_s?;
+    let total = p.total_ms?;
+    let at = |rate_mib: u64| {
+        predict(&Inputs {
+            memory_bytes: p.memory_mib << 20,
+            to_send_bytes: p.to_send_mib << 20,
+            dirty_bytes_s: (p.dirty_during_copy_mib_s.unwrap_or(p.dirty_rate_mib_s) << 20) as f64,
+            rate_bytes_s: (rate_mib << 20) as f64,
+            downtime_limit_ms: p.downtime_limit_ms,
+            fixed_ms: 0,
+            pause_overhead_ms: 0,
+        })
+    };
+    let capped = |r: u64| p.cap_mib_s.map_or(r, |c| r.min(c));
+    let with = at(capped(first_move_rate(p.link_mib_s, touch)));
+    let without = at(capped(p.link_mib_s));
+    if !with.finishes || !without.finishes {
+        return None;
+    }
+    // The time outside the copy is the same either way.
+    let fixed = total.saturating_sub(with.total_ms);
+    Some((fixed + without.total_ms, without.summary_passes()))
 }
 
 fn compare(label: &str, p: &MemoryEstimate, m: &Measured) -> String {
@@ -30,8 +60,18 @@ fn compare(label: &str, p: &MemoryEstimate, m: &Measured) -> String {
         Some(t) => format!("{t} ms vs {:.0} ms", m.pause_ms),
         None => format!("- vs {:.0} ms", m.pause_ms),
     };
+    let touch = match (p.first_touch_mib_s, without_first_touch(p)) {
+        (Some(t), Some((ms, passes))) => format!(
+            ", target's first touch {t} MiB/s: copy at {} MiB/s; without it: total {:.2} s ({:+.0} %), passes {passes}",
+            first_move_rate(p.link_mib_s, t),
+            ms as f64 / 1000.0,
+            error_percent(ms as f64, m.total_ms)
+        ),
+        (Some(t), None) => format!(", target's first touch {t} MiB/s"),
+        _ => String::new(),
+    };
     format!(
-        "  ldm predicted vs measured, {label}: total {total}; pause {pause}; passes {} vs {}; sent {} vs {} MiB; (to send {} MiB, dirty {}, link {} MiB/s {:?}, QEMU's last rate {}, throttle {} %)",
+        "  ldm predicted vs measured, {label}: total {total}; pause {pause}; passes {} vs {}; sent {} vs {} MiB; (to send {} MiB, dirty {}, link {} MiB/s {:?}{touch}, QEMU's last rate {}, throttle {} %)",
         p.passes,
         m.passes,
         p.sent_mib,

@@ -347,6 +347,12 @@ pub struct MemoryEstimate {
     /// when lower than the measured link: the prediction's rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qemu_rate_mib_s: Option<u64>,
+    /// The target's first-touch write rate (fresh memory, the pages its
+    /// incoming QEMU gets), MiB/s, when the prediction combined it with
+    /// the measured link: a host's first live move
+    /// ([`crate::copy_rate`]; absent otherwise, and from older daemons).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_touch_mib_s: Option<u64>,
     /// QEMU's downtime target, ms.
     pub downtime_limit_ms: u64,
     /// Predicted time of the whole move, ms (absent: it would not finish).

@@ -1,6 +1,7 @@
 //! How `migrate-domain -n` prints the prediction of a live move, and the
 //! time left the progress bar shows during one, by the same model.
 
+use ldm_api::copy_rate::first_move_rate;
 use ldm_api::migration::{LinkSource, MemoryEstimate, Progress};
 use ldm_api::predict::{remaining_ms, Inputs};
 
@@ -50,6 +51,13 @@ pub fn lines(e: &MemoryEstimate) -> [String; 2] {
         Some(c) => format!(", capped at {c} MiB/s"),
         None => String::new(),
     };
+    let touch = match e.first_touch_mib_s {
+        Some(t) => format!(
+            ", the target's first touch {t} MiB/s: copy at ~{} MiB/s",
+            first_move_rate(e.link_mib_s, t)
+        ),
+        None => String::new(),
+    };
     let qemu = match e.qemu_rate_mib_s {
         Some(r) => format!("; QEMU copied at {r} MiB/s on this host's last move"),
         None => String::new(),
@@ -62,7 +70,7 @@ pub fn lines(e: &MemoryEstimate) -> [String; 2] {
         None => format!("dirtying {} MiB/s", e.dirty_rate_mib_s),
     };
     let measured = format!(
-        "Memory: {} MiB, about {} MiB to send; {dirty}; {link}{cap}{qemu}",
+        "Memory: {} MiB, about {} MiB to send; {dirty}; {link}{touch}{cap}{qemu}",
         e.memory_mib, e.to_send_mib
     );
     let predicted = match (e.total_ms, e.pause_ms) {
@@ -119,6 +127,7 @@ mod tests {
             link_source: LinkSource::Measured,
             cap_mib_s: None,
             qemu_rate_mib_s: None,
+            first_touch_mib_s: None,
             downtime_limit_ms: 30,
             total_ms: Some(1900),
             pause_ms: Some(30),
@@ -223,6 +232,23 @@ mod tests {
         assert!(lines(&e)[0].ends_with(
             "link 640 MiB/s (measured); QEMU copied at 280 MiB/s on this host's last move"
         ));
+    }
+
+    #[test]
+    fn a_first_moves_copy_rate_names_the_targets_first_touch() {
+        let e = MemoryEstimate {
+            link_mib_s: 750,
+            first_touch_mib_s: Some(1400),
+            cap_mib_s: Some(300),
+            ..estimate()
+        };
+        assert!(
+            lines(&e)[0].ends_with(
+                "link 750 MiB/s (measured), the target's first touch 1400 MiB/s: copy at ~488 MiB/s, capped at 300 MiB/s"
+            ),
+            "{}",
+            lines(&e)[0]
+        );
     }
 
     #[test]

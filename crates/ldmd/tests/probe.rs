@@ -1,6 +1,7 @@
 //! The dry run's throughput probe, as a target answers it: offered in
 //! `Checked`, answered with the bytes received, bounded, and only after
-//! the checks.
+//! the checks; and the target's first-touch rate, reported in a live
+//! move's `Checked` only.
 
 mod common;
 
@@ -13,13 +14,33 @@ use ldmd::migration::protocol::{ToSource, ToTarget};
 
 /// Authenticated and checked: the target's `Checked` answer.
 async fn checked(dst: &Host) -> (RawPeer, Option<u64>) {
+    let (p, probe_bytes, _) = checked_as(dst, DomainState::Bound).await;
+    (p, probe_bytes)
+}
+
+/// The same for a domain in `state`, with the first-touch rate.
+async fn checked_as(dst: &Host, state: DomainState) -> (RawPeer, Option<u64>, Option<u64>) {
     let mut p = RawPeer::authenticate(dst, "admin").await;
-    let o = offer(dst, "ldg1", DomainState::Bound, 1, 512).await;
+    let o = offer(dst, "ldg1", state, 1, 512).await;
     p.send(&ToTarget::Check(o)).await;
     match p.recv().await {
-        Some(ToSource::Checked { probe_bytes, .. }) => (p, probe_bytes),
+        Some(ToSource::Checked {
+            probe_bytes,
+            first_touch_mib_s,
+            ..
+        }) => (p, probe_bytes, first_touch_mib_s),
         other => panic!("Check answered {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_reports_its_first_touch_for_a_live_move_only() {
+    let dst = Host::start("target").await;
+    dst.add_user("admin", UserRole::Management).await;
+    let (_, _, live) = checked_as(&dst, DomainState::Active).await;
+    assert!(live.is_some_and(|r| r > 0), "{live:?}");
+    let (_, _, cold) = checked_as(&dst, DomainState::Bound).await;
+    assert_eq!(cold, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

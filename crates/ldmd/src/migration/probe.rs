@@ -12,6 +12,12 @@
 //! all filler over all the rounds' time. A target of an older release
 //! offers nothing and is never probed; a probe that fails or takes too
 //! long leaves the dry run without a measurement.
+//!
+//! With a live move's `Checked` the target also reports how fast it
+//! writes fresh memory ([`first_touch`]): its incoming QEMU receives the
+//! guest's RAM into pages it never touched, and on a host's first move
+//! (no earlier rate to go by) the source's prediction combines that rate
+//! with the probed link (`ldm_api::copy_rate`).
 
 use super::protocol::{ToSource, ToTarget};
 use bytes::Bytes;
@@ -31,6 +37,38 @@ const SEND_TIME: Duration = Duration::from_millis(300);
 const FRAME_BYTES: usize = 256 << 10;
 /// The whole probe's deadline.
 const PROBE_WAIT: Duration = Duration::from_secs(3);
+
+/// Fresh memory written by [`first_touch`], MiB: small enough to cost a
+/// few tens of milliseconds, large enough to be past the allocator's
+/// caches.
+const FIRST_TOUCH_MIB: usize = 32;
+/// How long the target waits for its first-touch figure.
+const FIRST_TOUCH_WAIT: Duration = Duration::from_secs(1);
+
+/// The target's first-touch write rate, MiB/s, with the pages an
+/// incoming QEMU here gets (`huge`: transparent huge pages, else 4 KiB),
+/// measured off the async runtime; `None` (logged) if it failed or took
+/// longer than [`FIRST_TOUCH_WAIT`].
+pub async fn first_touch(huge: bool) -> Option<u64> {
+    let run = tokio::task::spawn_blocking(move || {
+        ldm_qemu::first_touch::first_touch_mib_s(FIRST_TOUCH_MIB, huge)
+    });
+    match tokio::time::timeout(FIRST_TOUCH_WAIT, run).await {
+        Ok(Ok(Ok(mib_s))) => Some((mib_s.round() as u64).max(1)),
+        Ok(Ok(Err(e))) => {
+            tracing::info!("no first-touch rate: {e}");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::info!("no first-touch rate: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!("no first-touch rate: it took over {FIRST_TOUCH_WAIT:?}");
+            None
+        }
+    }
+}
 
 /// Probes for about [`SEND_TIME`] (at most the target's `offered` bytes)
 /// and returns the rate the target received at, bytes/s. `None` if the
@@ -134,6 +172,11 @@ mod tests {
         assert!(c.admit(TARGET_MAX_BYTES - 1).is_ok());
         assert!(c.admit(1).is_ok());
         assert!(c.admit(1).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_target_measures_its_first_touch() {
+        assert!(first_touch(false).await.is_some_and(|r| r > 0));
     }
 
     #[tokio::test]

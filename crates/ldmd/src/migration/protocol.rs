@@ -14,6 +14,7 @@
 //! 1 Check{domain, machine}        ─────▶                    name, resources, CPU, console port, files
 //!                                 ◀─────   Checked{failures, warnings,
 //!                                                  probe_bytes,
+//!                                                  first_touch_mib_s,
 //!                                                  postcopy_unavailable}
 //!   (dry run of an active domain, or a live move with --postcopy=auto,
 //!    when the target offered `probe_bytes`:)
@@ -255,6 +256,12 @@ pub enum ToSource {
         /// (`Probe`), bytes; absent from targets that take none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         probe_bytes: Option<u64>,
+        /// How fast this target writes fresh memory, MiB/s (the pages its
+        /// incoming QEMU gets), measured for a live move's checks: the
+        /// source's prediction of a first move combines it with the
+        /// probed link. Absent from older targets and when not measured.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_touch_mib_s: Option<u64>,
         /// Why this target cannot receive a post-copy (no userfaultfd for
         /// its QEMU); absent when it can, and from older targets (which
         /// the source then takes as able).

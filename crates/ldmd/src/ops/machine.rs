@@ -169,7 +169,7 @@ pub async fn launch(d: &Daemon, rec: &DomainRecord, incoming: bool) -> Result<Ru
 /// own TLB), while on a migration target clearing 2 MiB for each arriving
 /// 4 KiB page halved the copy rate: an incoming TCG QEMU gets 4 KiB pages.
 /// With KVM, huge pages back the guest's own page tables and are kept.
-fn huge_pages(incoming: bool, accel: ldm_qemu::Accel) -> bool {
+pub(crate) fn huge_pages(incoming: bool, accel: ldm_qemu::Accel) -> bool {
     !(incoming && accel == ldm_qemu::Accel::Tcg)
 }
 

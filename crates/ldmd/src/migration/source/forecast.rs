@@ -6,7 +6,9 @@
 //! The copy's rate is the lowest of the link, the cap and, once this host
 //! has moved a domain live, the rate QEMU reached then at the same
 //! channel count (under TCG QEMU's copy, not the link, is what limits
-//! it, and one channel carries about half of what two do).
+//! it, and one channel carries about half of what two do); on a host's
+//! first move, the probed link combined with the target's first-touch
+//! write rate ([`ldm_api::copy_rate`]).
 //!
 //! Sampling the dirty rate takes QEMU a second for a dry run and 300 ms
 //! (with eight times QEMU's default sample of pages) for a move; it starts
@@ -28,6 +30,7 @@
 use crate::daemon::Daemon;
 use crate::ops::machine::QmpGuard;
 use ldm_api::channels::{choose, CopyChoice, Facts as ChoiceFacts, Measured};
+use ldm_api::copy_rate::{copy_rate, CopyRate, RateFacts};
 use ldm_api::dirty_during::DuringCopy;
 use ldm_api::migration::{LinkSource, MemoryEstimate, PostcopyMode, Summary};
 use ldm_api::postcopy::planned_after_ms;
@@ -146,6 +149,9 @@ pub(super) struct Facts {
     pub multifd_channels: u32,
     /// The probe's rate, bytes/s, if the target took one.
     pub probed: Option<f64>,
+    /// The target's first-touch write rate, MiB/s, if it reported one
+    /// (with a probe only).
+    pub first_touch_mib: Option<u64>,
     /// The move's bandwidth cap, MiB/s.
     pub cap_mib: Option<u64>,
     /// The downtime target, ms.
@@ -181,32 +187,23 @@ struct Base {
     fixed_ms: u64,
 }
 
-/// The model at `channels`: the rate it takes (and QEMU's last rate at
-/// that count when it bounds the link) and its prediction.
+/// The model at `channels`: the rate it takes
+/// ([`ldm_api::copy_rate`]: what bounded it) and its prediction.
 struct AtRate {
-    link_mib: u64,
-    rate_mib: u64,
-    qemu_rate: Option<u64>,
+    rate: CopyRate,
     outcome: Outcome,
     first_pass_ms: u64,
 }
 
 fn at_rate(d: &Daemon, b: &Base, f: &Facts, channels: u32) -> AtRate {
-    // QEMU's own copy can be slower than the link (under TCG it shares
-    // the CPU with the guest); the last move's rate on this host at the
-    // same channel count bounds it.
-    let last = last_rate(d, channels);
-    let link_mib = match b.link_source {
-        LinkSource::LastMigration => last.unwrap_or(b.link_mib),
-        _ => b.link_mib,
-    };
-    let qemu_rate = last.filter(|r| b.link_source == LinkSource::Measured && *r < link_mib);
-    let rate_mib = [Some(link_mib), f.cap_mib, qemu_rate]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(link_mib)
-        .max(1);
+    let rate = copy_rate(&RateFacts {
+        link_mib: b.link_mib,
+        link_source: b.link_source,
+        cap_mib: f.cap_mib,
+        last_mib: last_rate(d, channels),
+        first_touch_mib: f.first_touch_mib,
+    });
+    let rate_mib = rate.rate_mib;
     let outcome = predict(&Inputs {
         memory_bytes: b.memory_mib << 20,
         to_send_bytes: b.to_send_mib << 20,
@@ -218,9 +215,7 @@ fn at_rate(d: &Daemon, b: &Base, f: &Facts, channels: u32) -> AtRate {
     });
     let first_pass_ms = (b.to_send_mib as f64 / rate_mib as f64 * 1000.0).round() as u64;
     AtRate {
-        link_mib,
-        rate_mib,
-        qemu_rate,
+        rate,
         outcome,
         first_pass_ms,
     }
@@ -275,7 +270,7 @@ pub(super) async fn forecast(
     let measured = match &multifd {
         Some((b, m)) => Ok(Measured {
             dirty_mib_s: b.dirty_mib,
-            rate_mib_s: m.rate_mib,
+            rate_mib_s: m.rate.rate_mib,
             outcome: m.outcome,
             fixed_ms: b.fixed_ms,
             first_pass_ms: m.first_pass_ms,
@@ -303,10 +298,11 @@ pub(super) async fn forecast(
                 to_send_mib: b.to_send_mib,
                 dirty_rate_mib_s: b.sampled_dirty_mib,
                 dirty_during_copy_mib_s: b.during_mib,
-                link_mib_s: at.link_mib,
+                link_mib_s: at.rate.link_mib,
                 link_source: b.link_source,
                 cap_mib_s: f.cap_mib,
-                qemu_rate_mib_s: at.qemu_rate,
+                qemu_rate_mib_s: at.rate.qemu_rate_mib,
+                first_touch_mib_s: at.rate.first_touch_mib,
                 downtime_limit_ms: f.downtime_limit_ms,
                 total_ms: o.finishes.then_some(o.total_ms),
                 pause_ms: o.finishes.then_some(o.pause_ms),

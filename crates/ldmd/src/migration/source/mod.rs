@@ -246,19 +246,20 @@ pub async fn migrate(
                 warnings,
                 room,
                 probe_bytes,
+                first_touch_mib_s,
                 postcopy_unavailable,
             }) => Ok((
                 peer,
                 failures,
                 warnings,
                 room,
-                probe_bytes,
+                (probe_bytes, first_touch_mib_s),
                 postcopy_unavailable,
             )),
             other => Err(unexpected(other)),
         }
     };
-    let (mut peer, mut failures, warnings, room, probe_bytes, no_uffd) = tokio::select! {
+    let (mut peer, mut failures, warnings, room, (probe_bytes, first_touch), no_uffd) = tokio::select! {
         r = tokio::time::timeout(Wait::PeerReply.get(), phase1) => r.map_err(|_| fail(format!(
             "{}:{} did not answer the checks within {} s; nothing changed",
             m.host, m.port, Wait::PeerReply.get().as_secs()
@@ -335,6 +336,7 @@ pub async fn migrate(
                 no_postcopy,
                 multifd_channels: u32::from(t.multifd_channels),
                 probed,
+                first_touch_mib: first_touch.filter(|_| probed.is_some()),
                 cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
                 downtime_limit_ms: t.downtime_limit_ms,
                 checks_ms,

@@ -39,6 +39,14 @@ where
                 let ports = self.free_console_ports();
                 let cpu_fit = crate::migration::cpucheck::fit(&self.d, &offer).await;
                 let ifaces = crate::migration::checks::interface_macs(&self.d).await;
+                // A live move's prediction may combine it with the link.
+                let first_touch = match offer.state {
+                    ldm_api::DomainState::Active => {
+                        let huge = crate::ops::machine::huge_pages(true, self.d.inv.accel);
+                        crate::migration::probe::first_touch(huge).await
+                    }
+                    _ => None,
+                };
                 let reply = {
                     let t = self.d.table();
                     let mut f = facts(&self.d, &t, &offer);
@@ -56,6 +64,7 @@ where
                             free_console_ports: Some(ports),
                         }),
                         probe_bytes: Some(crate::migration::probe::TARGET_MAX_BYTES),
+                        first_touch_mib_s: first_touch,
                         postcopy_unavailable: crate::migration::userfaultfd::unavailable(),
                     }
                 };
