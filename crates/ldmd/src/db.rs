@@ -153,6 +153,25 @@ impl Db {
         })
     }
 
+    /// Removes a meta value (none is fine).
+    pub fn delete_meta(&self, key: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM meta WHERE key = ?1", [key])?;
+            Ok(())
+        })
+    }
+
+    /// The meta keys that start with `prefix`, in order.
+    pub fn meta_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT key FROM meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+            )?;
+            let rows = st.query_map([prefix], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// All domains.
     pub fn domains(&self) -> Result<Vec<DomainRecord>> {
         self.with(|c| {
@@ -396,6 +415,20 @@ mod tests {
         let all = db.domains().unwrap();
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].spec.name, "ldg1");
+    }
+
+    #[test]
+    fn meta_values_by_prefix_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("ldm.db")).unwrap();
+        db.set_meta("rate-b", "2").unwrap();
+        db.set_meta("rate-a", "1").unwrap();
+        db.set_meta("ratex", "3").unwrap();
+        assert_eq!(db.meta_keys("rate-").unwrap(), vec!["rate-a", "rate-b"]);
+        db.delete_meta("rate-a").unwrap();
+        db.delete_meta("never-set").unwrap();
+        assert_eq!(db.meta("rate-a").unwrap(), None);
+        assert_eq!(db.meta_keys("rate-").unwrap(), vec!["rate-b"]);
     }
 
     #[test]

@@ -52,6 +52,27 @@ async fn several_names_each_get_their_result() {
     assert!(h.names().await.is_empty());
 }
 
+/// What a domain's moves taught the predictions (its dirty rate during
+/// its last move from this host) goes when the domain is removed; other
+/// domains' stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_domains_rate_during_its_last_move_goes() {
+    let h = Host::start("h1").await;
+    h.add_domain("a", 1, 512, false).await;
+    h.add_domain("b", 1, 512, false).await;
+    let key = |name: &str| {
+        let uuid = h.record(name).expect("a record").spec.uuid;
+        format!("memory-migration-dirty-during-{uuid}")
+    };
+    let (ka, kb) = (key("a"), key("b"));
+    h.db().set_meta(&ka, "84").unwrap();
+    h.db().set_meta(&kb, "70").unwrap();
+    assert_eq!(h.ldm(&["remove-domain", "a"]).await, 0);
+    assert_eq!(h.names().await, ["b"]);
+    assert_eq!(h.db().meta(&ka).unwrap(), None);
+    assert_eq!(h.db().meta(&kb).unwrap().as_deref(), Some("70"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_stop_and_start_forms_are_refused() {
     let h = Host::start("h1").await;

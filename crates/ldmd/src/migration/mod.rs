@@ -6,6 +6,7 @@ pub mod connect;
 pub mod copy_volumes;
 pub mod cpucheck;
 pub mod deadline;
+pub mod dirty_during;
 pub mod peer_server;
 pub mod probe;
 pub mod progress;

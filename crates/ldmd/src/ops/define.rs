@@ -87,6 +87,14 @@ pub async fn remove(d: &Daemon, name: &str) -> Result<()> {
         .check(name, dom.rec.state)
         .map_err(|m| refuse(ErrorKind::State, m))?;
     d.db.delete_domain(name)?;
+    // What its moves taught the predictions goes with it.
+    let uuid = dom.rec.spec.uuid.to_string();
+    if let Err(e) = crate::migration::dirty_during::forget(&d.db, &uuid) {
+        tracing::info!(
+            domain = name,
+            "its dirty rate during the last move stays: {e}"
+        );
+    }
     t.remove(name);
     tracing::info!(domain = name, "domain removed");
     Ok(())

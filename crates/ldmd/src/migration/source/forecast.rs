@@ -20,7 +20,8 @@
 //! says which.
 //!
 //! Each live move also keeps the dirty rate the guest kept during its
-//! copy ([`ldm_api::dirty_during`]) with the domain's UUID. When the same
+//! copy ([`ldm_api::dirty_during`]) for its domain
+//! ([`crate::migration::dirty_during`]). When the same
 //! domain is predicted again from this host, the model takes that rate
 //! instead of the sample (under TCG the copy's threads take CPU from the
 //! guest's vCPUs, and a sample at rest or during the checks says little
@@ -45,9 +46,6 @@ use std::time::{Duration, Instant};
 const RATE_KEY: &str = "memory-migration-rate-mib";
 /// The database key of the last live move's time outside the copy, ms.
 const FIXED_KEY: &str = "memory-migration-fixed-ms";
-/// The database key of the dirty rate the guest kept during the last
-/// live move, with its domain: `<uuid> <MiB/s>`.
-const DURING_KEY: &str = "memory-migration-dirty-during";
 /// The link rate assumed when nothing was measured, MiB/s.
 const ASSUMED_RATE_MIB: u64 = 200;
 /// The time outside the copy assumed when no move was measured yet, on
@@ -236,7 +234,7 @@ async fn base(d: &Daemon, s: Option<&Sampling>, f: &Facts) -> Result<Base, Strin
         (None, Some(r)) => (r, LinkSource::LastMigration),
         (None, None) => (ASSUMED_RATE_MIB, LinkSource::Assumed),
     };
-    let during = during_of(d.db.meta(DURING_KEY).ok().flatten().as_deref(), &f.uuid);
+    let during = crate::migration::dirty_during::read(&d.db, &f.uuid);
     Ok(Base {
         memory_mib: s.memory_mib,
         to_send_mib: s.to_send_mib(),
@@ -344,14 +342,6 @@ fn rate_of(meta: impl Fn(&str) -> Option<u64>, channels: u32) -> Option<u64> {
         .or_else(|| meta(RATE_KEY))
 }
 
-/// The rate the domain `uuid` kept during the last live move from this
-/// host, MiB/s, from the stored `<uuid> <MiB/s>` (`None`: another
-/// domain's, or none).
-fn during_of(stored: Option<&str>, uuid: &str) -> Option<u64> {
-    let (who, mib) = stored?.split_once(' ')?;
-    (who == uuid).then(|| mib.parse().ok()).flatten()
-}
-
 /// The database key of the last live move's bulk rate at `channels`.
 fn rate_key(channels: u32) -> String {
     format!("{RATE_KEY}-{channels}ch")
@@ -372,7 +362,9 @@ fn meta_u64(d: &Daemon, key: &str) -> Option<u64> {
 pub(super) fn remember(d: &Daemon, s: &Summary, uuid: &str, during: &DuringCopy) {
     if let Some(mib) = during.rate_mib_s() {
         let mib = (mib.round() as u64).max(1);
-        let _ = d.db.set_meta(DURING_KEY, &format!("{uuid} {mib}"));
+        if let Err(e) = crate::migration::dirty_during::keep(&d.db, uuid, mib) {
+            tracing::info!("the dirty rate during the move was not kept: {e}");
+        }
     }
     let copy_ms = s.qemu_ms.saturating_sub(s.setup_ms);
     let rate = s.bulk_rate_mib_s.round() as u64;
@@ -415,24 +407,6 @@ mod tests {
         for (stored, channels, want) in rows {
             let meta = |k: &str| stored.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
             assert_eq!(rate_of(meta, *channels), *want, "{stored:?} at {channels}");
-        }
-    }
-
-    #[test]
-    fn the_rate_during_the_last_move_is_the_same_domains() {
-        let me = "5f0c7a1e-0000-4000-8000-000000000001";
-        #[rustfmt::skip]
-        let rows: &[(Option<&str>, Option<u64>)] = &[
-            (None, None),
-            (Some("5f0c7a1e-0000-4000-8000-000000000001 84"), Some(84)),
-            // Another domain's move.
-            (Some("5f0c7a1e-0000-4000-8000-000000000002 84"), None),
-            // Damaged.
-            (Some("5f0c7a1e-0000-4000-8000-000000000001"), None),
-            (Some("5f0c7a1e-0000-4000-8000-000000000001 fast"), None),
-        ];
-        for (stored, want) in rows {
-            assert_eq!(during_of(*stored, me), *want, "{stored:?}");
         }
     }
 }
