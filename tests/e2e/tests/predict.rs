@@ -1,5 +1,5 @@
 //! The dry run of a running domain predicts its move: what it measured
-//! (memory, dirty rate, the link) and what it expects (time, pause,
+//! (memory, dirty rate, the link, the target's first touch) and what it expects (time, pause,
 //! passes), in text and in `--json`, and nothing changes. The copy it
 //! says the move would run is the one the move runs.
 
@@ -52,6 +52,11 @@ fn guest_dry_run_predicts_the_move_of_a_running_domain() {
     let dirty = number(memory, "dirtying ", "MiB/s");
     assert!(dirty <= 512.0, "{memory}");
     assert!(memory.contains("(measured)"), "{memory}");
+    // This host never moved a domain: the copy's rate combines the link
+    // with the target's first touch, and the line says so.
+    let touch = number(memory, "the target's first touch ", "MiB/s");
+    assert!(touch > 0.0, "{memory}");
+    assert!(memory.contains(": copy at ~"), "{memory}");
     let predicted = out
         .stdout
         .lines()
@@ -86,6 +91,10 @@ fn guest_dry_run_predicts_the_move_of_a_running_domain() {
     assert_eq!(m["memory_mib"], 512, "{m}");
     assert!(m["to_send_mib"].as_u64().unwrap() <= 512, "{m}");
     assert_eq!(m["link_source"], "measured", "{m}");
+    assert!(
+        m["first_touch_mib_s"].as_u64().is_some_and(|t| t > 0),
+        "{m}"
+    );
     assert_eq!(m["cap_mib_s"], 100, "{m}");
     assert_eq!(m["downtime_limit_ms"], 50, "{m}");
     assert!(m["passes"].as_u64().unwrap() >= 2, "{m}");
