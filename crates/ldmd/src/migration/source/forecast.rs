@@ -178,11 +178,17 @@ struct Base {
     sampled_dirty_mib: u64,
     /// The rate this domain kept during its last move from here, MiB/s.
     during_mib: Option<u64>,
-    /// The rate the model takes.
-    dirty_mib: u64,
     link_mib: u64,
     link_source: LinkSource,
     fixed_ms: u64,
+}
+
+impl Base {
+    /// The dirty rate the model takes: the domain's rate during its last
+    /// move from here, else the sample, MiB/s.
+    fn dirty_mib(&self) -> u64 {
+        self.during_mib.unwrap_or(self.sampled_dirty_mib)
+    }
 }
 
 /// The model at `channels`: the rate it takes
@@ -205,7 +211,7 @@ fn at_rate(d: &Daemon, b: &Base, f: &Facts, channels: u32) -> AtRate {
     let outcome = predict(&Inputs {
         memory_bytes: b.memory_mib << 20,
         to_send_bytes: b.to_send_mib << 20,
-        dirty_bytes_s: (b.dirty_mib << 20) as f64,
+        dirty_bytes_s: (b.dirty_mib() << 20) as f64,
         rate_bytes_s: (rate_mib << 20) as f64,
         downtime_limit_ms: f.downtime_limit_ms,
         fixed_ms: b.fixed_ms,
@@ -234,13 +240,11 @@ async fn base(d: &Daemon, s: Option<&Sampling>, f: &Facts) -> Result<Base, Strin
         (None, Some(r)) => (r, LinkSource::LastMigration),
         (None, None) => (ASSUMED_RATE_MIB, LinkSource::Assumed),
     };
-    let during = crate::migration::dirty_during::read(&d.db, &f.uuid);
     Ok(Base {
         memory_mib: s.memory_mib,
         to_send_mib: s.to_send_mib(),
         sampled_dirty_mib: dirty,
-        during_mib: during,
-        dirty_mib: during.unwrap_or(dirty),
+        during_mib: crate::migration::dirty_during::read(&d.db, &f.uuid),
         link_mib,
         link_source,
         fixed_ms: meta_u64(d, FIXED_KEY).unwrap_or(f.checks_ms + ASSUMED_PREPARE_MS),
@@ -267,7 +271,7 @@ pub(super) async fn forecast(
     let multifd = base.as_ref().ok().map(|b| (b, at_rate(d, b, &f, n)));
     let measured = match &multifd {
         Some((b, m)) => Ok(Measured {
-            dirty_mib_s: b.dirty_mib,
+            dirty_mib_s: b.dirty_mib(),
             rate_mib_s: m.rate.rate_mib,
             outcome: m.outcome,
             fixed_ms: b.fixed_ms,
