@@ -336,7 +336,7 @@ pub async fn migrate(
                 no_postcopy,
                 multifd_channels: u32::from(t.multifd_channels),
                 probed,
-                first_touch_mib: first_touch.filter(|_| probed.is_some()),
+                first_touch_mib: first_touch,
                 cap_mib: (t.max_bandwidth_bytes > 0).then_some(t.max_bandwidth_bytes >> 20),
                 downtime_limit_ms: t.downtime_limit_ms,
                 checks_ms,
