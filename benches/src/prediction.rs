@@ -1,7 +1,7 @@
 //! The dry run's prediction next to what the move then measured.
 
 use crate::report::Measure;
-use ldm_api::copy_rate::first_move_rate;
+use ldm_api::copy_rate::{copy_rate, first_move_rate, RateFacts};
 use ldm_api::migration::MemoryEstimate;
 use ldm_api::predict::{predict, Inputs};
 
@@ -35,9 +35,20 @@ fn without_first_touch(p: &MemoryEstimate) -> Option<(u64, u64)> {
             pause_overhead_ms: 0,
         })
     };
-    let capped = |r: u64| p.cap_mib_s.map_or(r, |c| r.min(c));
-    let with = at(capped(first_move_rate(p.link_mib_s, touch)));
-    let without = at(capped(p.link_mib_s));
+    // The dry run's own rule, with and without the first touch (a first
+    // move: no last rate).
+    let rate = |first_touch_mib| {
+        copy_rate(&RateFacts {
+            link_mib: p.link_mib_s,
+            link_source: p.link_source,
+            cap_mib: p.cap_mib_s,
+            last_mib: None,
+            first_touch_mib,
+        })
+        .rate_mib
+    };
+    let with = at(rate(Some(touch)));
+    let without = at(rate(None));
     if !with.finishes || !without.finishes {
         return None;
     }
