@@ -226,20 +226,30 @@ pub(in crate::migration::source) async fn switched(
     name: &str,
     qemu: &QemuHandle,
 ) -> Option<bool> {
+    switched_within(d, name, qemu, Wait::CopyHeadway.get()).await
+}
+
+/// [`switched`], QEMU's silence counting as a switch after `wait`.
+async fn switched_within(
+    d: &crate::daemon::Daemon,
+    name: &str,
+    qemu: &QemuHandle,
+    wait: Duration,
+) -> Option<bool> {
     tokio::select! {
         biased;
         () = d.shutting_down() => {
             tracing::info!(domain = %name, "ldmd shuts down: whether QEMU switched is asked after the next start");
             None
         }
-        s = ask_switched(name, qemu) => Some(s),
+        s = ask_switched(name, qemu, wait) => Some(s),
     }
 }
 
-/// [`switched`], until QEMU answers or the wait ends.
-async fn ask_switched(name: &str, (qmp, socket): &QemuHandle) -> bool {
+/// [`switched`], until QEMU answers or `wait` is over.
+async fn ask_switched(name: &str, (qmp, socket): &QemuHandle, wait: Duration) -> bool {
     use ldm_qemu::MigrationStatus as M;
-    let until = Instant::now() + Wait::CopyHeadway.get();
+    let until = Instant::now() + wait;
     loop {
         let r = async {
             let mut g = QmpGuard::lock(qmp, socket).await?;
@@ -329,3 +339,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "postcopy_switched_tests.rs"]
+mod switched_tests;
