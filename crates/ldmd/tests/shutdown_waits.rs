@@ -1,13 +1,19 @@
 //! A daemon stopped while it waits in the background lets go at once: the
 //! question about an unconfirmed hand-off stops with the daemon (nothing
 //! keeps its database open), its stored state stays, and the next start
-//! asks again.
+//! asks again. So does the question to a silent QEMU whether it switched
+//! to post-copy, once the target rolled back; the next start waits out
+//! QEMU's silence and never resumes the guest.
 
 mod common;
 
+use common::peer::{offer, RawPeer};
 use common::{eventually, Host};
 use ldm_api::migration::Role;
-use ldmd::migration::source::machine::State;
+use ldm_api::request::UserRole;
+use ldm_api::DomainState;
+use ldmd::migration::protocol::{ToSource, ToTarget};
+use ldmd::migration::source::machine::{State, SWITCH_LOST_FACTS};
 use ldmd::record::{MachineState, MigrationMark};
 use std::path::Path;
 
@@ -100,4 +106,161 @@ async fn a_post_copy_lost_in_the_switch_stays_marked_across_restarts() {
         .await;
         assert_eq!(h.record("ldg1").and_then(|r| r.migration), Some(m.clone()));
     }
+}
+
+/// A QEMU started with `-S` (no guest code runs) where ldmd looks for a
+/// domain's, killed on drop.
+struct Qemu {
+    pid: u32,
+    uuid: uuid::Uuid,
+}
+
+impl Qemu {
+    async fn launch(h: &Host, rec: &ldmd::record::DomainRecord) -> Qemu {
+        let paths = ldmd::paths::Paths::new(h.root());
+        let uuid = rec.spec.uuid;
+        let mut cfg = ldm_qemu::MachineConfig::new(&rec.spec.name, uuid, &paths.run_dir());
+        cfg.memory_mib = rec.spec.memory_mib;
+        cfg.start_paused = true;
+        cfg.qmp_socket = paths.qmp_socket(&uuid);
+        cfg.console_socket = paths.console_socket(&uuid);
+        cfg.pidfile = paths.pidfile(&uuid);
+        let bin = ldm_qemu::QemuBinary::probe(None).expect("qemu-system-x86_64 is installed");
+        let pid = ldm_qemu::launch(&bin, &cfg, false)
+            .await
+            .expect("launch QEMU");
+        Qemu { pid, uuid }
+    }
+
+    fn signal(&self, sig: i32) {
+        ldm_qemu::kill(self.pid, sig).expect("signal QEMU");
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        if ldm_qemu::process_matches(self.pid, &self.uuid) {
+            let _ = ldm_qemu::kill(self.pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// A post-copy whose target rolled back (the link broke in the switch),
+/// with this host's QEMU frozen as one caught in an unfinished switch: the
+/// source asks QEMU whether it switched. Stopped meanwhile, the daemon
+/// lets go at once and the stored state stays; the next start asks again,
+/// waits out QEMU's silence (the test-capped deadline) and ends the move
+/// lost in the switch: the guest is not resumed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_qemu_after_the_target_rolled_back_is_never_resumed() {
+    const ID: &str = "2f4e7a9c-1b3d-4c5e-8f6a-7b9c0d1e2f3a";
+    const FACTS: &str = "ldmd restarted after the post-copy completed, before the target confirmed";
+    // The target prepared the move, then rolled it back: its stored
+    // outcome for the migration's id.
+    let dst = Host::start("dst").await;
+    dst.add_user("admin", UserRole::Management).await;
+    let mut p = RawPeer::authenticate(&dst, "admin").await;
+    p.send(&ToTarget::Prepare {
+        offer: offer(&dst, "ldg1", DomainState::Bound, 1, 256).await,
+        started_at: None,
+        tuning: Default::default(),
+        id: ID.into(),
+    })
+    .await;
+    let secret = match p.recv().await {
+        Some(ToSource::Prepared {
+            secret: Some(s), ..
+        }) => s,
+        other => panic!("Prepare answered {other:?}"),
+    };
+    p.send(&ToTarget::Abort {
+        reason: "the link broke".into(),
+    })
+    .await;
+    assert!(matches!(p.recv().await, Some(ToSource::Aborted)));
+
+    // The source: ldg1 suspended in post-copy, unconfirmed, its QEMU
+    // still there; the target trusted.
+    let mut h = Host::start("src").await;
+    h.add_domain("ldg1", 1, 256, true).await;
+    h.stop().await;
+    let target = dst.peer_addr.to_string();
+    h.db()
+        .put_trust(&target, "target", &dst.fingerprint().await)
+        .expect("trust the target");
+    let mut rec = h.record("ldg1").expect("stored");
+    rec.state = DomainState::Suspended;
+    if let Some(b) = rec.binding.as_mut() {
+        // Any free port for the console of the adopted QEMU.
+        b.console_port = 0;
+    }
+    let mut m = MigrationMark::new(Role::Source, target.as_str(), ID);
+    m.error = Some(FACTS.into());
+    m.secret = Some(secret);
+    m.state = Some(MachineState::Source(State::Unconfirmed {
+        facts: FACTS.into(),
+        postcopy: true,
+    }));
+    rec.migration = Some(m.clone());
+    h.db().put_domain(&rec).expect("store the mark");
+    let qemu = Qemu::launch(&h, &rec).await;
+    qemu.signal(libc::SIGSTOP);
+
+    // The target answers `rolled-back`; the source claims the domain and
+    // asks its silent QEMU (whose wait, uncapped, outlasts SETTLE).
+    h.restart().await;
+    eventually("the source asks its QEMU whether it switched", || async {
+        h.domain("ldg1")
+            .await
+            .is_some_and(|v| v.operation.is_some())
+    })
+    .await;
+    h.stop().await;
+    let db = h.db_path();
+    eventually("the stopped daemon stops asking QEMU", || async {
+        !holds_open(&db)
+    })
+    .await;
+    assert_eq!(
+        h.record("ldg1").and_then(|r| r.migration),
+        Some(m),
+        "the unconfirmed post-copy stays stored as it was"
+    );
+
+    // Asked again at the next start; QEMU's silence outlasts the
+    // (capped) wait: counted as switched, never resumed.
+    std::env::set_var(ldmd::migration::deadline::TEST_ENV, "3");
+    h.restart().await;
+    eventually("the post-copy ends lost in the switch", || async {
+        h.record("ldg1").and_then(|r| r.migration).is_some_and(|m| {
+            matches!(
+                m.state,
+                Some(MachineState::Source(State::SwitchLost { .. }))
+            )
+        })
+    })
+    .await;
+    let v = h.domain("ldg1").await.expect("listed");
+    assert_eq!(v.state, DomainState::Suspended, "resumed on a guess: {v:?}");
+    assert!(v.flags.short().ends_with('e'), "flags {}", v.flags.short());
+    assert!(v.operation.is_none(), "{v:?}");
+    let note = v.note.unwrap_or_default();
+    assert!(
+        note.starts_with("post-copy lost in the switch")
+            && note.contains("`ldm stop-domain -f ldg1`"),
+        "{note}"
+    );
+    assert_eq!(
+        h.record("ldg1")
+            .and_then(|r| r.migration)
+            .and_then(|m| m.state),
+        Some(MachineState::Source(State::SwitchLost {
+            facts: SWITCH_LOST_FACTS.into()
+        }))
+    );
+    assert!(
+        ldm_qemu::process_matches(qemu.pid, &qemu.uuid),
+        "the source copy was destroyed"
+    );
+    assert_eq!(h.ldm(&["list", "ldg1"]).await, 0);
 }

@@ -1,8 +1,10 @@
 //! The in-process test tier: real daemons (`ldmd::run`) in the test's own
 //! process, each with a temporary root, a local-API socket, and a peer
-//! listener on 127.0.0.1 port 0 with real TLS. No QEMU is started: bound and
+//! listener on 127.0.0.1 port 0 with real TLS. No guest boots: bound and
 //! inactive domains migrate cold, which exercises the protocol, the checks,
-//! authentication, the database and both hosts' listings.
+//! authentication, the database and both hosts' listings. (One test,
+//! `shutdown_waits.rs`, has a daemon adopt a QEMU started with `-S`, which
+//! runs no guest code.)
 //!
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
