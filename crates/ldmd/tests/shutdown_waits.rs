@@ -3,7 +3,8 @@
 //! keeps its database open), its stored state stays, and the next start
 //! asks again. So does the question to a silent QEMU whether it switched
 //! to post-copy, once the target rolled back; the next start waits out
-//! QEMU's silence and never resumes the guest.
+//! QEMU's silence and never resumes the guest, whether it settles an
+//! unconfirmed post-copy or takes up a paused one.
 
 mod common;
 
@@ -145,18 +146,12 @@ impl Drop for Qemu {
     }
 }
 
-/// A post-copy whose target rolled back (the link broke in the switch),
-/// with this host's QEMU frozen as one caught in an unfinished switch: the
-/// source asks QEMU whether it switched. Stopped meanwhile, the daemon
-/// lets go at once and the stored state stays; the next start asks again,
-/// waits out QEMU's silence (the test-capped deadline) and ends the move
-/// lost in the switch: the guest is not resumed here.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_qemu_after_the_target_rolled_back_is_never_resumed() {
-    const ID: &str = "2f4e7a9c-1b3d-4c5e-8f6a-7b9c0d1e2f3a";
-    const FACTS: &str = "ldmd restarted after the post-copy completed, before the target confirmed";
-    // The target prepared the move, then rolled it back: its stored
-    // outcome for the migration's id.
+/// The migration of the tests below.
+const ID: &str = "2f4e7a9c-1b3d-4c5e-8f6a-7b9c0d1e2f3a";
+
+/// A target that prepared the move of ldg1 ([`ID`]), then rolled it back
+/// (its stored outcome), and the secret it handed over.
+async fn rolled_back_target() -> (Host, String) {
     let dst = Host::start("dst").await;
     dst.add_user("admin", UserRole::Management).await;
     let mut p = RawPeer::authenticate(&dst, "admin").await;
@@ -178,9 +173,18 @@ async fn a_silent_qemu_after_the_target_rolled_back_is_never_resumed() {
     })
     .await;
     assert!(matches!(p.recv().await, Some(ToSource::Aborted)));
+    (dst, secret)
+}
 
-    // The source: ldg1 suspended in post-copy, unconfirmed, its QEMU
-    // still there; the target trusted.
+/// A stopped source whose ldg1 is suspended in `state` of the move to
+/// `dst` (trusted), with `facts` as its note, and its QEMU, started where
+/// ldmd looks for it and frozen as one caught in an unfinished switch.
+async fn frozen_source(
+    dst: &Host,
+    secret: String,
+    facts: &str,
+    state: State,
+) -> (Host, Qemu, MigrationMark) {
     let mut h = Host::start("src").await;
     h.add_domain("ldg1", 1, 256, true).await;
     h.stop().await;
@@ -195,51 +199,36 @@ async fn a_silent_qemu_after_the_target_rolled_back_is_never_resumed() {
         b.console_port = 0;
     }
     let mut m = MigrationMark::new(Role::Source, target.as_str(), ID);
-    m.error = Some(FACTS.into());
+    m.error = Some(facts.into());
     m.secret = Some(secret);
-    m.state = Some(MachineState::Source(State::Unconfirmed {
-        facts: FACTS.into(),
-        postcopy: true,
-    }));
+    m.state = Some(MachineState::Source(state));
     rec.migration = Some(m.clone());
     h.db().put_domain(&rec).expect("store the mark");
     let qemu = Qemu::launch(&h, &rec).await;
     qemu.signal(libc::SIGSTOP);
+    (h, qemu, m)
+}
 
-    // The target answers `rolled-back`; the source claims the domain and
-    // asks its silent QEMU (whose wait, uncapped, outlasts SETTLE).
-    h.restart().await;
-    eventually("the source asks its QEMU whether it switched", || async {
-        h.domain("ldg1")
-            .await
-            .is_some_and(|v| v.operation.is_some())
-    })
-    .await;
-    h.stop().await;
-    let db = h.db_path();
-    eventually("the stopped daemon stops asking QEMU", || async {
-        !holds_open(&db)
-    })
-    .await;
-    assert_eq!(
-        h.record("ldg1").and_then(|r| r.migration),
-        Some(m),
-        "the unconfirmed post-copy stays stored as it was"
-    );
-
-    // Asked again at the next start; QEMU's silence outlasts the
-    // (capped) wait: counted as switched, never resumed.
-    std::env::set_var(ldmd::migration::deadline::TEST_ENV, "3");
-    h.restart().await;
-    eventually("the post-copy ends lost in the switch", || async {
+/// Waits up to `secs` for ldg1's move to end lost in the switch, then
+/// checks what a user sees: suspended, `e`, the note that says what to
+/// do, its QEMU still there.
+async fn ends_lost_in_the_switch(h: &Host, qemu: &Qemu, secs: u64) {
+    let lost = |h: &Host| {
         h.record("ldg1").and_then(|r| r.migration).is_some_and(|m| {
             matches!(
                 m.state,
                 Some(MachineState::Source(State::SwitchLost { .. }))
             )
         })
-    })
-    .await;
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !lost(h) {
+        assert!(
+            std::time::Instant::now() < until,
+            "the move did not end lost in the switch within {secs} s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let v = h.domain("ldg1").await.expect("listed");
     assert_eq!(v.state, DomainState::Suspended, "resumed on a guess: {v:?}");
     assert!(v.flags.short().ends_with('e'), "flags {}", v.flags.short());
@@ -263,4 +252,70 @@ async fn a_silent_qemu_after_the_target_rolled_back_is_never_resumed() {
         "the source copy was destroyed"
     );
     assert_eq!(h.ldm(&["list", "ldg1"]).await, 0);
+}
+
+/// An unconfirmed post-copy whose target rolled back (the link broke in
+/// the switch): the source asks its frozen QEMU whether it switched.
+/// Stopped meanwhile, the daemon lets go at once and the stored state
+/// stays; the next start asks again, waits out QEMU's silence (the
+/// test-capped deadline) and ends the move lost in the switch: the guest
+/// is not resumed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_qemu_after_the_target_rolled_back_is_never_resumed() {
+    const FACTS: &str = "ldmd restarted after the post-copy completed, before the target confirmed";
+    let (dst, secret) = rolled_back_target().await;
+    let state = State::Unconfirmed {
+        facts: FACTS.into(),
+        postcopy: true,
+    };
+    let (mut h, qemu, m) = frozen_source(&dst, secret, FACTS, state).await;
+
+    // The target answers `rolled-back`; the source claims the domain and
+    // asks its silent QEMU (a wait that, uncapped, outlasts SETTLE: one
+    // test per process under nextest).
+    h.restart().await;
+    eventually("the source asks its QEMU whether it switched", || async {
+        h.domain("ldg1")
+            .await
+            .is_some_and(|v| v.operation.is_some())
+    })
+    .await;
+    h.stop().await;
+    let db = h.db_path();
+    eventually("the stopped daemon stops asking QEMU", || async {
+        !holds_open(&db)
+    })
+    .await;
+    assert_eq!(
+        h.record("ldg1").and_then(|r| r.migration),
+        Some(m),
+        "the unconfirmed post-copy stays stored as it was"
+    );
+
+    // Asked again at the next start; QEMU's silence outlasts the
+    // (capped) wait: counted as switched, never resumed.
+    std::env::set_var(ldmd::migration::deadline::TEST_ENV, "3");
+    h.restart().await;
+    ends_lost_in_the_switch(&h, &qemu, 20).await;
+}
+
+/// The same through the machine of the move: a post-copy paused when
+/// ldmd stopped is taken up at the next start, the target will not
+/// recover it and says it rolled back, and the frozen QEMU, asked
+/// whether it switched, counts as switched once the (test-capped) wait
+/// is over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_post_copy_taken_up_with_a_silent_qemu_is_never_resumed() {
+    const FACTS: &str = "the link to the target broke during post-copy";
+    // Every migration deadline capped at 3 s (this process only).
+    std::env::set_var(ldmd::migration::deadline::TEST_ENV, "3");
+    let (dst, secret) = rolled_back_target().await;
+    let state = State::PostcopyPaused {
+        facts: FACTS.into(),
+    };
+    let (mut h, qemu, _) = frozen_source(&dst, secret, FACTS, state).await;
+    h.restart().await;
+    // QEMU's silence is waited out three times: whether its copy
+    // completed, its pause, whether it switched.
+    ends_lost_in_the_switch(&h, &qemu, 60).await;
 }
