@@ -272,6 +272,13 @@ pub struct PauseBreakdown {
     /// `RESUME` event), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_resume_event_ms: Option<u64>,
+    /// When the source's QEMU stopped the guest (its `STOP` event), by
+    /// QEMU's clock: microseconds since the Unix epoch. With
+    /// [`PauseBreakdown::total_ms`] it places the pause on the wall clock,
+    /// to set beside what the guest's clients saw. Absent from older
+    /// daemons and when the event was not seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_stopped_at_us: Option<i64>,
 }
 
 impl PauseBreakdown {
@@ -463,6 +470,7 @@ mod tests {
             target_load_ms: 3,
             target_cont_ms: 60,
             target_resume_event_ms: Some(1),
+            source_stopped_at_us: None,
         };
         assert_eq!(p.total_ms(), 10 + 2 + 4 + 1 + 3 + 1);
         p.target_resume_event_ms = None;

@@ -526,6 +526,22 @@ pub fn replies() -> Vec<(&'static str, Reply)> {
             }),
         ),
         (
+            "migrated-pause",
+            Reply::Migrated(Summary {
+                pause: Some(ldm_api::migration::PauseBreakdown {
+                    qemu_downtime_ms: 12,
+                    completion_to_commit_ms: 2,
+                    link_ms: 1,
+                    target_record_ms: 1,
+                    target_load_ms: 3,
+                    target_cont_ms: 40,
+                    target_resume_event_ms: Some(1),
+                    source_stopped_at_us: Some(1_796_558_400_123_456),
+                }),
+                ..summary()
+            }),
+        ),
+        (
             "migrated-chosen",
             Reply::Migrated(Summary {
                 choice: Some(ldm_api::channels::CopyChoice {

@@ -39,6 +39,8 @@ pub(super) struct Copy {
     paused_at: Option<Instant>,
     /// When QEMU reported completion.
     completed_at: Option<Instant>,
+    /// QEMU's `STOP` event of the pause under way, by QEMU's clock.
+    stopped_event: Option<ldm_qemu::QmpTimestamp>,
     pub(super) percent: Monotonic,
     /// Bytes sent at the last sample that showed headway, and when.
     headway: Option<(u64, Instant)>,
@@ -99,6 +101,26 @@ impl Copy {
             target_load_ms: steps.load_ms,
             target_cont_ms: steps.cont_ms,
             target_resume_event_ms: steps.resume_event_ms,
+            source_stopped_at_us: self.stopped_at_us(),
+        }
+    }
+
+    /// When QEMU stopped the guest for the pause, µs since the Unix epoch
+    /// by QEMU's clock, if its `STOP` event was seen.
+    pub(super) fn stopped_at_us(&self) -> Option<i64> {
+        self.stopped_event.map(|t| {
+            t.seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(t.microseconds)
+        })
+    }
+
+    /// Notes QEMU's `STOP` (the first of a pause) or `RESUME` event.
+    pub(super) fn note_run_state(&mut self, e: &ldm_qemu::QmpEvent) {
+        match e.event.as_str() {
+            "STOP" if self.stopped_event.is_none() => self.stopped_event = e.timestamp,
+            "RESUME" => self.stopped_event = None,
+            _ => {}
         }
     }
 
@@ -244,4 +266,39 @@ async fn stop_and_resume(q: &mut Qmp) -> Result<()> {
         q.cont().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Copy;
+    use ldm_qemu::{QmpEvent, QmpTimestamp};
+
+    fn event(name: &str, seconds: i64, microseconds: i64) -> QmpEvent {
+        QmpEvent {
+            event: name.into(),
+            data: serde_json::Value::Null,
+            timestamp: Some(QmpTimestamp {
+                seconds,
+                microseconds,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_pause_starts_at_the_first_stop_since_the_guest_last_ran() {
+        let mut c = Copy::default();
+        assert_eq!(c.stopped_at_us(), None);
+        // A cancelled attempt: stopped, then resumed on the source.
+        c.note_run_state(&event("STOP", 1_700_000_000, 5));
+        c.note_run_state(&event("RESUME", 1_700_000_001, 0));
+        assert_eq!(c.stopped_at_us(), None);
+        c.note_run_state(&event("STOP", 1_700_000_002, 250_000));
+        c.note_run_state(&event("STOP", 1_700_000_003, 0));
+        c.note_run_state(&event("MIGRATION", 1_700_000_004, 0));
+        assert_eq!(c.stopped_at_us(), Some(1_700_000_002_250_000));
+        assert_eq!(
+            c.pause(None, None, 0, None).source_stopped_at_us,
+            Some(1_700_000_002_250_000)
+        );
+    }
 }

@@ -67,6 +67,7 @@ impl Driver<'_> {
                         // device state sent).
                         ldm_api::migration::PauseBreakdown {
                             qemu_downtime_ms: self.copy.info.downtime.unwrap_or(0),
+                            source_stopped_at_us: self.copy.stopped_at_us(),
                             ..Default::default()
                         }
                     } else {

@@ -217,8 +217,12 @@ impl Driver<'_> {
                     _ => None,
                 }
             }
-            "STOP" => self.paused(),
+            "STOP" => {
+                self.copy.note_run_state(e);
+                self.paused()
+            }
             "RESUME" => {
+                self.copy.note_run_state(e);
                 self.copy.paused_at = None;
                 None
             }
