@@ -19,7 +19,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// The echo port (RFC 862), where the test guest's echo service listens.
 pub const ECHO_PORT: u16 = 7;
@@ -43,6 +43,9 @@ const DATAGRAM: usize = 24;
 /// A running UDP probe; see the module's documentation.
 pub struct UdpProbe {
     start: Instant,
+    /// The wall clock at `start`, to place replies on the clock QEMU's
+    /// events carry.
+    wall_start: SystemTime,
     sending: Arc<AtomicBool>,
     listening: Arc<AtomicBool>,
     received: Arc<AtomicU64>,
@@ -91,6 +94,26 @@ pub struct ProbeReport {
     pub max_rtt: Duration,
     /// From the first send to the last.
     pub duration: Duration,
+    /// The wall clock when the probe started (the origin of every
+    /// `Duration` since the start above); the Unix epoch from [`analyse`].
+    pub wall_start: SystemTime,
+}
+
+impl ProbeReport {
+    /// The wall-clock time of `at` (since the probe started).
+    pub fn wall(&self, at: Duration) -> SystemTime {
+        self.wall_start + at
+    }
+
+    /// The listed gap that is the longest (the first of equals), if it is
+    /// listed (at least [`LISTED_GAP`]).
+    pub fn longest_listed(&self) -> Option<Gap> {
+        self.gaps
+            .iter()
+            .copied()
+            .reduce(|a, b| if b.length > a.length { b } else { a })
+            .filter(|g| g.length == self.longest_gap)
+    }
 }
 
 impl UdpProbe {
@@ -102,7 +125,7 @@ impl UdpProbe {
         sock.set_read_timeout(Some(RECV_POLL))
             .expect("set the probe's read timeout");
         let id = probe_id();
-        let start = Instant::now();
+        let (start, wall_start) = (Instant::now(), SystemTime::now());
         let sending = Arc::new(AtomicBool::new(true));
         let listening = Arc::new(AtomicBool::new(true));
         let received = Arc::new(AtomicU64::new(0));
@@ -117,6 +140,7 @@ impl UdpProbe {
         };
         UdpProbe {
             start,
+            wall_start,
             sending,
             listening,
             received,
@@ -146,6 +170,7 @@ impl UdpProbe {
         let mine: Vec<Reply> = replies.into_iter().filter(|r| r.seq < sent).collect();
         let mut report = analyse(sent, last_send, &mine);
         report.foreign = foreign;
+        report.wall_start = self.wall_start;
         report
     }
 }
@@ -261,6 +286,7 @@ pub fn analyse(sent: u64, last_send: Duration, replies: &[Reply]) -> ProbeReport
         gaps,
         max_rtt: replies.iter().map(|r| r.rtt).max().unwrap_or_default(),
         duration: last_send,
+        wall_start: SystemTime::UNIX_EPOCH,
     }
 }
 
@@ -453,6 +479,33 @@ mod tests {
             }]
         );
         assert!(r.to_string().contains("longest_gap=36.0ms"), "{r}");
+        assert_eq!(r.longest_listed(), Some(r.gaps[0]));
+    }
+
+    #[test]
+    fn the_longest_gap_is_placed_on_the_wall_clock() {
+        // Gaps of 20 ms after 2 ms and of 30 ms after 30 ms.
+        let mut replies: Vec<Reply> = (0..3).map(|s| reply(s, s)).collect();
+        replies.extend((22..31).map(|s| reply(s, s)));
+        replies.extend((60..65).map(|s| reply(s, s)));
+        let mut r = analyse(65, Duration::from_millis(64), &replies);
+        r.wall_start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let g = r.longest_listed().unwrap();
+        assert_eq!(
+            (g.after, g.length),
+            (Duration::from_millis(30), Duration::from_millis(30))
+        );
+        assert_eq!(
+            r.wall(g.after),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_030)
+        );
+        // A longest gap under the listing threshold is not placed.
+        let r = analyse(
+            3,
+            Duration::from_millis(2),
+            &[reply(0, 0), reply(1, 1), reply(2, 2)],
+        );
+        assert_eq!(r.longest_listed(), None);
     }
 
     #[test]
