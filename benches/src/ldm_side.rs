@@ -174,6 +174,10 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
     tokio::time::sleep(SETTLE).await;
     let seen: Option<Seen> = watch.map(Watch::finish);
     let after = Scan::of(&console(1).await?);
+    let on_clock = s.pause.as_ref().and_then(crate::split::ldm_pause);
+    let split = seen
+        .as_ref()
+        .and_then(|w| w.split(on_clock.map(|p| p.0), on_clock.map(|p| p.1)));
     // The same prediction once host A has moved the domain before: back
     // to A (B learns), then A's dry run and a second measured move (not
     // for a guest that only post-copy moves: two more long moves).
@@ -202,6 +206,7 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
         wall_ms: Some(wall_ms.max(s.total_ms as f64)),
         verdict: Verdict::judge(from_seq, handoff_seq, &after),
         seen,
+        split,
         pause: s.pause,
         command_ms: Some(s.total_ms as f64),
         predicted,

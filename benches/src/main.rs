@@ -15,6 +15,7 @@ mod qemu_tls;
 mod report;
 mod scenario;
 mod setup;
+mod split;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

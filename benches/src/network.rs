@@ -5,7 +5,7 @@
 //! destination.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context};
 use ldm_e2e::lab::probe::{ms, HeldConnection, UdpProbe, ECHO_PORT};
@@ -42,10 +42,31 @@ pub struct Seen {
     /// The longest time between two replies to the UDP probe: the pause
     /// the guest's clients saw.
     pub longest_gap_ms: f64,
+    /// When the longest gap began (the last reply before it), on the wall
+    /// clock; unknown for a gap under the probe's listing threshold.
+    pub gap_start: Option<SystemTime>,
     pub sent: u64,
     pub lost: u64,
     /// The held TCP connection: exchanges made, or how it failed.
     pub tcp: Result<u64, String>,
+}
+
+impl Seen {
+    /// The longest gap split at the guest's stop and resume, when both and
+    /// the gap's start are known.
+    pub fn split(
+        &self,
+        stop: Option<SystemTime>,
+        resume: Option<SystemTime>,
+    ) -> Option<crate::split::Split> {
+        let gap = Duration::from_secs_f64(self.longest_gap_ms / 1000.0);
+        Some(crate::split::Split::of(
+            self.gap_start?,
+            gap,
+            stop?,
+            resume?,
+        ))
+    }
 }
 
 impl std::fmt::Display for Seen {
@@ -97,6 +118,7 @@ impl Watch {
         let held = self.held.close();
         Seen {
             longest_gap_ms: ms(report.longest_gap),
+            gap_start: report.longest_listed().map(|g| report.wall(g.after)),
             sent: report.sent,
             lost: report.lost,
             tcp: match held.failure {

@@ -22,6 +22,7 @@ use crate::procs::TempDir;
 use crate::qemu_tls;
 use crate::report::{Measure, Outcome};
 use crate::scenario::{wait_ready, Env, Scenario, SETTLE};
+use crate::split;
 
 const POLL: Duration = Duration::from_millis(100);
 /// The guest's tap in each host.
@@ -153,8 +154,10 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
     sq.migrate(&uri).await?;
 
     let deadline = Instant::now() + env.qemu_timeout;
+    let mut src_events = Vec::new();
     let info = loop {
         let info = sq.query_migrate().await?;
+        src_events.extend(sq.take_events());
         match info.status {
             MigrationStatus::Completed => break info,
             MigrationStatus::Failed | MigrationStatus::Cancelled => bail!(
@@ -180,9 +183,14 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
             status.status
         );
     }
+    let dst_events = dq.lock().await.take_events();
     let handoff_seq = Scan::of(&console(&dst)).last_seq();
     tokio::time::sleep(SETTLE).await;
     let seen = watch.finish();
+    let split = seen.split(
+        split::first(&src_events, "STOP"),
+        split::first(&dst_events, "RESUME"),
+    );
     let verdict = Verdict::judge(from_seq, handoff_seq, &Scan::of(&console(&dst)));
     let _ = sq.quit().await;
     let _ = dq.lock().await.quit().await;
@@ -201,6 +209,7 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
         wall_ms: None,
         verdict,
         seen: Some(seen),
+        split,
         pause: None,
         command_ms: None,
         predicted: None,

@@ -3,6 +3,7 @@
 
 mod json;
 mod notes;
+mod splits;
 
 pub use json::to_json;
 
@@ -29,6 +30,8 @@ pub struct Measure {
     /// What the guest's clients saw (the probes), when the guest had a
     /// network.
     pub seen: Option<Seen>,
+    /// The probe's longest gap split at the guest's stop and resume.
+    pub split: Option<crate::split::Split>,
     /// ldm only: where the pause went, step by step.
     pub pause: Option<ldm_api::migration::PauseBreakdown>,
     /// ldm only: the whole command's time as ldmd measured it, ms.
@@ -87,7 +90,7 @@ impl Outcome {
         match self {
             Outcome::Done(m) => {
                 format!(
-                "total {:.2} s{}, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}{}",
+                "total {:.2} s{}, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}{}{}",
                 m.total_ms / 1000.0,
                 m.postcopy_ms
                     .map_or(String::new(), |p| format!(" (post-copy {:.2} s)", p / 1000.0)),
@@ -98,6 +101,7 @@ impl Outcome {
                 m.seen
                     .as_ref()
                     .map_or("no network".into(), ToString::to_string),
+                m.split.map_or(String::new(), |s| format!(" = {s}")),
                 m.pause
                     .as_ref()
                     .map_or(String::new(), |p| format!("; pause: {}", pause_text(p)))
@@ -421,6 +425,7 @@ impl ScenarioResult {
         for (kind, side) in &self.sides {
             out.push(side.row(kind.label()));
         }
+        out.extend(splits::lines(self));
         if let Some(ldm) = self.side(Kind::Ldm) {
             let wall = ldm.med(|m| m.wall_ms);
             let rate = ldm.med(|m| m.bulk_mib_s);

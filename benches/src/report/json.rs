@@ -22,6 +22,7 @@ impl Outcome {
                 "probe_lost": m.seen.as_ref().map(|s| s.lost),
                 "tcp_held": m.seen.as_ref().map(|s| s.tcp.is_ok()),
                 "tcp_error": m.seen.as_ref().and_then(|s| s.tcp.as_ref().err()),
+                "probe_gap_split": m.split.map(crate::split::Split::to_json),
                 "pause": m.pause,
                 "ldmd": m.daemons.as_ref().map(|d| d.to_json()),
                 "postcopy_ms": m.postcopy_ms,
@@ -58,6 +59,7 @@ impl Side {
             "median_bytes_sent": self.med(|m| Some(m.bytes as f64)),
             "median_passes": self.med(|m| Some(m.passes as f64)),
             "median_command_wall_ms": self.med(|m| m.wall_ms),
+            "probe_gap_split": super::splits::to_json(self),
             "runs": self.runs.iter().map(Outcome::to_json).collect::<Vec<_>>(),
         })
     }

@@ -24,7 +24,12 @@ pub(super) fn notes(postcopy: Option<&str>) -> String {
          downtime figure (source stopped to stream complete); for ldm add the hand-off shown \
          in its pause lines. probe gap = the guest-observed downtime: the longest time between \
          two replies of the guest's UDP echo to a datagram sent every 1 ms from the lab's \
-         client. ldm: TLS 1.3 relays, {copy}, no cap, {dt} ms downtime target, \
+         client. probe gap split = that gap cut at the source QEMU's STOP event and the \
+         target QEMU's RESUME event (QMP timestamps and the probe's replies on one wall \
+         clock, the lab being one machine): before stop = last reply to STOP, pause = STOP \
+         to RESUME, after resume = RESUME to the next reply; for ldm, whose daemons own QMP, \
+         STOP is the source ldmd's report and RESUME is STOP plus ldm's pause total (link \
+         counted one way, whole ms). ldm: TLS 1.3 relays, {copy}, no cap, {dt} ms downtime target, \
          auto-converge. QEMU tuned: {ch} multifd channels, \
          otherwise the same settings without ldm, in clear; tuned+TLS: the \
          same with QEMU's own TLS (x509, the destination's certificate checked). QEMU \

@@ -1,0 +1,125 @@
+//! The probe gap's split (before the stop, the pause, after the resume)
+//! of each side: its medians and worsts, for the table and the JSON.
+
+use super::{max, median, ScenarioResult, Side};
+use crate::split::Split;
+
+/// Medians or worsts of each share, over the runs that have a split.
+fn each(side: &Side, f: fn(Vec<f64>) -> Option<f64>) -> Option<Split> {
+    let splits: Vec<Split> = side.done().filter_map(|m| m.split).collect();
+    let of = |g: fn(&Split) -> f64| f(splits.iter().map(g).collect());
+    Some(Split {
+        before_ms: of(|s| s.before_ms)?,
+        pause_ms: of(|s| s.pause_ms)?,
+        after_ms: of(|s| s.after_ms)?,
+    })
+}
+
+impl Side {
+    /// Each share's median and worst (each over the runs, so the three
+    /// need not come from one run); none without a split.
+    pub fn split_stats(&self) -> Option<(Split, Split)> {
+        Some((each(self, median)?, each(self, max)?))
+    }
+
+    fn split_runs(&self) -> usize {
+        self.done().filter(|m| m.split.is_some()).count()
+    }
+}
+
+/// The table's lines: each side's split, median / worst.
+pub(super) fn lines(r: &ScenarioResult) -> Vec<String> {
+    r.sides
+        .iter()
+        .filter_map(|(kind, side)| {
+            let (m, w) = side.split_stats()?;
+            Some(format!(
+                "  probe gap split, {}: before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms ({} of {} runs)",
+                kind.label(),
+                m.before_ms,
+                w.before_ms,
+                m.pause_ms,
+                w.pause_ms,
+                m.after_ms,
+                w.after_ms,
+                side.split_runs(),
+                side.runs.len()
+            ))
+        })
+        .collect()
+}
+
+/// The side's split for the JSON.
+pub(super) fn to_json(side: &Side) -> serde_json::Value {
+    match side.split_stats() {
+        Some((m, w)) => serde_json::json!({ "median": m.to_json(), "worst": w.to_json() }),
+        None => serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Kind, Measure, Outcome};
+
+    fn run(split: Option<Split>) -> Outcome {
+        Outcome::Done(Measure {
+            total_ms: 1.0,
+            bulk_mib_s: None,
+            downtime_ms: 1.0,
+            bytes: 0,
+            passes: 1,
+            channels: 1,
+            wall_ms: None,
+            verdict: crate::console::Verdict::judge(1, 1, &crate::console::Scan::of("")),
+            seen: None,
+            split,
+            pause: None,
+            command_ms: None,
+            predicted: None,
+            warm: None,
+            daemons: None,
+            postcopy_ms: None,
+        })
+    }
+
+    fn split(before_ms: f64, pause_ms: f64, after_ms: f64) -> Option<Split> {
+        Some(Split {
+            before_ms,
+            pause_ms,
+            after_ms,
+        })
+    }
+
+    #[test]
+    fn each_share_has_its_median_and_worst() {
+        let side = Side {
+            runs: vec![
+                run(split(1.0, 20.0, 90.0)),
+                run(None),
+                run(split(3.0, 10.0, 70.0)),
+                run(split(2.0, 15.0, 120.0)),
+            ],
+        };
+        let (m, w) = side.split_stats().unwrap();
+        assert_eq!((m.before_ms, m.pause_ms, m.after_ms), (2.0, 15.0, 90.0));
+        assert_eq!((w.before_ms, w.pause_ms, w.after_ms), (3.0, 20.0, 120.0));
+        let r = ScenarioResult {
+            scenario: crate::scenario::SCENARIOS[0],
+            sides: vec![
+                (Kind::Tuned, side),
+                (
+                    Kind::Ldm,
+                    Side {
+                        runs: vec![run(None)],
+                    },
+                ),
+            ],
+        };
+        assert_eq!(
+            lines(&r),
+            ["  probe gap split, QEMU tuned: before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (3 of 4 runs)"]
+        );
+        assert_eq!(to_json(&r.sides[1].1), serde_json::Value::Null);
+    }
+}

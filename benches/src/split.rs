@@ -1,0 +1,172 @@
+//! Where the guest-observed pause goes: the probe's longest gap split at
+//! the source's stop and the target's resume. The lab's hosts are
+//! namespaces of this machine, so the probe and both QEMUs read one wall
+//! clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ldm_qemu::{QmpEvent, QmpTimestamp};
+
+/// The probe's longest gap in three: the last reply before it to the
+/// source's stop, the stop to the target's resume, the resume to the
+/// first reply after it; ms. A negative share means the event fell
+/// outside the gap (the clients saw no pause there).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Split {
+    pub before_ms: f64,
+    pub pause_ms: f64,
+    pub after_ms: f64,
+}
+
+impl Split {
+    /// The gap that began at `gap_start` and lasted `gap`, with the guest
+    /// stopped at `stop` and running again at `resume`.
+    pub fn of(gap_start: SystemTime, gap: Duration, stop: SystemTime, resume: SystemTime) -> Split {
+        Split {
+            before_ms: ms_between(gap_start, stop),
+            pause_ms: ms_between(stop, resume),
+            after_ms: ms_between(resume, gap_start + gap),
+        }
+    }
+
+    /// The three shares as JSON.
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "before_stop_ms": self.before_ms,
+            "pause_ms": self.pause_ms,
+            "after_resume_ms": self.after_ms,
+        })
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "before stop {:.1} + pause {:.1} + after resume {:.1} ms",
+            self.before_ms, self.pause_ms, self.after_ms
+        )
+    }
+}
+
+/// From `a` to `b`, ms, negative if `b` is earlier.
+fn ms_between(a: SystemTime, b: SystemTime) -> f64 {
+    match b.duration_since(a) {
+        Ok(d) => d.as_secs_f64() * 1000.0,
+        Err(e) => -e.duration().as_secs_f64() * 1000.0,
+    }
+}
+
+/// A QMP event's time on the wall clock.
+pub fn qmp_time(ts: QmpTimestamp) -> Option<SystemTime> {
+    let secs = u64::try_from(ts.seconds).ok()?;
+    let micros = u64::try_from(ts.microseconds).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros))
+}
+
+/// Microseconds since the Unix epoch on the wall clock.
+pub fn unix_us(us: i64) -> Option<SystemTime> {
+    Some(UNIX_EPOCH + Duration::from_micros(u64::try_from(us).ok()?))
+}
+
+/// The time of the first event named `name` among `events`.
+pub fn first(events: &[QmpEvent], name: &str) -> Option<SystemTime> {
+    events
+        .iter()
+        .find(|e| e.event == name)
+        .and_then(|e| e.timestamp)
+        .and_then(qmp_time)
+}
+
+/// ldm's pause on the wall clock: from the source's `STOP` (reported by
+/// ldmd) for the pause's total, as ldmd measures it (the hand-off's link
+/// counted one way, half its round trip; whole ms).
+pub fn ldm_pause(p: &ldm_api::migration::PauseBreakdown) -> Option<(SystemTime, SystemTime)> {
+    let stop = unix_us(p.source_stopped_at_us?)?;
+    Some((stop, stop + Duration::from_millis(p.total_ms())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_gap_splits_at_the_stop_and_the_resume() {
+        // Last reply at 100, stop at 102, resume at 117, next reply at 190.
+        let s = Split::of(at(100), Duration::from_millis(90), at(102), at(117));
+        assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (2.0, 15.0, 73.0));
+        assert_eq!(
+            s.to_string(),
+            "before stop 2.0 + pause 15.0 + after resume 73.0 ms"
+        );
+    }
+
+    #[test]
+    fn an_event_outside_the_gap_shows_as_a_negative_share() {
+        // The replies stopped 3 ms after the stop (replies in flight).
+        let s = Split::of(at(103), Duration::from_millis(50), at(100), at(120));
+        assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (-3.0, 20.0, 33.0));
+    }
+
+    #[test]
+    fn qmp_timestamps_and_microseconds_are_wall_clock() {
+        let ts = QmpTimestamp {
+            seconds: 1_800_000_000,
+            microseconds: 250_500,
+        };
+        assert_eq!(qmp_time(ts), Some(at(250) + Duration::from_micros(500)));
+        assert_eq!(
+            qmp_time(QmpTimestamp {
+                seconds: -1,
+                microseconds: 0
+            }),
+            None
+        );
+        assert_eq!(unix_us(1_800_000_000_250_000), Some(at(250)));
+        assert_eq!(unix_us(-5), None);
+    }
+
+    #[test]
+    fn events_are_found_by_name() {
+        let ev = |name: &str, ms: i64| QmpEvent {
+            event: name.into(),
+            data: serde_json::Value::Null,
+            timestamp: Some(QmpTimestamp {
+                seconds: 1_800_000_000,
+                microseconds: ms * 1000,
+            }),
+        };
+        let events = [
+            ev("MIGRATION", 1),
+            ev("STOP", 2),
+            ev("RESUME", 3),
+            ev("STOP", 4),
+        ];
+        assert_eq!(first(&events, "STOP"), Some(at(2)));
+        assert_eq!(first(&events, "SHUTDOWN"), None);
+    }
+
+    #[test]
+    fn ldms_pause_runs_from_the_reported_stop_for_its_total() {
+        let p = ldm_api::migration::PauseBreakdown {
+            qemu_downtime_ms: 10,
+            completion_to_commit_ms: 2,
+            link_ms: 4,
+            target_load_ms: 1,
+            target_cont_ms: 30,
+            target_resume_event_ms: Some(1),
+            source_stopped_at_us: Some(1_800_000_000_100_000),
+            ..Default::default()
+        };
+        assert_eq!(ldm_pause(&p), Some((at(100), at(116))));
+        let old = ldm_api::migration::PauseBreakdown {
+            source_stopped_at_us: None,
+            ..p
+        };
+        assert_eq!(ldm_pause(&old), None);
+    }
+}
