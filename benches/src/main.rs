@@ -5,6 +5,7 @@
 
 mod console;
 mod daemon_usage;
+mod floor;
 mod host_rates;
 mod ldm_side;
 mod network;
@@ -85,13 +86,22 @@ struct Args {
     /// own default, auto), e.g. `never` to measure its multifd copy.
     #[arg(long, value_name = "MODE", value_parser = ["auto", "never", "always"])]
     postcopy: Option<String>,
+    /// Instead of migrations, measure the pause floor: boot each
+    /// scenario's guest with plain QEMU in the lab and pause it (QMP stop,
+    /// --floor-pause-ms, cont) --runs times (at least 3), splitting the
+    /// probe's gap at QEMU's STOP and RESUME events like a migration's.
+    #[arg(long)]
+    pause_floor: bool,
+    /// How long the pause floor's pauses last, ms (about ldm's pause).
+    #[arg(long, value_name = "MS", default_value_t = 15)]
+    floor_pause_ms: u64,
 }
 
 async fn bench(args: Args) -> anyhow::Result<bool> {
     // Guests run one at a time on this machine, the tests' included.
     let _guests = ldm_e2e::guest_lock();
     let rates = host_rates::measure().context("measuring the host's memory write rates")?;
-    let (kernel, initrd) = setup::guest(args.kernel, args.initrd)?;
+    let (kernel, initrd) = setup::guest(args.kernel.clone(), args.initrd.clone())?;
     let qemu = ldm_qemu::QemuBinary::probe(None).context("finding QEMU")?;
     let env = Env {
         qemu,
@@ -115,6 +125,9 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
     }
     kinds.dedup();
 
+    if args.pause_floor {
+        return pause_floor(&env, &wanted, &args, &rates.to_string()).await;
+    }
     let mut results = Vec::new();
     for sc in wanted {
         results.push(scenario::run(&env, sc, args.runs, &kinds).await);
@@ -145,6 +158,41 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         println!("\n{table}");
     }
     Ok(!results.iter().any(report::ScenarioResult::broken))
+}
+
+/// The pause floor of every wanted scenario, printed (or as JSON).
+async fn pause_floor(
+    env: &Env,
+    wanted: &[Scenario],
+    args: &Args,
+    rates: &str,
+) -> anyhow::Result<bool> {
+    let n = args.runs.max(3);
+    let pause = Duration::from_millis(args.floor_pause_ms);
+    let mut floors = Vec::new();
+    for sc in wanted {
+        floors.push(floor::run(env, *sc, n, pause).await);
+    }
+    let header = format!(
+        "ldm-bench pause floor: QEMU {} (TCG, 1 vCPU), {n} pauses of {} ms per scenario\n{rates} (before the runs); load average {}",
+        env.qemu.version,
+        args.floor_pause_ms,
+        load_average()
+    );
+    let mut blocks = vec![header];
+    blocks.extend(floors.iter().map(floor::Floor::render));
+    let text = blocks.join("\n\n");
+    if args.json {
+        eprintln!("\n{text}");
+        let all: Vec<_> = floors.iter().map(floor::Floor::to_json).collect();
+        println!(
+            "{:#}",
+            json!({ "pause_floor": all, "load_average": load_average() })
+        );
+    } else {
+        println!("\n{text}");
+    }
+    Ok(floors.iter().all(|f| f.pauses.is_ok()))
 }
 
 /// The host's load averages (1, 5, 15 minutes), as /proc/loadavg has them.

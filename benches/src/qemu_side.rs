@@ -26,12 +26,12 @@ use crate::split;
 
 const POLL: Duration = Duration::from_millis(100);
 /// The guest's tap in each host.
-const TAP: &str = "ldmtap0";
+pub const TAP: &str = "ldmtap0";
 /// The destination's migration port, on its lab address.
 const MIGRATION_PORT: u16 = 4444;
 
 /// One machine definition under `dir/role/`.
-fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<MachineConfig> {
+pub fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<MachineConfig> {
     // A random UUID from the kernel, typed through serde so this crate
     // needs no uuid dependency. Both ends use the same one, as with ldm.
     let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid")?;
@@ -56,7 +56,7 @@ fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<Ma
     Ok(cfg)
 }
 
-fn console(cfg: &MachineConfig) -> String {
+pub fn console(cfg: &MachineConfig) -> String {
     let log = cfg
         .console_log
         .as_deref()
@@ -65,7 +65,12 @@ fn console(cfg: &MachineConfig) -> String {
 }
 
 /// Starts `cfg` in lab host `i` (whose tap it opens).
-async fn launch(lab: &Lab, i: usize, cfg: &MachineConfig, incoming: bool) -> anyhow::Result<()> {
+pub async fn launch(
+    lab: &Lab,
+    i: usize,
+    cfg: &MachineConfig,
+    incoming: bool,
+) -> anyhow::Result<()> {
     let (ns, cfg) = (lab.host_ns(i), cfg.clone());
     tokio::task::spawn_blocking(move || launch_in(&ns, &cfg, incoming))
         .await?

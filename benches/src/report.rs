@@ -139,7 +139,7 @@ pub fn pause_text(p: &ldm_api::migration::PauseBreakdown) -> String {
     )
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
