@@ -69,6 +69,11 @@ pub struct Gap {
     pub after: Duration,
     /// How long no reply arrived.
     pub length: Duration,
+    /// The round trip of the reply that ended it (zero if the replies
+    /// stopped for good): when that datagram was sent, which tells a guest
+    /// slow to answer (datagrams waited and were answered late) from one
+    /// that did not get them (they were lost until then).
+    pub next_rtt: Duration,
 }
 
 /// What a [`UdpProbe`] saw.
@@ -263,18 +268,22 @@ pub fn analyse(sent: u64, last_send: Duration, replies: &[Reply]) -> ProbeReport
     let received = seen.len() as u64;
     let mut gaps = Vec::new();
     let mut longest = Duration::ZERO;
-    let mut note = |after: Duration, length: Duration| {
+    let mut note = |after: Duration, length: Duration, next_rtt: Duration| {
         longest = longest.max(length);
         if length >= LISTED_GAP {
-            gaps.push(Gap { after, length });
+            gaps.push(Gap {
+                after,
+                length,
+                next_rtt,
+            });
         }
     };
     for w in replies.windows(2) {
-        note(w[0].at, w[1].at.saturating_sub(w[0].at));
+        note(w[0].at, w[1].at.saturating_sub(w[0].at), w[1].rtt);
     }
     if let Some(last) = replies.last() {
         // Replies that stopped for good are a gap too.
-        note(last.at, last_send.saturating_sub(last.at));
+        note(last.at, last_send.saturating_sub(last.at), Duration::ZERO);
     }
     ProbeReport {
         sent,
@@ -475,7 +484,8 @@ mod tests {
             r.gaps,
             [Gap {
                 after: Duration::from_millis(4),
-                length: Duration::from_millis(36)
+                length: Duration::from_millis(36),
+                next_rtt: Duration::from_micros(300),
             }]
         );
         assert!(r.to_string().contains("longest_gap=36.0ms"), "{r}");
@@ -488,12 +498,18 @@ mod tests {
         let mut replies: Vec<Reply> = (0..3).map(|s| reply(s, s)).collect();
         replies.extend((22..31).map(|s| reply(s, s)));
         replies.extend((60..65).map(|s| reply(s, s)));
+        // The reply that ends it answers a datagram sent 25 ms before.
+        replies[12].rtt = Duration::from_millis(25);
         let mut r = analyse(65, Duration::from_millis(64), &replies);
         r.wall_start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         let g = r.longest_listed().unwrap();
         assert_eq!(
-            (g.after, g.length),
-            (Duration::from_millis(30), Duration::from_millis(30))
+            (g.after, g.length, g.next_rtt),
+            (
+                Duration::from_millis(30),
+                Duration::from_millis(30),
+                Duration::from_millis(25)
+            )
         );
         assert_eq!(
             r.wall(g.after),
