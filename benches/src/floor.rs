@@ -108,6 +108,7 @@ impl Floor {
             before_ms: of(|s| s.before_ms)?,
             pause_ms: of(|s| s.pause_ms)?,
             after_ms: of(|s| s.after_ms)?,
+            answer_ms: of(|s| s.answer_ms)?,
         })
     }
 
@@ -181,6 +182,7 @@ mod tests {
             seen: Seen {
                 longest_gap_ms: gap,
                 gap_start: None,
+                gap_answer: Duration::ZERO,
                 sent: 1000,
                 lost: 10,
                 tcp: Ok(5),
@@ -196,6 +198,7 @@ mod tests {
                 before_ms: b,
                 pause_ms: p,
                 after_ms: a,
+                answer_ms: 20.0,
             })
         };
         let f = Floor {
@@ -213,7 +216,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("split, medians: before stop 1.5 + pause 15.5 + after resume 10.5 ms"),
+            text.contains("split, medians: before stop 1.5 + pause 15.5 + after resume 10.5 ms (first answered datagram sent at resume -9.5, its round trip 20.0)"),
             "{text}"
         );
         assert_eq!(f.to_json()["median_probe_gap_ms"], 30.0);

@@ -45,6 +45,8 @@ pub struct Seen {
     /// When the longest gap began (the last reply before it), on the wall
     /// clock; unknown for a gap under the probe's listing threshold.
     pub gap_start: Option<SystemTime>,
+    /// The round trip of the reply that ended the longest gap.
+    pub gap_answer: Duration,
     pub sent: u64,
     pub lost: u64,
     /// The held TCP connection: exchanges made, or how it failed.
@@ -63,6 +65,7 @@ impl Seen {
         Some(crate::split::Split::of(
             self.gap_start?,
             gap,
+            self.gap_answer,
             stop?,
             resume?,
         ))
@@ -119,6 +122,9 @@ impl Watch {
         Seen {
             longest_gap_ms: ms(report.longest_gap),
             gap_start: report.longest_listed().map(|g| report.wall(g.after)),
+            gap_answer: report
+                .longest_listed()
+                .map_or(Duration::ZERO, |g| g.next_rtt),
             sent: report.sent,
             lost: report.lost,
             tcp: match held.failure {

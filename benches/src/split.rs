@@ -10,23 +10,42 @@ use ldm_qemu::{QmpEvent, QmpTimestamp};
 /// The probe's longest gap in three: the last reply before it to the
 /// source's stop, the stop to the target's resume, the resume to the
 /// first reply after it; ms. A negative share means the event fell
-/// outside the gap (the clients saw no pause there).
+/// outside the gap (the clients saw no pause there). The last share is
+/// cut again by the round trip of that first reply: the datagram it
+/// answers was sent `after_ms - answer_ms` after the resume (negative:
+/// before; those sent between were lost), and waited `answer_ms` for the
+/// guest.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Split {
     pub before_ms: f64,
     pub pause_ms: f64,
     pub after_ms: f64,
+    pub answer_ms: f64,
 }
 
 impl Split {
-    /// The gap that began at `gap_start` and lasted `gap`, with the guest
-    /// stopped at `stop` and running again at `resume`.
-    pub fn of(gap_start: SystemTime, gap: Duration, stop: SystemTime, resume: SystemTime) -> Split {
+    /// The gap that began at `gap_start` and lasted `gap`, ended by a
+    /// reply whose round trip was `answer`, with the guest stopped at
+    /// `stop` and running again at `resume`.
+    pub fn of(
+        gap_start: SystemTime,
+        gap: Duration,
+        answer: Duration,
+        stop: SystemTime,
+        resume: SystemTime,
+    ) -> Split {
         Split {
             before_ms: ms_between(gap_start, stop),
             pause_ms: ms_between(stop, resume),
             after_ms: ms_between(resume, gap_start + gap),
+            answer_ms: answer.as_secs_f64() * 1000.0,
         }
+    }
+
+    /// From the resume to the sending of the first datagram answered
+    /// after the gap, ms.
+    pub fn unanswered_ms(&self) -> f64 {
+        self.after_ms - self.answer_ms
     }
 
     /// The three shares as JSON.
@@ -35,6 +54,7 @@ impl Split {
             "before_stop_ms": self.before_ms,
             "pause_ms": self.pause_ms,
             "after_resume_ms": self.after_ms,
+            "first_answer_rtt_ms": self.answer_ms,
         })
     }
 }
@@ -43,8 +63,12 @@ impl std::fmt::Display for Split {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "before stop {:.1} + pause {:.1} + after resume {:.1} ms",
-            self.before_ms, self.pause_ms, self.after_ms
+            "before stop {:.1} + pause {:.1} + after resume {:.1} ms (first answered datagram sent at resume {:+.1}, its round trip {:.1})",
+            self.before_ms,
+            self.pause_ms,
+            self.after_ms,
+            self.unanswered_ms(),
+            self.answer_ms
         )
     }
 }
@@ -96,20 +120,36 @@ mod tests {
 
     #[test]
     fn a_gap_splits_at_the_stop_and_the_resume() {
-        // Last reply at 100, stop at 102, resume at 117, next reply at 190.
-        let s = Split::of(at(100), Duration::from_millis(90), at(102), at(117));
+        // Last reply at 100, stop at 102, resume at 117, next reply at
+        // 190 to a datagram sent at 150.
+        let s = Split::of(
+            at(100),
+            Duration::from_millis(90),
+            Duration::from_millis(40),
+            at(102),
+            at(117),
+        );
         assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (2.0, 15.0, 73.0));
+        assert_eq!(s.unanswered_ms(), 33.0);
         assert_eq!(
             s.to_string(),
-            "before stop 2.0 + pause 15.0 + after resume 73.0 ms"
+            "before stop 2.0 + pause 15.0 + after resume 73.0 ms (first answered datagram sent at resume +33.0, its round trip 40.0)"
         );
     }
 
     #[test]
     fn an_event_outside_the_gap_shows_as_a_negative_share() {
         // The replies stopped 3 ms after the stop (replies in flight).
-        let s = Split::of(at(103), Duration::from_millis(50), at(100), at(120));
+        // Datagrams waited through the pause and were answered late.
+        let s = Split::of(
+            at(103),
+            Duration::from_millis(50),
+            Duration::from_millis(45),
+            at(100),
+            at(120),
+        );
         assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (-3.0, 20.0, 33.0));
+        assert_eq!(s.unanswered_ms(), -12.0);
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub(super) fn notes(postcopy: Option<&str>) -> String {
          client. probe gap split = that gap cut at the source QEMU's STOP event and the \
          target QEMU's RESUME event (QMP timestamps and the probe's replies on one wall \
          clock, the lab being one machine): before stop = last reply to STOP, pause = STOP \
-         to RESUME, after resume = RESUME to the next reply; for ldm, whose daemons own QMP, \
+         to RESUME, after resume = RESUME to the next reply, which answers a datagram sent \
+         at resume +N ms (those sent between never got an answer) and waited its round \
+         trip for the guest; for ldm, whose daemons own QMP, \
          STOP is the source ldmd's report and RESUME is STOP plus ldm's pause total (link \
          counted one way, whole ms). ldm: TLS 1.3 relays, {copy}, no cap, {dt} ms downtime target, \
          auto-converge. QEMU tuned: {ch} multifd channels, \

@@ -12,7 +12,18 @@ fn each(side: &Side, f: fn(Vec<f64>) -> Option<f64>) -> Option<Split> {
         before_ms: of(|s| s.before_ms)?,
         pause_ms: of(|s| s.pause_ms)?,
         after_ms: of(|s| s.after_ms)?,
+        answer_ms: of(|s| s.answer_ms)?,
     })
+}
+
+/// The median and worst of the time from the resume to the sending of
+/// the first datagram answered.
+fn unanswered(side: &Side) -> (Option<f64>, Option<f64>) {
+    let v: Vec<f64> = side
+        .done()
+        .filter_map(|m| m.split.map(|s| s.unanswered_ms()))
+        .collect();
+    (median(v.clone()), max(v))
 }
 
 impl Side {
@@ -33,8 +44,9 @@ pub(super) fn lines(r: &ScenarioResult) -> Vec<String> {
         .iter()
         .filter_map(|(kind, side)| {
             let (m, w) = side.split_stats()?;
+            let (um, uw) = unanswered(side);
             Some(format!(
-                "  probe gap split, {}: before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms ({} of {} runs)",
+                "  probe gap split, {}: before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms (first answered datagram sent at resume {:+.0} / {:+.0}, its round trip {:.0} / {:.0}) ({} of {} runs)",
                 kind.label(),
                 m.before_ms,
                 w.before_ms,
@@ -42,6 +54,10 @@ pub(super) fn lines(r: &ScenarioResult) -> Vec<String> {
                 w.pause_ms,
                 m.after_ms,
                 w.after_ms,
+                um.unwrap_or(0.0),
+                uw.unwrap_or(0.0),
+                m.answer_ms,
+                w.answer_ms,
                 side.split_runs(),
                 side.runs.len()
             ))
@@ -88,6 +104,7 @@ mod tests {
             before_ms,
             pause_ms,
             after_ms,
+            answer_ms: after_ms / 2.0,
         })
     }
 
@@ -118,7 +135,7 @@ mod tests {
         };
         assert_eq!(
             lines(&r),
-            ["  probe gap split, QEMU tuned: before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (3 of 4 runs)"]
+            ["  probe gap split, QEMU tuned: before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (first answered datagram sent at resume +45 / +60, its round trip 45 / 60) (3 of 4 runs)"]
         );
         assert_eq!(to_json(&r.sides[1].1), serde_json::Value::Null);
     }
