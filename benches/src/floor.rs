@@ -66,7 +66,7 @@ async fn pauses(env: &Env, sc: Scenario, n: u32, pause: Duration) -> anyhow::Res
             "pause floor, scenario {}, pause {i}/{n}: {}{}",
             sc.id,
             p.seen,
-            p.split.map_or(String::new(), |s| format!(" = {s}"))
+            p.split.map_or(String::new(), |s| format!("; pause's {s}"))
         );
         out.push(p);
     }
@@ -105,6 +105,7 @@ impl Floor {
         let splits: Vec<Split> = ps.iter().filter_map(|p| p.split).collect();
         let of = |g: fn(&Split) -> f64| median(splits.iter().map(g).collect());
         Some(Split {
+            gap_ms: of(|s| s.gap_ms)?,
             before_ms: of(|s| s.before_ms)?,
             pause_ms: of(|s| s.pause_ms)?,
             after_ms: of(|s| s.after_ms)?,
@@ -181,8 +182,7 @@ mod tests {
         Pause {
             seen: Seen {
                 longest_gap_ms: gap,
-                gap_start: None,
-                gap_answer: Duration::ZERO,
+                gaps: vec![],
                 sent: 1000,
                 lost: 10,
                 tcp: Ok(5),
@@ -195,6 +195,7 @@ mod tests {
     fn the_floor_reports_medians_of_its_pauses() {
         let s = |b, p, a| {
             Some(Split {
+                gap_ms: b + p + a,
                 before_ms: b,
                 pause_ms: p,
                 after_ms: a,
@@ -216,7 +217,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("split, medians: before stop 1.5 + pause 15.5 + after resume 10.5 ms (first answered datagram sent at resume -9.5, its round trip 20.0)"),
+            text.contains("split, medians: gap 27.5 = before stop 1.5 + pause 15.5 + after resume 10.5 ms (first answered datagram sent at resume -9.5, its round trip 20.0)"),
             "{text}"
         );
         assert_eq!(f.to_json()["median_probe_gap_ms"], 30.0);

@@ -11,6 +11,8 @@ use anyhow::{bail, Context};
 use ldm_e2e::lab::probe::{ms, HeldConnection, UdpProbe, ECHO_PORT};
 use ldm_e2e::lab::{guest_addr, Lab, LabOpts};
 
+use crate::split::WallGap;
+
 /// The guest's address on the lab's wire.
 pub fn guest_ip() -> std::net::Ipv4Addr {
     guest_addr(0)
@@ -42,11 +44,9 @@ pub struct Seen {
     /// The longest time between two replies to the UDP probe: the pause
     /// the guest's clients saw.
     pub longest_gap_ms: f64,
-    /// When the longest gap began (the last reply before it), on the wall
-    /// clock; unknown for a gap under the probe's listing threshold.
-    pub gap_start: Option<SystemTime>,
-    /// The round trip of the reply that ended the longest gap.
-    pub gap_answer: Duration,
+    /// Every gap of at least the probe's listing threshold, on the wall
+    /// clock.
+    pub gaps: Vec<WallGap>,
     pub sent: u64,
     pub lost: u64,
     /// The held TCP connection: exchanges made, or how it failed.
@@ -54,21 +54,16 @@ pub struct Seen {
 }
 
 impl Seen {
-    /// The longest gap split at the guest's stop and resume, when both and
-    /// the gap's start are known.
+    /// The gap over the guest's pause (see [`crate::split::pause_gap`])
+    /// split at its stop and resume, when both are known.
     pub fn split(
         &self,
         stop: Option<SystemTime>,
         resume: Option<SystemTime>,
     ) -> Option<crate::split::Split> {
-        let gap = Duration::from_secs_f64(self.longest_gap_ms / 1000.0);
-        Some(crate::split::Split::of(
-            self.gap_start?,
-            gap,
-            self.gap_answer,
-            stop?,
-            resume?,
-        ))
+        let (stop, resume) = (stop?, resume?);
+        let g = crate::split::pause_gap(&self.gaps, stop, resume)?;
+        Some(crate::split::Split::of(g, stop, resume))
     }
 }
 
@@ -121,10 +116,15 @@ impl Watch {
         let held = self.held.close();
         Seen {
             longest_gap_ms: ms(report.longest_gap),
-            gap_start: report.longest_listed().map(|g| report.wall(g.after)),
-            gap_answer: report
-                .longest_listed()
-                .map_or(Duration::ZERO, |g| g.next_rtt),
+            gaps: report
+                .gaps
+                .iter()
+                .map(|g| WallGap {
+                    start: report.wall(g.after),
+                    length: g.length,
+                    answer: g.next_rtt,
+                })
+                .collect(),
             sent: report.sent,
             lost: report.lost,
             tcp: match held.failure {

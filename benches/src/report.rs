@@ -101,7 +101,7 @@ impl Outcome {
                 m.seen
                     .as_ref()
                     .map_or("no network".into(), ToString::to_string),
-                m.split.map_or(String::new(), |s| format!(" = {s}")),
+                m.split.map_or(String::new(), |s| format!("; pause's {s}")),
                 m.pause
                     .as_ref()
                     .map_or(String::new(), |p| format!("; pause: {}", pause_text(p)))

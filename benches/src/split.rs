@@ -17,6 +17,8 @@ use ldm_qemu::{QmpEvent, QmpTimestamp};
 /// guest.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Split {
+    /// The gap's length: the sum of the three shares.
+    pub gap_ms: f64,
     pub before_ms: f64,
     pub pause_ms: f64,
     pub after_ms: f64,
@@ -24,21 +26,15 @@ pub struct Split {
 }
 
 impl Split {
-    /// The gap that began at `gap_start` and lasted `gap`, ended by a
-    /// reply whose round trip was `answer`, with the guest stopped at
-    /// `stop` and running again at `resume`.
-    pub fn of(
-        gap_start: SystemTime,
-        gap: Duration,
-        answer: Duration,
-        stop: SystemTime,
-        resume: SystemTime,
-    ) -> Split {
+    /// Gap `g` split with the guest stopped at `stop` and running again
+    /// at `resume`.
+    pub fn of(g: &WallGap, stop: SystemTime, resume: SystemTime) -> Split {
         Split {
-            before_ms: ms_between(gap_start, stop),
+            gap_ms: g.length.as_secs_f64() * 1000.0,
+            before_ms: ms_between(g.start, stop),
             pause_ms: ms_between(stop, resume),
-            after_ms: ms_between(resume, gap_start + gap),
-            answer_ms: answer.as_secs_f64() * 1000.0,
+            after_ms: ms_between(resume, g.start + g.length),
+            answer_ms: g.answer.as_secs_f64() * 1000.0,
         }
     }
 
@@ -51,6 +47,7 @@ impl Split {
     /// The three shares as JSON.
     pub fn to_json(self) -> serde_json::Value {
         serde_json::json!({
+            "gap_ms": self.gap_ms,
             "before_stop_ms": self.before_ms,
             "pause_ms": self.pause_ms,
             "after_resume_ms": self.after_ms,
@@ -63,7 +60,8 @@ impl std::fmt::Display for Split {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "before stop {:.1} + pause {:.1} + after resume {:.1} ms (first answered datagram sent at resume {:+.1}, its round trip {:.1})",
+            "gap {:.1} = before stop {:.1} + pause {:.1} + after resume {:.1} ms (first answered datagram sent at resume {:+.1}, its round trip {:.1})",
+            self.gap_ms,
             self.before_ms,
             self.pause_ms,
             self.after_ms,
@@ -71,6 +69,32 @@ impl std::fmt::Display for Split {
             self.answer_ms
         )
     }
+}
+
+/// A gap in the probe's replies on the wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallGap {
+    /// The last reply before it.
+    pub start: SystemTime,
+    pub length: Duration,
+    /// The round trip of the reply that ended it.
+    pub answer: Duration,
+}
+
+impl WallGap {
+    fn holds(&self, t: SystemTime) -> bool {
+        self.start <= t && t <= self.start + self.length
+    }
+}
+
+/// The gap over the guest's pause among `gaps`: the one the resume falls
+/// in (the stopped guest answers nothing, and for a while after it runs
+/// again), else the one the stop falls in. Not always the longest gap: a
+/// guest starved of CPU during the copy can leave a longer one earlier.
+pub fn pause_gap(gaps: &[WallGap], stop: SystemTime, resume: SystemTime) -> Option<&WallGap> {
+    gaps.iter()
+        .find(|g| g.holds(resume))
+        .or_else(|| gaps.iter().find(|g| g.holds(stop)))
 }
 
 /// From `a` to `b`, ms, negative if `b` is earlier.
@@ -118,22 +142,35 @@ mod tests {
         UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_millis(ms)
     }
 
+    fn gap(start_ms: u64, length_ms: u64, answer_ms: u64) -> WallGap {
+        WallGap {
+            start: at(start_ms),
+            length: Duration::from_millis(length_ms),
+            answer: Duration::from_millis(answer_ms),
+        }
+    }
+
+    #[test]
+    fn the_pauses_gap_is_the_one_over_the_resume_else_the_stop() {
+        // A longer gap during the copy, then the pause's.
+        let gaps = [gap(0, 150, 1), gap(500, 100, 60)];
+        assert_eq!(pause_gap(&gaps, at(501), at(520)), Some(&gaps[1]));
+        // A resume placed just after the gap's end (ldm's is computed):
+        // the gap the stop is in.
+        assert_eq!(pause_gap(&gaps, at(510), at(601)), Some(&gaps[1]));
+        assert_eq!(pause_gap(&gaps, at(700), at(710)), None);
+    }
+
     #[test]
     fn a_gap_splits_at_the_stop_and_the_resume() {
         // Last reply at 100, stop at 102, resume at 117, next reply at
         // 190 to a datagram sent at 150.
-        let s = Split::of(
-            at(100),
-            Duration::from_millis(90),
-            Duration::from_millis(40),
-            at(102),
-            at(117),
-        );
+        let s = Split::of(&gap(100, 90, 40), at(102), at(117));
         assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (2.0, 15.0, 73.0));
         assert_eq!(s.unanswered_ms(), 33.0);
         assert_eq!(
             s.to_string(),
-            "before stop 2.0 + pause 15.0 + after resume 73.0 ms (first answered datagram sent at resume +33.0, its round trip 40.0)"
+            "gap 90.0 = before stop 2.0 + pause 15.0 + after resume 73.0 ms (first answered datagram sent at resume +33.0, its round trip 40.0)"
         );
     }
 
@@ -141,13 +178,7 @@ mod tests {
     fn an_event_outside_the_gap_shows_as_a_negative_share() {
         // The replies stopped 3 ms after the stop (replies in flight).
         // Datagrams waited through the pause and were answered late.
-        let s = Split::of(
-            at(103),
-            Duration::from_millis(50),
-            Duration::from_millis(45),
-            at(100),
-            at(120),
-        );
+        let s = Split::of(&gap(103, 50, 45), at(100), at(120));
         assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (-3.0, 20.0, 33.0));
         assert_eq!(s.unanswered_ms(), -12.0);
     }

@@ -24,7 +24,8 @@ pub(super) fn notes(postcopy: Option<&str>) -> String {
          downtime figure (source stopped to stream complete); for ldm add the hand-off shown \
          in its pause lines. probe gap = the guest-observed downtime: the longest time between \
          two replies of the guest's UDP echo to a datagram sent every 1 ms from the lab's \
-         client. probe gap split = that gap cut at the source QEMU's STOP event and the \
+         client. pause's gap = the gap over the guest's pause (the one its resume falls in; not always \
+         the longest: a guest starved during the copy can leave a longer one), cut at the source QEMU's STOP event and the \
          target QEMU's RESUME event (QMP timestamps and the probe's replies on one wall \
          clock, the lab being one machine): before stop = last reply to STOP, pause = STOP \
          to RESUME, after resume = RESUME to the next reply, which answers a datagram sent \

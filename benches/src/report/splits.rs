@@ -1,5 +1,5 @@
-//! The probe gap's split (before the stop, the pause, after the resume)
-//! of each side: its medians and worsts, for the table and the JSON.
+//! The split of the probe's gap over the pause (before the stop, the
+//! pause, after the resume) of each side: its medians and worsts, for the table and the JSON.
 
 use super::{max, median, ScenarioResult, Side};
 use crate::split::Split;
@@ -9,6 +9,7 @@ fn each(side: &Side, f: fn(Vec<f64>) -> Option<f64>) -> Option<Split> {
     let splits: Vec<Split> = side.done().filter_map(|m| m.split).collect();
     let of = |g: fn(&Split) -> f64| f(splits.iter().map(g).collect());
     Some(Split {
+        gap_ms: of(|s| s.gap_ms)?,
         before_ms: of(|s| s.before_ms)?,
         pause_ms: of(|s| s.pause_ms)?,
         after_ms: of(|s| s.after_ms)?,
@@ -46,8 +47,10 @@ pub(super) fn lines(r: &ScenarioResult) -> Vec<String> {
             let (m, w) = side.split_stats()?;
             let (um, uw) = unanswered(side);
             Some(format!(
-                "  probe gap split, {}: before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms (first answered datagram sent at resume {:+.0} / {:+.0}, its round trip {:.0} / {:.0}) ({} of {} runs)",
+                "  pause's gap, {}: {:.0} / {:.0} = before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms (first answered datagram sent at resume {:+.0} / {:+.0}, its round trip {:.0} / {:.0}) ({} of {} runs)",
                 kind.label(),
+                m.gap_ms,
+                w.gap_ms,
                 m.before_ms,
                 w.before_ms,
                 m.pause_ms,
@@ -101,6 +104,7 @@ mod tests {
 
     fn split(before_ms: f64, pause_ms: f64, after_ms: f64) -> Option<Split> {
         Some(Split {
+            gap_ms: before_ms + pause_ms + after_ms,
             before_ms,
             pause_ms,
             after_ms,
@@ -135,7 +139,7 @@ mod tests {
         };
         assert_eq!(
             lines(&r),
-            ["  probe gap split, QEMU tuned: before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (first answered datagram sent at resume +45 / +60, its round trip 45 / 60) (3 of 4 runs)"]
+            ["  pause's gap, QEMU tuned: 111 / 137 = before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (first answered datagram sent at resume +45 / +60, its round trip 45 / 60) (3 of 4 runs)"]
         );
         assert_eq!(to_json(&r.sides[1].1), serde_json::Value::Null);
     }
