@@ -110,6 +110,8 @@ impl Floor {
             pause_ms: of(|s| s.pause_ms)?,
             after_ms: of(|s| s.after_ms)?,
             answer_ms: of(|s| s.answer_ms)?,
+            longest_ms: of(|s| s.longest_ms)?,
+            longest_from_stop_ms: of(|s| s.longest_from_stop_ms)?,
         })
     }
 
@@ -200,6 +202,8 @@ mod tests {
                 pause_ms: p,
                 after_ms: a,
                 answer_ms: 20.0,
+                longest_ms: b + p + a,
+                longest_from_stop_ms: -b,
             })
         };
         let f = Floor {

@@ -63,7 +63,8 @@ impl Seen {
     ) -> Option<crate::split::Split> {
         let (stop, resume) = (stop?, resume?);
         let g = crate::split::pause_gap(&self.gaps, stop, resume)?;
-        Some(crate::split::Split::of(g, stop, resume))
+        let longest = crate::split::longest(&self.gaps)?;
+        Some(crate::split::Split::of(g, longest, stop, resume))
     }
 }
 

@@ -23,19 +23,31 @@ pub struct Split {
     pub pause_ms: f64,
     pub after_ms: f64,
     pub answer_ms: f64,
+    /// The probe's longest gap (the guest-observed downtime), ms, and
+    /// where it began, ms from the stop (negative: before): the gap over
+    /// the pause is not always the longest.
+    pub longest_ms: f64,
+    pub longest_from_stop_ms: f64,
 }
 
 impl Split {
     /// Gap `g` split with the guest stopped at `stop` and running again
-    /// at `resume`.
-    pub fn of(g: &WallGap, stop: SystemTime, resume: SystemTime) -> Split {
+    /// at `resume`; `longest` is the longest gap.
+    pub fn of(g: &WallGap, longest: &WallGap, stop: SystemTime, resume: SystemTime) -> Split {
         Split {
+            longest_ms: longest.length.as_secs_f64() * 1000.0,
+            longest_from_stop_ms: ms_between(stop, longest.start),
             gap_ms: g.length.as_secs_f64() * 1000.0,
             before_ms: ms_between(g.start, stop),
             pause_ms: ms_between(stop, resume),
             after_ms: ms_between(resume, g.start + g.length),
             answer_ms: g.answer.as_secs_f64() * 1000.0,
         }
+    }
+
+    /// Whether the gap over the pause is the longest one.
+    pub fn over_pause_is_longest(&self) -> bool {
+        self.gap_ms >= self.longest_ms
     }
 
     /// From the resume to the sending of the first datagram answered
@@ -52,6 +64,8 @@ impl Split {
             "pause_ms": self.pause_ms,
             "after_resume_ms": self.after_ms,
             "first_answer_rtt_ms": self.answer_ms,
+            "longest_gap_ms": self.longest_ms,
+            "longest_gap_from_stop_ms": self.longest_from_stop_ms,
         })
     }
 }
@@ -67,7 +81,15 @@ impl std::fmt::Display for Split {
             self.after_ms,
             self.unanswered_ms(),
             self.answer_ms
-        )
+        )?;
+        if !self.over_pause_is_longest() {
+            write!(
+                f,
+                "; the longest gap, {:.1} ms, began at stop {:+.1}",
+                self.longest_ms, self.longest_from_stop_ms
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +117,12 @@ pub fn pause_gap(gaps: &[WallGap], stop: SystemTime, resume: SystemTime) -> Opti
     gaps.iter()
         .find(|g| g.holds(resume))
         .or_else(|| gaps.iter().find(|g| g.holds(stop)))
+}
+
+/// The longest of `gaps` (the first of equals).
+pub fn longest(gaps: &[WallGap]) -> Option<&WallGap> {
+    gaps.iter()
+        .reduce(|a, b| if b.length > a.length { b } else { a })
 }
 
 /// From `a` to `b`, ms, negative if `b` is earlier.
@@ -159,13 +187,16 @@ mod tests {
         // the gap the stop is in.
         assert_eq!(pause_gap(&gaps, at(510), at(601)), Some(&gaps[1]));
         assert_eq!(pause_gap(&gaps, at(700), at(710)), None);
+        assert_eq!(longest(&gaps), Some(&gaps[0]));
+        assert_eq!(longest(&[]), None);
     }
 
     #[test]
     fn a_gap_splits_at_the_stop_and_the_resume() {
         // Last reply at 100, stop at 102, resume at 117, next reply at
         // 190 to a datagram sent at 150.
-        let s = Split::of(&gap(100, 90, 40), at(102), at(117));
+        let g = gap(100, 90, 40);
+        let s = Split::of(&g, &g, at(102), at(117));
         assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (2.0, 15.0, 73.0));
         assert_eq!(s.unanswered_ms(), 33.0);
         assert_eq!(
@@ -178,8 +209,17 @@ mod tests {
     fn an_event_outside_the_gap_shows_as_a_negative_share() {
         // The replies stopped 3 ms after the stop (replies in flight).
         // Datagrams waited through the pause and were answered late.
-        let s = Split::of(&gap(103, 50, 45), at(100), at(120));
+        let g = gap(103, 50, 45);
+        // The longest gap came earlier, during the copy.
+        let s = Split::of(&g, &gap(20, 80, 1), at(100), at(120));
         assert_eq!((s.before_ms, s.pause_ms, s.after_ms), (-3.0, 20.0, 33.0));
+        assert!(!s.over_pause_is_longest());
+        assert_eq!((s.longest_ms, s.longest_from_stop_ms), (80.0, -80.0));
+        assert!(
+            s.to_string()
+                .ends_with("; the longest gap, 80.0 ms, began at stop -80.0"),
+            "{s}"
+        );
         assert_eq!(s.unanswered_ms(), -12.0);
     }
 

@@ -14,6 +14,8 @@ fn each(side: &Side, f: fn(Vec<f64>) -> Option<f64>) -> Option<Split> {
         pause_ms: of(|s| s.pause_ms)?,
         after_ms: of(|s| s.after_ms)?,
         answer_ms: of(|s| s.answer_ms)?,
+        longest_ms: of(|s| s.longest_ms)?,
+        longest_from_stop_ms: of(|s| s.longest_from_stop_ms)?,
     })
 }
 
@@ -47,7 +49,7 @@ pub(super) fn lines(r: &ScenarioResult) -> Vec<String> {
             let (m, w) = side.split_stats()?;
             let (um, uw) = unanswered(side);
             Some(format!(
-                "  pause's gap, {}: {:.0} / {:.0} = before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms (first answered datagram sent at resume {:+.0} / {:+.0}, its round trip {:.0} / {:.0}) ({} of {} runs)",
+                "  pause's gap, {}: {:.0} / {:.0} = before stop {:.0} / {:.0}, pause {:.0} / {:.0}, after resume {:.0} / {:.0} ms (first answered datagram sent at resume {:+.0} / {:+.0}, its round trip {:.0} / {:.0}) ({} of {} runs; the longest gap in {})",
                 kind.label(),
                 m.gap_ms,
                 w.gap_ms,
@@ -62,7 +64,10 @@ pub(super) fn lines(r: &ScenarioResult) -> Vec<String> {
                 m.answer_ms,
                 w.answer_ms,
                 side.split_runs(),
-                side.runs.len()
+                side.runs.len(),
+                side.done()
+                    .filter(|m| m.split.is_some_and(|s| s.over_pause_is_longest()))
+                    .count()
             ))
         })
         .collect()
@@ -109,6 +114,8 @@ mod tests {
             pause_ms,
             after_ms,
             answer_ms: after_ms / 2.0,
+            longest_ms: before_ms + pause_ms + after_ms,
+            longest_from_stop_ms: -before_ms,
         })
     }
 
@@ -139,7 +146,7 @@ mod tests {
         };
         assert_eq!(
             lines(&r),
-            ["  pause's gap, QEMU tuned: 111 / 137 = before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (first answered datagram sent at resume +45 / +60, its round trip 45 / 60) (3 of 4 runs)"]
+            ["  pause's gap, QEMU tuned: 111 / 137 = before stop 2 / 3, pause 15 / 20, after resume 90 / 120 ms (first answered datagram sent at resume +45 / +60, its round trip 45 / 60) (3 of 4 runs; the longest gap in 3)"]
         );
         assert_eq!(to_json(&r.sides[1].1), serde_json::Value::Null);
     }
