@@ -33,23 +33,34 @@ pub struct Pause {
 #[derive(Debug, Clone)]
 pub struct Floor {
     pub scenario: Scenario,
+    /// Paused on the target of a plain QEMU move (tuned) once it has run
+    /// a while, rather than where it booted.
+    pub after_move: bool,
     pub asked_ms: u64,
     pub pauses: Result<Vec<Pause>, String>,
 }
 
-/// Boots the scenario's guest and pauses it `n` times for `pause`.
-pub async fn run(env: &Env, sc: Scenario, n: u32, pause: Duration) -> Floor {
-    let pauses = pauses(env, sc, n, pause)
+/// Boots the scenario's guest (and with `after_move` moves it with plain
+/// QEMU, tuned) and pauses it `n` times for `pause`.
+pub async fn run(env: &Env, sc: Scenario, n: u32, pause: Duration, after_move: bool) -> Floor {
+    let pauses = pauses(env, sc, n, pause, after_move)
         .await
         .map_err(|e| format!("{e:#}"));
     Floor {
         scenario: sc,
+        after_move,
         asked_ms: pause.as_millis() as u64,
         pauses,
     }
 }
 
-async fn pauses(env: &Env, sc: Scenario, n: u32, pause: Duration) -> anyhow::Result<Vec<Pause>> {
+async fn pauses(
+    env: &Env,
+    sc: Scenario,
+    n: u32,
+    pause: Duration,
+    after_move: bool,
+) -> anyhow::Result<Vec<Pause>> {
     let lab = network::lab().await?;
     let dir = TempDir::new("floor")?;
     let cfg = qemu_side::machine(env, sc, dir.path(), "guest")?;
@@ -59,6 +70,11 @@ async fn pauses(env: &Env, sc: Scenario, n: u32, pause: Duration) -> anyhow::Res
         .context("starting the QEMU")?;
     let mut q = Qmp::connect(&cfg.qmp_socket).await?;
     wait_ready(|| async { Ok(qemu_side::console(&cfg)) }).await?;
+    if after_move {
+        q = moved(env, sc, &lab, (dir.path(), &cfg), q).await?;
+        // The target's translation cache warms up meanwhile.
+        tokio::time::sleep(crate::scenario::SETTLE).await;
+    }
     let mut out = Vec::new();
     for i in 1..=n {
         let p = one(&lab, &mut q, pause).await?;
@@ -72,6 +88,56 @@ async fn pauses(env: &Env, sc: Scenario, n: u32, pause: Duration) -> anyhow::Res
     }
     let _ = q.quit().await;
     Ok(out)
+}
+
+/// Moves the guest from lab host 0 (QMP `src`) to a QEMU in host 1 as
+/// the tuned side does; the target's QMP.
+async fn moved(
+    env: &Env,
+    sc: Scenario,
+    lab: &ldm_e2e::lab::Lab,
+    (dir, src_cfg): (&std::path::Path, &ldm_qemu::MachineConfig),
+    mut src: Qmp,
+) -> anyhow::Result<Qmp> {
+    let mut dst = qemu_side::machine(env, sc, dir, "target")?;
+    dst.uuid = src_cfg.uuid;
+    lab.tap_on_wire(1, qemu_side::TAP);
+    qemu_side::launch(lab, 1, &dst, true)
+        .await
+        .context("starting the target QEMU")?;
+    let mut dq = Qmp::connect(&dst.qmp_socket).await?;
+    let t = qemu_side::tuned(false);
+    t.apply(&mut dq).await.context("tuning the target")?;
+    t.apply(&mut src).await.context("tuning the source")?;
+    let uri = format!(
+        "tcp:{}:{}",
+        ldm_e2e::lab::host_addr(1),
+        qemu_side::MIGRATION_PORT
+    );
+    dq.migrate_incoming(&uri, false).await?;
+    src.migrate(&uri).await?;
+    let deadline = tokio::time::Instant::now() + env.qemu_timeout;
+    loop {
+        let info = src.query_migrate().await?;
+        match info.status {
+            ldm_qemu::MigrationStatus::Completed => break,
+            ldm_qemu::MigrationStatus::Failed | ldm_qemu::MigrationStatus::Cancelled => {
+                bail!("the move before the pauses ended {}", info.status)
+            }
+            _ if tokio::time::Instant::now() >= deadline => {
+                bail!("the move before the pauses did not finish in time")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let status = dq
+        .wait_incoming(Duration::from_millis(100), Duration::from_secs(30))
+        .await?;
+    if status.status != ldm_qemu::RunState::Running {
+        bail!("the target is {} after the move", status.status);
+    }
+    let _ = src.quit().await;
+    Ok(dq)
 }
 
 async fn one(lab: &ldm_e2e::lab::Lab, q: &mut Qmp, pause: Duration) -> anyhow::Result<Pause> {
@@ -125,9 +191,14 @@ impl Floor {
     /// The floor's lines for the report.
     pub fn render(&self) -> String {
         let head = format!(
-            "pause floor, scenario {} ({}): plain QEMU, stop, {} ms, cont",
+            "pause floor, scenario {} ({}): plain QEMU{}, stop, {} ms, cont",
             self.scenario.id,
             self.scenario.title(),
+            if self.after_move {
+                " on the target of a tuned move, 3 s after it"
+            } else {
+                " where the guest booted"
+            },
             self.asked_ms
         );
         let ps = match &self.pauses {
@@ -168,6 +239,7 @@ impl Floor {
         };
         json!({
             "scenario": self.scenario.id.to_string(),
+            "after_move": self.after_move,
             "pause_asked_ms": self.asked_ms,
             "median_probe_gap_ms": median(self.gaps()),
             "median_split": self.split_medians().map(Split::to_json),
@@ -208,6 +280,7 @@ mod tests {
         };
         let f = Floor {
             scenario: crate::scenario::SCENARIOS[1],
+            after_move: false,
             asked_ms: 15,
             pauses: Ok(vec![
                 pause(30.0, s(1.0, 16.0, 13.0)),

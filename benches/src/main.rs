@@ -92,6 +92,10 @@ struct Args {
     /// probe's gap at QEMU's STOP and RESUME events like a migration's.
     #[arg(long)]
     pause_floor: bool,
+    /// With --pause-floor: pause the guest on the target of a plain QEMU
+    /// move (tuned), 3 s after it, instead of where it booted.
+    #[arg(long, requires = "pause_floor")]
+    floor_after_move: bool,
     /// How long the pause floor's pauses last, ms (about ldm's pause).
     #[arg(long, value_name = "MS", default_value_t = 15)]
     floor_pause_ms: u64,
@@ -171,7 +175,7 @@ async fn pause_floor(
     let pause = Duration::from_millis(args.floor_pause_ms);
     let mut floors = Vec::new();
     for sc in wanted {
-        floors.push(floor::run(env, *sc, n, pause).await);
+        floors.push(floor::run(env, *sc, n, pause, args.floor_after_move).await);
     }
     let header = format!(
         "ldm-bench pause floor: QEMU {} (TCG, 1 vCPU), {n} pauses of {} ms per scenario\n{rates} (before the runs); load average {}",

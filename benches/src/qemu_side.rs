@@ -28,7 +28,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// The guest's tap in each host.
 pub const TAP: &str = "ldmtap0";
 /// The destination's migration port, on its lab address.
-const MIGRATION_PORT: u16 = 4444;
+pub const MIGRATION_PORT: u16 = 4444;
 
 /// One machine definition under `dir/role/`.
 pub fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<MachineConfig> {
