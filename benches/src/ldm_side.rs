@@ -117,11 +117,12 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
 
     let pw = lab.password_file();
     let extra = env.ldm_args();
+    let dry_run_at = std::time::SystemTime::now();
     let predicted = predict(lab, &pw.to_string_lossy(), &extra)?;
     let from_seq = Scan::of(&console(0).await?).last_seq();
     let usage =
         crate::daemon_usage::Watch::start(lab.host(0).started_pid(), lab.host(1).started_pid());
-    let t0 = Instant::now();
+    let (t0, command_at) = (Instant::now(), std::time::SystemTime::now());
     let pw_arg = pw.to_string_lossy();
     let to_b = lab.target(1);
     let mut args = vec!["migrate-domain", "--json", "-p", &pw_arg];
@@ -175,6 +176,10 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
     let seen: Option<Seen> = watch.map(Watch::finish);
     let after = Scan::of(&console(1).await?);
     let on_clock = s.pause.as_ref().and_then(crate::split::ldm_pause);
+    let steps_from_stop = on_clock.map(|(stop, _)| {
+        let ms = |t| crate::split::ms_between(stop, t);
+        (ms(dry_run_at), ms(command_at))
+    });
     let split = seen
         .as_ref()
         .and_then(|w| w.split(on_clock.map(|p| p.0), on_clock.map(|p| p.1)));
@@ -207,6 +212,7 @@ async fn migrate(env: &Env, sc: Scenario, lab: &Lab) -> anyhow::Result<Outcome> 
         verdict: Verdict::judge(from_seq, handoff_seq, &after),
         seen,
         split,
+        steps_from_stop,
         pause: s.pause,
         command_ms: Some(s.total_ms as f64),
         predicted,

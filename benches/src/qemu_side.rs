@@ -215,6 +215,7 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
         verdict,
         seen: Some(seen),
         split,
+        steps_from_stop: None,
         pause: None,
         command_ms: None,
         predicted: None,

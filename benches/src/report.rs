@@ -32,6 +32,9 @@ pub struct Measure {
     pub seen: Option<Seen>,
     /// The probe's longest gap split at the guest's stop and resume.
     pub split: Option<crate::split::Split>,
+    /// ldm only: when its dry run and its move command began, ms from the
+    /// source's stop (negative: before), to place the probe's gaps.
+    pub steps_from_stop: Option<(f64, f64)>,
     /// ldm only: where the pause went, step by step.
     pub pause: Option<ldm_api::migration::PauseBreakdown>,
     /// ldm only: the whole command's time as ldmd measured it, ms.
@@ -90,7 +93,7 @@ impl Outcome {
         match self {
             Outcome::Done(m) => {
                 format!(
-                "total {:.2} s{}, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}{}{}",
+                "total {:.2} s{}, downtime {:.0} ms, sent {:.0} MiB, passes {}, verifier {}, {}{}{}{}",
                 m.total_ms / 1000.0,
                 m.postcopy_ms
                     .map_or(String::new(), |p| format!(" (post-copy {:.2} s)", p / 1000.0)),
@@ -102,6 +105,9 @@ impl Outcome {
                     .as_ref()
                     .map_or("no network".into(), ToString::to_string),
                 m.split.map_or(String::new(), |s| format!("; pause's {s}")),
+                m.steps_from_stop.map_or(String::new(), |(d, c)| format!(
+                    "; dry run began at stop {d:+.0} ms, the move at stop {c:+.0} ms"
+                )),
                 m.pause
                     .as_ref()
                     .map_or(String::new(), |p| format!("; pause: {}", pause_text(p)))

@@ -126,7 +126,7 @@ pub fn longest(gaps: &[WallGap]) -> Option<&WallGap> {
 }
 
 /// From `a` to `b`, ms, negative if `b` is earlier.
-fn ms_between(a: SystemTime, b: SystemTime) -> f64 {
+pub fn ms_between(a: SystemTime, b: SystemTime) -> f64 {
     match b.duration_since(a) {
         Ok(d) => d.as_secs_f64() * 1000.0,
         Err(e) => -e.duration().as_secs_f64() * 1000.0,

@@ -23,6 +23,8 @@ impl Outcome {
                 "tcp_held": m.seen.as_ref().map(|s| s.tcp.is_ok()),
                 "tcp_error": m.seen.as_ref().and_then(|s| s.tcp.as_ref().err()),
                 "probe_gap_split": m.split.map(crate::split::Split::to_json),
+                "dry_run_from_stop_ms": m.steps_from_stop.map(|s| s.0),
+                "command_from_stop_ms": m.steps_from_stop.map(|s| s.1),
                 "pause": m.pause,
                 "ldmd": m.daemons.as_ref().map(|d| d.to_json()),
                 "postcopy_ms": m.postcopy_ms,

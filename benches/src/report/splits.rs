@@ -98,6 +98,7 @@ mod tests {
             verdict: crate::console::Verdict::judge(1, 1, &crate::console::Scan::of("")),
             seen: None,
             split,
+            steps_from_stop: None,
             pause: None,
             command_ms: None,
             predicted: None,
