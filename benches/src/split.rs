@@ -70,10 +70,10 @@ impl Split {
     }
 }
 
-impl std::fmt::Display for Split {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
+impl Split {
+    /// The gap and its shares, without where the longest gap was.
+    pub fn shares(&self) -> String {
+        format!(
             "gap {:.1} = before stop {:.1} + pause {:.1} + after resume {:.1} ms (first answered datagram sent at resume {:+.1}, its round trip {:.1})",
             self.gap_ms,
             self.before_ms,
@@ -81,7 +81,13 @@ impl std::fmt::Display for Split {
             self.after_ms,
             self.unanswered_ms(),
             self.answer_ms
-        )?;
+        )
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.shares())?;
         if !self.over_pause_is_longest() {
             write!(
                 f,
