@@ -265,7 +265,9 @@ fn parse_summary(out: &str) -> anyhow::Result<Summary> {
     let s: Summary = serde_json::from_str(&out[start..])
         .with_context(|| format!("cannot parse the summary of ldm migrate-domain: {out}"))?;
     if let Some(c) = &s.choice {
-        println!("  ldm's copy, {} ms in all: {c}", s.total_ms);
+        // With the progress lines: stdout carries only the report (the
+        // JSON with --json).
+        eprintln!("  ldm's copy, {} ms in all: {c}", s.total_ms);
     }
     Ok(s)
 }
