@@ -169,16 +169,7 @@ impl Floor {
     fn split_medians(&self) -> Option<Split> {
         let ps = self.pauses.as_ref().ok()?;
         let splits: Vec<Split> = ps.iter().filter_map(|p| p.split).collect();
-        let of = |g: fn(&Split) -> f64| median(splits.iter().map(g).collect());
-        Some(Split {
-            gap_ms: of(|s| s.gap_ms)?,
-            before_ms: of(|s| s.before_ms)?,
-            pause_ms: of(|s| s.pause_ms)?,
-            after_ms: of(|s| s.after_ms)?,
-            answer_ms: of(|s| s.answer_ms)?,
-            longest_ms: of(|s| s.longest_ms)?,
-            longest_from_stop_ms: of(|s| s.longest_from_stop_ms)?,
-        })
+        Split::each(&splits, median)
     }
 
     fn gaps(&self) -> Vec<f64> {

@@ -71,6 +71,21 @@ impl Split {
 }
 
 impl Split {
+    /// Each share aggregated by `f` (a median, a maximum) over `splits`;
+    /// `None` if `f` gives nothing (no splits).
+    pub fn each(splits: &[Split], f: impl Fn(Vec<f64>) -> Option<f64>) -> Option<Split> {
+        let of = |g: fn(&Split) -> f64| f(splits.iter().map(g).collect());
+        Some(Split {
+            gap_ms: of(|s| s.gap_ms)?,
+            before_ms: of(|s| s.before_ms)?,
+            pause_ms: of(|s| s.pause_ms)?,
+            after_ms: of(|s| s.after_ms)?,
+            answer_ms: of(|s| s.answer_ms)?,
+            longest_ms: of(|s| s.longest_ms)?,
+            longest_from_stop_ms: of(|s| s.longest_from_stop_ms)?,
+        })
+    }
+
     /// The gap and its shares, without where the longest gap was.
     pub fn shares(&self) -> String {
         format!(

@@ -7,16 +7,7 @@ use crate::split::Split;
 /// Medians or worsts of each share, over the runs that have a split.
 fn each(side: &Side, f: fn(Vec<f64>) -> Option<f64>) -> Option<Split> {
     let splits: Vec<Split> = side.done().filter_map(|m| m.split).collect();
-    let of = |g: fn(&Split) -> f64| f(splits.iter().map(g).collect());
-    Some(Split {
-        gap_ms: of(|s| s.gap_ms)?,
-        before_ms: of(|s| s.before_ms)?,
-        pause_ms: of(|s| s.pause_ms)?,
-        after_ms: of(|s| s.after_ms)?,
-        answer_ms: of(|s| s.answer_ms)?,
-        longest_ms: of(|s| s.longest_ms)?,
-        longest_from_stop_ms: of(|s| s.longest_from_stop_ms)?,
-    })
+    Split::each(&splits, f)
 }
 
 /// The median and worst of the time from the resume to the sending of
