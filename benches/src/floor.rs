@@ -102,20 +102,14 @@ async fn moved(
     let mut dst = qemu_side::machine(env, sc, dir, "target")?;
     dst.uuid = src_cfg.uuid;
     lab.tap_on_wire(1, qemu_side::TAP);
-    qemu_side::launch(lab, 1, &dst, true)
-        .await
-        .context("starting the target QEMU")?;
-    let mut dq = Qmp::connect(&dst.qmp_socket).await?;
-    let t = qemu_side::tuned(false);
-    t.apply(&mut dq).await.context("tuning the target")?;
-    t.apply(&mut src).await.context("tuning the source")?;
-    let uri = format!(
-        "tcp:{}:{}",
-        ldm_e2e::lab::host_addr(1),
-        qemu_side::MIGRATION_PORT
-    );
-    dq.migrate_incoming(&uri, false).await?;
-    src.migrate(&uri).await?;
+    let mut dq = qemu_side::start_move(
+        lab,
+        qemu_side::Mode::Tuned { tls: false },
+        dir,
+        &dst,
+        &mut src,
+    )
+    .await?;
     let deadline = tokio::time::Instant::now() + env.qemu_timeout;
     loop {
         let info = src.query_migrate().await?;

@@ -28,7 +28,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// The guest's tap in each host.
 pub const TAP: &str = "ldmtap0";
 /// The destination's migration port, on its lab address.
-pub const MIGRATION_PORT: u16 = 4444;
+const MIGRATION_PORT: u16 = 4444;
 
 /// One machine definition under `dir/role/`.
 pub fn machine(env: &Env, sc: Scenario, dir: &Path, role: &str) -> anyhow::Result<MachineConfig> {
@@ -131,6 +131,27 @@ async fn tune(mode: Mode, dir: &Path, sq: &mut Qmp, dq: &mut Qmp) -> anyhow::Res
     Ok(())
 }
 
+/// Starts the destination `dst` in lab host 1 (its tap already on the
+/// wire), sets both ends up for `mode` and starts the move from `sq`;
+/// the destination's QMP.
+pub async fn start_move(
+    lab: &Lab,
+    mode: Mode,
+    dir: &Path,
+    dst: &MachineConfig,
+    sq: &mut Qmp,
+) -> anyhow::Result<Qmp> {
+    launch(lab, 1, dst, true)
+        .await
+        .context("starting the destination QEMU")?;
+    let mut dq = Qmp::connect(&dst.qmp_socket).await?;
+    tune(mode, dir, sq, &mut dq).await?;
+    let uri = format!("tcp:{}:{MIGRATION_PORT}", host_addr(1));
+    dq.migrate_incoming(&uri, false).await?;
+    sq.migrate(&uri).await?;
+    Ok(dq)
+}
+
 /// One migration with plain QEMU. The QEMUs die with the lab's
 /// namespaces.
 pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome> {
@@ -149,14 +170,7 @@ pub async fn run(env: &Env, sc: Scenario, mode: Mode) -> anyhow::Result<Outcome>
     wait_ready(|| async { Ok(console(&src)) }).await?;
     let watch = Watch::start(&lab).await?;
 
-    launch(&lab, 1, &dst, true)
-        .await
-        .context("starting the destination QEMU")?;
-    let mut dq = Qmp::connect(&dst.qmp_socket).await?;
-    tune(mode, dir.path(), &mut sq, &mut dq).await?;
-    let uri = format!("tcp:{}:{MIGRATION_PORT}", host_addr(1));
-    dq.migrate_incoming(&uri, false).await?;
-    sq.migrate(&uri).await?;
+    let dq = start_move(&lab, mode, dir.path(), &dst, &mut sq).await?;
 
     let deadline = Instant::now() + env.qemu_timeout;
     let mut src_events = Vec::new();
