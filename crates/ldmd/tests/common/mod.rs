@@ -316,6 +316,7 @@ impl Host {
             copy_storage: false,
             overwrite_storage: false,
             postcopy: Default::default(),
+            guest_first: false,
         }
     }
 }
