@@ -86,10 +86,6 @@ struct Args {
     /// own default, auto), e.g. `never` to measure its multifd copy.
     #[arg(long, value_name = "MODE", value_parser = ["auto", "never", "always"])]
     postcopy: Option<String>,
-    /// Pass `--guest-first` to ldm's moves and dry runs: the source's
-    /// vCPUs run ahead of the copy (a more responsive guest, a slower copy).
-    #[arg(long)]
-    guest_first: bool,
     /// Instead of migrations, measure the pause floor: boot each
     /// scenario's guest with plain QEMU in the lab and pause it (QMP stop,
     /// --floor-pause-ms, cont) --runs times (at least 3), splitting the
@@ -117,7 +113,6 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
         initrd,
         qemu_timeout: Duration::from_secs(args.qemu_timeout),
         ldm_postcopy: args.postcopy.clone(),
-        ldm_guest_first: args.guest_first,
     };
     let mut wanted: Vec<Scenario> = args
         .scenarios
@@ -143,10 +138,9 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
     }
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     let header = format!(
-        "ldm-bench: QEMU {} (TCG, pc-i440fx-10.0, cpu max, 1 vCPU), lab hosts in network namespaces on one bridge, {cpus} host CPUs, {} run(s) per side{}\n{rates} (before the runs); load average {}",
+        "ldm-bench: QEMU {} (TCG, pc-i440fx-10.0, cpu max, 1 vCPU), lab hosts in network namespaces on one bridge, {cpus} host CPUs, {} run(s) per side\n{rates} (before the runs); load average {}",
         env.qemu.version,
         args.runs,
-        if args.guest_first { ", ldm --guest-first" } else { "" },
         load_average()
     );
     let table = report::render(&header, &results, args.runs, args.postcopy.as_deref());
@@ -158,7 +152,6 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
             "runs": args.runs,
             "qemu_timeout_s": args.qemu_timeout,
             "ldm_postcopy": args.postcopy.as_deref().unwrap_or("auto (default)"),
-            "ldm_guest_first": args.guest_first,
             "first_touch_4k_mib_s": rates.first_touch_4k,
             "first_touch_thp_mib_s": rates.first_touch_thp,
             "warm_write_mib_s": rates.warm,

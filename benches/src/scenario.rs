@@ -100,8 +100,6 @@ pub struct Env {
     pub qemu_timeout: Duration,
     /// `--postcopy=MODE` for ldm's moves, when given.
     pub ldm_postcopy: Option<String>,
-    /// `--guest-first` for ldm's moves.
-    pub ldm_guest_first: bool,
 }
 
 impl Env {
@@ -110,7 +108,6 @@ impl Env {
         self.ldm_postcopy
             .iter()
             .map(|m| format!("--postcopy={m}"))
-            .chain(self.ldm_guest_first.then(|| "--guest-first".to_string()))
             .collect()
     }
 }

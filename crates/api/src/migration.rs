@@ -92,11 +92,6 @@ pub struct MigrateRequest {
     /// clients, which get the default, `auto`).
     #[serde(default, skip_serializing_if = "PostcopyMode::is_auto")]
     pub postcopy: PostcopyMode,
-    /// Give the guest's vCPUs a higher CPU priority than the copy for the
-    /// move (`--guest-first`): the guest stays more responsive on a busy
-    /// host, the copy is slower.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub guest_first: bool,
 }
 
 /// When a live move switches from pre-copy to post-copy
@@ -480,24 +475,6 @@ mod tests {
         assert_eq!(p.total_ms(), 10 + 2 + 4 + 1 + 3 + 1);
         p.target_resume_event_ms = None;
         assert_eq!(p.total_ms(), 10 + 2 + 4 + 1 + 3 + 60);
-    }
-
-    #[test]
-    fn an_older_clients_request_does_not_put_the_guest_first() {
-        let old = r#"{"name":"a","host":"h","port":8101,"user":"u","new_name":null,
-            "auth":"certificate","dry_run":false,"accept_fingerprint":null,
-            "downtime_ms":null,"bandwidth_mib":null}"#;
-        let m: super::MigrateRequest = serde_json::from_str(old).unwrap();
-        assert!(!m.guest_first);
-        let again = serde_json::to_value(&m).unwrap();
-        assert!(again.get("guest_first").is_none(), "{again}");
-        let first = super::MigrateRequest {
-            guest_first: true,
-            ..m
-        };
-        let line = serde_json::to_string(&first).unwrap();
-        let back: super::MigrateRequest = serde_json::from_str(&line).unwrap();
-        assert!(back.guest_first);
     }
 
     #[test]

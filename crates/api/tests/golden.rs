@@ -104,13 +104,6 @@ fn requests_are_pinned() {
     });
     check("request", "migrate-postcopy", &always);
     names.insert("migrate-postcopy".into());
-    // `--guest-first`.
-    let first = Request::Migrate(MigrateRequest {
-        guest_first: true,
-        ..migrate_request()
-    });
-    check("request", "migrate-guest-first", &first);
-    names.insert("migrate-guest-first".into());
     // Fields added in this release, left out when unset so the forms above
     // stay as the previous release wrote them.
     let set = Request::SetDomain {

@@ -27,8 +27,6 @@ pub struct MigrateArgs {
     pub overwrite_storage: bool,
     /// `--postcopy`
     pub postcopy: ldm_api::migration::PostcopyMode,
-    /// `--guest-first`
-    pub guest_first: bool,
     /// `--json`
     pub json: bool,
     /// `--accept-fingerprint`
@@ -38,10 +36,6 @@ pub struct MigrateArgs {
     /// `[USER@]HOST[:PORT][:NEWNAME]`
     pub target: String,
 }
-
-/// What a dry run with `--guest-first` adds to its forecast.
-pub const GUEST_FIRST_NOTE: &str = "guest first: the copy yields the CPU to the guest's vCPUs; \
-                                    expect a slower copy than predicted";
 
 /// The local account name, the default account on targets.
 pub fn invoking_user() -> String {
@@ -180,7 +174,6 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
         copy_storage: a.copy_storage,
         overwrite_storage: a.overwrite_storage,
         postcopy: a.postcopy,
-        guest_first: a.guest_first,
     };
 
     // SIGINT/SIGTERM cancel the migration (through the daemon, so the
@@ -260,9 +253,6 @@ pub async fn run(client: &Client, a: MigrateArgs) -> Result<i32, String> {
             }
             if let Some(c) = r.choice.as_ref().filter(|_| !a.json) {
                 println!("Copy: {c}");
-            }
-            if a.guest_first && !a.json {
-                println!("{GUEST_FIRST_NOTE}");
             }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());

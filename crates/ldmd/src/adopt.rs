@@ -67,7 +67,6 @@ async fn adopt_one(d: &Arc<Daemon>, name: &str) -> Result<()> {
     match (rec.state.has_process(), pid) {
         (true, Some(p)) => match reattach(d, &rec, p).await {
             Ok(rt) => {
-                crate::migration::source::guest_first::reset_after_restart(&rec, p);
                 tracing::info!(domain = %name, pid = p, "re-adopted running domain");
                 if let Some(dom) = d.table().get_mut(name) {
                     dom.rt = Some(rt);

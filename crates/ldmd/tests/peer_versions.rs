@@ -189,7 +189,6 @@ async fn this_source_migrates_to_a_previous_version_target() {
         copy_storage: false,
         overwrite_storage: false,
         postcopy: Default::default(),
-        guest_first: false,
     };
     let Reply::Migrated(s) = src.ok(Request::Migrate(m)).await else {
         panic!("a migration answers with its summary");
@@ -244,7 +243,6 @@ async fn a_previous_version_target_takes_postcopy() {
         copy_storage: false,
         overwrite_storage: false,
         postcopy: ldm_api::migration::PostcopyMode::Always,
-        guest_first: false,
     };
     let target = tokio::spawn(old_sessions(listener, id, 2));
     for mode in [

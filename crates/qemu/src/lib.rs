@@ -13,8 +13,6 @@
 //! - [`MigrationTuning`] sets migration capabilities and parameters on
 //!   both ends; [`tls_creds_psk_object`] and [`write_psk_keys`] set up
 //!   TLS-PSK encryption of the migration stream.
-//! - [`vcpu_priority`] puts a QEMU's vCPU threads ahead of a move's copy
-//!   (`migrate-domain --guest-first`) and back.
 
 mod accel;
 mod blockcopy;
@@ -37,7 +35,6 @@ mod qmp;
 mod ramblock;
 mod tls;
 mod tuning;
-pub mod vcpu_priority;
 mod version;
 
 pub use accel::{cpuinfo_has_virt_flags, cpuinfo_model_name, detect_accel, host_cpu_model, Accel};

@@ -21,7 +21,6 @@ pub fn migrate_request() -> MigrateRequest {
         copy_storage: false,
         overwrite_storage: false,
         postcopy: Default::default(),
-        guest_first: false,
     }
 }
 

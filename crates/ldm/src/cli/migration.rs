@@ -41,11 +41,6 @@ pub enum MigrationCmd {
         /// does not converge), never, always (after the first pass).
         #[arg(long, value_name = "WHEN", default_value = "auto")]
         postcopy: ldm_api::migration::PostcopyMode,
-        /// Give the guest's vCPUs a higher CPU priority than the copy for
-        /// the move: the guest stays more responsive during the copy on a
-        /// busy host, the copy is slower.
-        #[arg(long)]
-        guest_first: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -120,34 +115,4 @@ pub enum MigrationCmd {
         /// Domain.
         name: String,
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::cli::{Cli, Cmd, MigrationCmd};
-    use clap::Parser;
-
-    fn guest_first(args: &[&str]) -> bool {
-        let cli = Cli::try_parse_from(args).expect("parses");
-        match cli.cmd {
-            Some(Cmd::Migration(MigrationCmd::Migrate { guest_first, .. })) => guest_first,
-            other => panic!("not a migrate-domain: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn guest_first_is_off_unless_asked() {
-        assert!(!guest_first(&["ldm", "migrate-domain", "ldg1", "h"]));
-        assert!(guest_first(&[
-            "ldm",
-            "migrate-domain",
-            "--guest-first",
-            "-n",
-            "ldg1",
-            "admin@h:8101"
-        ]));
-        assert!(
-            Cli::try_parse_from(["ldm", "migrate-domain", "--guest-first=yes", "a", "h"]).is_err()
-        );
-    }
 }

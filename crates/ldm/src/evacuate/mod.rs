@@ -148,7 +148,6 @@ pub fn request(o: &Options, name: &str, t: &Target, dry_run: bool) -> MigrateReq
         copy_storage: false,
         overwrite_storage: false,
         postcopy: Default::default(),
-        guest_first: false,
     }
 }
 

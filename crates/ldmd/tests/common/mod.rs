@@ -316,7 +316,6 @@ impl Host {
             copy_storage: false,
             overwrite_storage: false,
             postcopy: Default::default(),
-            guest_first: false,
         }
     }
 }

@@ -60,9 +60,6 @@ pub(super) struct Copy {
     pub(super) dirtied: ldm_api::dirty_during::DuringCopy,
     /// When the statistics were last read for the dirty rate alone.
     dirtied_read: Option<Instant>,
-    /// The source's vCPUs put ahead of the copy (`--guest-first`), until
-    /// the guest resumes after a rollback or the move ends.
-    pub(super) guest_first: Option<ldm_qemu::vcpu_priority::VcpuBoost>,
 }
 
 impl Copy {
@@ -196,7 +193,6 @@ impl Driver<'_> {
         .map_err(|_| fail(format!("the data channel to {addr} did not open in time")))??;
         self.copy.tunnel = Some(tunnel);
         let mut g = QmpGuard::lock(&qmp, &socket).await?;
-        self.copy.guest_first = self.put_guest_first();
         if self.offer.copy_storage && !self.offer.spec.disks.is_empty() {
             // The disks first: memory moves once they are in sync.
             self.mirror_disks(g.q(), &ep, &dir).await?;
@@ -241,8 +237,6 @@ impl Driver<'_> {
             .await
             .unwrap_or_else(|_| Err(fail("QEMU did not answer in time")));
         self.copy.tunnel = None;
-        // The guest runs here again, at its usual priority.
-        self.copy.guest_first = None;
         let _ = std::fs::remove_dir_all(&dir);
         if let Err(e) = r {
             let name = &self.run.m.name;

@@ -13,7 +13,6 @@ pub mod checking;
 mod claiming;
 mod driver;
 mod forecast;
-pub(crate) mod guest_first;
 pub(crate) mod leftover;
 mod live;
 pub mod machine;

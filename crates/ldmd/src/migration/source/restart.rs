@@ -98,7 +98,6 @@ pub(crate) fn spawn(d: &Arc<Daemon>, name: &str) -> bool {
             copy_storage: false,
             overwrite_storage: false,
             postcopy: PostcopyMode::Always,
-            guest_first: false,
         };
         // Nobody reads: the client went with the old ldmd.
         let (tx, _) = mpsc::channel(1);

@@ -49,8 +49,6 @@ impl Driver<'_> {
     /// The reply for the client once the machine stopped.
     pub(super) async fn finish(mut self, state: State) -> Result<Reply> {
         let name = self.run.m.name.clone();
-        // However the move ended, the vCPUs are no longer put first.
-        self.copy.guest_first = None;
         release(&self.run.d, &name, self.claim.take());
         if self.resolve {
             resolve::spawn(self.run.d.clone(), name.clone());
