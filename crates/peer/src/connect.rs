@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -28,15 +28,6 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 /// The server side of an established manager-to-manager connection.
 pub type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
-
-/// Bytes a bulk stream reads from the socket in one system call. rustls
-/// alone reads one TLS record (at most about 16 KiB) per call; bulk
-/// streams carry guest memory, where that many calls cost a noticeable
-/// share of a core.
-const BULK_READ_BUFFER: usize = 1 << 20;
-/// The receiving side of a bulk stream (see [`accept_bulk`]): TLS over TCP
-/// with a 1 MiB read buffer.
-pub type BulkServerStream = tokio_rustls::server::TlsStream<BufReader<TcpStream>>;
 
 /// Connects to the manager at `addr` and completes the TLS handshake with
 /// `cfg` (from [`crate::client_config`]). Errors name the peer by address;
@@ -91,22 +82,9 @@ pub async fn accept(
     server_handshake(acceptor, &host, tcp).await
 }
 
-/// Like [`accept`], for the receiving end of a stream that carries bulk
-/// data one way (a migration channel): it reads 1 MiB of TLS records per
-/// system call, so that a GiB costs thousands of reads rather than tens of
-/// thousands.
-pub async fn accept_bulk(
-    acceptor: &TlsAcceptor,
-    tcp: TcpStream,
-) -> Result<(BulkServerStream, Option<Fingerprint>)> {
-    let host = accepted_peer(&tcp);
-    let io = BufReader::with_capacity(BULK_READ_BUFFER, tcp);
-    server_handshake(acceptor, &host, io).await
-}
-
 /// Names the peer of an accepted connection for messages, turns off
 /// Nagle's algorithm on it and turns on keepalive.
-fn accepted_peer(tcp: &TcpStream) -> String {
+pub(crate) fn accepted_peer(tcp: &TcpStream) -> String {
     let host = match tcp.peer_addr() {
         Ok(a) => a.to_string(),
         Err(_) => "an unknown peer".to_owned(),

@@ -7,7 +7,8 @@
 //! changed certificate surfaces as [`Error::CertificateChanged`], and
 //! [`probe_fingerprint`] fetches a host's fingerprint for the first-contact
 //! "do you trust this?" question. Messages travel as length-delimited JSON
-//! frames ([`Framed`]).
+//! frames ([`Framed`]). Migration channels are accepted with
+//! [`accept_unbuffered`] and relayed to a Unix socket ([`BulkServer`]).
 //!
 //! Account passwords are stored as argon2id hashes ([`hash_password`],
 //! [`verify_password`]), read from files only when those are private
@@ -17,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod bulk;
 mod connect;
 mod error;
 mod fingerprint;
@@ -29,10 +31,10 @@ mod ratelimit;
 mod tls;
 mod verify;
 
+pub use bulk::{accept_unbuffered, BulkError, BulkServer};
 pub use connect::{
-    accept, accept_bulk, connect, connect_named, peer_fingerprint, probe_fingerprint,
-    probe_fingerprint_named, BulkServerStream, ClientStream, ServerStream, CONNECT_TIMEOUT,
-    HANDSHAKE_TIMEOUT,
+    accept, connect, connect_named, peer_fingerprint, probe_fingerprint, probe_fingerprint_named,
+    ClientStream, ServerStream, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT,
 };
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
