@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -132,25 +132,37 @@ where
             secs: HANDSHAKE_TIMEOUT.as_secs(),
         })?
         .map_err(|e| handshake_error(host, e))?;
-    let client = peer_fingerprint(&tls);
-    match &client {
-        Some(fp) => {
-            tracing::debug!(peer = %host, fingerprint = %fp, "accepted peer with a client certificate")
-        }
-        None => tracing::debug!(peer = %host, "accepted peer without a client certificate"),
-    }
+    let client = accepted_client(host, tls.get_ref().1.peer_certificates());
     Ok((tls, client))
 }
 
 /// The fingerprint of the certificate the client presented on an
 /// established server-side stream, or `None` if it presented none.
 pub fn peer_fingerprint<IO>(stream: &tokio_rustls::server::TlsStream<IO>) -> Option<Fingerprint> {
-    stream
-        .get_ref()
-        .1
-        .peer_certificates()
+    first_fingerprint(stream.get_ref().1.peer_certificates())
+}
+
+/// The fingerprint of the first of `certs` (the peer's own certificate).
+fn first_fingerprint(certs: Option<&[CertificateDer<'_>]>) -> Option<Fingerprint> {
+    certs
         .and_then(|certs| certs.first())
         .map(|cert| Fingerprint::of_der(cert))
+}
+
+/// The fingerprint of the certificate a client presented after an
+/// accepted handshake (`certs`: rustls's `peer_certificates`), logged.
+pub(crate) fn accepted_client(
+    host: &str,
+    certs: Option<&[CertificateDer<'_>]>,
+) -> Option<Fingerprint> {
+    let client = first_fingerprint(certs);
+    match &client {
+        Some(fp) => {
+            tracing::debug!(peer = %host, fingerprint = %fp, "accepted peer with a client certificate")
+        }
+        None => tracing::debug!(peer = %host, "accepted peer without a client certificate"),
+    }
+    client
 }
 
 /// Fetches the fingerprint of the certificate the manager at `addr`
@@ -166,13 +178,8 @@ pub async fn probe_fingerprint(addr: SocketAddr) -> Result<Fingerprint> {
 pub async fn probe_fingerprint_named(host: &str, addr: SocketAddr) -> Result<Fingerprint> {
     let tcp = tcp_connect(host, addr).await?;
     let mut tls = client_handshake(host, addr, tcp, probe_client_config()?).await?;
-    let fingerprint = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|certs| certs.first())
-        .map(|cert| Fingerprint::of_der(cert))
-        .ok_or_else(|| Error::Handshake {
+    let fingerprint =
+        first_fingerprint(tls.get_ref().1.peer_certificates()).ok_or_else(|| Error::Handshake {
             host: host.to_owned(),
             reason: "the server presented no certificate".to_owned(),
         })?;
@@ -229,14 +236,18 @@ fn handshake_error(host: &str, err: io::Error) -> Error {
             reason: tls_err.to_string(),
         };
     }
-    let reason = match err.kind() {
+    Error::Handshake {
+        host: host.to_owned(),
+        reason: io_reason(&err),
+    }
+}
+
+/// A socket error during a handshake, in a few words.
+pub(crate) fn io_reason(err: &io::Error) -> String {
+    match err.kind() {
         io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_owned(),
         io::ErrorKind::ConnectionReset => "the peer reset the connection".to_owned(),
         _ => err.to_string(),
-    };
-    Error::Handshake {
-        host: host.to_owned(),
-        reason,
     }
 }
 

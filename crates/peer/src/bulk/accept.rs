@@ -8,7 +8,7 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::{BulkError, BulkServer, Session};
-use crate::connect::{accepted_peer, HANDSHAKE_TIMEOUT};
+use crate::connect::{accepted_client, accepted_peer, io_reason, HANDSHAKE_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 
@@ -38,18 +38,7 @@ pub async fn accept_unbuffered(
             secs: HANDSHAKE_TIMEOUT.as_secs(),
         })?
         .map_err(|e| handshake_error(&host, e))?;
-    let client = server
-        .session
-        .conn()
-        .peer_certificates()
-        .and_then(|certs| certs.first())
-        .map(|cert| Fingerprint::of_der(cert));
-    match &client {
-        Some(fp) => {
-            tracing::debug!(peer = %host, fingerprint = %fp, "accepted peer with a client certificate")
-        }
-        None => tracing::debug!(peer = %host, "accepted peer without a client certificate"),
-    }
+    let client = accepted_client(&host, server.session.conn().peer_certificates());
     Ok((server, client))
 }
 
@@ -77,11 +66,7 @@ impl BulkServer {
 fn handshake_error(host: &str, err: BulkError) -> Error {
     let reason = match err {
         BulkError::Tls(e) => e.to_string(),
-        BulkError::PeerRead(e) | BulkError::PeerWrite(e) => match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => "the peer closed the connection".to_owned(),
-            std::io::ErrorKind::ConnectionReset => "the peer reset the connection".to_owned(),
-            _ => e.to_string(),
-        },
+        BulkError::PeerRead(e) | BulkError::PeerWrite(e) => io_reason(&e),
         other => other.to_string(),
     };
     Error::Handshake {

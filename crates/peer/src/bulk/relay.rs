@@ -28,10 +28,9 @@ impl BulkServer {
         let mut local_shut = false;
         let mut tcp_shut = false;
         loop {
+            // A partial record at the peer's EOF already ended the relay
+            // in `try_read_tcp` (Truncated).
             self.session.process()?;
-            if self.tcp_eof && !self.session.incoming.is_empty() {
-                return Err(BulkError::Truncated);
-            }
             let peer_done = self.session.peer_closed || self.tcp_eof;
             if peer_done && self.session.plain.is_empty() && !local_shut {
                 local_shut = true;
