@@ -23,6 +23,9 @@ const WRITE: usize = 512 * 1024;
 const MAIN_SHARE: u64 = 64 << 20;
 /// Repetitions per measurement.
 pub const RUNS: usize = 3;
+/// The longest one repetition may take: 2 GiB at well under 100 MiB/s
+/// means the relay is broken, not slow.
+const RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One repetition: plaintext rate and the process's CPU per GiB.
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +98,16 @@ pub fn measure(total: u64, runs: usize) -> anyhow::Result<RelayRate> {
     let rt = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let mut out = Vec::with_capacity(runs);
     for _ in 0..runs {
-        out.push(rt.block_on(once(total))?);
+        let run = rt
+            .block_on(async { tokio::time::timeout(RUN_DEADLINE, once(total)).await })
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{} MiB did not get through the relays within {} s",
+                    total >> 20,
+                    RUN_DEADLINE.as_secs()
+                )
+            })??;
+        out.push(run);
     }
     Ok(RelayRate { total, runs: out })
 }
