@@ -2,8 +2,8 @@
 //! convergence, the switch to post-copy when due), the target's news
 //! without waiting, and the heartbeat that shows progress here and there.
 //!
-//! The copy is followed through QMP events (`MIGRATION`, `STOP`,
-//! `RESUME`), not through queries: while QEMU sends the final state it
+//! The copy is followed through QMP events (`MIGRATION`,
+//! `MIGRATION_PASS`, `STOP`, `RESUME`), not through queries: while QEMU sends the final state it
 //! may not answer commands, and a query that times out there is "no
 //! news", never a conclusion. Statistics are read once a second while the
 //! guest runs, and once more when QEMU reports completion.
@@ -217,6 +217,7 @@ impl Driver<'_> {
                     _ => None,
                 }
             }
+            "MIGRATION_PASS" => self.on_pass(q).await,
             "STOP" => {
                 self.copy.note_run_state(e);
                 self.paused()
@@ -317,21 +318,8 @@ impl Driver<'_> {
             ram.page_size,
             throttle.min(100) as u8,
         );
-        if self.tuning.postcopy {
-            let p = ldm_api::postcopy::Precopy {
-                elapsed_ms: self
-                    .copy
-                    .started_at
-                    .map_or(0, |t| t.elapsed().as_millis() as u64),
-                dirty_syncs: ram.dirty_sync_count,
-                remaining_bytes: ram.remaining,
-                rate_bytes_s: ram.mbps * 1e6 / 8.0,
-                throttle_percent: self.copy.info.cpu_throttle_percentage.unwrap_or(0),
-            };
-            let limit = self.tuning.downtime_limit_ms;
-            if ldm_api::postcopy::switch_now(self.run.m.postcopy, &p, limit) {
-                return Some(Event::PostcopyDue);
-            }
+        if self.postcopy_due() {
+            return Some(Event::PostcopyDue);
         }
         self.copy.remaining.push(ram.remaining);
         if self.copy.remaining.len() > STALL_SAMPLES {
@@ -343,6 +331,43 @@ impl Driver<'_> {
             }
         }
         None
+    }
+
+    /// Whether the switch to post-copy is due by QEMU's last statistics
+    /// (never once it switched or the source paused).
+    fn postcopy_due(&self) -> bool {
+        if !self.tuning.postcopy || self.copy.postcopy_at.is_some() || self.copy.paused_at.is_some()
+        {
+            return false;
+        }
+        let ram = self.copy.info.ram.clone().unwrap_or_default();
+        let p = ldm_api::postcopy::Precopy {
+            elapsed_ms: self
+                .copy
+                .started_at
+                .map_or(0, |t| t.elapsed().as_millis() as u64),
+            dirty_syncs: ram.dirty_sync_count,
+            remaining_bytes: ram.remaining,
+            rate_bytes_s: ram.mbps * 1e6 / 8.0,
+            throttle_percent: self.copy.info.cpu_throttle_percentage.unwrap_or(0),
+        };
+        ldm_api::postcopy::switch_now(self.run.m.postcopy, &p, self.tuning.downtime_limit_ms)
+    }
+
+    /// QEMU began a pass: with post-copy allowed, the switch is decided
+    /// now rather than at the next heartbeat. After the first pass the
+    /// rest of a pre-copy can take less than a heartbeat, and a
+    /// `--postcopy=always` move that QEMU completed first never switched.
+    async fn on_pass(&mut self, q: &mut Qmp) -> Option<Event> {
+        if !self.tuning.postcopy || self.copy.postcopy_at.is_some() {
+            return None;
+        }
+        let info = q.query_migrate().await.ok()?;
+        if info.status != MigrationStatus::Active {
+            return None;
+        }
+        self.copy.info = info;
+        self.postcopy_due().then_some(Event::PostcopyDue)
     }
 
     /// Shows progress here and sends it to the target (its heartbeat).
