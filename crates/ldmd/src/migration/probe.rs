@@ -14,9 +14,9 @@
 //! host (the guest's vCPU, the target's first-touch sample) weighed on
 //! an average of all rounds as much as half the figure; the fastest
 //! larger round is what the path carries when nothing else runs, as
-//! the smaller ones are mostly their round trip. A target of an older release
-//! offers nothing and is never probed; a probe that fails or takes too
-//! long leaves the dry run without a measurement.
+//! the smaller ones are mostly their round trip. A target of an older
+//! release offers nothing and is never probed; a probe that fails or
+//! takes too long leaves the dry run without a measurement.
 //!
 //! With a live move's `Checked` the target also reports how fast it
 //! writes fresh memory ([`first_touch`]): its incoming QEMU receives the
@@ -143,7 +143,7 @@ fn rate(rounds: &[(u64, Duration)]) -> f64 {
         .iter()
         .filter(|(b, _)| *b >= RATED_ROUND)
         .map(per_round)
-        .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+        .max_by(f64::total_cmp);
     best.unwrap_or_else(|| {
         let bytes: u64 = rounds.iter().map(|(b, _)| b).sum();
         let secs: f64 = rounds.iter().map(|(_, t)| t.as_secs_f64()).sum();

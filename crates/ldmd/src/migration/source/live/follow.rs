@@ -3,10 +3,11 @@
 //! without waiting, and the heartbeat that shows progress here and there.
 //!
 //! The copy is followed through QMP events (`MIGRATION`,
-//! `MIGRATION_PASS`, `STOP`, `RESUME`), not through queries: while QEMU sends the final state it
-//! may not answer commands, and a query that times out there is "no
-//! news", never a conclusion. Statistics are read once a second while the
-//! guest runs, and once more when QEMU reports completion.
+//! `MIGRATION_PASS`, `STOP`, `RESUME`), not through queries: while QEMU
+//! sends the final state it may not answer commands, and a query that
+//! times out there is "no news", never a conclusion. Statistics are read
+//! once a second while the guest runs, at each pass while a switch to
+//! post-copy may come, and once more when QEMU reports completion.
 
 use crate::migration::deadline::{Wait, HEARTBEAT};
 use crate::migration::progress;
