@@ -334,11 +334,15 @@ impl Driver<'_> {
         None
     }
 
-    /// Whether the switch to post-copy is due by QEMU's last statistics
-    /// (never once it switched or the source paused).
+    /// The move may still switch to post-copy: it allows one, and QEMU
+    /// neither switched nor paused the source.
+    fn may_switch(&self) -> bool {
+        self.tuning.postcopy && self.copy.postcopy_at.is_none() && self.copy.paused_at.is_none()
+    }
+
+    /// Whether the switch to post-copy is due by QEMU's last statistics.
     fn postcopy_due(&self) -> bool {
-        if !self.tuning.postcopy || self.copy.postcopy_at.is_some() || self.copy.paused_at.is_some()
-        {
+        if !self.may_switch() {
             return false;
         }
         let ram = self.copy.info.ram.clone().unwrap_or_default();
@@ -360,7 +364,7 @@ impl Driver<'_> {
     /// rest of a pre-copy can take less than a heartbeat, and a
     /// `--postcopy=always` move that QEMU completed first never switched.
     async fn on_pass(&mut self, q: &mut Qmp) -> Option<Event> {
-        if !self.tuning.postcopy || self.copy.postcopy_at.is_some() {
+        if !self.may_switch() {
             return None;
         }
         let info = q.query_migrate().await.ok()?;
