@@ -70,6 +70,22 @@ impl QemuVersion {
             micro,
         })
     }
+
+    /// Whether this QEMU destroys a vCPU's address spaces when the vCPU is
+    /// unplugged ("physmem: Destroy all CPU AddressSpaces on unrealize",
+    /// QEMU issue 2517): 10.0.13 and later 10.0 releases (Debian trixie's
+    /// stable updates), and 10.2 on. Without it, TCG keeps the removed
+    /// vCPU's memory listener and a later migration's dirty-memory sync
+    /// can hang on it. 10.1 releases are counted as without it. ldmd
+    /// itself reads the fact from the running QEMU; this is what a host
+    /// can expect before it runs one.
+    pub fn destroys_unplugged_cpu_spaces(&self) -> bool {
+        match (self.major, self.minor) {
+            (10, 0) => self.micro >= 13,
+            (10, 1) => false,
+            (major, minor) => (major, minor) >= (10, 2),
+        }
+    }
 }
 
 /// A probed QEMU system emulator binary.
@@ -187,6 +203,20 @@ mod tests {
         assert_eq!((v.major, v.minor, v.micro), (9, 2, 0));
         let v = QemuVersion::parse("QEMU emulator version 8.2.50 (v8.2.0-1234-gabc)").unwrap();
         assert_eq!((v.major, v.minor, v.micro), (8, 2, 50));
+    }
+
+    #[test]
+    fn which_versions_destroy_an_unplugged_cpus_spaces() {
+        #[rustfmt::skip]
+        let rows = [
+            ("9.2.4", false), ("10.0.2", false), ("10.0.12", false),
+            ("10.0.13", true), ("10.0.14", true), ("10.1.3", false),
+            ("10.2.0", true), ("11.1.3", true),
+        ];
+        for (v, want) in rows {
+            let got = QemuVersion::parse(&format!("QEMU emulator version {v}")).unwrap();
+            assert_eq!(got.destroys_unplugged_cpu_spaces(), want, "{v}");
+        }
     }
 
     #[test]

@@ -10,11 +10,11 @@
 //! `cancelling` once cancelled); then only a restart of the domain's QEMU
 //! clears it, and the administrator is told so before anything happens.
 //!
-//! The same holds for a vCPU removed live under TCG: QEMU 10.0 keeps the
-//! removed vCPU's memory listener, and the next migration's first
-//! dirty-memory sync waits on that vCPU for ever (stuck in `setup`; seen
-//! here in about one migration in four; QEMU issue 2517, fixed upstream
-//! in September 2025 by destroying a CPU's address spaces on unrealize).
+//! The same holds for a vCPU removed live under TCG: QEMU 10.0 before
+//! 10.0.13 keeps the removed vCPU's memory listener, and the next
+//! migration's first dirty-memory sync waits on that vCPU for ever (stuck
+//! in `setup`; seen here in about one migration in four; QEMU issue 2517,
+//! fixed by destroying a CPU's address spaces on unrealize).
 //! [`check_removed_vcpus`] reads the fact from QEMU itself, so a QEMU
 //! with the fix passes.
 
@@ -94,7 +94,7 @@ pub(crate) async fn check_removed_vcpus(
 /// `running` vCPUs. Pure.
 fn removed_vcpus_message(name: &str, spaces: usize, running: usize) -> Option<String> {
     (spaces > running).then(|| format!(
-        "Domain {name} had a vCPU removed while it runs, and its QEMU (under TCG) keeps that vCPU's memory listener; a migration of this QEMU can then hang before it copies anything (a QEMU 10.0 defect, absent under KVM). The domain runs normally here: restart it (`ldm stop-domain {name}`, `ldm start-domain {name}`) and migrate it then, or migrate it stopped"
+        "Domain {name} had a vCPU removed while it runs, and its QEMU (under TCG) keeps that vCPU's memory listener; a migration of this QEMU can then hang before it copies anything (a defect of QEMU 10.0 before 10.0.13, absent under KVM). The domain runs normally here: restart it (`ldm stop-domain {name}`, `ldm start-domain {name}`) and migrate it then, or migrate it stopped"
     ))
 }
 
