@@ -3,7 +3,7 @@
 //! reconfiguration of what cannot change live.
 
 use ldm_e2e::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Two hosts with room for a few vCPUs, an account `admin` on each, each
@@ -61,18 +61,7 @@ fn guest_vcpus_change_live_and_migrate() {
     assert_eq!(snapshot(&a), before);
 
     // Migrate: the target recreates the same CPUs.
-    a.ldm(&[
-        "migrate-domain",
-        "-p",
-        pw.to_str().unwrap(),
-        "ldg1",
-        &target(&b),
-    ])
-    .ok();
-    assert_eq!(domain(&b, "ldg1")["ncpu"], "3");
-    let after = wait_for_memwork(&b, "ldg1", three.seq + 2, Duration::from_secs(60));
-    assert_eq!(after.cpus, Some(3), "{after:?}");
-    assert!(after.healthy(), "{after:?}");
+    let after = moves_with_cpus(&a, &b, &pw, 3, &three);
     assert!(after.gen > three.gen, "{three:?} -> {after:?}");
 
     // One back, on the target, in the same slots: the guest gives it up.
@@ -121,18 +110,25 @@ fn guest_vcpus_change_live_and_migrate() {
     a.ldm(&["rm-vcpu", "2", "ldg1"]).ok();
     let one = wait_for_cpus(&a, "ldg1", 1, three.seq);
     assert!(one.healthy(), "{one:?}");
-    a.ldm(&[
-        "migrate-domain",
-        "-p",
-        pw.to_str().unwrap(),
-        "ldg1",
-        &target(&b),
-    ])
-    .ok();
-    assert_eq!(domain(&b, "ldg1")["ncpu"], "1");
-    let there = wait_for_memwork(&b, "ldg1", one.seq + 2, Duration::from_secs(60));
-    assert_eq!(there.cpus, Some(1), "{there:?}");
-    assert!(there.healthy(), "{there:?}");
+    moves_with_cpus(&a, &b, &pw, 1, &one);
+}
+
+/// Moves `ldg1` live from `from` to `to`; the target lists `cpus` vCPUs
+/// and the guest's own line after `after` reports them, memory healthy.
+#[track_caller]
+fn moves_with_cpus(
+    from: &Host,
+    to: &Host,
+    pw: &Path,
+    cpus: u64,
+    after: &MemworkLine,
+) -> MemworkLine {
+    migrate_live(from, to, pw, "ldg1", &[]);
+    assert_eq!(domain(to, "ldg1")["ncpu"], cpus.to_string());
+    let line = wait_for_memwork(to, "ldg1", after.seq + 2, Duration::from_secs(60));
+    assert_eq!(line.cpus, Some(cpus), "{line:?}");
+    assert!(line.healthy(), "{line:?}");
+    line
 }
 
 #[test]
@@ -303,7 +299,7 @@ fn wait_for_mem(
 /// Migrates `name` from `from` to `to` with `extra` options; returns the
 /// number of passes the summary reports.
 #[track_caller]
-fn migrate_live(from: &Host, to: &Host, pw: &std::path::Path, name: &str, extra: &[&str]) -> u64 {
+fn migrate_live(from: &Host, to: &Host, pw: &Path, name: &str, extra: &[&str]) -> u64 {
     let t = target(to);
     let mut args = vec!["migrate-domain", "-p", pw.to_str().unwrap()];
     args.extend(extra);
