@@ -244,7 +244,7 @@ mod tests {
         };
         assert!(
             lines(&e)[0].ends_with(
-                "link 750 MiB/s (measured), the target's first touch 1400 MiB/s: copy at ~488 MiB/s, capped at 300 MiB/s"
+                "link 750 MiB/s (measured), the target's first touch 1400 MiB/s: copy at ~750 MiB/s, capped at 300 MiB/s"
             ),
             "{}",
             lines(&e)[0]
