@@ -7,8 +7,8 @@
 //! has moved a domain live, the rate QEMU reached then at the same
 //! channel count (under TCG QEMU's copy, not the link, is what limits
 //! it, and one channel carries about half of what two do); on a host's
-//! first move, the probed link combined with the target's first-touch
-//! write rate ([`ldm_api::copy_rate`]).
+//! first move, the slower of the probed link and the target's
+//! first-touch write rate ([`ldm_api::copy_rate`]).
 //!
 //! Sampling the dirty rate takes QEMU a second for a dry run and 300 ms
 //! (with eight times QEMU's default sample of pages) for a move; it starts
