@@ -20,7 +20,7 @@ struct Measured {
 
 /// The same model without the target's first touch, on the same inputs
 /// (the copy at the link, or the cap if lower): its total and passes,
-/// when the prediction combined the first touch with the link.
+/// when the prediction weighed the first touch against the link.
 fn without_first_touch(p: &MemoryEstimate) -> Option<(u64, u64)> {
     let touch = p.first_touch_mib_s?;
     let total = p.total_ms?;

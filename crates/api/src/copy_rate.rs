@@ -46,7 +46,7 @@ pub struct CopyRate {
     pub rate_mib: u64,
     /// QEMU's last rate, when it bounds a measured link.
     pub qemu_rate_mib: Option<u64>,
-    /// The target's first-touch rate, when combined with the link.
+    /// The target's first-touch rate, when it is weighed against the link.
     pub first_touch_mib: Option<u64>,
 }
 
@@ -103,7 +103,7 @@ mod tests {
         let rows: &[Row] = &[
             // Nothing measured: the assumed figure.
             ((200, Assumed, None, None, None), (200, 200, None, None)),
-            // An assumed link is not combined with a first touch.
+            // An assumed link is not weighed against a first touch.
             ((200, Assumed, None, None, Some(1400)), (200, 200, None, None)),
             // The probe alone (an older target reports no first touch).
             ((750, Measured, None, None, None), (750, 750, None, None)),

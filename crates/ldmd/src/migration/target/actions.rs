@@ -39,7 +39,7 @@ where
                 let ports = self.free_console_ports();
                 let cpu_fit = crate::migration::cpucheck::fit(&self.d, &offer).await;
                 let ifaces = crate::migration::checks::interface_macs(&self.d).await;
-                // A live move's prediction may combine it with the link.
+                // A live move's prediction weighs it against the link.
                 let first_touch = match offer.state {
                     ldm_api::DomainState::Active => {
                         let huge = crate::ops::machine::huge_pages(true, self.d.inv.accel);
