@@ -164,6 +164,7 @@ async fn bench(args: Args) -> anyhow::Result<bool> {
             "first_touch_4k_mib_s": rates.first_touch_4k,
             "first_touch_thp_mib_s": rates.first_touch_thp,
             "warm_write_mib_s": rates.warm,
+            "free_page_reporting_order": rates.reporting_order,
             "load_average": load_average(),
         });
         println!("{:#}", report::to_json(env_json, &results));
