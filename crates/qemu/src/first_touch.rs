@@ -61,12 +61,6 @@ impl Drop for Mapping {
     }
 }
 
-/// The first-touch write rate into `mib` MiB of fresh memory, MiB/s
-/// (blocking: a few tens of milliseconds for 32 MiB).
-pub fn first_touch_mib_s(mib: usize, huge: bool) -> std::io::Result<f64> {
-    Ok(Mapping::new(mib << 20, huge)?.fill(1))
-}
-
 /// The best of `tries` first-touch measurements of `mib` MiB each,
 /// MiB/s: another process that takes the CPU during one slice makes it
 /// read low (never high), so the fastest slice is the nearest to what
@@ -109,7 +103,6 @@ mod tests {
         // SAFETY: the mapping is 1 MiB long and owned by `m`.
         let last = unsafe { *m.ptr.add((1 << 20) - 1) };
         assert_eq!(last, 2);
-        assert!(first_touch_mib_s(1, false).unwrap() > 0.0);
         assert!(best_first_touch_mib_s(1, 3, false).unwrap() > 0.0);
     }
 
